@@ -1,0 +1,173 @@
+//! [`Pond::check`]: the data files against the oplog.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use parquet::file::metadata::ParquetMetaDataReader;
+
+use crate::error::Result;
+use crate::pond::Pond;
+use crate::series::writer::content_hash;
+
+/// What is wrong with one referenced data file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The file is gone.
+    Missing,
+    /// The file's size differs from the oplog's.
+    SizeMismatch {
+        /// Bytes according to the oplog.
+        expected: i64,
+        /// Bytes found.
+        actual: i64,
+    },
+    /// The file's bytes hash differently from the oplog's `content_hash`.
+    HashMismatch {
+        /// The hash in the oplog.
+        expected: String,
+        /// The hash of the bytes found.
+        actual: String,
+    },
+    /// The file's Parquet footer counts other rows than the oplog.
+    RowCountMismatch {
+        /// Rows according to the oplog.
+        expected: i64,
+        /// Rows in the footer.
+        actual: i64,
+    },
+    /// The file is not readable Parquet.
+    Unreadable(String),
+}
+
+/// A referenced data file that disagrees with the oplog: corruption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// The series path.
+    pub series: String,
+    /// The version.
+    pub version: i64,
+    /// The data file, relative to the pond root.
+    pub file_path: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// The result of [`Pond::check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Referenced data files that were read and verified.
+    pub files_checked: usize,
+    /// Files under `data/` that no oplog entry references: left behind by a
+    /// write that failed or was killed before its commit. Never data; safe to
+    /// delete.
+    pub garbage: Vec<String>,
+    /// Referenced files that are missing or disagree with the oplog.
+    pub problems: Vec<FileProblem>,
+}
+
+impl CheckReport {
+    /// Whether there is neither garbage nor corruption.
+    pub fn is_clean(&self) -> bool {
+        self.garbage.is_empty() && self.problems.is_empty()
+    }
+}
+
+/// How many files are verified at once.
+const CHECK_CONCURRENCY: usize = 8;
+
+impl Pond {
+    /// Verifies every data file against the oplog (after a refresh): each
+    /// referenced file must exist with the recorded size, content hash and
+    /// row count, and every file under `data/` must be referenced. Reads every
+    /// data file in full.
+    pub async fn check(&self) -> Result<CheckReport> {
+        self.refresh().await?;
+        let store = self.object_store();
+        let listed: HashSet<String> = store
+            .list(Some(&Path::from("data")))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await?;
+        let referenced = self.referenced_files();
+        let mut garbage: Vec<String> = listed.difference(&referenced).cloned().collect();
+        garbage.sort();
+
+        let versions: Vec<_> = self
+            .list_series()
+            .into_iter()
+            .flat_map(|s| {
+                self.versions(&s.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |v| (s.path.clone(), v))
+            })
+            .collect();
+        let files_checked = versions.len();
+        let mut problems: Vec<FileProblem> = futures::stream::iter(versions)
+            .map(|(series, v)| {
+                let store = store.clone();
+                async move {
+                    let problem =
+                        verify(&store, &v.file_path, v.size, &v.content_hash, v.row_count).await?;
+                    Ok::<_, crate::Error>(problem.map(|problem| FileProblem {
+                        series,
+                        version: v.version,
+                        file_path: v.file_path,
+                        problem,
+                    }))
+                }
+            })
+            .buffer_unordered(CHECK_CONCURRENCY)
+            .try_filter_map(|p| futures::future::ready(Ok(p)))
+            .try_collect()
+            .await?;
+        problems.sort_by(|a, b| (&a.series, a.version).cmp(&(&b.series, b.version)));
+        Ok(CheckReport {
+            files_checked,
+            garbage,
+            problems,
+        })
+    }
+}
+
+async fn verify(
+    store: &std::sync::Arc<dyn object_store::ObjectStore>,
+    file_path: &str,
+    size: i64,
+    hash: &str,
+    rows: i64,
+) -> Result<Option<Problem>> {
+    let path = Path::from(file_path);
+    let bytes: Bytes = match store.get(&path).await {
+        Ok(get) => get.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Some(Problem::Missing)),
+        Err(e) => return Err(e.into()),
+    };
+    if bytes.len() as i64 != size {
+        return Ok(Some(Problem::SizeMismatch {
+            expected: size,
+            actual: bytes.len() as i64,
+        }));
+    }
+    let actual = content_hash(&bytes);
+    if actual != hash {
+        return Ok(Some(Problem::HashMismatch {
+            expected: hash.to_string(),
+            actual,
+        }));
+    }
+    match ParquetMetaDataReader::new().parse_and_finish(&bytes) {
+        Ok(meta) => {
+            let actual = meta.file_metadata().num_rows();
+            Ok((actual != rows).then_some(Problem::RowCountMismatch {
+                expected: rows,
+                actual,
+            }))
+        }
+        Err(e) => Ok(Some(Problem::Unreadable(e.to_string()))),
+    }
+}

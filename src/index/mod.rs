@@ -1,0 +1,286 @@
+//! The in-memory index of the oplog: every series, its schema and its versions,
+//! with an interval index over their event-time bounds.
+//!
+//! The index is immutable once built and shared behind an `Arc`; a refresh
+//! applies the entries of new Delta commits to a copy, cloning only the series
+//! they touch, and swaps it in. Readers (one per SQL statement, say) never wait
+//! for a writer.
+
+mod interval;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+use crate::oplog::{EntryType, OplogEntry};
+use crate::time::last_micro;
+use interval::IntervalIndex;
+
+/// One version of a series, as recorded in the oplog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The data file, relative to the pond root.
+    pub file_path: String,
+    /// The per-series version number (1, 2, 3, …).
+    pub version: i64,
+    /// Smallest event time in the file, µs UTC, rounded down.
+    pub min_event_time: i64,
+    /// Largest event time in the file, µs UTC, rounded up.
+    pub max_event_time: i64,
+    /// The name of the timestamp column.
+    pub timestamp_column: String,
+    /// Bytes of the data file.
+    pub size: i64,
+    /// Rows in the data file.
+    pub row_count: i64,
+    /// `sha256:<hex>` of the file's bytes.
+    pub content_hash: String,
+    /// The oplog (Delta) version that committed this version.
+    pub txn_seq: i64,
+    /// Wall-clock commit time, µs UTC.
+    pub created_at: i64,
+}
+
+/// What the index knows of one series.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesState {
+    pub(crate) path: String,
+    pub(crate) id: String,
+    pub(crate) timestamp_column: String,
+    /// The current schema: the first append's, widened by later schema changes.
+    pub(crate) schema: SchemaRef,
+    pub(crate) created_at: i64,
+    /// Versions in version order.
+    pub(crate) versions: Vec<FileInfo>,
+    intervals: IntervalIndex,
+}
+
+impl SeriesState {
+    /// The versions that may hold rows in `[start, end)`, ordered by their
+    /// smallest event time (then by version).
+    pub(crate) fn overlapping(&self, start: i64, end: i64) -> Vec<FileInfo> {
+        self.intervals
+            .overlapping(start, last_micro(end))
+            .into_iter()
+            .map(|i| self.versions[i].clone())
+            .collect()
+    }
+
+    /// The highest version number, 0 if there is none.
+    pub(crate) fn last_version(&self) -> i64 {
+        self.versions.last().map_or(0, |v| v.version)
+    }
+
+    /// Total rows over all versions.
+    pub(crate) fn row_count(&self) -> i64 {
+        self.versions.iter().map(|v| v.row_count).sum()
+    }
+
+    fn rebuild_intervals(&mut self) {
+        self.versions.sort_by_key(|v| v.version);
+        self.intervals = IntervalIndex::new(
+            self.versions
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.min_event_time, v.max_event_time, i)),
+        );
+    }
+}
+
+/// The whole oplog, in memory, as of one Delta version.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OplogIndex {
+    delta_version: i64,
+    series: BTreeMap<String, Arc<SeriesState>>,
+}
+
+impl OplogIndex {
+    /// An index of `entries`, which are all rows of the oplog at `delta_version`.
+    pub(crate) fn build(entries: Vec<OplogEntry>, delta_version: i64) -> Result<Self> {
+        let mut index = Self::default();
+        index.apply(entries, delta_version)?;
+        Ok(index)
+    }
+
+    /// The Delta version this index reflects.
+    pub(crate) fn delta_version(&self) -> i64 {
+        self.delta_version
+    }
+
+    /// The series at `path`.
+    pub(crate) fn series(&self, path: &str) -> Option<&Arc<SeriesState>> {
+        self.series.get(path)
+    }
+
+    /// Every series, by path.
+    pub(crate) fn all_series(&self) -> impl Iterator<Item = &Arc<SeriesState>> {
+        self.series.values()
+    }
+
+    /// Adds the rows of the commits after this index's version up to
+    /// `delta_version`.
+    pub(crate) fn apply(&mut self, mut entries: Vec<OplogEntry>, delta_version: i64) -> Result<()> {
+        // Rows of one commit, or of a compacted file, come in any order; a
+        // series' create precedes its first append within a commit.
+        entries.sort_by_key(|e| (e.txn_seq, e.entry_type != EntryType::Create, e.version));
+        let mut touched: Vec<String> = Vec::new();
+        for entry in entries {
+            self.apply_one(entry, &mut touched)?;
+        }
+        for path in touched {
+            if let Some(series) = self.series.get_mut(&path) {
+                Arc::make_mut(series).rebuild_intervals();
+            }
+        }
+        self.delta_version = delta_version;
+        Ok(())
+    }
+
+    fn apply_one(&mut self, entry: OplogEntry, touched: &mut Vec<String>) -> Result<()> {
+        let location = format!("oplog version {}", entry.txn_seq);
+        let schema = entry
+            .schema
+            .as_deref()
+            .map(|json| {
+                serde_json::from_str::<Schema>(json)
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        Error::invalid_oplog(
+                            &location,
+                            format!("schema of {} is not valid JSON: {e}", entry.series),
+                        )
+                    })
+            })
+            .transpose()?;
+        match entry.entry_type {
+            EntryType::Create => {
+                if let Some(existing) = self.series.get(&entry.series) {
+                    if existing.id == entry.series_id {
+                        return Ok(());
+                    }
+                    return Err(Error::invalid_oplog(
+                        location,
+                        format!("series {} is created twice", entry.series),
+                    ));
+                }
+                let schema = schema.ok_or_else(|| {
+                    Error::invalid_oplog(
+                        &location,
+                        format!("create of {} has no schema", entry.series),
+                    )
+                })?;
+                let state = SeriesState {
+                    path: entry.series.clone(),
+                    id: entry.series_id,
+                    timestamp_column: entry.timestamp_column,
+                    schema,
+                    created_at: entry.created_at,
+                    versions: Vec::new(),
+                    intervals: IntervalIndex::default(),
+                };
+                self.series.insert(entry.series, Arc::new(state));
+            }
+            EntryType::Append => {
+                let missing = |what: &str| {
+                    Error::invalid_oplog(
+                        &location,
+                        format!("append {} of {} has no {what}", entry.version, entry.series),
+                    )
+                };
+                let info = FileInfo {
+                    file_path: entry
+                        .file_path
+                        .clone()
+                        .ok_or_else(|| missing("file_path"))?,
+                    version: entry.version,
+                    min_event_time: entry
+                        .min_event_time
+                        .ok_or_else(|| missing("min_event_time"))?,
+                    max_event_time: entry
+                        .max_event_time
+                        .ok_or_else(|| missing("max_event_time"))?,
+                    timestamp_column: entry.timestamp_column.clone(),
+                    size: entry.size.ok_or_else(|| missing("size"))?,
+                    row_count: entry.row_count.ok_or_else(|| missing("row_count"))?,
+                    content_hash: entry.content_hash.clone().unwrap_or_default(),
+                    txn_seq: entry.txn_seq,
+                    created_at: entry.created_at,
+                };
+                let series = self.series.get_mut(&entry.series).ok_or_else(|| {
+                    Error::invalid_oplog(
+                        &location,
+                        format!("append to {} before its create", entry.series),
+                    )
+                })?;
+                let series = Arc::make_mut(series);
+                if let Some(schema) = schema {
+                    series.schema = schema;
+                }
+                series.versions.push(info);
+                if !touched.contains(&entry.series) {
+                    touched.push(entry.series);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+
+    fn schema_json() -> String {
+        let schema = Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        )]);
+        serde_json::to_string(&schema).unwrap()
+    }
+
+    fn entry(kind: EntryType, version: i64, min: i64, max: i64, txn: i64) -> OplogEntry {
+        OplogEntry {
+            series: "/s".into(),
+            series_id: "id".into(),
+            version,
+            entry_type: kind,
+            file_path: Some(format!("data/id/{version}.parquet")),
+            size: Some(1),
+            row_count: Some(1),
+            min_event_time: Some(min),
+            max_event_time: Some(max),
+            timestamp_column: "ts".into(),
+            schema: (kind == EntryType::Create).then(schema_json),
+            content_hash: None,
+            txn_seq: txn,
+            created_at: 0,
+            extended_attributes: None,
+        }
+    }
+
+    #[test]
+    fn applies_entries_in_commit_order_whatever_their_file_order() {
+        let entries = vec![
+            entry(EntryType::Append, 2, 50, 60, 2),
+            entry(EntryType::Append, 1, 0, 10, 1),
+            entry(EntryType::Create, 0, 0, 0, 1),
+        ];
+        let index = OplogIndex::build(entries, 2).unwrap();
+        let s = index.series("/s").unwrap();
+        assert_eq!(s.last_version(), 2);
+        let hits: Vec<i64> = s.overlapping(5, 55).iter().map(|f| f.version).collect();
+        assert_eq!(hits, vec![1, 2]);
+        let hits: Vec<i64> = s.overlapping(11, 50).iter().map(|f| f.version).collect();
+        assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn append_without_create_is_invalid() {
+        let err = OplogIndex::build(vec![entry(EntryType::Append, 1, 0, 1, 1)], 1).unwrap_err();
+        assert!(err.to_string().contains("before its create"), "{err}");
+    }
+}

@@ -1,0 +1,56 @@
+//! # pond
+//!
+//! Time series stored as versioned Parquet files, with an operation log (the
+//! *oplog*) kept as a Delta Lake table, for Apache DataFusion.
+//!
+//! Each append to a series writes one Parquet file sorted by time (a
+//! *version*) and commits one [`OplogEntry`] row with the version's exact
+//! event-time bounds. A read of a time range asks the in-memory oplog index
+//! which versions can hold rows in it and opens only those.
+//!
+//! Times are `i64` microseconds since the Unix epoch, UTC, everywhere in the
+//! API and the oplog; ranges are `[start, end)`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> pond::Result<()> {
+//! use std::sync::Arc;
+//! use arrow::array::{Float64Array, RecordBatch, TimestampMicrosecondArray};
+//! use pond::{Pond, SeriesExt};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let location = dir.path().to_str().unwrap();
+//! let pond = Pond::create(location).await?;
+//! let batch = RecordBatch::try_from_iter([
+//!     ("ts", Arc::new(TimestampMicrosecondArray::from(vec![30, 10, 20]).with_timezone("UTC")) as _),
+//!     ("celsius", Arc::new(Float64Array::from(vec![21.5, 20.0, 20.75])) as _),
+//! ])?;
+//! let (min, max) = pond.append_series_data("/site1/temperature", &batch, "ts").await?;
+//! assert_eq!((min, max), (10, 30));
+//!
+//! let rows = pond.read_series_time_range("/site1/temperature", 15, 31).await?;
+//! assert_eq!(rows.versions().len(), 1);
+//! let batches = rows.try_collect().await?;
+//! assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+mod check;
+mod error;
+mod index;
+mod io;
+pub mod oplog;
+mod path;
+mod pond;
+mod series;
+mod time;
+
+pub use check::{CheckReport, FileProblem, Problem};
+pub use error::{Error, Result};
+pub use index::FileInfo;
+pub use oplog::{EntryType, OplogEntry};
+pub use path::{schema_and_table, validate_series_path};
+pub use pond::{AppendOutcome, Pond, PondOptions, SeriesInfo, StagedAppend};
+pub use series::{SchemaInfo, SeriesExt, SeriesStream};
+pub use time::{MAX_TIME, MIN_TIME, format_micros};

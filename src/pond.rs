@@ -1,0 +1,709 @@
+//! [`Pond`]: a root location holding one oplog and the data files.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{sort_to_indices, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use futures::{Stream, StreamExt};
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::index::{FileInfo, OplogIndex, SeriesState};
+use crate::oplog::{CommitOutcome, EntryType, Oplog, OplogEntry};
+use crate::path::validate_series_path;
+use crate::series::schema::{Existing, SchemaPlan, conform_batch, plan_schema};
+use crate::series::writer::{WriteOptions, WrittenFile, remove_quietly, write_data_file};
+use crate::series::{SchemaInfo, SeriesStream};
+use crate::time::{now_micros, time_stats};
+
+/// Settings of a [`Pond`] handle. The defaults suit most uses.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PondOptions {
+    /// How many times an append tries to commit before giving up when other
+    /// writers keep committing first.
+    pub commit_attempts: u32,
+    /// Compact the oplog's own files once it has this many (every commit adds
+    /// one), so that opening the pond stays fast.
+    pub compact_oplog_after: usize,
+    /// Rows per Parquet row group in data files.
+    pub row_group_rows: usize,
+    /// Memory the sort of an out-of-order append may use before spilling to disk.
+    pub sort_memory_bytes: usize,
+}
+
+impl Default for PondOptions {
+    fn default() -> Self {
+        let write = WriteOptions::default();
+        Self {
+            commit_attempts: 40,
+            compact_oplog_after: 64,
+            row_group_rows: write.row_group_rows,
+            sort_memory_bytes: write.sort_memory,
+        }
+    }
+}
+
+impl PondOptions {
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            row_group_rows: self.row_group_rows.max(1),
+            sort_memory: self.sort_memory_bytes,
+        }
+    }
+}
+
+/// A summary of one series.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SeriesInfo {
+    /// The series path.
+    pub path: String,
+    /// The series' stable id.
+    pub id: String,
+    /// The name of its timestamp column.
+    pub timestamp_column: String,
+    /// Its current schema.
+    pub schema: SchemaRef,
+    /// Number of versions.
+    pub versions: usize,
+    /// Rows over all versions.
+    pub rows: i64,
+    /// Bytes of all data files.
+    pub bytes: i64,
+    /// Earliest event time, µs UTC, if there is any row.
+    pub min_event_time: Option<i64>,
+    /// Latest event time, µs UTC, if there is any row.
+    pub max_event_time: Option<i64>,
+    /// When the series was created, µs UTC.
+    pub created_at: i64,
+}
+
+impl SeriesInfo {
+    fn from_state(s: &SeriesState) -> Self {
+        Self {
+            path: s.path.clone(),
+            id: s.id.clone(),
+            timestamp_column: s.timestamp_column.clone(),
+            schema: Arc::clone(&s.schema),
+            versions: s.versions.len(),
+            rows: s.row_count(),
+            bytes: s.versions.iter().map(|v| v.size).sum(),
+            min_event_time: s.versions.iter().map(|v| v.min_event_time).min(),
+            max_event_time: s.versions.iter().map(|v| v.max_event_time).max(),
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// The result of a committed append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppendOutcome {
+    /// The series path.
+    pub series: String,
+    /// The new version's number.
+    pub version: i64,
+    /// The data file, relative to the pond root.
+    pub file_path: String,
+    /// Rows written.
+    pub row_count: i64,
+    /// Smallest event time, µs UTC, rounded down.
+    pub min_event_time: i64,
+    /// Largest event time, µs UTC, rounded up.
+    pub max_event_time: i64,
+    /// The oplog (Delta) version of the commit.
+    pub txn_seq: i64,
+    /// How many commit attempts lost to other writers first.
+    pub conflicts: u32,
+}
+
+/// An append whose data file is written but not committed: nothing of it is
+/// visible until [`Pond::commit_append`]. Dropping it leaves an unreferenced
+/// file, which [`Pond::check`] reports as garbage; [`Pond::abort_append`]
+/// removes it.
+#[derive(Debug)]
+pub struct StagedAppend {
+    series: String,
+    series_id: String,
+    version: i64,
+    timestamp_column: String,
+    /// The schema the file was written with.
+    schema: SchemaRef,
+    file: WrittenFile,
+    file_uuid: String,
+}
+
+impl StagedAppend {
+    /// The staged data file, relative to the pond root.
+    pub fn file_path(&self) -> String {
+        self.file.path.to_string()
+    }
+
+    /// Rows in the staged file.
+    pub fn row_count(&self) -> i64 {
+        self.file.row_count
+    }
+}
+
+/// A pond: an oplog and the data files of every series, at one location.
+///
+/// A `Pond` is cheap to share (`Arc<Pond>`) between tasks: reads use an
+/// immutable snapshot of the oplog index and never wait for writers, and
+/// appends write their data file before taking the commit lock.
+pub struct Pond {
+    location: Url,
+    store: Arc<dyn ObjectStore>,
+    oplog: tokio::sync::Mutex<Oplog>,
+    index: RwLock<Arc<OplogIndex>>,
+    options: PondOptions,
+}
+
+impl std::fmt::Debug for Pond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pond")
+            .field("location", &self.location.as_str())
+            .finish()
+    }
+}
+
+impl Pond {
+    /// Creates an empty pond at a local path or URL. Fails if one exists.
+    pub async fn create(location: &str) -> Result<Self> {
+        Self::create_with_options(location, PondOptions::default()).await
+    }
+
+    /// Creates an empty pond with the given options.
+    pub async fn create_with_options(location: &str, options: PondOptions) -> Result<Self> {
+        let url = resolve_location(location, true)?;
+        let oplog_url = oplog_url(&url)?;
+        if let Ok(dir) = oplog_url.to_file_path() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if Oplog::open(&oplog_url).await?.is_some() {
+            return Err(Error::PondExists {
+                location: display_location(&url),
+            });
+        }
+        let oplog = Oplog::create(&oplog_url).await.map_err(|e| match e {
+            Error::Delta {
+                source: deltalake::DeltaTableError::VersionAlreadyExists(_),
+            } => Error::PondExists {
+                location: display_location(&url),
+            },
+            other => other,
+        })?;
+        Self::from_parts(url, oplog, options).await
+    }
+
+    /// Opens the pond at a local path or URL.
+    pub async fn open(location: &str) -> Result<Self> {
+        Self::open_with_options(location, PondOptions::default()).await
+    }
+
+    /// Opens a pond with the given options.
+    pub async fn open_with_options(location: &str, options: PondOptions) -> Result<Self> {
+        let url = resolve_location(location, false)?;
+        let Some(oplog) = Oplog::open(&oplog_url(&url)?).await? else {
+            return Err(Error::NotAPond {
+                location: display_location(&url),
+                reason: "it has no oplog/ Delta table".into(),
+            });
+        };
+        Self::from_parts(url, oplog, options).await
+    }
+
+    async fn from_parts(url: Url, oplog: Oplog, options: PondOptions) -> Result<Self> {
+        let (store, prefix) = object_store::parse_url(&url)?;
+        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
+        let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;
+        Ok(Self {
+            location: url,
+            store,
+            oplog: tokio::sync::Mutex::new(oplog),
+            index: RwLock::new(Arc::new(index)),
+            options,
+        })
+    }
+
+    /// The pond's root URL.
+    pub fn location(&self) -> &Url {
+        &self.location
+    }
+
+    /// The object store rooted at the pond: data file paths resolve against it.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The oplog (Delta) version the in-memory index reflects.
+    pub fn oplog_version(&self) -> i64 {
+        self.index().delta_version()
+    }
+
+    pub(crate) fn index(&self) -> Arc<OplogIndex> {
+        Arc::clone(&self.index.read().expect("index lock poisoned"))
+    }
+
+    /// Reads the oplog commits made since the index was last refreshed (by
+    /// this handle or any other writer) into the index. Only new commits are
+    /// read; when nothing changed this costs one listing of the log.
+    pub async fn refresh(&self) -> Result<()> {
+        let mut oplog = self.oplog.lock().await;
+        self.refresh_locked(&mut oplog).await.map(|_| ())
+    }
+
+    async fn refresh_locked(&self, oplog: &mut Oplog) -> Result<Arc<OplogIndex>> {
+        let current = self.index();
+        let from = current.delta_version();
+        let latest = oplog.latest_version(from).await?;
+        if latest <= from {
+            return Ok(current);
+        }
+        let next = match oplog.read_commits(from, latest).await? {
+            Some(entries) => {
+                let mut next = (*current).clone();
+                next.apply(entries, latest)?;
+                next
+            }
+            None => {
+                // Commits this handle has not seen were cleaned from the log:
+                // start again from the newest snapshot.
+                oplog.update_to(latest).await?;
+                OplogIndex::build(oplog.read_all().await?, oplog.version())?
+            }
+        };
+        Ok(self.install(next))
+    }
+
+    fn install(&self, index: OplogIndex) -> Arc<OplogIndex> {
+        let index = Arc::new(index);
+        *self.index.write().expect("index lock poisoned") = Arc::clone(&index);
+        index
+    }
+
+    /// Every series, ordered by path, as of the last refresh.
+    pub fn list_series(&self) -> Vec<SeriesInfo> {
+        self.index()
+            .all_series()
+            .map(|s| SeriesInfo::from_state(s))
+            .collect()
+    }
+
+    /// One series, as of the last refresh.
+    pub fn series_info(&self, path: &str) -> Result<SeriesInfo> {
+        Ok(SeriesInfo::from_state(self.state(path)?.as_ref()))
+    }
+
+    /// Every version of a series in version order, as of the last refresh.
+    pub fn versions(&self, path: &str) -> Result<Vec<FileInfo>> {
+        Ok(self.state(path)?.versions.clone())
+    }
+
+    /// The versions of a series whose event-time bounds overlap `[start, end)`
+    /// (µs UTC), ordered by their earliest event time. An in-memory lookup in
+    /// O(log n + k) against the index as of the last refresh; no I/O.
+    pub fn scan_time_range(&self, path: &str, start: i64, end: i64) -> Result<Vec<FileInfo>> {
+        Ok(self.state(path)?.overlapping(start, end))
+    }
+
+    fn state(&self, path: &str) -> Result<Arc<SeriesState>> {
+        validate_series_path(path)?;
+        self.index()
+            .series(path)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSeries {
+                path: path.to_string(),
+            })
+    }
+
+    /// Streams the rows of `path` with `start <= time < end` (µs UTC), after a
+    /// refresh.
+    pub async fn read_time_range(&self, path: &str, start: i64, end: i64) -> Result<SeriesStream> {
+        validate_series_path(path)?;
+        self.refresh().await?;
+        let state = self.state(path)?;
+        let info = SchemaInfo {
+            series: state.path.clone(),
+            schema: Arc::clone(&state.schema),
+            timestamp_column: state.timestamp_column.clone(),
+        };
+        Ok(SeriesStream::new(
+            self.object_store(),
+            info,
+            state.versions.len(),
+            state.overlapping(start, end),
+            (start, end),
+        ))
+    }
+
+    /// Appends one in-memory batch as a new version (sorted first if needed).
+    pub async fn append_batch(
+        &self,
+        path: &str,
+        batch: &RecordBatch,
+        timestamp_column: &str,
+    ) -> Result<AppendOutcome> {
+        validate_series_path(path)?;
+        let batch = sort_batch(batch, timestamp_column, path)?;
+        let schema = batch.schema();
+        let input = futures::stream::iter([Ok(batch)]);
+        self.append_stream(path, schema, input, timestamp_column)
+            .await
+    }
+
+    /// Appends a stream of batches as ONE new version, in bounded memory.
+    pub async fn append_stream<S>(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        input: S,
+        timestamp_column: &str,
+    ) -> Result<AppendOutcome>
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send,
+    {
+        let staged = self
+            .stage_append(path, schema, input, timestamp_column)
+            .await?;
+        self.commit_append(staged).await
+    }
+
+    /// Writes the data file of an append without committing it.
+    pub async fn stage_append<S>(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        input: S,
+        timestamp_column: &str,
+    ) -> Result<StagedAppend>
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send,
+    {
+        validate_series_path(path)?;
+        self.refresh().await?;
+        let index = self.index();
+        let existing = index.series(path);
+        let plan = plan_schema(
+            path,
+            existing.map(|s| existing_of(s)),
+            &schema,
+            timestamp_column,
+        )?;
+        let series_id = existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |s| s.id.clone());
+        let version = existing.map_or(0, |s| s.last_version()) + 1;
+        let file_uuid = uuid::Uuid::new_v4().to_string();
+        let file_path = data_file_path(&series_id, version, &file_uuid);
+        let target = Arc::clone(&plan.schema);
+        let series = path.to_string();
+        let input = input.map(move |b| b.and_then(|b| conform_batch(&b, &target, &series)));
+        let file = write_data_file(
+            &self.store,
+            file_path,
+            &plan.schema,
+            timestamp_column,
+            input,
+            &self.options.write_options(),
+            path,
+        )
+        .await?;
+        Ok(StagedAppend {
+            series: path.to_string(),
+            series_id,
+            version,
+            timestamp_column: timestamp_column.to_string(),
+            schema: plan.schema,
+            file,
+            file_uuid,
+        })
+    }
+
+    /// Removes a staged append's data file.
+    pub async fn abort_append(&self, staged: StagedAppend) {
+        remove_quietly(&self.store, &staged.file.path).await;
+    }
+
+    /// Commits a staged append: one oplog commit makes the version visible.
+    ///
+    /// When another writer commits first, the append re-reads the log, checks
+    /// its schema against the series as it now is, renumbers its version (and
+    /// renames its file to match) and tries again, with jittered backoff, up to
+    /// [`PondOptions::commit_attempts`] times. If it gives up or the schema no
+    /// longer fits, the data file is removed and nothing is visible.
+    pub async fn commit_append(&self, mut staged: StagedAppend) -> Result<AppendOutcome> {
+        let attempts = self.options.commit_attempts.max(1);
+        for attempt in 0..attempts {
+            match self.try_commit(&mut staged, attempt).await {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => backoff(attempt).await,
+                Err(e) => {
+                    remove_quietly(&self.store, &staged.file.path).await;
+                    return Err(e);
+                }
+            }
+        }
+        remove_quietly(&self.store, &staged.file.path).await;
+        Err(Error::CommitConflict {
+            path: staged.series,
+            attempts,
+        })
+    }
+
+    /// One commit attempt; `Ok(None)` if another writer got there first.
+    async fn try_commit(
+        &self,
+        staged: &mut StagedAppend,
+        conflicts: u32,
+    ) -> Result<Option<AppendOutcome>> {
+        let mut oplog = self.oplog.lock().await;
+        let index = self.refresh_locked(&mut oplog).await?;
+        let existing = index.series(&staged.series);
+
+        // The series may have been created or extended since the file was staged.
+        let plan = plan_schema(
+            &staged.series,
+            existing.map(|s| existing_of(s)),
+            &staged.schema,
+            &staged.timestamp_column,
+        )?;
+        let series_id = existing.map_or_else(|| staged.series_id.clone(), |s| s.id.clone());
+        let version = existing.map_or(0, |s| s.last_version()) + 1;
+        if series_id != staged.series_id || version != staged.version {
+            let to = data_file_path(&series_id, version, &staged.file_uuid);
+            self.store.rename(&staged.file.path, &to).await?;
+            staged.file.path = to;
+            staged.series_id = series_id;
+            staged.version = version;
+        }
+
+        oplog.update_to(index.delta_version()).await?;
+        let txn_seq = index.delta_version() + 1;
+        let entries = self.entries(staged, existing.is_none(), &plan, txn_seq)?;
+        match oplog.commit(&entries).await? {
+            CommitOutcome::Conflict => Ok(None),
+            CommitOutcome::Committed(delta_version) => {
+                debug_assert_eq!(delta_version, txn_seq);
+                let mut next = (*index).clone();
+                next.apply(entries, delta_version)?;
+                self.install(next);
+                if oplog.file_count()? >= self.options.compact_oplog_after
+                    && let Err(e) = oplog.compact().await
+                {
+                    // The append is committed; compaction is retried next time.
+                    tracing::warn!(error = %e, "oplog compaction failed");
+                }
+                Ok(Some(AppendOutcome {
+                    series: staged.series.clone(),
+                    version: staged.version,
+                    file_path: staged.file.path.to_string(),
+                    row_count: staged.file.row_count,
+                    min_event_time: staged.file.min_event_time,
+                    max_event_time: staged.file.max_event_time,
+                    txn_seq: delta_version,
+                    conflicts,
+                }))
+            }
+        }
+    }
+
+    fn entries(
+        &self,
+        staged: &StagedAppend,
+        create: bool,
+        plan: &SchemaPlan,
+        txn_seq: i64,
+    ) -> Result<Vec<OplogEntry>> {
+        let schema_json = serde_json::to_string(plan.schema.as_ref()).map_err(|e| {
+            Error::invalid_data(&staged.series, format!("schema cannot be serialized: {e}"))
+        })?;
+        let created_at = now_micros();
+        let base = OplogEntry {
+            series: staged.series.clone(),
+            series_id: staged.series_id.clone(),
+            version: 0,
+            entry_type: EntryType::Create,
+            file_path: None,
+            size: None,
+            row_count: None,
+            min_event_time: None,
+            max_event_time: None,
+            timestamp_column: staged.timestamp_column.clone(),
+            schema: None,
+            content_hash: None,
+            txn_seq,
+            created_at,
+            extended_attributes: None,
+        };
+        let f = &staged.file;
+        let append = OplogEntry {
+            version: staged.version,
+            entry_type: EntryType::Append,
+            file_path: Some(f.path.to_string()),
+            size: Some(f.size),
+            row_count: Some(f.row_count),
+            min_event_time: Some(f.min_event_time),
+            max_event_time: Some(f.max_event_time),
+            schema: (!create && plan.changed).then(|| schema_json.clone()),
+            content_hash: Some(f.content_hash.clone()),
+            ..base.clone()
+        };
+        Ok(if create {
+            vec![
+                OplogEntry {
+                    schema: Some(schema_json),
+                    ..base
+                },
+                append,
+            ]
+        } else {
+            vec![append]
+        })
+    }
+
+    /// Paths of every data file the oplog references.
+    pub(crate) fn referenced_files(&self) -> HashSet<String> {
+        self.index()
+            .all_series()
+            .flat_map(|s| s.versions.iter().map(|v| v.file_path.clone()))
+            .collect()
+    }
+}
+
+fn existing_of(s: &SeriesState) -> Existing<'_> {
+    Existing {
+        schema: s.schema.as_ref(),
+        timestamp_column: &s.timestamp_column,
+    }
+}
+
+fn data_file_path(series_id: &str, version: i64, uuid: &str) -> Path {
+    Path::from(format!("data/{series_id}/{version}-{uuid}.parquet"))
+}
+
+/// Sorts a batch by its time column unless it is sorted already.
+fn sort_batch(batch: &RecordBatch, timestamp_column: &str, path: &str) -> Result<RecordBatch> {
+    let Some(column) = batch.column_by_name(timestamp_column) else {
+        // Reported with the schema check, which names the columns.
+        return Ok(batch.clone());
+    };
+    match time_stats(column.as_ref()) {
+        Ok(Some(stats)) if !stats.sorted => {
+            let indices = sort_to_indices(column, None, None)?;
+            Ok(take_record_batch(batch, &indices)?)
+        }
+        Ok(_) => Ok(batch.clone()),
+        Err(e) => Err(Error::invalid_data(
+            path,
+            format!("timestamp column {timestamp_column:?} {e}"),
+        )),
+    }
+}
+
+/// Sleeps before commit attempt `attempt + 1`: exponential with full jitter,
+/// capped, so that racing writers spread out.
+async fn backoff(attempt: u32) {
+    let cap_ms = (5u64 << attempt.min(7)).min(500);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_ms + 1)) as u64;
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
+
+/// A local path or URL as a directory URL (ending in `/`).
+fn resolve_location(location: &str, create: bool) -> Result<Url> {
+    let invalid = |reason: String| Error::InvalidLocation {
+        location: location.to_string(),
+        reason,
+    };
+    if location.is_empty() {
+        return Err(invalid("the location is empty".into()));
+    }
+    let mut url = if location.contains("://") {
+        Url::parse(location).map_err(|e| invalid(e.to_string()))?
+    } else {
+        let path = std::path::Path::new(location);
+        if create {
+            std::fs::create_dir_all(path)?;
+        }
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotAPond {
+                    location: location.to_string(),
+                    reason: "it does not exist".into(),
+                }
+            } else {
+                Error::from(e)
+            }
+        })?;
+        if !path.is_dir() {
+            return Err(Error::NotAPond {
+                location: location.to_string(),
+                reason: "it is not a directory".into(),
+            });
+        }
+        Url::from_directory_path(&path).map_err(|()| invalid("not an absolute path".into()))?
+    };
+    if url.scheme() == "file" && !create {
+        let path = url
+            .to_file_path()
+            .map_err(|()| invalid("not a local path".into()))?;
+        if !path.is_dir() {
+            return Err(Error::NotAPond {
+                location: location.to_string(),
+                reason: "it does not exist or is not a directory".into(),
+            });
+        }
+    }
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+fn oplog_url(root: &Url) -> Result<Url> {
+    root.join("oplog/").map_err(|e| Error::InvalidLocation {
+        location: root.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn display_location(url: &Url) -> String {
+    url.to_file_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|()| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_local_paths_to_directory_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = resolve_location(dir.path().to_str().unwrap(), false).unwrap();
+        assert_eq!(url.scheme(), "file");
+        assert!(url.path().ends_with('/'));
+        assert_eq!(
+            oplog_url(&url).unwrap().path(),
+            format!("{}oplog/", url.path())
+        );
+    }
+
+    #[test]
+    fn missing_local_pond_is_not_a_pond() {
+        let err = resolve_location("/definitely/not/here", false).unwrap_err();
+        assert!(matches!(err, Error::NotAPond { .. }), "{err}");
+    }
+
+    #[test]
+    fn data_files_are_named_by_series_and_version() {
+        assert_eq!(
+            data_file_path("sid", 3, "u").as_ref(),
+            "data/sid/3-u.parquet"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Writing one version's data file: sorted by time, with statistics and the
+//! page index, hashed as it is written.
+//!
+//! Rows stream through in bounded memory. Sensor data usually arrives in time
+//! order, so the first pass writes the file as it comes while checking the
+//! order; only if it finds rows out of order does a second pass sort the file
+//! with DataFusion's external sort (which spills to disk past a memory limit)
+//! into a new file and delete the first.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, ident};
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::time::{TimeStats, time_stats};
+
+/// Tuning of data files.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteOptions {
+    /// Rows per row group: the unit DataFusion prunes with statistics.
+    pub(crate) row_group_rows: usize,
+    /// Memory the external sort of an unsorted input may use before spilling.
+    pub(crate) sort_memory: usize,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            row_group_rows: 128 * 1024,
+            sort_memory: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub(crate) struct WrittenFile {
+    pub(crate) path: Path,
+    pub(crate) size: i64,
+    pub(crate) row_count: i64,
+    pub(crate) min_event_time: i64,
+    pub(crate) max_event_time: i64,
+    pub(crate) content_hash: String,
+}
+
+/// Parquet settings of every data file: zstd, page-level statistics (which
+/// also writes the column and offset indexes), bounded row groups, and the
+/// sort order declared on the time column.
+pub(crate) fn writer_properties(
+    schema: &SchemaRef,
+    timestamp_column: &str,
+    options: &WriteOptions,
+) -> Result<WriterProperties> {
+    let descr = ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_err(|e| Error::parquet("<schema>", e))?;
+    let ts_leaf = descr
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [timestamp_column.to_string()]);
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_sorting_columns(ts_leaf.map(|i| {
+            vec![SortingColumn {
+                column_idx: i as i32,
+                descending: false,
+                nulls_first: false,
+            }]
+        }))
+        .build())
+}
+
+/// Writes the batches of `input` (already in `schema`'s shape) to `path`,
+/// sorted by `timestamp_column`. On error the partial file is removed.
+pub(crate) async fn write_data_file<S>(
+    store: &Arc<dyn ObjectStore>,
+    path: Path,
+    schema: &SchemaRef,
+    timestamp_column: &str,
+    input: S,
+    options: &WriteOptions,
+    series: &str,
+) -> Result<WrittenFile>
+where
+    S: Stream<Item = Result<RecordBatch>> + Send,
+{
+    let first = match write_pass(
+        store,
+        &path,
+        schema,
+        timestamp_column,
+        input,
+        options,
+        series,
+    )
+    .await
+    {
+        Ok(pass) => pass,
+        Err(e) => {
+            remove_quietly(store, &path).await;
+            return Err(e);
+        }
+    };
+    if first.sorted {
+        return Ok(first.file);
+    }
+    let sorted_path = Path::from(format!("{path}.sorted"));
+    let result = async {
+        let sorted = sorted_stream(store, &path, timestamp_column, options).await?;
+        let pass = write_pass(
+            store,
+            &sorted_path,
+            schema,
+            timestamp_column,
+            sorted,
+            options,
+            series,
+        )
+        .await?;
+        debug_assert!(pass.sorted, "external sort produced unsorted output");
+        store.rename(&sorted_path, &path).await?;
+        Ok::<_, Error>(WrittenFile {
+            path: path.clone(),
+            ..pass.file
+        })
+    }
+    .await;
+    if result.is_err() {
+        remove_quietly(store, &path).await;
+        remove_quietly(store, &sorted_path).await;
+    }
+    result
+}
+
+/// Deletes an object that is garbage after a failure. A failure to delete
+/// leaves garbage (never data) that [`crate::Pond::check`] reports, so it does
+/// not hide the original error.
+pub(crate) async fn remove_quietly(store: &Arc<dyn ObjectStore>, path: &Path) {
+    if let Err(e) = store.delete(path).await
+        && !matches!(e, object_store::Error::NotFound { .. })
+    {
+        tracing::warn!(%path, error = %e, "could not remove unreferenced data file");
+    }
+}
+
+struct Pass {
+    file: WrittenFile,
+    sorted: bool,
+}
+
+async fn write_pass<S>(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    schema: &SchemaRef,
+    timestamp_column: &str,
+    input: S,
+    options: &WriteOptions,
+    series: &str,
+) -> Result<Pass>
+where
+    S: Stream<Item = Result<RecordBatch>> + Send,
+{
+    let file_name = path.to_string();
+    let props = writer_properties(schema, timestamp_column, options)?;
+    let sink = HashingWriter::new(BufWriter::new(Arc::clone(store), path.clone()));
+    let mut writer = AsyncArrowWriter::try_new(sink, Arc::clone(schema), Some(props))
+        .map_err(|e| Error::parquet(&file_name, e))?;
+    let ts_index = schema
+        .index_of(timestamp_column)
+        .map_err(|_| Error::invalid_data(series, format!("no column {timestamp_column:?}")))?;
+
+    let mut bounds: Option<(i64, i64)> = None;
+    let mut sorted = true;
+    let mut last: Option<i64> = None;
+    let mut rows = 0i64;
+    let mut input = std::pin::pin!(input);
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let stats = time_stats(batch.column(ts_index).as_ref()).map_err(|e| {
+            Error::invalid_data(series, format!("timestamp column {timestamp_column:?} {e}"))
+        })?;
+        let Some(TimeStats {
+            min,
+            max,
+            sorted: batch_sorted,
+            first,
+            last: batch_last,
+        }) = stats
+        else {
+            continue;
+        };
+        sorted &= batch_sorted && last.is_none_or(|l| l <= first);
+        last = Some(batch_last);
+        bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
+        rows += batch.num_rows() as i64;
+        writer
+            .write(&batch)
+            .await
+            .map_err(|e| Error::parquet(&file_name, e))?;
+    }
+    let Some((min, max)) = bounds else {
+        return Err(Error::invalid_data(series, "there are no rows to append"));
+    };
+    writer
+        .finish()
+        .await
+        .map_err(|e| Error::parquet(&file_name, e))?;
+    let sink = writer.into_inner();
+    Ok(Pass {
+        file: WrittenFile {
+            path: path.clone(),
+            size: sink.bytes as i64,
+            row_count: rows,
+            min_event_time: min,
+            max_event_time: max,
+            content_hash: sink.digest(),
+        },
+        sorted,
+    })
+}
+
+/// The rows of the Parquet file at `path`, sorted by `timestamp_column`, in
+/// bounded memory.
+async fn sorted_stream(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    timestamp_column: &str,
+    options: &WriteOptions,
+) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + use<>> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(options.sort_memory)))
+        .build_arc()?;
+    let config = SessionConfig::new().with_target_partitions(1);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let base = Url::parse("pond-staging://data/").expect("static URL");
+    ctx.register_object_store(&base, Arc::clone(store));
+    let url = base
+        .join(path.as_ref())
+        .map_err(|e| Error::InvalidLocation {
+            location: path.to_string(),
+            reason: e.to_string(),
+        })?;
+    let df = ctx
+        .read_parquet(url.as_str(), ParquetReadOptions::default())
+        .await?
+        .sort(vec![ident(timestamp_column).sort(true, false)])?;
+    let stream = df.execute_stream().await?;
+    Ok(stream.map_err(Error::from))
+}
+
+/// Forwards a Parquet file's bytes to the store while hashing and counting them.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn digest(&self) -> String {
+        format!("sha256:{:x}", self.hasher.clone().finalize())
+    }
+}
+
+impl<W: AsyncFileWriter> AsyncFileWriter for HashingWriter<W> {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        self.hasher.update(&bs);
+        self.bytes += bs.len() as u64;
+        self.inner.write(bs)
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        self.inner.complete()
+    }
+}
+
+/// `sha256:<hex>` of some bytes, as stored in `content_hash`.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
