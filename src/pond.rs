@@ -51,6 +51,30 @@ impl Default for PondOptions {
 }
 
 impl PondOptions {
+    /// Sets [`Self::commit_attempts`].
+    pub fn with_commit_attempts(mut self, attempts: u32) -> Self {
+        self.commit_attempts = attempts;
+        self
+    }
+
+    /// Sets [`Self::compact_oplog_after`].
+    pub fn with_compact_oplog_after(mut self, files: usize) -> Self {
+        self.compact_oplog_after = files;
+        self
+    }
+
+    /// Sets [`Self::row_group_rows`].
+    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
+        self.row_group_rows = rows;
+        self
+    }
+
+    /// Sets [`Self::sort_memory_bytes`].
+    pub fn with_sort_memory_bytes(mut self, bytes: usize) -> Self {
+        self.sort_memory_bytes = bytes;
+        self
+    }
+
     fn write_options(&self) -> WriteOptions {
         WriteOptions {
             row_group_rows: self.row_group_rows.max(1),
@@ -288,6 +312,16 @@ impl Pond {
         index
     }
 
+    /// Every row of the oplog as of the newest commit, in commit order.
+    pub async fn oplog_entries(&self) -> Result<Vec<OplogEntry>> {
+        let mut oplog = self.oplog.lock().await;
+        let index = self.refresh_locked(&mut oplog).await?;
+        oplog.update_to(index.delta_version()).await?;
+        let mut entries = oplog.read_all().await?;
+        entries.sort_by_key(|e| (e.txn_seq, e.entry_type != EntryType::Create, e.version));
+        Ok(entries)
+    }
+
     /// Every series, ordered by path, as of the last refresh.
     pub fn list_series(&self) -> Vec<SeriesInfo> {
         self.index()
@@ -492,11 +526,13 @@ impl Pond {
                 let mut next = (*index).clone();
                 next.apply(entries, delta_version)?;
                 self.install(next);
-                if oplog.file_count()? >= self.options.compact_oplog_after
-                    && let Err(e) = oplog.compact().await
-                {
-                    // The append is committed; compaction is retried next time.
-                    tracing::warn!(error = %e, "oplog compaction failed");
+                if oplog.file_count()? >= self.options.compact_oplog_after {
+                    // The append is committed whatever happens here; a
+                    // compaction that loses a race or fails is tried again
+                    // by the next append.
+                    if let Err(e) = oplog.compact().await {
+                        tracing::warn!(error = %e, "oplog compaction failed");
+                    }
                 }
                 Ok(Some(AppendOutcome {
                     series: staged.series.clone(),

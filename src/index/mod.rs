@@ -78,14 +78,37 @@ impl SeriesState {
         self.versions.iter().map(|v| v.row_count).sum()
     }
 
-    fn rebuild_intervals(&mut self) {
+    /// Sorts the versions, drops exact duplicates of a row (which only a
+    /// faulty rewrite of the oplog could produce) and rebuilds the interval
+    /// index. Two different files for one version are an error.
+    fn rebuild_intervals(&mut self) -> Result<()> {
         self.versions.sort_by_key(|v| v.version);
+        let mut duplicate = None;
+        self.versions.dedup_by(|b, a| {
+            if a.version != b.version {
+                return false;
+            }
+            if a.file_path != b.file_path {
+                duplicate = Some((a.version, a.file_path.clone(), b.file_path.clone()));
+            }
+            true
+        });
+        if let Some((version, a, b)) = duplicate {
+            return Err(Error::invalid_oplog(
+                "oplog",
+                format!(
+                    "version {version} of {} has two files: {a} and {b}",
+                    self.path
+                ),
+            ));
+        }
         self.intervals = IntervalIndex::new(
             self.versions
                 .iter()
                 .enumerate()
                 .map(|(i, v)| (v.min_event_time, v.max_event_time, i)),
         );
+        Ok(())
     }
 }
 
@@ -131,7 +154,7 @@ impl OplogIndex {
         }
         for path in touched {
             if let Some(series) = self.series.get_mut(&path) {
-                Arc::make_mut(series).rebuild_intervals();
+                Arc::make_mut(series).rebuild_intervals()?;
             }
         }
         self.delta_version = delta_version;
@@ -276,6 +299,24 @@ mod tests {
         assert_eq!(hits, vec![1, 2]);
         let hits: Vec<i64> = s.overlapping(11, 50).iter().map(|f| f.version).collect();
         assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn identical_rows_count_once_and_conflicting_rows_are_an_error() {
+        let append = entry(EntryType::Append, 1, 0, 10, 1);
+        let entries = vec![
+            entry(EntryType::Create, 0, 0, 0, 1),
+            append.clone(),
+            append.clone(),
+        ];
+        let index = OplogIndex::build(entries, 1).unwrap();
+        assert_eq!(index.series("/s").unwrap().versions.len(), 1);
+
+        let mut other = append.clone();
+        other.file_path = Some("data/id/other.parquet".into());
+        let entries = vec![entry(EntryType::Create, 0, 0, 0, 1), append, other];
+        let err = OplogIndex::build(entries, 1).unwrap_err().to_string();
+        assert!(err.contains("two files"), "{err}");
     }
 
     #[test]

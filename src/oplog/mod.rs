@@ -177,10 +177,26 @@ impl Oplog {
 
     /// Rewrites the oplog's small files into one (rows unchanged), so that
     /// opening the pond reads few files however many commits it has seen.
-    pub(crate) async fn compact(&mut self) -> Result<()> {
-        let (table, _metrics) = self.table.clone().optimize().await?;
-        self.table = table;
-        Ok(())
+    ///
+    /// The rewrite commits only if no other commit came between the snapshot
+    /// it read and its own: two rewrites of the same files by racing writers
+    /// would otherwise both land and duplicate rows. `Ok(false)` means another
+    /// writer got in first; the next append tries again.
+    pub(crate) async fn compact(&mut self) -> Result<bool> {
+        let result = self
+            .table
+            .clone()
+            .optimize()
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .await;
+        match result {
+            Ok((table, _metrics)) => {
+                self.table = table;
+                Ok(true)
+            }
+            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -10,11 +10,20 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, ident};
+use datafusion::physical_expr::expressions::col;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
@@ -26,7 +35,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sha2::{Digest, Sha256};
-use url::Url;
 
 use crate::error::{Error, Result};
 use crate::time::{TimeStats, time_stats};
@@ -125,7 +133,15 @@ where
     }
     let sorted_path = Path::from(format!("{path}.sorted"));
     let result = async {
-        let sorted = sorted_stream(store, &path, timestamp_column, options).await?;
+        let sorted = sorted_stream(
+            store,
+            &path,
+            first.file.size as u64,
+            schema,
+            timestamp_column,
+            options,
+        )
+        .await?;
         let pass = write_pass(
             store,
             &sorted_path,
@@ -238,32 +254,38 @@ where
     })
 }
 
-/// The rows of the Parquet file at `path`, sorted by `timestamp_column`, in
-/// bounded memory.
+/// The rows of the Parquet file at `path` (of `size` bytes, written with
+/// `schema`), sorted by `timestamp_column` in bounded memory: DataFusion's
+/// `SortExec` spills sorted runs to disk once the memory pool is full and
+/// merges them.
 async fn sorted_stream(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
+    size: u64,
+    schema: &SchemaRef,
     timestamp_column: &str,
     options: &WriteOptions,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + use<>> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.sort_memory)))
         .build_arc()?;
-    let config = SessionConfig::new().with_target_partitions(1);
+    // Merging spilled runs reserves memory up front; keep that within the pool.
+    let config = SessionConfig::new().with_sort_spill_reservation_bytes(options.sort_memory / 4);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    let base = Url::parse("pond-staging://data/").expect("static URL");
-    ctx.register_object_store(&base, Arc::clone(store));
-    let url = base
-        .join(path.as_ref())
-        .map_err(|e| Error::InvalidLocation {
-            location: path.to_string(),
-            reason: e.to_string(),
-        })?;
-    let df = ctx
-        .read_parquet(url.as_str(), ParquetReadOptions::default())
-        .await?
-        .sort(vec![ident(timestamp_column).sort(true, false)])?;
-    let stream = df.execute_stream().await?;
+    let store_url = ObjectStoreUrl::parse("pond-staging://data/")?;
+    ctx.register_object_store(store_url.as_ref(), Arc::clone(store));
+
+    let source = Arc::new(ParquetSource::new(Arc::clone(schema)));
+    let scan = FileScanConfigBuilder::new(store_url, source)
+        .with_file(PartitionedFile::new(path.as_ref(), size))
+        .build();
+    let order = PhysicalSortExpr::new(
+        col(timestamp_column, schema)?,
+        SortOptions::new(false, false),
+    );
+    let order = LexOrdering::new([order]).expect("one sort expression");
+    let plan = SortExec::new(order, DataSourceExec::from_data_source(scan));
+    let stream = plan.execute(0, ctx.task_ctx())?;
     Ok(stream.map_err(Error::from))
 }
 

@@ -1,1 +1,11 @@
-//! tests
+//! Integration tests of pond: one binary, one module per concern.
+
+mod common;
+
+mod check;
+mod concurrency;
+mod interop;
+mod pruning;
+mod reopen;
+mod roundtrip;
+mod validation;

@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+};
+use arrow::datatypes::TimeUnit;
+use pond::{Pond, PondOptions, SeriesExt};
+use tempfile::TempDir;
+
+/// A new empty pond in a temporary directory (removed on drop).
+pub(crate) async fn temp_pond() -> (TempDir, Pond) {
+    temp_pond_with(PondOptions::default()).await
+}
+
+pub(crate) async fn temp_pond_with(options: PondOptions) -> (TempDir, Pond) {
+    let dir = tempfile::tempdir().unwrap();
+    let pond = Pond::create_with_options(dir.path().to_str().unwrap(), options)
+        .await
+        .unwrap();
+    (dir, pond)
+}
+
+pub(crate) fn location(dir: &TempDir) -> &str {
+    dir.path().to_str().unwrap()
+}
+
+/// A timestamp array of `unit` and `zone` from raw values in that unit.
+pub(crate) fn timestamps(unit: TimeUnit, zone: Option<&str>, values: Vec<i64>) -> ArrayRef {
+    fn zoned<T: arrow::datatypes::ArrowTimestampType>(
+        a: arrow::array::PrimitiveArray<T>,
+        zone: Option<&str>,
+    ) -> ArrayRef {
+        Arc::new(a.with_timezone_opt(zone.map(str::to_string)))
+    }
+    match unit {
+        TimeUnit::Second => zoned(TimestampSecondArray::from(values), zone),
+        TimeUnit::Millisecond => zoned(TimestampMillisecondArray::from(values), zone),
+        TimeUnit::Microsecond => zoned(TimestampMicrosecondArray::from(values), zone),
+        TimeUnit::Nanosecond => zoned(TimestampNanosecondArray::from(values), zone),
+    }
+}
+
+/// A batch `(ts, value)` with `value[i] = i` offset by `first_value`.
+pub(crate) fn batch(
+    unit: TimeUnit,
+    zone: Option<&str>,
+    times: Vec<i64>,
+    first_value: i64,
+) -> RecordBatch {
+    let n = times.len() as i64;
+    RecordBatch::try_from_iter([
+        ("ts", timestamps(unit, zone, times)),
+        (
+            "value",
+            Arc::new(Int64Array::from_iter_values(first_value..first_value + n)) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+/// A microsecond batch `(ts, reading)`.
+pub(crate) fn readings(times: &[i64]) -> RecordBatch {
+    RecordBatch::try_from_iter([
+        (
+            "ts",
+            timestamps(TimeUnit::Microsecond, Some("UTC"), times.to_vec()),
+        ),
+        (
+            "reading",
+            Arc::new(Float64Array::from_iter_values(
+                times.iter().map(|t| *t as f64 / 10.0),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+/// Every row of a series, all batches concatenated.
+pub(crate) async fn read_all(pond: &Pond, path: &str) -> RecordBatch {
+    let stream = pond.read_series_all(path).await.unwrap();
+    let schema = stream.schema();
+    let batches = stream.try_collect().await.unwrap();
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
+/// The raw `i64` values of a column (timestamps of any unit, or Int64).
+pub(crate) fn raw_i64(batch: &RecordBatch, column: &str) -> Vec<i64> {
+    let col = batch.column_by_name(column).unwrap();
+    let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Int64).unwrap();
+    col.as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
