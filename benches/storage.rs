@@ -1,2 +1,199 @@
-//! bench
-fn main() {}
+//! Storage-core benchmarks: index lookups at 10,000 versions, cold open of a
+//! 5,000-append pond, and appending 1,000,000 rows against writing the same
+//! Parquet file with the parquet crate alone.
+//!
+//! Run with `cargo bench --bench storage`. The ponds with many versions take a
+//! while to build, so they are built once under `target/bench-ponds/` and
+//! reused; delete that folder to rebuild them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use criterion::{BenchmarkId, Criterion, criterion_main};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use pond::{Pond, SeriesExt};
+use tokio::runtime::Runtime;
+
+const ROWS_PER_VERSION: i64 = 10;
+const MINUTE: i64 = 60_000_000;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bench_dir() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target).join("bench-ponds")
+}
+
+/// A small batch for version `v`: one minute of data starting at minute `v`.
+fn version_batch(v: i64) -> RecordBatch {
+    let times: Vec<i64> = (0..ROWS_PER_VERSION)
+        .map(|i| v * MINUTE + i * MINUTE / ROWS_PER_VERSION)
+        .collect();
+    RecordBatch::try_from_iter([
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as ArrayRef,
+        ),
+        (
+            "value",
+            Arc::new(Float64Array::from_iter_values(
+                (0..ROWS_PER_VERSION).map(|i| i as f64),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+/// A pond whose series `/bench/s` has `versions` versions, built once.
+fn pond_with_versions(rt: &Runtime, versions: i64) -> PathBuf {
+    let dir = bench_dir().join(format!("v{versions}"));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    rt.block_on(async {
+        let pond = Pond::create(dir.to_str().unwrap()).await.unwrap();
+        let started = std::time::Instant::now();
+        for v in 0..versions {
+            pond.append_series_data("/bench/s", &version_batch(v), "ts")
+                .await
+                .unwrap();
+            if (v + 1) % 1_000 == 0 {
+                eprintln!(
+                    "built {} of {versions} versions in {:?}",
+                    v + 1,
+                    started.elapsed()
+                );
+            }
+        }
+    });
+    std::fs::write(&done, b"").unwrap();
+    dir
+}
+
+fn index_lookup(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = pond_with_versions(&rt, 10_000);
+    let pond = rt.block_on(Pond::open(dir.to_str().unwrap())).unwrap();
+    let mut group = c.benchmark_group("index_lookup");
+    for (name, minutes) in [
+        ("window_10_versions", 10),
+        ("window_1_version", 1),
+        ("window_1000_versions", 1_000),
+    ] {
+        group.bench_function(BenchmarkId::new(name, 10_000), |b| {
+            let mut start = 0i64;
+            b.iter(|| {
+                start = (start + 7_919) % 9_000;
+                let files = pond
+                    .scan_time_range("/bench/s", start * MINUTE, (start + minutes) * MINUTE)
+                    .unwrap();
+                assert!(!files.is_empty());
+                files
+            })
+        });
+    }
+    group.finish();
+}
+
+fn cold_open(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = pond_with_versions(&rt, 5_000);
+    let mut group = c.benchmark_group("cold_open");
+    group.sample_size(20);
+    group.bench_function(BenchmarkId::new("appends", 5_000), |b| {
+        b.iter(|| {
+            let pond = rt.block_on(Pond::open(dir.to_str().unwrap())).unwrap();
+            assert_eq!(pond.versions("/bench/s").unwrap().len(), 5_000);
+            pond
+        })
+    });
+    group.finish();
+}
+
+fn big_batch(rows: i64) -> RecordBatch {
+    let ts: Vec<i64> = (0..rows)
+        .map(|i| 1_700_000_000_000_000 + i * 1_000)
+        .collect();
+    RecordBatch::try_from_iter([
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")) as ArrayRef,
+        ),
+        (
+            "sensor",
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i % 16))) as ArrayRef,
+        ),
+        (
+            "temperature",
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| 20.0 + (i % 1000) as f64 / 100.0),
+            )) as ArrayRef,
+        ),
+        (
+            "humidity",
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| ((i * 7) % 100) as f64),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+/// The same Parquet settings pond uses, for a like-for-like baseline.
+fn bare_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build()
+}
+
+async fn bare_write(path: &Path, batch: &RecordBatch) {
+    let file = tokio::fs::File::create(path).await.unwrap();
+    let mut writer =
+        AsyncArrowWriter::try_new(file, batch.schema(), Some(bare_properties())).unwrap();
+    writer.write(batch).await.unwrap();
+    writer.close().await.unwrap();
+}
+
+fn append(c: &mut Criterion) {
+    let rt = runtime();
+    let batch = big_batch(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let pond = rt
+        .block_on(Pond::create(dir.path().join("pond").to_str().unwrap()))
+        .unwrap();
+    let bare = dir.path().join("bare.parquet");
+    let mut group = c.benchmark_group("append_1m_rows");
+    group.sample_size(10);
+    group.bench_function("pond_append_series_data", |b| {
+        b.iter(|| {
+            rt.block_on(pond.append_series_data("/bench/big", &batch, "ts"))
+                .unwrap()
+        })
+    });
+    group.bench_function("parquet_async_arrow_writer", |b| {
+        b.iter(|| rt.block_on(bare_write(&bare, &batch)))
+    });
+    group.finish();
+}
+
+/// Every benchmark of this file, with criterion's command-line settings.
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    index_lookup(&mut c);
+    cold_open(&mut c);
+    append(&mut c);
+}
+
+criterion_main!(benches);

@@ -3,6 +3,7 @@
 mod common;
 
 mod check;
+mod cli;
 mod concurrency;
 mod interop;
 mod pruning;
