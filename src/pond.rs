@@ -286,6 +286,16 @@ impl Pond {
     async fn refresh_locked(&self, oplog: &mut Oplog) -> Result<Arc<OplogIndex>> {
         let current = self.index();
         let from = current.delta_version();
+        if !oplog.listing_due() {
+            // The common case: probe for the next commit, O(1) in history.
+            let (entries, latest) = oplog.read_commits_after(from).await?;
+            if latest == from {
+                return Ok(current);
+            }
+            let mut next = (*current).clone();
+            next.apply(entries, latest)?;
+            return Ok(self.install(next));
+        }
         let latest = oplog.latest_version(from).await?;
         if latest <= from {
             return Ok(current);

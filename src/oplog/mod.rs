@@ -28,6 +28,7 @@ pub use entry::{EntryType, OplogEntry, oplog_schema};
 pub(crate) use entry::{batch_to_entries, entries_to_batch};
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
@@ -52,9 +53,17 @@ pub(crate) enum CommitOutcome {
     Conflict,
 }
 
+/// How often a refresh lists the Delta log instead of probing for the next
+/// commit. Probing is O(1) in the length of the history, but cannot tell that
+/// the commit after the index's version was cleaned from the log (Delta
+/// removes commits older than its log retention, 30 days by default, behind a
+/// checkpoint); an occasional listing can.
+const LIST_INTERVAL: Duration = Duration::from_secs(600);
+
 /// The Delta table behind the oplog.
 pub(crate) struct Oplog {
     table: DeltaTable,
+    last_listed: Instant,
 }
 
 impl Oplog {
@@ -68,7 +77,14 @@ impl Oplog {
             .with_columns(entry::delta_columns())
             .with_save_mode(SaveMode::ErrorIfExists)
             .await?;
-        Ok(Self { table })
+        Ok(Self::new(table))
+    }
+
+    fn new(table: DeltaTable) -> Self {
+        Self {
+            table,
+            last_listed: Instant::now(),
+        }
     }
 
     /// Opens the oplog at `url`; `Ok(None)` if there is no Delta table there.
@@ -78,7 +94,7 @@ impl Oplog {
             return Ok(None);
         }
         table.load().await?;
-        Ok(Some(Self { table }))
+        Ok(Some(Self::new(table)))
     }
 
     /// The Delta version of the loaded snapshot.
@@ -86,8 +102,14 @@ impl Oplog {
         self.table.version().map_or(-1, |v| v as i64)
     }
 
+    /// Whether the next refresh should list the log (see [`LIST_INTERVAL`]).
+    pub(crate) fn listing_due(&self) -> bool {
+        self.last_listed.elapsed() >= LIST_INTERVAL
+    }
+
     /// The newest committed Delta version, found by listing from `from`.
-    pub(crate) async fn latest_version(&self, from: i64) -> Result<i64> {
+    pub(crate) async fn latest_version(&mut self, from: i64) -> Result<i64> {
+        self.last_listed = Instant::now();
         let latest = self
             .table
             .log_store()
@@ -131,17 +153,22 @@ impl Oplog {
             let Some(bytes) = log_store.read_commit_entry(version).await? else {
                 return Ok(None);
             };
-            for action in get_actions(version, &bytes)? {
-                // Rewrites by maintenance carry rows already seen.
-                if let Action::Add(add) = action
-                    && add.data_change
-                {
-                    let path = Path::parse(&add.path).map_err(object_store::Error::from)?;
-                    files.push((path, add.size as u64));
-                }
-            }
+            files.extend(added_files(version, &bytes)?);
         }
         Ok(Some(self.read_files(files).await?))
+    }
+
+    /// The entries of the commits after `from`, read one by one until the
+    /// next one does not exist, and the last version read (`from` if none).
+    pub(crate) async fn read_commits_after(&self, from: i64) -> Result<(Vec<OplogEntry>, i64)> {
+        let log_store = self.table.log_store();
+        let mut files = Vec::new();
+        let mut last = from;
+        while let Some(bytes) = log_store.read_commit_entry((last + 1) as u64).await? {
+            last += 1;
+            files.extend(added_files(last as u64, &bytes)?);
+        }
+        Ok((self.read_files(files).await?, last))
     }
 
     async fn read_files(&self, files: Vec<(Path, u64)>) -> Result<Vec<OplogEntry>> {
@@ -198,6 +225,21 @@ impl Oplog {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The oplog files a commit added with new rows. Rewrites by maintenance
+/// (`dataChange = false`) carry rows already seen.
+fn added_files(version: u64, commit: &bytes::Bytes) -> Result<Vec<(Path, u64)>> {
+    let mut files = Vec::new();
+    for action in get_actions(version, commit)? {
+        if let Action::Add(add) = action
+            && add.data_change
+        {
+            let path = Path::parse(&add.path).map_err(object_store::Error::from)?;
+            files.push((path, add.size as u64));
+        }
+    }
+    Ok(files)
 }
 
 /// Whether a failed write lost the race for its Delta version.
