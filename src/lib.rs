@@ -43,10 +43,11 @@ mod io;
 pub mod oplog;
 mod path;
 mod pond;
+pub mod pruning;
 mod series;
 mod time;
 
-pub use check::{CheckReport, FileProblem, Problem};
+pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
 pub use error::{Error, Result};
 pub use index::FileInfo;
 pub use oplog::{EntryType, OplogEntry};

@@ -482,21 +482,48 @@ impl Pond {
     /// longer fits, the data file is removed and nothing is visible.
     pub async fn commit_append(&self, mut staged: StagedAppend) -> Result<AppendOutcome> {
         let attempts = self.options.commit_attempts.max(1);
+        let mut failure = None;
         for attempt in 0..attempts {
             match self.try_commit(&mut staged, attempt).await {
                 Ok(Some(outcome)) => return Ok(outcome),
                 Ok(None) => backoff(attempt).await,
                 Err(e) => {
-                    remove_quietly(&self.store, &staged.file.path).await;
-                    return Err(e);
+                    failure = Some(e);
+                    break;
                 }
             }
         }
-        remove_quietly(&self.store, &staged.file.path).await;
-        Err(Error::CommitConflict {
-            path: staged.series,
+        // An error, or a "conflict", may still have landed our commit (the
+        // commit file written before a later step failed, or a retried
+        // request that had succeeded the first time). Look before cleaning
+        // up; if we cannot look, keep the file: garbage is safer than a
+        // committed version without its data.
+        let failure = failure.unwrap_or(Error::CommitConflict {
+            path: staged.series.clone(),
             attempts,
-        })
+        });
+        match self.find_landed(&staged, attempts).await {
+            Ok(Some(outcome)) => Ok(outcome),
+            Ok(None) => {
+                remove_quietly(&self.store, &staged.file.path).await;
+                Err(failure)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, file = %staged.file.path, "cannot tell whether the append landed; keeping its file");
+                Err(failure)
+            }
+        }
+    }
+
+    /// The outcome of `staged` if a commit referencing its file is in the oplog.
+    async fn find_landed(
+        &self,
+        staged: &StagedAppend,
+        conflicts: u32,
+    ) -> Result<Option<AppendOutcome>> {
+        let mut oplog = self.oplog.lock().await;
+        let index = self.refresh_locked(&mut oplog).await?;
+        Ok(landed(&index, staged, conflicts))
     }
 
     /// One commit attempt; `Ok(None)` if another writer got there first.
@@ -507,6 +534,9 @@ impl Pond {
     ) -> Result<Option<AppendOutcome>> {
         let mut oplog = self.oplog.lock().await;
         let index = self.refresh_locked(&mut oplog).await?;
+        if let Some(outcome) = landed(&index, staged, conflicts) {
+            return Ok(Some(outcome));
+        }
         let existing = index.series(&staged.series);
 
         // The series may have been created or extended since the file was staged.
@@ -520,7 +550,11 @@ impl Pond {
         let version = existing.map_or(0, |s| s.last_version()) + 1;
         if series_id != staged.series_id || version != staged.version {
             let to = data_file_path(&series_id, version, &staged.file_uuid);
-            self.store.rename(&staged.file.path, &to).await?;
+            if let Err(e) = self.store.rename(&staged.file.path, &to).await {
+                // A store that renames by copy and delete may have copied.
+                remove_quietly(&self.store, &to).await;
+                return Err(e.into());
+            }
             staged.file.path = to;
             staged.series_id = series_id;
             staged.version = version;
@@ -529,33 +563,36 @@ impl Pond {
         oplog.update_to(index.delta_version()).await?;
         let txn_seq = index.delta_version() + 1;
         let entries = self.entries(staged, existing.is_none(), &plan, txn_seq)?;
-        match oplog.commit(&entries).await? {
-            CommitOutcome::Conflict => Ok(None),
-            CommitOutcome::Committed(delta_version) => {
-                debug_assert_eq!(delta_version, txn_seq);
-                let mut next = (*index).clone();
-                next.apply(entries, delta_version)?;
+        let CommitOutcome::Committed(delta_version) = oplog.commit(&entries).await? else {
+            return Ok(None);
+        };
+
+        // Landed. Nothing below may fail the append.
+        let mut next = (*index).clone();
+        match next.apply(entries, delta_version) {
+            Ok(()) => {
                 self.install(next);
-                if oplog.file_count()? >= self.options.compact_oplog_after {
-                    // The append is committed whatever happens here; a
-                    // compaction that loses a race or fails is tried again
-                    // by the next append.
-                    if let Err(e) = oplog.compact().await {
-                        tracing::warn!(error = %e, "oplog compaction failed");
-                    }
-                }
-                Ok(Some(AppendOutcome {
-                    series: staged.series.clone(),
-                    version: staged.version,
-                    file_path: staged.file.path.to_string(),
-                    row_count: staged.file.row_count,
-                    min_event_time: staged.file.min_event_time,
-                    max_event_time: staged.file.max_event_time,
-                    txn_seq: delta_version,
-                    conflicts,
-                }))
+            }
+            // The next refresh reads the commit from the log instead.
+            Err(e) => tracing::warn!(error = %e, "could not index an own commit"),
+        }
+        if oplog.file_count().unwrap_or(0) >= self.options.compact_oplog_after {
+            // A compaction that loses a race or fails is tried again by a
+            // later append.
+            if let Err(e) = oplog.compact().await {
+                tracing::warn!(error = %e, "oplog compaction failed");
             }
         }
+        Ok(Some(AppendOutcome {
+            series: staged.series.clone(),
+            version: staged.version,
+            file_path: staged.file.path.to_string(),
+            row_count: staged.file.row_count,
+            min_event_time: staged.file.min_event_time,
+            max_event_time: staged.file.max_event_time,
+            txn_seq: delta_version,
+            conflicts,
+        }))
     }
 
     fn entries(
@@ -619,6 +656,23 @@ impl Pond {
             .flat_map(|s| s.versions.iter().map(|v| v.file_path.clone()))
             .collect()
     }
+}
+
+/// The outcome of `staged` if `index` holds a version with its data file.
+fn landed(index: &OplogIndex, staged: &StagedAppend, conflicts: u32) -> Option<AppendOutcome> {
+    let path = staged.file.path.as_ref();
+    let series = index.series(&staged.series)?;
+    let v = series.versions.iter().rev().find(|v| v.file_path == path)?;
+    Some(AppendOutcome {
+        series: staged.series.clone(),
+        version: v.version,
+        file_path: v.file_path.clone(),
+        row_count: v.row_count,
+        min_event_time: v.min_event_time,
+        max_event_time: v.max_event_time,
+        txn_seq: v.txn_seq,
+        conflicts,
+    })
 }
 
 fn existing_of(s: &SeriesState) -> Existing<'_> {
@@ -743,6 +797,76 @@ mod tests {
     fn missing_local_pond_is_not_a_pond() {
         let err = resolve_location("/definitely/not/here", false).unwrap_err();
         assert!(matches!(err, Error::NotAPond { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_append_whose_file_is_in_the_oplog_counts_as_landed() {
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        )]));
+        let staged = StagedAppend {
+            series: "/s".into(),
+            series_id: "sid".into(),
+            version: 1,
+            timestamp_column: "ts".into(),
+            schema: Arc::clone(&schema),
+            file: WrittenFile {
+                path: data_file_path("sid", 1, "u"),
+                size: 10,
+                row_count: 2,
+                min_event_time: 5,
+                max_event_time: 9,
+                content_hash: "sha256:0".into(),
+            },
+            file_uuid: "u".into(),
+        };
+        let plan = SchemaPlan {
+            schema,
+            changed: true,
+        };
+        let pond_entries = |staged: &StagedAppend| {
+            let json = serde_json::to_string(plan.schema.as_ref()).unwrap();
+            let create = OplogEntry {
+                series: staged.series.clone(),
+                series_id: staged.series_id.clone(),
+                version: 0,
+                entry_type: EntryType::Create,
+                file_path: None,
+                size: None,
+                row_count: None,
+                min_event_time: None,
+                max_event_time: None,
+                timestamp_column: "ts".into(),
+                schema: Some(json),
+                content_hash: None,
+                txn_seq: 1,
+                created_at: 0,
+                extended_attributes: None,
+            };
+            let append = OplogEntry {
+                version: 1,
+                entry_type: EntryType::Append,
+                file_path: Some(staged.file.path.to_string()),
+                size: Some(10),
+                row_count: Some(2),
+                min_event_time: Some(5),
+                max_event_time: Some(9),
+                schema: None,
+                ..create.clone()
+            };
+            vec![create, append]
+        };
+        let empty = OplogIndex::default();
+        assert!(landed(&empty, &staged, 0).is_none());
+        let index = OplogIndex::build(pond_entries(&staged), 1).unwrap();
+        let outcome = landed(&index, &staged, 3).unwrap();
+        assert_eq!(
+            (outcome.version, outcome.txn_seq, outcome.conflicts),
+            (1, 1, 3)
+        );
     }
 
     #[test]

@@ -152,7 +152,9 @@ fn raw_values(column: &dyn Array) -> &[i64] {
 pub(crate) fn range_mask(column: &ArrayRef, start: i64, end: i64) -> Option<BooleanArray> {
     let unit = timestamp_unit(column.data_type())?;
     let values = raw_values(column.as_ref());
-    let last = last_micro(end);
+    let Some(last) = last_micro(end) else {
+        return Some(BooleanArray::from(vec![false; column.len()]));
+    };
     let keep = |v: i64| {
         // Saturation keeps the order, and stored values always fit (checked on write).
         let us = floor_micros(v, unit).unwrap_or(if v < 0 { MIN_TIME } else { MAX_TIME });
@@ -169,16 +171,20 @@ pub(crate) fn range_mask(column: &ArrayRef, start: i64, end: i64) -> Option<Bool
     Some(mask)
 }
 
-/// The last microsecond inside `[start, end)`. An `end` of [`MAX_TIME`] means
-/// "unbounded", so that a read of everything includes the latest instant.
-pub(crate) fn last_micro(end: i64) -> i64 {
-    if end == MAX_TIME { MAX_TIME } else { end - 1 }
+/// The last microsecond inside `[start, end)`, `None` if no microsecond is
+/// before `end`. An `end` of [`MAX_TIME`] means "unbounded", so that a read of
+/// everything includes the latest instant.
+pub(crate) fn last_micro(end: i64) -> Option<i64> {
+    if end == MAX_TIME {
+        Some(MAX_TIME)
+    } else {
+        end.checked_sub(1)
+    }
 }
 
 /// Whether a version with inclusive bounds `[min, max]` may hold rows of `[start, end)`.
 pub(crate) fn overlaps(min: i64, max: i64, start: i64, end: i64) -> bool {
-    let last = last_micro(end);
-    start <= last && min <= last && max >= start
+    last_micro(end).is_some_and(|last| start <= last && min <= last && max >= start)
 }
 
 /// Formats microseconds as RFC 3339 in UTC, for messages and listings.

@@ -70,6 +70,12 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             for g in &report.garbage {
                 writeln!(out, "garbage (unreferenced, safe to delete): {g}")?;
             }
+            for p in &report.pending {
+                writeln!(
+                    out,
+                    "pending (unreferenced, less than an hour old; an append may be in progress): {p}"
+                )?;
+            }
             for p in &report.problems {
                 writeln!(
                     out,

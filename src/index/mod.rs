@@ -61,8 +61,11 @@ impl SeriesState {
     /// The versions that may hold rows in `[start, end)`, ordered by their
     /// smallest event time (then by version).
     pub(crate) fn overlapping(&self, start: i64, end: i64) -> Vec<FileInfo> {
+        let Some(last) = last_micro(end) else {
+            return Vec::new();
+        };
         self.intervals
-            .overlapping(start, last_micro(end))
+            .overlapping(start, last)
             .into_iter()
             .map(|i| self.versions[i].clone())
             .collect()

@@ -30,17 +30,21 @@ pub(crate) use entry::{batch_to_entries, entries_to_batch};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deltalake::kernel::Action;
-use deltalake::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, Add, Remove};
 use deltalake::logstore::get_actions;
-use deltalake::protocol::SaveMode;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, Path};
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use url::Url;
 
 use crate::error::{Error, Result};
 use crate::io::parquet_reader;
+
+/// Delta versions between checkpoints (Delta's usual interval).
+const CHECKPOINT_INTERVAL: i64 = 100;
 
 /// How many oplog files may be read at once.
 const READ_CONCURRENCY: usize = 16;
@@ -183,6 +187,9 @@ impl Oplog {
 
     /// Commits `entries` as the Delta version after the loaded snapshot, or
     /// reports a conflict if another writer took that version.
+    ///
+    /// An `Err` does not prove that nothing landed (the commit file may be
+    /// written before a later step fails); the caller looks before it cleans up.
     pub(crate) async fn commit(&mut self, entries: &[OplogEntry]) -> Result<CommitOutcome> {
         let batch = entries_to_batch(entries)?;
         let result = self
@@ -190,11 +197,12 @@ impl Oplog {
             .clone()
             .write(vec![batch])
             .with_save_mode(SaveMode::Append)
-            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .with_commit_properties(commit_properties())
             .await;
         match result {
             Ok(table) => {
                 self.table = table;
+                self.checkpoint_if_due().await;
                 Ok(CommitOutcome::Committed(self.version()))
             }
             Err(e) if is_conflict(&e) => Ok(CommitOutcome::Conflict),
@@ -202,29 +210,114 @@ impl Oplog {
         }
     }
 
-    /// Rewrites the oplog's small files into one (rows unchanged), so that
-    /// opening the pond reads few files however many commits it has seen.
+    /// Writes a Delta checkpoint every [`CHECKPOINT_INTERVAL`] versions, so
+    /// that opening replays few commits. Best effort: the commit it follows
+    /// has landed whatever happens here, and the next interval tries again.
+    async fn checkpoint_if_due(&self) {
+        let version = self.version();
+        if version > 0
+            && version % CHECKPOINT_INTERVAL == 0
+            && let Err(e) = deltalake::checkpoints::create_checkpoint(&self.table, None).await
+        {
+            tracing::warn!(version, error = %e, "oplog checkpoint failed");
+        }
+    }
+
+    /// Rewrites the oplog's files into one (rows unchanged, `dataChange =
+    /// false`), so that opening the pond reads few files however many commits
+    /// it has seen.
     ///
-    /// The rewrite commits only if no other commit came between the snapshot
-    /// it read and its own: two rewrites of the same files by racing writers
-    /// would otherwise both land and duplicate rows. `Ok(false)` means another
-    /// writer got in first; the next append tries again.
+    /// The rewrite commits only on the snapshot it read: deltalake's own
+    /// `optimize` retries past concurrent commits, and its conflict checker
+    /// lets two rewrites of the same files both land, which duplicates rows.
+    /// `Ok(false)` means another writer got in first; a later append tries
+    /// again.
     pub(crate) async fn compact(&mut self) -> Result<bool> {
-        let result = self
-            .table
-            .clone()
-            .optimize()
-            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+        let snapshot = self.table.snapshot()?;
+        let files: Vec<(Path, u64)> = snapshot
+            .log_data()
+            .iter()
+            .map(|f| (f.object_store_path(), f.size() as u64))
+            .collect();
+        if files.len() < 2 {
+            return Ok(false);
+        }
+        let entries = self.read_files(files.clone()).await?;
+        let bytes = write_parquet(&entries_to_batch(&entries)?)?;
+        let size = bytes.len() as i64;
+        let path = Path::from(format!(
+            "part-00000-{}-c000.compacted.zstd.parquet",
+            uuid::Uuid::new_v4()
+        ));
+        let store = self.table.object_store();
+        store.put(&path, bytes.into()).await?;
+
+        let now_ms = crate::time::now_micros() / 1_000;
+        let mut actions = vec![Action::Add(Add {
+            path: path.to_string(),
+            size,
+            modification_time: now_ms,
+            data_change: false,
+            ..Add::default()
+        })];
+        actions.extend(files.iter().map(|(p, size)| {
+            Action::Remove(Remove {
+                path: p.to_string(),
+                data_change: false,
+                deletion_timestamp: Some(now_ms),
+                extended_file_metadata: Some(true),
+                partition_values: Some(Default::default()),
+                size: Some(*size as i64),
+                ..Remove::default()
+            })
+        }));
+        let operation = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: size,
+        };
+        let result = CommitBuilder::from(commit_properties())
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
             .await;
         match result {
-            Ok((table, _metrics)) => {
-                self.table = table;
+            Ok(_) => {
+                self.table.update_incremental(None).await?;
+                self.checkpoint_if_due().await;
                 Ok(true)
             }
-            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) if is_conflict(&e) => {
+                crate::series::writer::remove_quietly(&store, &path).await;
+                Ok(false)
+            }
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Every pond commit: lands on the snapshot it was planned on or fails, and
+/// runs no post-commit work that could fail after it landed.
+fn commit_properties() -> CommitProperties {
+    CommitProperties::default()
+        .with_max_retries(0)
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+}
+
+/// One oplog file's bytes: zstd Parquet of the given rows.
+fn write_parquet(batch: &arrow::array::RecordBatch) -> Result<Vec<u8>> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))
+        .map_err(|e| Error::parquet("oplog compaction", e))?;
+    writer
+        .write(batch)
+        .map_err(|e| Error::parquet("oplog compaction", e))?;
+    writer
+        .close()
+        .map_err(|e| Error::parquet("oplog compaction", e))?;
+    Ok(out)
 }
 
 /// The oplog files a commit added with new rows. Rewrites by maintenance
