@@ -1,6 +1,7 @@
 //! Storage-core benchmarks: index lookups at 10,000 versions, cold open of a
-//! 5,000-append pond, and appending 1,000,000 rows against writing the same
-//! Parquet file with the parquet crate alone.
+//! 5,000-append pond, appending 1,000,000 rows against writing the same
+//! Parquet file with the parquet crate alone, and a small append to a fresh
+//! pond against one with 10,000 versions.
 //!
 //! Run with `cargo bench --bench storage`. The ponds with many versions take a
 //! while to build, so they are built once under `target/bench-ponds/` and
@@ -188,12 +189,58 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
+/// Appending one small batch to a fresh series and to a copy of the
+/// 10,000-version pond: the cost must not grow with the history.
+fn append_small(c: &mut Criterion) {
+    let rt = runtime();
+    let big = pond_with_versions(&rt, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    copy_dir(&big, &copy);
+    let fresh = dir.path().join("fresh");
+    let mut group = c.benchmark_group("append_10_rows");
+    for (name, location, versions) in [("fresh_pond", &fresh, 0), ("after_versions", &copy, 10_000)]
+    {
+        let pond = rt
+            .block_on(async {
+                match versions {
+                    0 => Pond::create(location.to_str().unwrap()).await,
+                    _ => Pond::open(location.to_str().unwrap()).await,
+                }
+            })
+            .unwrap();
+        let mut v = 20_000;
+        group.bench_function(BenchmarkId::new(name, versions), |b| {
+            b.iter(|| {
+                v += 1;
+                rt.block_on(pond.append_series_data("/bench/s", &version_batch(v), "ts"))
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// Every benchmark of this file, with criterion's command-line settings.
 fn benches() {
     let mut c = Criterion::default().configure_from_args();
     index_lookup(&mut c);
     cold_open(&mut c);
     append(&mut c);
+    append_small(&mut c);
 }
 
 criterion_main!(benches);

@@ -29,8 +29,8 @@ pub struct PondOptions {
     /// How many times an append tries to commit before giving up when other
     /// writers keep committing first.
     pub commit_attempts: u32,
-    /// Compact the oplog's own files once it has this many (every commit adds
-    /// one), so that opening the pond stays fast.
+    /// Compact the oplog's own files every this many commits (every commit
+    /// adds one), so that opening the pond stays fast.
     pub compact_oplog_after: usize,
     /// Rows per Parquet row group in data files.
     pub row_group_rows: usize,
@@ -560,10 +560,11 @@ impl Pond {
             staged.version = version;
         }
 
-        oplog.update_to(index.delta_version()).await?;
         let txn_seq = index.delta_version() + 1;
         let entries = self.entries(staged, existing.is_none(), &plan, txn_seq)?;
-        let CommitOutcome::Committed(delta_version) = oplog.commit(&entries).await? else {
+        let CommitOutcome::Committed(delta_version) =
+            oplog.commit(index.delta_version(), &entries).await?
+        else {
             return Ok(None);
         };
 
@@ -576,12 +577,14 @@ impl Pond {
             // The next refresh reads the commit from the log instead.
             Err(e) => tracing::warn!(error = %e, "could not index an own commit"),
         }
-        if oplog.file_count().unwrap_or(0) >= self.options.compact_oplog_after {
-            // A compaction that loses a race or fails is tried again by a
-            // later append.
-            if let Err(e) = oplog.compact().await {
-                tracing::warn!(error = %e, "oplog compaction failed");
-            }
+        // Every commit adds an oplog file; the writer whose commit lands on a
+        // multiple of the interval compacts them. One that loses a race or
+        // fails leaves it to the next multiple.
+        let every = self.options.compact_oplog_after.max(2) as i64;
+        if delta_version % every == 0
+            && let Err(e) = oplog.compact(delta_version).await
+        {
+            tracing::warn!(error = %e, "oplog compaction failed");
         }
         Ok(Some(AppendOutcome {
             series: staged.series.clone(),

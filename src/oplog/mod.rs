@@ -8,9 +8,9 @@
 //!   unreferenced file, which is garbage and never data (see
 //!   [`Pond::check`](crate::Pond::check)). Readers never list the data
 //!   directory.
-//! - **One commit, one Delta version.** pond commits with deltalake's retries
-//!   turned off, so a commit that lands does so at exactly the version after
-//!   the snapshot it was planned on. `txn_seq` is therefore known before the
+//! - **One commit, one Delta version.** A commit puts-if-absent the commit
+//!   file of exactly the version after the snapshot it was planned on, so a
+//!   commit that lands does so at that version or not at all. `txn_seq` is therefore known before the
 //!   commit, and version numbers per series are decided against a snapshot
 //!   that no other commit has overtaken: they stay unique and gapless. A writer
 //!   that loses the race re-reads the log, renumbers and tries again.
@@ -130,11 +130,6 @@ impl Oplog {
         Ok(())
     }
 
-    /// Number of data files in the loaded snapshot.
-    pub(crate) fn file_count(&self) -> Result<usize> {
-        Ok(self.table.snapshot()?.log_data().num_files())
-    }
-
     /// Every entry in the loaded snapshot.
     pub(crate) async fn read_all(&self) -> Result<Vec<OplogEntry>> {
         let files: Vec<(Path, u64)> = self
@@ -185,40 +180,119 @@ impl Oplog {
         Ok(batches.into_iter().flatten().collect())
     }
 
-    /// Commits `entries` as the Delta version after the loaded snapshot, or
-    /// reports a conflict if another writer took that version.
+    /// Commits `entries` as Delta version `read_version + 1`, or reports a
+    /// conflict if another writer took that version.
     ///
-    /// An `Err` does not prove that nothing landed (the commit file may be
-    /// written before a later step fails); the caller looks before it cleans up.
-    pub(crate) async fn commit(&mut self, entries: &[OplogEntry]) -> Result<CommitOutcome> {
-        let batch = entries_to_batch(entries)?;
-        let result = self
-            .table
-            .clone()
-            .write(vec![batch])
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(commit_properties())
-            .await;
-        match result {
-            Ok(table) => {
-                self.table = table;
-                self.checkpoint_if_due().await;
-                Ok(CommitOutcome::Committed(self.version()))
+    /// The commit is Delta's protocol step itself: write the rows as a new
+    /// Parquet file, then put-if-absent the commit file for exactly that
+    /// version through the log store. Unlike deltalake's `write`, this lists
+    /// nothing and replays nothing, so an append costs the same with ten or
+    /// a hundred thousand commits behind it.
+    ///
+    /// An `Err` does not prove that nothing landed (a request can fail after
+    /// it took effect); the caller looks before it cleans up.
+    pub(crate) async fn commit(
+        &mut self,
+        read_version: i64,
+        entries: &[OplogEntry],
+    ) -> Result<CommitOutcome> {
+        let store = self.table.object_store();
+        let (path, size) = self.put_rows(&store, entries).await?;
+        let add = Add {
+            path: path.to_string(),
+            size,
+            modification_time: crate::time::now_micros() / 1_000,
+            data_change: true,
+            stats: Some(format!("{{\"numRecords\":{}}}", entries.len())),
+            ..Add::default()
+        };
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let version = (read_version + 1) as u64;
+        match self
+            .put_commit(vec![Action::Add(add)], operation, version)
+            .await?
+        {
+            true => {
+                self.checkpoint_if_due(version as i64).await;
+                Ok(CommitOutcome::Committed(version as i64))
             }
-            Err(e) if is_conflict(&e) => Ok(CommitOutcome::Conflict),
-            Err(e) => Err(e.into()),
+            false => {
+                crate::series::writer::remove_quietly(&store, &path).await;
+                Ok(CommitOutcome::Conflict)
+            }
+        }
+    }
+
+    /// Writes rows as a new oplog data file; returns its path and size.
+    async fn put_rows(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        entries: &[OplogEntry],
+    ) -> Result<(Path, i64)> {
+        let bytes = write_parquet(&entries_to_batch(entries)?)?;
+        let size = bytes.len() as i64;
+        let path = Path::from(format!(
+            "part-00000-{}-c000.zstd.parquet",
+            uuid::Uuid::new_v4()
+        ));
+        store.put(&path, bytes.into()).await?;
+        Ok((path, size))
+    }
+
+    /// Puts the commit file of `version` if it does not exist yet: `Ok(true)`
+    /// if this call created it, `Ok(false)` if another writer had.
+    async fn put_commit(
+        &self,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+        version: u64,
+    ) -> Result<bool> {
+        let log_store = self.table.log_store();
+        let operation_id = uuid::Uuid::new_v4();
+        // The builder serializes the commit (with its commitInfo) and, for
+        // stores without conditional put, stages it as a temporary file.
+        let prepared = CommitBuilder::from(commit_properties())
+            .with_actions(actions)
+            .with_operation_id(operation_id)
+            .build(None, Arc::clone(&log_store), operation)
+            .into_prepared_commit_future()
+            .await?;
+        let commit = prepared.commit_or_bytes().clone();
+        match log_store
+            .write_commit_entry(version, commit.clone(), operation_id)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(TransactionError::VersionAlreadyExists(_)) => {
+                if let Err(e) = log_store
+                    .abort_commit_entry(version, commit, operation_id)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not remove a staged commit file");
+                }
+                Ok(false)
+            }
+            Err(e) => Err(DeltaTableError::from(e).into()),
         }
     }
 
     /// Writes a Delta checkpoint every [`CHECKPOINT_INTERVAL`] versions, so
     /// that opening replays few commits. Best effort: the commit it follows
     /// has landed whatever happens here, and the next interval tries again.
-    async fn checkpoint_if_due(&self) {
-        let version = self.version();
-        if version > 0
-            && version % CHECKPOINT_INTERVAL == 0
-            && let Err(e) = deltalake::checkpoints::create_checkpoint(&self.table, None).await
-        {
+    async fn checkpoint_if_due(&mut self, version: i64) {
+        if version <= 0 || version % CHECKPOINT_INTERVAL != 0 {
+            return;
+        }
+        let result = async {
+            self.update_to(version).await?;
+            deltalake::checkpoints::create_checkpoint(&self.table, None).await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = result.await {
             tracing::warn!(version, error = %e, "oplog checkpoint failed");
         }
     }
@@ -232,9 +306,11 @@ impl Oplog {
     /// lets two rewrites of the same files both land, which duplicates rows.
     /// `Ok(false)` means another writer got in first; a later append tries
     /// again.
-    pub(crate) async fn compact(&mut self) -> Result<bool> {
-        let snapshot = self.table.snapshot()?;
-        let files: Vec<(Path, u64)> = snapshot
+    pub(crate) async fn compact(&mut self, version: i64) -> Result<bool> {
+        self.update_to(version).await?;
+        let files: Vec<(Path, u64)> = self
+            .table
+            .snapshot()?
             .log_data()
             .iter()
             .map(|f| (f.object_store_path(), f.size() as u64))
@@ -242,22 +318,16 @@ impl Oplog {
         if files.len() < 2 {
             return Ok(false);
         }
-        let entries = self.read_files(files.clone()).await?;
-        let bytes = write_parquet(&entries_to_batch(&entries)?)?;
-        let size = bytes.len() as i64;
-        let path = Path::from(format!(
-            "part-00000-{}-c000.compacted.zstd.parquet",
-            uuid::Uuid::new_v4()
-        ));
         let store = self.table.object_store();
-        store.put(&path, bytes.into()).await?;
-
+        let entries = self.read_files(files.clone()).await?;
+        let (path, size) = self.put_rows(&store, &entries).await?;
         let now_ms = crate::time::now_micros() / 1_000;
         let mut actions = vec![Action::Add(Add {
             path: path.to_string(),
             size,
             modification_time: now_ms,
             data_change: false,
+            stats: Some(format!("{{\"numRecords\":{}}}", entries.len())),
             ..Add::default()
         })];
         actions.extend(files.iter().map(|(p, size)| {
@@ -275,27 +345,20 @@ impl Oplog {
             predicate: None,
             target_size: size,
         };
-        let result = CommitBuilder::from(commit_properties())
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .await;
-        match result {
-            Ok(_) => {
-                self.table.update_incremental(None).await?;
-                self.checkpoint_if_due().await;
-                Ok(true)
-            }
-            Err(e) if is_conflict(&e) => {
-                crate::series::writer::remove_quietly(&store, &path).await;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
+        let next = (self.version() + 1) as u64;
+        if self.put_commit(actions, operation, next).await? {
+            self.checkpoint_if_due(next as i64).await;
+            Ok(true)
+        } else {
+            crate::series::writer::remove_quietly(&store, &path).await;
+            Ok(false)
         }
     }
 }
 
-/// Every pond commit: lands on the snapshot it was planned on or fails, and
-/// runs no post-commit work that could fail after it landed.
+/// How pond's commits are serialized: no retries, and none of deltalake's
+/// post-commit work (pond writes the commit file itself and checkpoints
+/// separately).
 fn commit_properties() -> CommitProperties {
     CommitProperties::default()
         .with_max_retries(0)
@@ -333,19 +396,6 @@ fn added_files(version: u64, commit: &bytes::Bytes) -> Result<Vec<(Path, u64)>> 
         }
     }
     Ok(files)
-}
-
-/// Whether a failed write lost the race for its Delta version.
-fn is_conflict(err: &DeltaTableError) -> bool {
-    matches!(
-        err,
-        DeltaTableError::VersionAlreadyExists(_)
-            | DeltaTableError::Transaction {
-                source: TransactionError::MaxCommitAttempts(_)
-                    | TransactionError::CommitConflict(_)
-                    | TransactionError::VersionAlreadyExists(_)
-            }
-    )
 }
 
 async fn read_entries(
