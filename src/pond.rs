@@ -347,7 +347,12 @@ impl Pond {
 
     /// Every version of a series in version order, as of the last refresh.
     pub fn versions(&self, path: &str) -> Result<Vec<FileInfo>> {
-        Ok(self.state(path)?.versions.clone())
+        Ok(self
+            .state(path)?
+            .versions
+            .iter()
+            .map(|v| v.as_ref().clone())
+            .collect())
     }
 
     /// The versions of a series whose event-time bounds overlap `[start, end)`

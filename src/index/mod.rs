@@ -52,8 +52,9 @@ pub(crate) struct SeriesState {
     /// The current schema: the first append's, widened by later schema changes.
     pub(crate) schema: SchemaRef,
     pub(crate) created_at: i64,
-    /// Versions in version order.
-    pub(crate) versions: Vec<FileInfo>,
+    /// Versions in version order. Shared, so that copying a series to apply
+    /// a commit copies pointers, not file names.
+    pub(crate) versions: Vec<Arc<FileInfo>>,
     intervals: IntervalIndex,
 }
 
@@ -67,7 +68,7 @@ impl SeriesState {
         self.intervals
             .overlapping(start, last)
             .into_iter()
-            .map(|i| self.versions[i].clone())
+            .map(|i| self.versions[i].as_ref().clone())
             .collect()
     }
 
@@ -85,7 +86,9 @@ impl SeriesState {
     /// faulty rewrite of the oplog could produce) and rebuilds the interval
     /// index. Two different files for one version are an error.
     fn rebuild_intervals(&mut self) -> Result<()> {
-        self.versions.sort_by_key(|v| v.version);
+        if !self.versions.is_sorted_by_key(|v| v.version) {
+            self.versions.sort_by_key(|v| v.version);
+        }
         let mut duplicate = None;
         self.versions.dedup_by(|b, a| {
             if a.version != b.version {
@@ -244,7 +247,7 @@ impl OplogIndex {
                 if let Some(schema) = schema {
                     series.schema = schema;
                 }
-                series.versions.push(info);
+                series.versions.push(Arc::new(info));
                 if !touched.contains(&entry.series) {
                     touched.push(entry.series);
                 }
