@@ -133,7 +133,7 @@ pub(crate) fn print_series(pond: &Pond, prefix: &str, out: &mut impl Write) -> R
             .collect::<Vec<_>>()
             .join("  ")
     };
-    writeln!(out, "{}", line(&header))?;
+    writeln!(out, "{}", line(&header).trim_end())?;
     for r in &rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         writeln!(out, "{}", line(&cells).trim_end())?;

@@ -130,16 +130,20 @@ impl Oplog {
         Ok(())
     }
 
-    /// Every entry in the loaded snapshot.
-    pub(crate) async fn read_all(&self) -> Result<Vec<OplogEntry>> {
-        let files: Vec<(Path, u64)> = self
+    /// The oplog data files of the loaded snapshot, with their sizes.
+    fn snapshot_files(&self) -> Result<Vec<(Path, u64)>> {
+        Ok(self
             .table
             .snapshot()?
             .log_data()
             .iter()
             .map(|f| (f.object_store_path(), f.size() as u64))
-            .collect();
-        self.read_files(files).await
+            .collect())
+    }
+
+    /// Every entry in the loaded snapshot.
+    pub(crate) async fn read_all(&self) -> Result<Vec<OplogEntry>> {
+        self.read_files(self.snapshot_files()?).await
     }
 
     /// The entries added by commits `from + 1 ..= to`, in commit order, or
@@ -308,13 +312,7 @@ impl Oplog {
     /// again.
     pub(crate) async fn compact(&mut self, version: i64) -> Result<bool> {
         self.update_to(version).await?;
-        let files: Vec<(Path, u64)> = self
-            .table
-            .snapshot()?
-            .log_data()
-            .iter()
-            .map(|f| (f.object_store_path(), f.size() as u64))
-            .collect();
+        let files = self.snapshot_files()?;
         if files.len() < 2 {
             return Ok(false);
         }

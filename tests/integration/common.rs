@@ -23,6 +23,12 @@ pub(crate) async fn temp_pond_with(options: PondOptions) -> (TempDir, Pond) {
     (dir, pond)
 }
 
+/// The pond's oplog opened by deltalake directly, as any Delta client would.
+pub(crate) async fn open_oplog_with_deltalake(dir: &TempDir) -> deltalake::DeltaTable {
+    let url = url::Url::from_directory_path(dir.path().join("oplog")).unwrap();
+    deltalake::open_table(url).await.unwrap()
+}
+
 pub(crate) fn location(dir: &TempDir) -> &str {
     dir.path().to_str().unwrap()
 }

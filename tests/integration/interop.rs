@@ -32,10 +32,7 @@ async fn oplog_and_data_files_read_by_independent_readers() {
         .await
         .unwrap();
 
-    let table =
-        deltalake::open_table(url::Url::from_directory_path(dir.path().join("oplog")).unwrap())
-            .await
-            .unwrap();
+    let table = open_oplog_with_deltalake(&dir).await;
     let ctx = SessionContext::new();
     table.update_datafusion_session(&ctx.state()).unwrap();
     ctx.register_table("oplog", table.table_provider().await.unwrap())

@@ -97,10 +97,7 @@ async fn oplog_compaction_keeps_file_count_bounded_and_rows_intact() {
             .unwrap();
     }
     // Compaction ran and a checkpoint was written at Delta version 100.
-    let table =
-        deltalake::open_table(url::Url::from_directory_path(dir.path().join("oplog")).unwrap())
-            .await
-            .unwrap();
+    let table = open_oplog_with_deltalake(&dir).await;
     let active = table.snapshot().unwrap().log_data().num_files();
     assert!(active < 16, "{active} active oplog files");
     let log = dir.path().join("oplog/_delta_log");
