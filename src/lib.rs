@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+mod catalog;
 mod check;
 mod error;
 mod index;
@@ -43,15 +44,18 @@ mod io;
 pub mod oplog;
 mod path;
 mod pond;
+mod provider;
 pub mod pruning;
 mod series;
 mod time;
 
+pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
 pub use error::{Error, Result};
 pub use index::FileInfo;
 pub use oplog::{EntryType, OplogEntry};
 pub use path::{schema_and_table, validate_series_path};
 pub use pond::{AppendOutcome, Pond, PondOptions, SeriesInfo, StagedAppend};
+pub use provider::{SeriesScanExec, SeriesTable};
 pub use series::{SchemaInfo, SeriesExt, SeriesStream};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};

@@ -9,4 +9,5 @@ mod interop;
 mod pruning;
 mod reopen;
 mod roundtrip;
+mod sql;
 mod validation;

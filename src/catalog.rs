@@ -1,0 +1,115 @@
+//! [`PondCatalogProvider`]: every series of a pond as a table, and
+//! [`register`], which installs pond into a DataFusion session.
+//!
+//! A series `/a/b/c` is table `c` in schema `a/b`; `/c` is table `c` in schema
+//! `public`. Listings come from the oplog index; looking a table up first
+//! reads any new oplog commits, so series created by another process appear
+//! without registering again.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::prelude::SessionContext;
+
+use crate::path::schema_and_table;
+use crate::pond::Pond;
+use crate::provider::SeriesTable;
+
+/// The name of the catalog [`register`] installs.
+pub const CATALOG: &str = "pond";
+
+/// The pond's series, grouped into schemas by their parent path.
+#[derive(Debug)]
+pub struct PondCatalogProvider {
+    pond: Arc<Pond>,
+}
+
+impl PondCatalogProvider {
+    /// A catalog over `pond`.
+    pub fn new(pond: Arc<Pond>) -> Self {
+        Self { pond }
+    }
+}
+
+impl CatalogProvider for PondCatalogProvider {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: BTreeSet<String> = self
+            .pond
+            .list_series()
+            .iter()
+            .map(|s| schema_and_table(&s.path).0.to_string())
+            .collect();
+        names.insert("public".to_string());
+        names.into_iter().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // Any name: a series may appear in it after the next refresh.
+        Some(Arc::new(PondSchemaProvider {
+            pond: Arc::clone(&self.pond),
+            schema: name.to_string(),
+        }))
+    }
+}
+
+/// The series directly under one parent path.
+#[derive(Debug)]
+pub struct PondSchemaProvider {
+    pond: Arc<Pond>,
+    schema: String,
+}
+
+impl PondSchemaProvider {
+    fn series_path(&self, table: &str) -> String {
+        match self.schema.as_str() {
+            "public" => format!("/{table}"),
+            schema => format!("/{schema}/{table}"),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PondSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        self.pond
+            .list_series()
+            .iter()
+            .filter_map(|s| {
+                let (schema, table) = schema_and_table(&s.path);
+                (schema == self.schema).then(|| table.to_string())
+            })
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let path = self.series_path(name);
+        if crate::path::validate_series_path(&path).is_err() {
+            return Ok(None);
+        }
+        self.pond.refresh().await.map_err(DataFusionError::from)?;
+        if self.pond.series_info(&path).is_err() {
+            return Ok(None);
+        }
+        let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.pond.series_info(&self.series_path(name)).is_ok()
+    }
+}
+
+/// Installs pond into a session: the `pond` catalog (made the default
+/// catalog) with every series as a table, and `information_schema`.
+pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
+    ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let options = state.config_mut().options_mut();
+    options.catalog.default_catalog = CATALOG.to_string();
+    options.catalog.information_schema = true;
+}

@@ -1,0 +1,250 @@
+//! [`SeriesTable`]: one series as a DataFusion table, and its scan node.
+//!
+//! A scan asks the oplog index for the versions whose bounds meet the time
+//! ranges of the query's filters ([`crate::pruning`]) and hands only those
+//! files to DataFusion's Parquet scan, which then prunes row groups and pages
+//! with the same filters.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+
+use crate::error::{Error, Result};
+use crate::index::FileInfo;
+use crate::pond::Pond;
+use crate::pruning::{TimeRanges, time_ranges};
+use crate::time::{format_micros, timestamp_unit};
+
+/// One series as a DataFusion [`TableProvider`].
+#[derive(Debug)]
+pub struct SeriesTable {
+    pond: Arc<Pond>,
+    path: String,
+    schema: SchemaRef,
+    timestamp_column: String,
+    unit: TimeUnit,
+}
+
+impl SeriesTable {
+    /// The table of the series at `path`, with its current schema.
+    pub fn try_new(pond: Arc<Pond>, path: &str) -> Result<Self> {
+        let info = pond.series_info(path)?;
+        let unit = info
+            .schema
+            .field_with_name(&info.timestamp_column)
+            .ok()
+            .and_then(|f| timestamp_unit(f.data_type()))
+            .ok_or_else(|| Error::invalid_oplog(path, "the timestamp column is not a timestamp"))?;
+        Ok(Self {
+            pond,
+            path: info.path,
+            schema: info.schema,
+            timestamp_column: info.timestamp_column,
+            unit,
+        })
+    }
+
+    /// The versions a scan with `filters` must read, and how many there are.
+    fn kept_versions(&self, ranges: &TimeRanges) -> Result<(Vec<FileInfo>, usize)> {
+        let total = self.pond.series_info(&self.path)?.versions;
+        let Some((first, last)) = ranges.hull() else {
+            return Ok((Vec::new(), total));
+        };
+        let end = if last == crate::MAX_TIME {
+            last
+        } else {
+            last + 1
+        };
+        let kept = self
+            .pond
+            .scan_time_range(&self.path, first, end)?
+            .into_iter()
+            .filter(|f| ranges.overlaps(f.min_event_time, f.max_event_time))
+            .collect();
+        Ok((kept, total))
+    }
+}
+
+/// The object store URL under which a session finds a pond's files.
+fn store_url(pond: &Pond) -> DfResult<ObjectStoreUrl> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pond.location().as_str().hash(&mut h);
+    ObjectStoreUrl::parse(format!("pond-{:016x}://pond/", h.finish()))
+}
+
+#[async_trait]
+impl TableProvider for SeriesTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Pruning is by bounds and statistics, so DataFusion keeps filtering rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let ranges = time_ranges(filters, &self.timestamp_column, self.unit);
+        let (kept, total) = self.kept_versions(&ranges)?;
+
+        let url = store_url(&self.pond)?;
+        state
+            .runtime_env()
+            .register_object_store(url.as_ref(), self.pond.object_store());
+
+        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_pushdown_filters(true)
+            .with_enable_page_index(true);
+        if let Some(predicate) = conjunction(filters.iter().cloned()) {
+            let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+        }
+        let partitions = state.config().target_partitions().max(1);
+        let groups = file_groups(&kept, partitions);
+        let config = FileScanConfigBuilder::new(url, Arc::new(source))
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(Arc::new(SeriesScanExec {
+            input: DataSourceExec::from_data_source(config),
+            series: self.path.clone(),
+            ranges,
+            kept: kept.len(),
+            total,
+        }))
+    }
+}
+
+/// Splits the kept files, in time order, into at most `partitions` groups of
+/// consecutive files.
+fn file_groups(files: &[FileInfo], partitions: usize) -> Vec<FileGroup> {
+    if files.is_empty() {
+        return vec![FileGroup::new(Vec::new())];
+    }
+    let per_group = files.len().div_ceil(partitions);
+    files
+        .chunks(per_group)
+        .map(|chunk| {
+            FileGroup::new(
+                chunk
+                    .iter()
+                    .map(|f| PartitionedFile::new(f.file_path.clone(), f.size as u64))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The scan of one series: the version pruning of the oplog over
+/// DataFusion's Parquet scan of the kept versions.
+#[derive(Debug)]
+pub struct SeriesScanExec {
+    input: Arc<DataSourceExec>,
+    series: String,
+    ranges: TimeRanges,
+    kept: usize,
+    total: usize,
+}
+
+impl SeriesScanExec {
+    /// Versions read out of the series' total.
+    pub fn versions(&self) -> (usize, usize) {
+        (self.kept, self.total)
+    }
+}
+
+impl DisplayAs for SeriesScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let range = match self.ranges.hull() {
+            None => "empty".to_string(),
+            Some(_) if self.ranges.is_all() => "all".to_string(),
+            Some(_) => self
+                .ranges
+                .ranges()
+                .iter()
+                .map(|&(a, b)| {
+                    let show = |t: i64| match t {
+                        crate::MIN_TIME | crate::MAX_TIME => "∞".to_string(),
+                        t => format_micros(t),
+                    };
+                    format!("[{}, {}]", show(a), show(b))
+                })
+                .collect::<Vec<_>>()
+                .join(" ∪ "),
+        };
+        write!(
+            f,
+            "SeriesScanExec: series={}, time={range}, versions={}/{}",
+            self.series, self.kept, self.total
+        )
+    }
+}
+
+impl ExecutionPlan for SeriesScanExec {
+    fn name(&self) -> &str {
+        "SeriesScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        self.input.apply_expressions(f)
+    }
+
+    /// The Parquet scan is configured completely at planning (projection,
+    /// limit, predicate), so it is not exposed to physical rewrites.
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+}

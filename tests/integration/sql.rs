@@ -1,0 +1,177 @@
+//! SQL over series: the catalog, the pruning scan, and a randomized check of
+//! pruned answers against the same rows in a `MemTable`.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::{Pond, SeriesExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+const HOUR: i64 = 3_600_000_000;
+/// 2024-01-01T00:00:00Z in µs.
+const JAN1: i64 = 1_704_067_200_000_000;
+
+/// A pond whose series `/sensors/site1/temperature` has 20 hourly versions of
+/// 6 rows each, and a root series `/status`.
+async fn hourly_pond() -> (tempfile::TempDir, Arc<Pond>) {
+    let (dir, pond) = temp_pond().await;
+    for h in 0..20 {
+        let times: Vec<i64> = (0..6)
+            .map(|i| JAN1 + h * HOUR + i * 10 * 60_000_000)
+            .collect();
+        pond.append_series_data("/sensors/site1/temperature", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    pond.append_series_data("/status", &readings(&[JAN1]), "ts")
+        .await
+        .unwrap();
+    (dir, Arc::new(pond))
+}
+
+fn context(pond: Arc<Pond>) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    pond::register(&ctx, pond);
+    ctx
+}
+
+async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    ctx.sql(sql).await.unwrap().collect().await.unwrap()
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+    let batches = rows(ctx, sql).await;
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+async fn explain(ctx: &SessionContext, sql: &str) -> String {
+    let batches = rows(ctx, &format!("EXPLAIN {sql}")).await;
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_series_is_a_table_in_the_pond_catalog() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    let tables = rows(
+        &ctx,
+        "SELECT table_schema, table_name FROM information_schema.tables \
+         WHERE table_catalog = 'pond' ORDER BY table_schema, table_name",
+    )
+    .await;
+    let pairs: Vec<(String, String)> = tables
+        .iter()
+        .flat_map(|b| {
+            let (s, t) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_string::<i32>(),
+            );
+            (0..b.num_rows())
+                .map(|i| (s.value(i).to_string(), t.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .filter(|(s, _)| s != "information_schema")
+        .collect();
+    let expected = [("public", "status"), ("sensors/site1", "temperature")];
+    assert_eq!(pairs, expected.map(|(s, t)| (s.to_string(), t.to_string())));
+    assert_eq!(
+        count(&ctx, "SELECT count(*) FROM \"sensors/site1\".temperature").await,
+        120
+    );
+    assert_eq!(count(&ctx, "SELECT count(*) FROM status").await, 1);
+}
+
+#[tokio::test]
+async fn a_series_created_after_registration_is_visible() {
+    let (dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    let other = Pond::open(location(&dir)).await.unwrap();
+    other
+        .append_series_data("/late/arrival", &readings(&[1, 2, 3]), "ts")
+        .await
+        .unwrap();
+    assert_eq!(count(&ctx, "SELECT count(*) FROM late.arrival").await, 3);
+}
+
+#[tokio::test]
+async fn explain_shows_exactly_the_overlapping_versions() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    // Hours 5, 6 and 7 overlap [05:30, 07:10).
+    let sql = "SELECT count(*) FROM \"sensors/site1\".temperature \
+               WHERE ts >= '2024-01-01T05:30:00Z' AND ts < '2024-01-01T07:10:00Z'";
+    let plan = explain(&ctx, sql).await;
+    assert!(plan.contains("versions=3/20"), "{plan}");
+    // 05:30, 05:40, 05:50, 06:00..06:50 (6), 07:00: 10 rows.
+    assert_eq!(count(&ctx, sql).await, 10);
+
+    let plan = explain(
+        &ctx,
+        "SELECT * FROM \"sensors/site1\".temperature WHERE ts > '2030-01-01'",
+    )
+    .await;
+    assert!(plan.contains("versions=0/20"), "{plan}");
+    let plan = explain(
+        &ctx,
+        "SELECT * FROM \"sensors/site1\".temperature WHERE reading > 1",
+    )
+    .await;
+    assert!(plan.contains("versions=20/20"), "{plan}");
+}
+
+#[tokio::test]
+async fn pruned_sql_answers_equal_a_memtable_of_the_same_rows() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(Arc::clone(&pond));
+    let all = read_all(&pond, "/sensors/site1/temperature").await;
+    let mem = MemTable::try_new(all.schema(), vec![vec![all]]).unwrap();
+    ctx.register_table("datafusion.public.reference", Arc::new(mem))
+        .unwrap();
+
+    let mut rng = StdRng::seed_from_u64(42);
+    let t = |rng: &mut StdRng| {
+        let us = JAN1 + rng.random_range(-HOUR..21 * HOUR);
+        format!("to_timestamp_micros({us})")
+    };
+    for _ in 0..40 {
+        let predicate = match rng.random_range(0..6) {
+            0 => format!("ts >= {} AND ts < {}", t(&mut rng), t(&mut rng)),
+            1 => format!("ts BETWEEN {} AND {}", t(&mut rng), t(&mut rng)),
+            2 => format!("ts < {} OR ts > {}", t(&mut rng), t(&mut rng)),
+            3 => format!("NOT (ts <= {})", t(&mut rng)),
+            4 => format!(
+                "ts = {} OR ts IN ({}, {})",
+                t(&mut rng),
+                t(&mut rng),
+                t(&mut rng)
+            ),
+            _ => format!(
+                "(ts > {} AND reading > 100000) OR ts <= {}",
+                t(&mut rng),
+                t(&mut rng)
+            ),
+        };
+        let q = |table: &str| {
+            format!("SELECT count(*) AS n, sum(reading) AS s FROM {table} WHERE {predicate}")
+        };
+        let pruned = rows(&ctx, &q("\"sensors/site1\".temperature")).await;
+        let reference = rows(&ctx, &q("datafusion.public.reference")).await;
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&pruned)
+                .unwrap()
+                .to_string(),
+            arrow::util::pretty::pretty_format_batches(&reference)
+                .unwrap()
+                .to_string(),
+            "{predicate}"
+        );
+    }
+}
