@@ -18,6 +18,7 @@ use datafusion::prelude::SessionContext;
 use crate::path::schema_and_table;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
+use crate::udtf::{SeriesRangeFunction, SeriesVersionsFunction};
 
 /// The name of the catalog [`register`] installs.
 pub const CATALOG: &str = "pond";
@@ -104,8 +105,17 @@ impl SchemaProvider for PondSchemaProvider {
 }
 
 /// Installs pond into a session: the `pond` catalog (made the default
-/// catalog) with every series as a table, and `information_schema`.
+/// catalog) with every series as a table, `information_schema`, and the
+/// table functions `series_range` and `series_versions`.
 pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
+    ctx.register_udtf(
+        "series_range",
+        Arc::new(SeriesRangeFunction::new(Arc::clone(&pond))),
+    );
+    ctx.register_udtf(
+        "series_versions",
+        Arc::new(SeriesVersionsFunction::new(Arc::clone(&pond))),
+    );
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();
     let mut state = state.write();

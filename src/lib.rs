@@ -48,6 +48,7 @@ mod provider;
 pub mod pruning;
 mod series;
 mod time;
+mod udtf;
 
 pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
@@ -59,3 +60,4 @@ pub use pond::{AppendOutcome, Pond, PondOptions, SeriesInfo, StagedAppend};
 pub use provider::{SeriesScanExec, SeriesTable};
 pub use series::{SchemaInfo, SeriesExt, SeriesStream};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
+pub use udtf::{SeriesRangeFunction, SeriesVersionsFunction};

@@ -8,11 +8,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::DFSchema;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -21,8 +21,14 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::col as physical_col;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::limit::GlobalLimitExec;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
 use crate::error::{Error, Result};
@@ -39,6 +45,10 @@ pub struct SeriesTable {
     schema: SchemaRef,
     timestamp_column: String,
     unit: TimeUnit,
+    /// Only rows with `start <= ts < end` (µs), as `series_range` reads.
+    window: Option<(i64, i64)>,
+    /// Only versions up to this one (time travel).
+    max_version: Option<i64>,
 }
 
 impl SeriesTable {
@@ -57,12 +67,53 @@ impl SeriesTable {
             schema: info.schema,
             timestamp_column: info.timestamp_column,
             unit,
+            window: None,
+            max_version: None,
         })
+    }
+
+    /// Restricts the table to rows with `start <= ts < end` (µs UTC;
+    /// [`crate::MIN_TIME`] / [`crate::MAX_TIME`] for unbounded).
+    pub fn with_time_range(mut self, start: i64, end: i64) -> Self {
+        self.window = Some((start, end));
+        self
+    }
+
+    /// Restricts the table to versions up to `version`: the series as it was
+    /// when that version was the newest.
+    pub fn with_max_version(mut self, version: i64) -> Self {
+        self.max_version = Some(version);
+        self
+    }
+
+    /// `start <= ts AND ts < end` against literals of the column's own type,
+    /// exact for every unit (see [`crate::time`]).
+    fn window_predicate(&self, start: i64, end: i64) -> Option<Expr> {
+        let field = self.schema.field_with_name(&self.timestamp_column).ok()?;
+        let DataType::Timestamp(unit, zone) = field.data_type() else {
+            return None;
+        };
+        let literal = |us: i64| {
+            let v = native_lower_bound(us, *unit);
+            let zone = zone.clone();
+            lit(match unit {
+                TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone),
+                TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone),
+                TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone),
+                TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone),
+            })
+        };
+        let column = col(Column::new_unqualified(&self.timestamp_column));
+        let lower = (start != crate::MIN_TIME).then(|| column.clone().gt_eq(literal(start)));
+        let upper = (end != crate::MAX_TIME).then(|| column.lt(literal(end)));
+        conjunction(lower.into_iter().chain(upper))
     }
 
     /// The versions a scan with `filters` must read, and how many there are.
     fn kept_versions(&self, ranges: &TimeRanges) -> Result<(Vec<FileInfo>, usize)> {
-        let total = self.pond.series_info(&self.path)?.versions;
+        let max_version = self.max_version.unwrap_or(i64::MAX);
+        let all = self.pond.series_info(&self.path)?.versions;
+        let total = usize::try_from(max_version).map_or(all, |m| all.min(m));
         let Some((first, last)) = ranges.hull() else {
             return Ok((Vec::new(), total));
         };
@@ -75,9 +126,23 @@ impl SeriesTable {
             .pond
             .scan_time_range(&self.path, first, end)?
             .into_iter()
+            .filter(|f| f.version <= max_version)
             .filter(|f| ranges.overlaps(f.min_event_time, f.max_event_time))
             .collect();
         Ok((kept, total))
+    }
+}
+
+/// The smallest value in `unit` whose microsecond floor is at least `us`, so
+/// that `ts >= native_lower_bound(us)` holds exactly when `floor_us(ts) >= us`
+/// (saturating at the ends of `i64`).
+fn native_lower_bound(us: i64, unit: TimeUnit) -> i64 {
+    let per = |k: i64| us.div_euclid(k) + i64::from(us.rem_euclid(k) != 0);
+    match unit {
+        TimeUnit::Second => per(1_000_000),
+        TimeUnit::Millisecond => per(1_000),
+        TimeUnit::Microsecond => us,
+        TimeUnit::Nanosecond => us.saturating_mul(1_000),
     }
 }
 
@@ -114,7 +179,10 @@ impl TableProvider for SeriesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let ranges = time_ranges(filters, &self.timestamp_column, self.unit);
+        let window = self.window.and_then(|(s, e)| self.window_predicate(s, e));
+        let mut filters = filters.to_vec();
+        filters.extend(window.clone());
+        let ranges = time_ranges(&filters, &self.timestamp_column, self.unit);
         let (kept, total) = self.kept_versions(&ranges)?;
 
         let url = store_url(&self.pond)?;
@@ -131,13 +199,43 @@ impl TableProvider for SeriesTable {
         }
         let partitions = state.config().target_partitions().max(1);
         let groups = file_groups(&kept, partitions);
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let wanted = projection.cloned().unwrap_or(all);
+        // The window filter needs the time column even if the query does not.
+        let ts_index = self.schema.index_of(&self.timestamp_column)?;
+        let mut scanned = wanted.clone();
+        if window.is_some() && !scanned.contains(&ts_index) {
+            scanned.push(ts_index);
+        }
         let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
+            .with_projection_indices(Some(scanned))?
+            .with_limit(if window.is_some() { None } else { limit })
             .build();
+        let mut input: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        if let Some(window) = window {
+            let df_schema = DFSchema::try_from(input.schema())?;
+            let predicate = state.create_physical_expr(window, &df_schema)?;
+            input = Arc::new(FilterExec::try_new(predicate, input)?);
+            let schema = input.schema();
+            let columns = wanted
+                .iter()
+                .map(|&i| {
+                    let name = self.schema.field(i).name();
+                    Ok((physical_col(name, &schema)?, name.clone()))
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            input = Arc::new(ProjectionExec::try_new(columns, input)?);
+            if let Some(limit) = limit {
+                input = Arc::new(GlobalLimitExec::new(
+                    Arc::new(CoalescePartitionsExec::new(input)),
+                    0,
+                    Some(limit),
+                ));
+            }
+        }
         Ok(Arc::new(SeriesScanExec {
-            input: DataSourceExec::from_data_source(config),
+            input,
             series: self.path.clone(),
             ranges,
             kept: kept.len(),
@@ -170,7 +268,7 @@ fn file_groups(files: &[FileInfo], partitions: usize) -> Vec<FileGroup> {
 /// DataFusion's Parquet scan of the kept versions.
 #[derive(Debug)]
 pub struct SeriesScanExec {
-    input: Arc<DataSourceExec>,
+    input: Arc<dyn ExecutionPlan>,
     series: String,
     ranges: TimeRanges,
     kept: usize,
@@ -246,5 +344,9 @@ impl ExecutionPlan for SeriesScanExec {
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         self.input.execute(partition, context)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.input.metrics()
     }
 }

@@ -175,3 +175,92 @@ async fn pruned_sql_answers_equal_a_memtable_of_the_same_rows() {
         );
     }
 }
+
+#[tokio::test]
+async fn series_range_reads_a_window_and_travels_in_time() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    let window = "series_range('/sensors/site1/temperature', \
+                  '2024-01-01T05:30:00Z', TIMESTAMP '2024-01-01 07:10:00')";
+    assert_eq!(
+        count(&ctx, &format!("SELECT count(*) FROM {window}")).await,
+        10
+    );
+    let plan = explain(&ctx, &format!("SELECT * FROM {window}")).await;
+    assert!(plan.contains("versions=3/20"), "{plan}");
+    // Only the time column is in the window filter, not the output.
+    let only_reading = rows(
+        &ctx,
+        &format!("SELECT reading FROM {window} ORDER BY reading LIMIT 2"),
+    )
+    .await;
+    assert_eq!(only_reading[0].num_columns(), 1);
+
+    let open_start = "series_range('/sensors/site1/temperature', NULL, '2024-01-01T07:10:00Z')";
+    assert_eq!(
+        count(&ctx, &format!("SELECT count(*) FROM {open_start}")).await,
+        43
+    );
+    let both_open = "series_range('/sensors/site1/temperature', NULL, NULL, 5)";
+    assert_eq!(
+        count(&ctx, &format!("SELECT count(*) FROM {both_open}")).await,
+        30
+    );
+    let plan = explain(&ctx, &format!("SELECT * FROM {both_open}")).await;
+    assert!(plan.contains("versions=5/5"), "{plan}");
+    let filtered = format!("SELECT count(*) FROM {window} WHERE ts >= '2024-01-01T06:00:00Z'");
+    assert_eq!(count(&ctx, &filtered).await, 7);
+    let recent = "SELECT count(*) FROM series_range('/status', now() - INTERVAL '1 hour', NULL)";
+    assert_eq!(count(&ctx, recent).await, 0);
+}
+
+#[tokio::test]
+async fn series_range_rejects_bad_arguments_by_name() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    for (sql, needle) in [
+        (
+            "SELECT * FROM series_range('/sensors/site1/temperature', NULL)",
+            "3 or 4 arguments",
+        ),
+        (
+            "SELECT * FROM series_range('/nope', NULL, NULL)",
+            "unknown series /nope",
+        ),
+        (
+            "SELECT * FROM series_range('relative', NULL, NULL)",
+            "must start with '/'",
+        ),
+        (
+            "SELECT * FROM series_range(42, NULL, NULL)",
+            "path must be a string",
+        ),
+        (
+            "SELECT * FROM series_range('/status', 'yesterday-ish', NULL)",
+            "start",
+        ),
+        (
+            "SELECT * FROM series_range('/status', NULL, NULL, -1)",
+            "as_of_version",
+        ),
+        ("SELECT * FROM series_versions()", "1 argument"),
+    ] {
+        let err = match ctx.sql(sql).await {
+            Ok(df) => df.collect().await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(err.to_string().contains(needle), "{sql}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn series_versions_lists_every_version() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    let sql = "SELECT count(*) FROM series_versions('/sensors/site1/temperature') \
+               WHERE entry_type = 'append' AND row_count = 6";
+    assert_eq!(count(&ctx, sql).await, 20);
+    let sql = "SELECT max(version) FROM series_versions('/sensors/site1/temperature') \
+               WHERE max_event_time < TIMESTAMP '2024-01-01T03:00:00Z'";
+    assert_eq!(count(&ctx, sql).await, 3);
+}

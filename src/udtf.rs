@@ -1,0 +1,195 @@
+//! Table functions: `series_range(path, start, end [, as_of_version])` and
+//! `series_versions(path)`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::{ScalarValue, plan_err};
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+
+use crate::pond::Pond;
+use crate::provider::SeriesTable;
+use crate::time::{MAX_TIME, MIN_TIME, floor_micros};
+
+/// `series_range(path, start, end [, as_of_version])`: the rows of one series
+/// with `start <= ts < end`. `start` and `end` are timestamps or RFC 3339
+/// strings (no zone means UTC), taken at microsecond precision (rounded
+/// down); NULL means unbounded. `as_of_version` limits the read to versions
+/// up to it.
+#[derive(Debug)]
+pub struct SeriesRangeFunction {
+    pond: Arc<Pond>,
+}
+
+impl SeriesRangeFunction {
+    /// The function over `pond`.
+    pub fn new(pond: Arc<Pond>) -> Self {
+        Self { pond }
+    }
+}
+
+impl TableFunctionImpl for SeriesRangeFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if !(3..=4).contains(&exprs.len()) {
+            return plan_err!(
+                "series_range(path, start, end [, as_of_version]) takes 3 or 4 arguments, got {}",
+                exprs.len()
+            );
+        }
+        let path = path_argument("series_range", &exprs[0])?;
+        let start = time_argument("start", &exprs[1])?.unwrap_or(MIN_TIME);
+        let end = time_argument("end", &exprs[2])?.unwrap_or(MAX_TIME);
+        let mut table =
+            series_table(&self.pond, "series_range", &path)?.with_time_range(start, end);
+        if let Some(expr) = exprs.get(3) {
+            match constant(expr)? {
+                ScalarValue::Int64(Some(v)) if v >= 0 => table = table.with_max_version(v),
+                ScalarValue::Int64(None) | ScalarValue::Null => {}
+                other => {
+                    return plan_err!(
+                        "series_range: as_of_version must be a non-negative integer, got {other}"
+                    );
+                }
+            }
+        }
+        Ok(Arc::new(table))
+    }
+}
+
+/// `series_versions(path)`: one row per version of a series.
+#[derive(Debug)]
+pub struct SeriesVersionsFunction {
+    pond: Arc<Pond>,
+}
+
+impl SeriesVersionsFunction {
+    /// The function over `pond`.
+    pub fn new(pond: Arc<Pond>) -> Self {
+        Self { pond }
+    }
+}
+
+impl TableFunctionImpl for SeriesVersionsFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.len() != 1 {
+            return plan_err!(
+                "series_versions(path) takes 1 argument, got {}",
+                exprs.len()
+            );
+        }
+        let path = path_argument("series_versions", &exprs[0])?;
+        let Ok(versions) = self.pond.versions(&path) else {
+            return plan_err!("series_versions: unknown series {path}");
+        };
+        let micros = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
+            Arc::new(
+                versions
+                    .iter()
+                    .map(|v| Some(f(v)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            )
+        };
+        let ints = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
+            Arc::new(versions.iter().map(f).collect::<Int64Array>())
+        };
+        let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("version", DataType::Int64, false),
+            Field::new("entry_type", DataType::Utf8, false),
+            Field::new("file_path", DataType::Utf8, false),
+            Field::new("row_count", DataType::Int64, false),
+            Field::new("size", DataType::Int64, false),
+            Field::new("min_event_time", ts(), false),
+            Field::new("max_event_time", ts(), false),
+            Field::new("txn_seq", DataType::Int64, false),
+            Field::new("created_at", ts(), false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                ints(|v| v.version),
+                Arc::new(StringArray::from(vec!["append"; versions.len()])),
+                Arc::new(
+                    versions
+                        .iter()
+                        .map(|v| Some(v.file_path.as_str()))
+                        .collect::<StringArray>(),
+                ),
+                ints(|v| v.row_count),
+                ints(|v| v.size),
+                micros(|v| v.min_event_time),
+                micros(|v| v.max_event_time),
+                ints(|v| v.txn_seq),
+                micros(|v| v.created_at),
+            ],
+        )?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+fn series_table(pond: &Arc<Pond>, function: &str, path: &str) -> DfResult<SeriesTable> {
+    match SeriesTable::try_new(Arc::clone(pond), path) {
+        Ok(table) => Ok(table),
+        Err(e) => plan_err!("{function}: {e}"),
+    }
+}
+
+/// Folds an argument to a constant (`now() - INTERVAL '1 hour'` included).
+fn constant(expr: &Expr) -> DfResult<ScalarValue> {
+    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_current_time().build());
+    match simplifier.simplify(expr.clone())? {
+        Expr::Literal(value, _) => Ok(value),
+        other => plan_err!("expected a constant argument, got {other}"),
+    }
+}
+
+fn path_argument(function: &str, expr: &Expr) -> DfResult<String> {
+    match constant(expr)? {
+        ScalarValue::Utf8(Some(p))
+        | ScalarValue::Utf8View(Some(p))
+        | ScalarValue::LargeUtf8(Some(p)) => Ok(p),
+        other => plan_err!("{function}: the series path must be a string, got {other}"),
+    }
+}
+
+/// A time argument in µs; `None` for NULL (unbounded).
+fn time_argument(name: &str, expr: &Expr) -> DfResult<Option<i64>> {
+    let value = constant(expr)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let value = match value {
+        v @ (ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::LargeUtf8(_)) => {
+            match v.cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None)) {
+                Ok(t) => t,
+                Err(_) => {
+                    return plan_err!("series_range: {name} {v} is not an RFC 3339 timestamp");
+                }
+            }
+        }
+        v => v,
+    };
+    let (raw, unit) = match value {
+        ScalarValue::TimestampSecond(Some(v), _) => (v, TimeUnit::Second),
+        ScalarValue::TimestampMillisecond(Some(v), _) => (v, TimeUnit::Millisecond),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => (v, TimeUnit::Microsecond),
+        ScalarValue::TimestampNanosecond(Some(v), _) => (v, TimeUnit::Nanosecond),
+        other => {
+            return plan_err!("series_range: {name} must be a timestamp or a string, got {other}");
+        }
+    };
+    // Bounds have microsecond precision, like every time in pond's API.
+    match floor_micros(raw, unit) {
+        Some(us) => Ok(Some(us)),
+        None => plan_err!("series_range: {name} is out of range"),
+    }
+}
