@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::common::plan_err;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::prelude::SessionContext;
@@ -18,6 +19,7 @@ use datafusion::prelude::SessionContext;
 use crate::path::schema_and_table;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
+use crate::series::default_timestamp_column;
 use crate::udtf::{SeriesRangeFunction, SeriesVersionsFunction};
 
 /// The name of the catalog [`register`] installs.
@@ -97,6 +99,53 @@ impl SchemaProvider for PondSchemaProvider {
         }
         let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
         Ok(Some(Arc::new(table)))
+    }
+
+    /// `CREATE TABLE` in the pond catalog: creates the series, with the
+    /// table's rows (from `CREATE TABLE … AS SELECT` or `VALUES`) as its first
+    /// version. The timestamp column is the first of `timestamp`, `ts`,
+    /// `time`, `event_time`, else the first timestamp column.
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let path = self.series_path(&name);
+        if let Err(e) = crate::path::validate_series_path(&path) {
+            return plan_err!("{e}");
+        }
+        let schema = table.schema();
+        let Some(ts) = default_timestamp_column(&schema) else {
+            return plan_err!(
+                "cannot create series {path}: it needs a timestamp column (named timestamp, ts, time or event_time, or of a timestamp type)"
+            );
+        };
+        let pond = Arc::clone(&self.pond);
+        // DataFusion calls this synchronously; the pond's I/O runs to
+        // completion on a runtime of its own, whatever runtime the caller has.
+        let result = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let batches = SessionContext::new().read_table(table)?.collect().await?;
+                if batches.iter().all(|b| b.num_rows() == 0) {
+                    return pond.create_series(&path, schema, &ts).await;
+                }
+                let input = futures::stream::iter(batches.into_iter().map(Ok));
+                pond.append_stream(&path, schema, input, &ts)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        match result {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(e)) => Err(DataFusionError::from(e)),
+            Err(_) => Err(DataFusionError::Execution(
+                "creating the series panicked".into(),
+            )),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -31,6 +31,13 @@ pub enum Error {
         path: String,
     },
 
+    /// A series that already exists was to be created.
+    #[error("series {path} already exists")]
+    SeriesExists {
+        /// The series path.
+        path: String,
+    },
+
     /// The data handed to an append cannot become a version of the series.
     #[error("cannot append to {path}: {reason}")]
     InvalidData {

@@ -58,6 +58,6 @@ pub use oplog::{EntryType, OplogEntry};
 pub use path::{schema_and_table, validate_series_path};
 pub use pond::{AppendOutcome, Pond, PondOptions, SeriesInfo, StagedAppend};
 pub use provider::{SeriesScanExec, SeriesTable};
-pub use series::{SchemaInfo, SeriesExt, SeriesStream};
+pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
 pub use udtf::{SeriesRangeFunction, SeriesVersionsFunction};

@@ -392,6 +392,66 @@ impl Pond {
         ))
     }
 
+    /// Creates a series with no versions yet: `schema` and its
+    /// `timestamp_column` become the series' schema, as if a first append had
+    /// had them. An error if the series exists.
+    pub async fn create_series(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        timestamp_column: &str,
+    ) -> Result<()> {
+        validate_series_path(path)?;
+        let plan = plan_schema(path, None, &schema, timestamp_column)?;
+        let schema_json = serde_json::to_string(plan.schema.as_ref())
+            .map_err(|e| Error::invalid_data(path, format!("schema cannot be serialized: {e}")))?;
+        let series_id = uuid::Uuid::new_v4().to_string();
+        let attempts = self.options.commit_attempts.max(1);
+        for attempt in 0..attempts {
+            let mut oplog = self.oplog.lock().await;
+            let index = self.refresh_locked(&mut oplog).await?;
+            if index.series(path).is_some() {
+                return Err(Error::SeriesExists {
+                    path: path.to_string(),
+                });
+            }
+            let txn_seq = index.delta_version() + 1;
+            let entry = OplogEntry {
+                series: path.to_string(),
+                series_id: series_id.clone(),
+                version: 0,
+                entry_type: EntryType::Create,
+                file_path: None,
+                size: None,
+                row_count: None,
+                min_event_time: None,
+                max_event_time: None,
+                timestamp_column: timestamp_column.to_string(),
+                schema: Some(schema_json.clone()),
+                content_hash: None,
+                txn_seq,
+                created_at: now_micros(),
+                extended_attributes: None,
+            };
+            if let CommitOutcome::Committed(v) = oplog
+                .commit(index.delta_version(), std::slice::from_ref(&entry))
+                .await?
+            {
+                let mut next = (*index).clone();
+                if next.apply(vec![entry], v).is_ok() {
+                    self.install(next);
+                }
+                return Ok(());
+            }
+            drop(oplog);
+            backoff(attempt).await;
+        }
+        Err(Error::CommitConflict {
+            path: path.to_string(),
+            attempts,
+        })
+    }
+
     /// Appends one in-memory batch as a new version (sorted first if needed).
     pub async fn append_batch(
         &self,

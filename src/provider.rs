@@ -12,14 +12,16 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::{Column, DFSchema, ScalarValue, not_impl_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_expr::PhysicalExpr;
@@ -30,6 +32,7 @@ use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::TryStreamExt;
 
 use crate::error::{Error, Result};
 use crate::index::FileInfo;
@@ -172,6 +175,25 @@ impl TableProvider for SeriesTable {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
+    /// `INSERT INTO` appends the inserted rows as one new version.
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return not_impl_err!("{insert_op} is not supported: a series is append-only");
+        }
+        let sink = SeriesSink {
+            pond: Arc::clone(&self.pond),
+            path: self.path.clone(),
+            schema: Arc::clone(&self.schema),
+            timestamp_column: self.timestamp_column.clone(),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
@@ -241,6 +263,42 @@ impl TableProvider for SeriesTable {
             kept: kept.len(),
             total,
         }))
+    }
+}
+
+/// Appends everything written to it as one version of a series.
+#[derive(Debug)]
+struct SeriesSink {
+    pond: Arc<Pond>,
+    path: String,
+    schema: SchemaRef,
+    timestamp_column: String,
+}
+
+impl DisplayAs for SeriesSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SeriesSink: series={}", self.path)
+    }
+}
+
+#[async_trait]
+impl DataSink for SeriesSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let schema = data.schema();
+        let input = data.map_err(Error::from);
+        let outcome = self
+            .pond
+            .append_stream(&self.path, schema, input, &self.timestamp_column)
+            .await?;
+        Ok(outcome.row_count as u64)
     }
 }
 

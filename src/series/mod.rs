@@ -5,6 +5,7 @@ pub(crate) mod schema;
 pub(crate) mod writer;
 
 pub use reader::{SchemaInfo, SeriesStream};
+pub use schema::default_timestamp_column;
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;

@@ -119,6 +119,22 @@ pub(crate) fn plan_schema(
     })
 }
 
+/// The timestamp column pond picks when none is named: the first of `timestamp`,
+/// `ts`, `time`, `event_time` (any case) that exists, else the first column of
+/// a timestamp type.
+pub fn default_timestamp_column(schema: &Schema) -> Option<String> {
+    let fields = schema.fields();
+    ["timestamp", "ts", "time", "event_time"]
+        .iter()
+        .find_map(|name| fields.iter().find(|f| f.name().eq_ignore_ascii_case(name)))
+        .or_else(|| {
+            fields
+                .iter()
+                .find(|f| timestamp_unit(f.data_type()).is_some())
+        })
+        .map(|f| f.name().clone())
+}
+
 /// Puts `batch` into the shape of `target`: columns by name in the target's
 /// order, NULL columns for nullable target columns the batch lacks. Errors if a
 /// column has another type, a non-nullable column is missing or holds NULLs,

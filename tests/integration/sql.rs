@@ -47,7 +47,9 @@ async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
 
 async fn count(ctx: &SessionContext, sql: &str) -> i64 {
     let batches = rows(ctx, sql).await;
-    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    let column =
+        arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    column.as_primitive::<Int64Type>().value(0)
 }
 
 async fn explain(ctx: &SessionContext, sql: &str) -> String {
@@ -263,4 +265,58 @@ async fn series_versions_lists_every_version() {
     let sql = "SELECT max(version) FROM series_versions('/sensors/site1/temperature') \
                WHERE max_event_time < TIMESTAMP '2024-01-01T03:00:00Z'";
     assert_eq!(count(&ctx, sql).await, 3);
+}
+
+#[tokio::test]
+async fn create_table_and_insert_write_series() {
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    rows(
+        &ctx,
+        "CREATE TABLE plant.boiler (ts TIMESTAMP NOT NULL, temp DOUBLE)",
+    )
+    .await;
+    assert_eq!(pond.series_info("/plant/boiler").unwrap().versions, 0);
+    let inserted = "INSERT INTO plant.boiler VALUES \
+                    ('2024-01-01T00:00:00', 1.5), ('2024-01-01T01:00:00', 2.5)";
+    assert_eq!(count(&ctx, inserted).await, 2);
+    rows(
+        &ctx,
+        "INSERT INTO plant.boiler VALUES ('2024-01-02T00:00:00', 3.5)",
+    )
+    .await;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 3);
+    assert_eq!(
+        pond.versions("/plant/boiler").unwrap().len(),
+        2,
+        "one version per INSERT"
+    );
+
+    rows(
+        &ctx,
+        "CREATE TABLE plant.hot AS SELECT * FROM plant.boiler WHERE temp > 2",
+    )
+    .await;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM plant.hot").await, 2);
+    assert_eq!(pond.versions("/plant/hot").unwrap().len(), 1);
+
+    let err = ctx
+        .sql("CREATE TABLE plant.bad (v DOUBLE)")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("needs a timestamp column"),
+        "{err}"
+    );
+    let err = match ctx.sql("INSERT INTO plant.boiler VALUES (NULL, 1.0)").await {
+        Ok(df) => df.collect().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(err.to_string().to_lowercase().contains("null"), "{err}");
+    assert_eq!(
+        pond.versions("/plant/boiler").unwrap().len(),
+        2,
+        "a failed INSERT writes nothing"
+    );
 }
