@@ -1,0 +1,207 @@
+//! Runs every `sqllogictests/*.slt` file against a fresh pond, created by the
+//! SQL in the file itself, registered in a fresh DataFusion session with two
+//! target partitions.
+//!
+//! `cargo test --test sqllogictests` checks the files;
+//! `cargo test --test sqllogictests -- --complete` rewrites their expected
+//! output (review the diff before committing it). Further arguments select
+//! files whose name contains them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use async_trait::async_trait;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::Pond;
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+
+#[derive(Debug)]
+struct DbError(String);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<datafusion::error::DataFusionError> for DbError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// One session over one pond.
+struct PondDb {
+    ctx: SessionContext,
+}
+
+#[async_trait]
+impl AsyncDB for PondDb {
+    type Error = DbError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
+        let df = self.ctx.sql(sql).await?;
+        let schema = Arc::clone(df.schema().inner());
+        let batches = df.collect().await?;
+        let keyword = sql.split_whitespace().next().unwrap_or("").to_uppercase();
+        if matches!(keyword.as_str(), "CREATE" | "INSERT" | "DROP" | "SET") {
+            let n = batches.first().and_then(count_of).unwrap_or(0);
+            return Ok(DBOutput::StatementComplete(n));
+        }
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                t if t.is_integer() => DefaultColumnType::Integer,
+                t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
+                    DefaultColumnType::FloatingPoint
+                }
+                _ => DefaultColumnType::Text,
+            })
+            .collect();
+        Ok(DBOutput::Rows {
+            types,
+            rows: format_rows(&batches)?,
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "pond"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+fn count_of(batch: &RecordBatch) -> Option<u64> {
+    let col = arrow::compute::cast(batch.columns().first()?, &DataType::UInt64).ok()?;
+    let col = col.as_any().downcast_ref::<arrow::array::UInt64Array>()?;
+    (col.len() == 1).then(|| col.value(0))
+}
+
+fn format_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DbError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DbError(e.to_string()))?;
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| match f.value(row).to_string() {
+                    text if text.is_empty() => "(empty)".to_string(),
+                    text => text,
+                })
+                .collect();
+            rows.extend(expand_lines(cells));
+        }
+    }
+    Ok(rows)
+}
+
+/// A row whose cells span lines (EXPLAIN plans) becomes one row per line:
+/// the first line of every cell, then each further line on a row of its own,
+/// without trailing white space, so expected output stays readable.
+fn expand_lines(cells: Vec<String>) -> Vec<Vec<String>> {
+    if !cells.iter().any(|c| c.contains('\n')) {
+        return vec![cells];
+    }
+    let mut first = Vec::new();
+    let mut rest = Vec::new();
+    for cell in &cells {
+        let mut lines = cell.lines().map(str::trim_end).filter(|l| !l.is_empty());
+        first.push(lines.next().unwrap_or("(empty)").to_string());
+        rest.extend(lines.map(|l| vec![l.to_string()]));
+    }
+    std::iter::once(first).chain(rest).collect()
+}
+
+async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pond = Pond::create(dir.path().to_str().expect("utf-8 temp path"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    pond::register(&ctx, Arc::new(pond));
+    let mut runner = Runner::new(move || {
+        let ctx = ctx.clone();
+        async move { Ok::<_, DbError>(PondDb { ctx }) }
+    });
+    if complete {
+        runner
+            .update_test_file(
+                path,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| e.display(true).to_string())
+    }
+}
+
+fn slt_files(filters: &[String]) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sqllogictests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("sqllogictests/ exists")
+        .map(|e| e.expect("readable directory").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let complete = args.iter().any(|a| a == "--complete");
+    let filters: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let files = slt_files(&filters);
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        match runtime.block_on(run_file(file, complete)) {
+            Ok(()) => {
+                passed += 1;
+                println!("sqllogictest {name} ... ok");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("sqllogictest {name} ... FAILED\n{e}");
+            }
+        }
+    }
+    println!("\nsqllogictest: {passed} passed, {failed} failed");
+    if failed > 0 || files.is_empty() {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
