@@ -8,11 +8,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, DFSchema, ScalarValue, not_impl_err};
+use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
@@ -26,6 +28,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::col as physical_col;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
@@ -220,7 +223,7 @@ impl TableProvider for SeriesTable {
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
         }
         let partitions = state.config().target_partitions().max(1);
-        let groups = file_groups(&kept, partitions);
+        let groups = file_groups(&kept, partitions, &self.schema, &self.timestamp_column);
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.cloned().unwrap_or(all);
         // The window filter needs the time column even if the query does not.
@@ -229,11 +232,22 @@ impl TableProvider for SeriesTable {
         if window.is_some() && !scanned.contains(&ts_index) {
             scanned.push(ts_index);
         }
-        let config = FileScanConfigBuilder::new(url, Arc::new(source))
+        let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups)
             .with_projection_indices(Some(scanned))?
-            .with_limit(if window.is_some() { None } else { limit })
-            .build();
+            .with_limit(if window.is_some() { None } else { limit });
+        // Every file is sorted by time; if the kept versions do not overlap
+        // in time, each group (consecutive versions) is sorted as a whole and
+        // ORDER BY the time column needs no sort.
+        if disjoint(&kept) {
+            let ts = PhysicalSortExpr::new(
+                physical_col(&self.timestamp_column, &self.schema)?,
+                SortOptions::new(false, false),
+            );
+            config =
+                config.with_output_ordering(vec![LexOrdering::new([ts]).expect("one expression")]);
+        }
+        let config = config.build();
         let mut input: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         if let Some(window) = window {
             let df_schema = DFSchema::try_from(input.schema())?;
@@ -302,12 +316,27 @@ impl DataSink for SeriesSink {
     }
 }
 
+/// Whether the versions, ordered by their earliest time, do not overlap.
+fn disjoint(files: &[FileInfo]) -> bool {
+    files
+        .windows(2)
+        .all(|w| w[0].max_event_time < w[1].min_event_time)
+}
+
 /// Splits the kept files, in time order, into at most `partitions` groups of
-/// consecutive files.
-fn file_groups(files: &[FileInfo], partitions: usize) -> Vec<FileGroup> {
+/// consecutive files, each with its row count and time bounds as statistics
+/// (bounds, not exact values: the oplog rounds them outwards to the µs).
+fn file_groups(
+    files: &[FileInfo],
+    partitions: usize,
+    schema: &SchemaRef,
+    timestamp_column: &str,
+) -> Vec<FileGroup> {
     if files.is_empty() {
         return vec![FileGroup::new(Vec::new())];
     }
+    let ts = schema.index_of(timestamp_column).ok();
+    let ts_type = ts.map(|i| schema.field(i).data_type().clone());
     let per_group = files.len().div_ceil(partitions);
     files
         .chunks(per_group)
@@ -315,7 +344,28 @@ fn file_groups(files: &[FileInfo], partitions: usize) -> Vec<FileGroup> {
             FileGroup::new(
                 chunk
                     .iter()
-                    .map(|f| PartitionedFile::new(f.file_path.clone(), f.size as u64))
+                    .map(|f| {
+                        let mut stats = Statistics::new_unknown(schema);
+                        stats.num_rows = Precision::Exact(f.row_count as usize);
+                        stats.total_byte_size = Precision::Inexact(f.size as usize);
+                        if let (Some(i), Some(t)) = (ts, &ts_type) {
+                            let bound = |us: i64| {
+                                ScalarValue::TimestampMicrosecond(Some(us), None)
+                                    .cast_to(t)
+                                    .ok()
+                            };
+                            let column = &mut stats.column_statistics[i];
+                            column.null_count = Precision::Exact(0);
+                            if let (Some(min), Some(max)) =
+                                (bound(f.min_event_time), bound(f.max_event_time))
+                            {
+                                column.min_value = Precision::Inexact(min);
+                                column.max_value = Precision::Inexact(max);
+                            }
+                        }
+                        PartitionedFile::new(f.file_path.clone(), f.size as u64)
+                            .with_statistics(Arc::new(stats))
+                    })
                     .collect(),
             )
         })
@@ -351,7 +401,8 @@ impl DisplayAs for SeriesScanExec {
                 .iter()
                 .map(|&(a, b)| {
                     let show = |t: i64| match t {
-                        crate::MIN_TIME | crate::MAX_TIME => "∞".to_string(),
+                        crate::MIN_TIME => "-∞".to_string(),
+                        crate::MAX_TIME => "∞".to_string(),
                         t => format_micros(t),
                     };
                     format!("[{}, {}]", show(a), show(b))
