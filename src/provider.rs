@@ -32,7 +32,7 @@ use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::TryStreamExt;
@@ -270,12 +270,20 @@ impl TableProvider for SeriesTable {
                 ));
             }
         }
+        let metrics = ExecutionPlanMetricsSet::new();
+        MetricBuilder::new(&metrics)
+            .global_counter("versions_total")
+            .add(total);
+        MetricBuilder::new(&metrics)
+            .global_counter("versions_pruned")
+            .add(total.saturating_sub(kept.len()));
         Ok(Arc::new(SeriesScanExec {
             input,
             series: self.path.clone(),
             ranges,
             kept: kept.len(),
             total,
+            metrics,
         }))
     }
 }
@@ -381,6 +389,8 @@ pub struct SeriesScanExec {
     ranges: TimeRanges,
     kept: usize,
     total: usize,
+    /// `versions_total` and `versions_pruned`, for EXPLAIN ANALYZE.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl SeriesScanExec {
@@ -455,7 +465,13 @@ impl ExecutionPlan for SeriesScanExec {
         self.input.execute(partition, context)
     }
 
+    /// The versions pruned by the oplog, then the Parquet scan's own metrics
+    /// (row groups and pages pruned, bytes scanned).
     fn metrics(&self) -> Option<MetricsSet> {
-        self.input.metrics()
+        let mut set = self.metrics.clone_inner();
+        for metric in self.input.metrics().iter().flat_map(|m| m.iter()) {
+            set.push(Arc::clone(metric));
+        }
+        Some(set)
     }
 }

@@ -114,6 +114,11 @@ async fn explain_shows_exactly_the_overlapping_versions() {
     assert!(plan.contains("versions=3/20"), "{plan}");
     // 05:30, 05:40, 05:50, 06:00..06:50 (6), 07:00: 10 rows.
     assert_eq!(count(&ctx, sql).await, 10);
+    let analyzed = explain(&ctx, &format!("ANALYZE {sql}")).await;
+    assert!(
+        analyzed.contains("versions_total=20") && analyzed.contains("versions_pruned=17"),
+        "{analyzed}"
+    );
 
     let plan = explain(
         &ctx,
