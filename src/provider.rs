@@ -16,6 +16,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::source::DataSourceExec;
@@ -215,9 +216,13 @@ impl TableProvider for SeriesTable {
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
 
+        // The session's Parquet options, and its footer and page-index cache:
+        // without it every query re-reads the metadata of every kept file.
+        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
         let mut source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_pushdown_filters(true)
-            .with_enable_page_index(true);
+            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_parquet_file_reader_factory(Arc::new(reader));
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
