@@ -403,8 +403,7 @@ impl Pond {
     ) -> Result<()> {
         validate_series_path(path)?;
         let plan = plan_schema(path, None, &schema, timestamp_column)?;
-        let schema_json = serde_json::to_string(plan.schema.as_ref())
-            .map_err(|e| Error::invalid_data(path, format!("schema cannot be serialized: {e}")))?;
+        let schema_json = schema_json(path, &plan.schema)?;
         let series_id = uuid::Uuid::new_v4().to_string();
         let attempts = self.options.commit_attempts.max(1);
         for attempt in 0..attempts {
@@ -416,23 +415,13 @@ impl Pond {
                 });
             }
             let txn_seq = index.delta_version() + 1;
-            let entry = OplogEntry {
-                series: path.to_string(),
-                series_id: series_id.clone(),
-                version: 0,
-                entry_type: EntryType::Create,
-                file_path: None,
-                size: None,
-                row_count: None,
-                min_event_time: None,
-                max_event_time: None,
-                timestamp_column: timestamp_column.to_string(),
-                schema: Some(schema_json.clone()),
-                content_hash: None,
+            let entry = create_entry(
+                path,
+                &series_id,
+                timestamp_column,
+                Some(schema_json.clone()),
                 txn_seq,
-                created_at: now_micros(),
-                extended_attributes: None,
-            };
+            );
             if let CommitOutcome::Committed(v) = oplog
                 .commit(index.delta_version(), std::slice::from_ref(&entry))
                 .await?
@@ -670,27 +659,14 @@ impl Pond {
         plan: &SchemaPlan,
         txn_seq: i64,
     ) -> Result<Vec<OplogEntry>> {
-        let schema_json = serde_json::to_string(plan.schema.as_ref()).map_err(|e| {
-            Error::invalid_data(&staged.series, format!("schema cannot be serialized: {e}"))
-        })?;
-        let created_at = now_micros();
-        let base = OplogEntry {
-            series: staged.series.clone(),
-            series_id: staged.series_id.clone(),
-            version: 0,
-            entry_type: EntryType::Create,
-            file_path: None,
-            size: None,
-            row_count: None,
-            min_event_time: None,
-            max_event_time: None,
-            timestamp_column: staged.timestamp_column.clone(),
-            schema: None,
-            content_hash: None,
+        let schema_json = schema_json(&staged.series, &plan.schema)?;
+        let base = create_entry(
+            &staged.series,
+            &staged.series_id,
+            &staged.timestamp_column,
+            None,
             txn_seq,
-            created_at,
-            extended_attributes: None,
-        };
+        );
         let f = &staged.file;
         let append = OplogEntry {
             version: staged.version,
@@ -724,6 +700,39 @@ impl Pond {
             .flat_map(|s| s.versions.iter().map(|v| v.file_path.clone()))
             .collect()
     }
+}
+
+/// A `create` row: the series, its id and timestamp column, and its schema.
+fn create_entry(
+    series: &str,
+    series_id: &str,
+    timestamp_column: &str,
+    schema: Option<String>,
+    txn_seq: i64,
+) -> OplogEntry {
+    OplogEntry {
+        series: series.to_string(),
+        series_id: series_id.to_string(),
+        version: 0,
+        entry_type: EntryType::Create,
+        file_path: None,
+        size: None,
+        row_count: None,
+        min_event_time: None,
+        max_event_time: None,
+        timestamp_column: timestamp_column.to_string(),
+        schema,
+        content_hash: None,
+        txn_seq,
+        created_at: now_micros(),
+        extended_attributes: None,
+    }
+}
+
+/// A series schema as the JSON stored in the oplog.
+fn schema_json(series: &str, schema: &SchemaRef) -> Result<String> {
+    serde_json::to_string(schema.as_ref())
+        .map_err(|e| Error::invalid_data(series, format!("schema cannot be serialized: {e}")))
 }
 
 /// The outcome of `staged` if `index` holds a version with its data file.
