@@ -362,7 +362,7 @@ impl Pond {
         Ok(self.state(path)?.overlapping(start, end))
     }
 
-    fn state(&self, path: &str) -> Result<Arc<SeriesState>> {
+    pub(crate) fn state(&self, path: &str) -> Result<Arc<SeriesState>> {
         validate_series_path(path)?;
         self.index()
             .series(path)

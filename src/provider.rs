@@ -119,7 +119,7 @@ impl SeriesTable {
     /// The versions a scan with `filters` must read, and how many there are.
     fn kept_versions(&self, ranges: &TimeRanges) -> Result<(Vec<FileInfo>, usize)> {
         let max_version = self.max_version.unwrap_or(i64::MAX);
-        let all = self.pond.series_info(&self.path)?.versions;
+        let all = self.pond.state(&self.path)?.versions.len();
         let total = usize::try_from(max_version).map_or(all, |m| all.min(m));
         let Some((first, last)) = ranges.hull() else {
             return Ok((Vec::new(), total));
