@@ -8,6 +8,19 @@ use pond::{Pond, Problem, SeriesExt};
 
 use crate::common::*;
 
+/// Writes the data file of an append of `batch` without committing it.
+async fn stage(pond: &Pond, path: &str, batch: arrow::array::RecordBatch) -> pond::StagedAppend {
+    let schema = batch.schema();
+    pond.stage_append(
+        path,
+        schema,
+        futures::stream::iter([Ok(batch)]).boxed(),
+        "ts",
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
     let (dir, pond) = temp_pond().await;
@@ -19,15 +32,7 @@ async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
     // The process "dies" after writing the data file: the staged append is
     // never committed.
     let b = readings(&[3, 4]);
-    let staged = pond
-        .stage_append(
-            "/c/s",
-            b.schema(),
-            futures::stream::iter([Ok(b)]).boxed(),
-            "ts",
-        )
-        .await
-        .unwrap();
+    let staged = stage(&pond, "/c/s", b).await;
     let orphan = staged.file_path();
     assert!(
         dir.path().join(&orphan).exists(),
@@ -37,15 +42,7 @@ async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
 
     // A crash while creating a series leaves no series either.
     let b = readings(&[5]);
-    let staged = pond
-        .stage_append(
-            "/c/new",
-            b.schema(),
-            futures::stream::iter([Ok(b)]).boxed(),
-            "ts",
-        )
-        .await
-        .unwrap();
+    let staged = stage(&pond, "/c/new", b).await;
     let orphan_new = staged.file_path();
     drop(staged);
 
@@ -83,15 +80,7 @@ async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
 async fn aborted_stage_removes_its_file() {
     let (dir, pond) = temp_pond().await;
     let b = readings(&[1]);
-    let staged = pond
-        .stage_append(
-            "/a/s",
-            b.schema(),
-            futures::stream::iter([Ok(b)]).boxed(),
-            "ts",
-        )
-        .await
-        .unwrap();
+    let staged = stage(&pond, "/a/s", b).await;
     let path = dir.path().join(staged.file_path());
     pond.abort_append(staged).await;
     assert!(!path.exists());
