@@ -14,8 +14,11 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::plan_err;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionContext;
 
+use crate::optimizer::SeriesTimePruning;
 use crate::path::schema_and_table;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
@@ -154,8 +157,9 @@ impl SchemaProvider for PondSchemaProvider {
 }
 
 /// Installs pond into a session: the `pond` catalog (made the default
-/// catalog) with every series as a table, `information_schema`, and the
-/// table functions `series_range` and `series_versions`.
+/// catalog) with every series as a table, `information_schema`, the
+/// table functions `series_range` and `series_versions`, and the physical
+/// optimizer rule [`SeriesTimePruning`].
 pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_udtf(
         "series_range",
@@ -168,6 +172,18 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();
     let mut state = state.write();
+    let rule = SeriesTimePruning::new();
+    if !state
+        .physical_optimizers()
+        .iter()
+        .any(|r| r.name() == PhysicalOptimizerRule::name(&rule))
+    {
+        // A session's physical rules are fixed once built; rebuild it with
+        // the rule appended, after DataFusion's filter pushdown.
+        *state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_physical_optimizer_rule(Arc::new(rule))
+            .build();
+    }
     let options = state.config_mut().options_mut();
     options.catalog.default_catalog = CATALOG.to_string();
     options.catalog.information_schema = true;

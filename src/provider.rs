@@ -5,6 +5,7 @@
 //! files to DataFusion's Parquet scan, which then prunes row groups and pages
 //! with the same filters.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,13 +14,11 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -27,25 +26,25 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
 
 use crate::error::{Error, Result};
 use crate::index::FileInfo;
 use crate::pond::Pond;
 use crate::pruning::{TimeRanges, time_ranges};
-use crate::time::{format_micros, timestamp_unit};
+use crate::scan::{SeriesScanExec, chunks};
+use crate::time::timestamp_unit;
 
 /// One series as a DataFusion [`TableProvider`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SeriesTable {
     pond: Arc<Pond>,
     path: String,
@@ -114,6 +113,27 @@ impl SeriesTable {
         let lower = (start != crate::MIN_TIME).then(|| column.clone().gt_eq(literal(start)));
         let upper = (end != crate::MAX_TIME).then(|| column.lt(literal(end)));
         conjunction(lower.into_iter().chain(upper))
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn timestamp_column(&self) -> &str {
+        &self.timestamp_column
+    }
+
+    pub(crate) fn unit(&self) -> TimeUnit {
+        self.unit
+    }
+
+    /// The files of the versions that meet `ranges`, from the oplog index.
+    pub(crate) fn kept_paths(&self, ranges: &TimeRanges) -> Result<HashSet<ObjectPath>> {
+        let (kept, _) = self.kept_versions(ranges)?;
+        Ok(kept
+            .iter()
+            .map(|f| ObjectPath::from(f.file_path.as_str()))
+            .collect())
     }
 
     /// The versions a scan with `filters` must read, and how many there are.
@@ -220,15 +240,15 @@ impl TableProvider for SeriesTable {
         // without it every query re-reads the metadata of every kept file.
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
-        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+        let source = ParquetSource::new(Arc::clone(&self.schema))
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(reader));
-        if let Some(predicate) = conjunction(filters.iter().cloned()) {
-            let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
-        }
+        // The filters are Inexact, so DataFusion keeps them in a FilterExec
+        // above the scan, and its filter pushdown hands them back to the
+        // scan, which passes them on to the Parquet source for row group and
+        // page pruning (see `SeriesScanExec::handle_child_pushdown_result`).
         let partitions = state.config().target_partitions().max(1);
-        let groups = file_groups(&kept, partitions, &self.schema, &self.timestamp_column);
+        let files = partitioned_files(&kept, &self.schema, &self.timestamp_column);
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.cloned().unwrap_or(all);
         // The window filter needs the time column even if the query does not.
@@ -238,7 +258,6 @@ impl TableProvider for SeriesTable {
             scanned.push(ts_index);
         }
         let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
-            .with_file_groups(groups)
             .with_projection_indices(Some(scanned))?
             .with_limit(if window.is_some() { None } else { limit });
         // Every file is sorted by time; if the kept versions do not overlap
@@ -252,8 +271,15 @@ impl TableProvider for SeriesTable {
             config =
                 config.with_output_ordering(vec![LexOrdering::new([ts]).expect("one expression")]);
         }
-        let config = config.build();
-        let mut input: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        let scan = SeriesScanExec::try_new(
+            Arc::new(self.clone()),
+            ranges,
+            kept.len(),
+            total,
+            config.build(),
+            chunks(files, partitions.min(kept.len()).max(1)),
+        )?;
+        let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if let Some(window) = window {
             let df_schema = DFSchema::try_from(input.schema())?;
             let predicate = state.create_physical_expr(window, &df_schema)?;
@@ -275,21 +301,7 @@ impl TableProvider for SeriesTable {
                 ));
             }
         }
-        let metrics = ExecutionPlanMetricsSet::new();
-        MetricBuilder::new(&metrics)
-            .global_counter("versions_total")
-            .add(total);
-        MetricBuilder::new(&metrics)
-            .global_counter("versions_pruned")
-            .add(total.saturating_sub(kept.len()));
-        Ok(Arc::new(SeriesScanExec {
-            input,
-            series: self.path.clone(),
-            ranges,
-            kept: kept.len(),
-            total,
-            metrics,
-        }))
+        Ok(input)
     }
 }
 
@@ -336,147 +348,47 @@ fn disjoint(files: &[FileInfo]) -> bool {
         .all(|w| w[0].max_event_time < w[1].min_event_time)
 }
 
-/// Splits the kept files, in time order, into at most `partitions` groups of
-/// consecutive files, each with its row count and time bounds as statistics
-/// (bounds, not exact values: the oplog rounds them outwards to the µs).
-fn file_groups(
+/// The kept files, in time order, each with its row count and time bounds
+/// as statistics.
+fn partitioned_files(
     files: &[FileInfo],
-    partitions: usize,
     schema: &SchemaRef,
     timestamp_column: &str,
-) -> Vec<FileGroup> {
-    if files.is_empty() {
-        return vec![FileGroup::new(Vec::new())];
-    }
+) -> Vec<PartitionedFile> {
     let ts = schema.index_of(timestamp_column).ok();
     let ts_type = ts.map(|i| schema.field(i).data_type().clone());
-    let per_group = files.len().div_ceil(partitions);
     files
-        .chunks(per_group)
-        .map(|chunk| {
-            FileGroup::new(
-                chunk
-                    .iter()
-                    .map(|f| {
-                        let mut stats = Statistics::new_unknown(schema);
-                        stats.num_rows = Precision::Exact(f.row_count as usize);
-                        stats.total_byte_size = Precision::Inexact(f.size as usize);
-                        if let (Some(i), Some(t)) = (ts, &ts_type) {
-                            let bound = |us: i64| {
-                                ScalarValue::TimestampMicrosecond(Some(us), None)
-                                    .cast_to(t)
-                                    .ok()
-                            };
-                            let column = &mut stats.column_statistics[i];
-                            column.null_count = Precision::Exact(0);
-                            if let (Some(min), Some(max)) =
-                                (bound(f.min_event_time), bound(f.max_event_time))
-                            {
-                                column.min_value = Precision::Inexact(min);
-                                column.max_value = Precision::Inexact(max);
-                            }
+        .iter()
+        .map(|f| {
+            let mut stats = Statistics::new_unknown(schema);
+            stats.num_rows = Precision::Exact(f.row_count as usize);
+            stats.total_byte_size = Precision::Inexact(f.size as usize);
+            if let (Some(i), Some(t)) = (ts, &ts_type) {
+                let bound = |us: i64| {
+                    ScalarValue::TimestampMicrosecond(Some(us), None)
+                        .cast_to(t)
+                        .ok()
+                };
+                let column = &mut stats.column_statistics[i];
+                column.null_count = Precision::Exact(0);
+                if let (Some(min), Some(max)) = (bound(f.min_event_time), bound(f.max_event_time)) {
+                    // Whole microseconds are exact in every unit but the
+                    // nanosecond, where the oplog rounds outwards. DataFusion
+                    // prunes files only with exact bounds.
+                    let exact = !matches!(t, DataType::Timestamp(TimeUnit::Nanosecond, _));
+                    let precision = |v| {
+                        if exact {
+                            Precision::Exact(v)
+                        } else {
+                            Precision::Inexact(v)
                         }
-                        PartitionedFile::new(f.file_path.clone(), f.size as u64)
-                            .with_statistics(Arc::new(stats))
-                    })
-                    .collect(),
-            )
+                    };
+                    column.min_value = precision(min);
+                    column.max_value = precision(max);
+                }
+            }
+            PartitionedFile::new(f.file_path.clone(), f.size as u64)
+                .with_statistics(Arc::new(stats))
         })
         .collect()
-}
-
-/// The scan of one series: the version pruning of the oplog over
-/// DataFusion's Parquet scan of the kept versions.
-#[derive(Debug)]
-pub struct SeriesScanExec {
-    input: Arc<dyn ExecutionPlan>,
-    series: String,
-    ranges: TimeRanges,
-    kept: usize,
-    total: usize,
-    /// `versions_total` and `versions_pruned`, for EXPLAIN ANALYZE.
-    metrics: ExecutionPlanMetricsSet,
-}
-
-impl SeriesScanExec {
-    /// Versions read out of the series' total.
-    pub fn versions(&self) -> (usize, usize) {
-        (self.kept, self.total)
-    }
-}
-
-impl DisplayAs for SeriesScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let range = match self.ranges.hull() {
-            None => "empty".to_string(),
-            Some(_) if self.ranges.is_all() => "all".to_string(),
-            Some(_) => self
-                .ranges
-                .ranges()
-                .iter()
-                .map(|&(a, b)| {
-                    let show = |t: i64| match t {
-                        crate::MIN_TIME => "-∞".to_string(),
-                        crate::MAX_TIME => "∞".to_string(),
-                        t => format_micros(t),
-                    };
-                    format!("[{}, {}]", show(a), show(b))
-                })
-                .collect::<Vec<_>>()
-                .join(" ∪ "),
-        };
-        write!(
-            f,
-            "SeriesScanExec: series={}, time={range}, versions={}/{}",
-            self.series, self.kept, self.total
-        )
-    }
-}
-
-impl ExecutionPlan for SeriesScanExec {
-    fn name(&self) -> &str {
-        "SeriesScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn apply_expressions(
-        &self,
-        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        self.input.apply_expressions(f)
-    }
-
-    /// The Parquet scan is configured completely at planning (projection,
-    /// limit, predicate), so it is not exposed to physical rewrites.
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
-    }
-
-    /// The versions pruned by the oplog, then the Parquet scan's own metrics
-    /// (row groups and pages pruned, bytes scanned).
-    fn metrics(&self) -> Option<MetricsSet> {
-        let mut set = self.metrics.clone_inner();
-        for metric in self.input.metrics().iter().flat_map(|m| m.iter()) {
-            set.push(Arc::clone(metric));
-        }
-        Some(set)
-    }
 }

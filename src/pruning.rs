@@ -13,7 +13,15 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
+use std::sync::Arc;
+
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr as PhysicalBinary, CastExpr, Column as PhysicalColumn, InListExpr, IsNotNullExpr,
+    IsNullExpr, Literal, NotExpr, TryCastExpr,
+};
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 
 use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros};
 
@@ -120,6 +128,26 @@ pub fn time_ranges(filters: &[Expr], timestamp_column: &str, unit: TimeUnit) -> 
     })
 }
 
+/// The times the conjunction of physical `filters` can match, like
+/// [`time_ranges`]. Dynamic filters (of TopK and hash joins) count with the
+/// value they have now.
+pub fn physical_time_ranges(
+    filters: &[Arc<dyn PhysicalExpr>],
+    timestamp_column: &str,
+    unit: TimeUnit,
+) -> TimeRanges {
+    let column = TimeColumn {
+        name: timestamp_column,
+        unit,
+    };
+    filters.iter().fold(TimeRanges::all(), |acc, f| {
+        match snapshot_physical_expr(Arc::clone(f)) {
+            Ok(f) => acc.intersect(&column.physical_ranges(&f, false)),
+            Err(_) => acc,
+        }
+    })
+}
+
 struct TimeColumn<'a> {
     name: &'a str,
     unit: TimeUnit,
@@ -168,10 +196,10 @@ impl TimeColumn<'_> {
                     Some(t) => acc.union(&at_least(t).intersect(&at_most(t))),
                     None => TimeRanges::all(),
                 }),
-            Expr::Literal(ScalarValue::Boolean(value), _) => match value {
-                Some(b) if *b != negated => TimeRanges::all(),
-                _ => TimeRanges::none(),
-            },
+            // The time column is never NULL.
+            Expr::IsNull(e) if self.is_column(e) => null_test(true, negated),
+            Expr::IsNotNull(e) if self.is_column(e) => null_test(false, negated),
+            Expr::Literal(ScalarValue::Boolean(value), _) => boolean(*value, negated),
             _ => TimeRanges::all(),
         }
     }
@@ -187,21 +215,7 @@ impl TimeColumn<'_> {
         } else {
             return TimeRanges::all();
         };
-        let Some(time) = literal_time(literal) else {
-            return TimeRanges::all();
-        };
-        let Some(t) = time else {
-            // A comparison with NULL is never true.
-            return TimeRanges::none();
-        };
-        let t = Some(t);
-        match op {
-            Operator::Eq => at_least(t).intersect(&at_most(t)),
-            Operator::Lt => less_than(t),
-            Operator::LtEq => at_most(t),
-            Operator::Gt | Operator::GtEq => at_least(t),
-            _ => TimeRanges::all(),
-        }
+        compare(op, literal_time(literal))
     }
 
     /// Whether `expr` is the time column, possibly cast to a timestamp of the
@@ -216,6 +230,138 @@ impl TimeColumn<'_> {
             _ => false,
         }
     }
+}
+
+/// The times where a boolean literal holds: all of them or none.
+fn boolean(value: Option<bool>, negated: bool) -> TimeRanges {
+    match value {
+        Some(b) if b != negated => TimeRanges::all(),
+        _ => TimeRanges::none(),
+    }
+}
+
+/// The times where `ts IS NULL` (`is_null`) or `ts IS NOT NULL` holds: the
+/// time column has no NULLs, so none or all.
+fn null_test(is_null: bool, negated: bool) -> TimeRanges {
+    if is_null == negated {
+        TimeRanges::all()
+    } else {
+        TimeRanges::none()
+    }
+}
+
+/// The times where `ts <op> time` can hold, for a literal `time` as
+/// [`literal_time`] returns it.
+fn compare(op: Operator, time: Option<Option<(i64, TimeUnit)>>) -> TimeRanges {
+    let Some(time) = time else {
+        return TimeRanges::all();
+    };
+    let Some(t) = time else {
+        // A comparison with NULL is never true.
+        return TimeRanges::none();
+    };
+    let t = Some(t);
+    match op {
+        Operator::Eq => at_least(t).intersect(&at_most(t)),
+        Operator::Lt => less_than(t),
+        Operator::LtEq => at_most(t),
+        Operator::Gt | Operator::GtEq => at_least(t),
+        _ => TimeRanges::all(),
+    }
+}
+
+/// The same reading of physical expressions, as DataFusion's filter pushdown
+/// hands them to a scan.
+impl TimeColumn<'_> {
+    fn physical_ranges(&self, expr: &Arc<dyn PhysicalExpr>, negated: bool) -> TimeRanges {
+        let any = expr.as_ref();
+        if let Some(not) = any.downcast_ref::<NotExpr>() {
+            return self.physical_ranges(not.arg(), !negated);
+        }
+        if let Some(binary) = any.downcast_ref::<PhysicalBinary>() {
+            let op = *binary.op();
+            let (left, right) = (binary.left(), binary.right());
+            if matches!(op, Operator::And | Operator::Or) {
+                let (l, r) = (
+                    self.physical_ranges(left, negated),
+                    self.physical_ranges(right, negated),
+                );
+                return if (op == Operator::And) != negated {
+                    l.intersect(&r)
+                } else {
+                    l.union(&r)
+                };
+            }
+            let Some(op) = (if negated { op.negate() } else { Some(op) }) else {
+                return TimeRanges::all();
+            };
+            return if self.is_physical_column(left) {
+                compare(op, physical_literal_time(right))
+            } else if self.is_physical_column(right) {
+                op.swap().map_or_else(TimeRanges::all, |op| {
+                    compare(op, physical_literal_time(left))
+                })
+            } else {
+                TimeRanges::all()
+            };
+        }
+        if let Some(list) = any.downcast_ref::<InListExpr>()
+            && self.is_physical_column(list.expr())
+            && list.negated() == negated
+        {
+            return list.list().iter().fold(TimeRanges::none(), |acc, item| {
+                match physical_literal_time(item) {
+                    Some(t) => acc.union(&at_least(t).intersect(&at_most(t))),
+                    None => TimeRanges::all(),
+                }
+            });
+        }
+        if let Some(e) = any.downcast_ref::<IsNullExpr>()
+            && self.is_physical_column(e.arg())
+        {
+            return null_test(true, negated);
+        }
+        if let Some(e) = any.downcast_ref::<IsNotNullExpr>()
+            && self.is_physical_column(e.arg())
+        {
+            return null_test(false, negated);
+        }
+        if let Some(literal) = any.downcast_ref::<Literal>()
+            && let ScalarValue::Boolean(value) = literal.value()
+        {
+            return boolean(*value, negated);
+        }
+        TimeRanges::all()
+    }
+
+    fn is_physical_column(&self, expr: &Arc<dyn PhysicalExpr>) -> bool {
+        let any = expr.as_ref();
+        if let Some(column) = any.downcast_ref::<PhysicalColumn>() {
+            return column.name() == self.name;
+        }
+        if let Some(cast) = any.downcast_ref::<CastExpr>() {
+            return matches!(cast.cast_type(), DataType::Timestamp(u, _) if fineness(*u) >= fineness(self.unit))
+                && self.is_physical_column(cast.expr());
+        }
+        false
+    }
+}
+
+/// [`literal_time`] of a physical literal, or a cast of one.
+fn physical_literal_time(expr: &Arc<dyn PhysicalExpr>) -> Option<Option<(i64, TimeUnit)>> {
+    let any = expr.as_ref();
+    let literal =
+        |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Literal>().map(|l| l.value().clone());
+    let value = if let Some(l) = literal(expr) {
+        l
+    } else if let Some(cast) = any.downcast_ref::<CastExpr>() {
+        literal(cast.expr())?.cast_to(cast.cast_type()).ok()?
+    } else if let Some(cast) = any.downcast_ref::<TryCastExpr>() {
+        literal(cast.expr())?.cast_to(cast.cast_type()).ok()?
+    } else {
+        return None;
+    };
+    scalar_time(value)
 }
 
 fn fineness(unit: TimeUnit) -> u8 {
@@ -310,8 +456,12 @@ mod tests {
 
     use arrow::datatypes::{Field, Schema};
     use datafusion::common::DFSchema;
+    use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
     use datafusion::logical_expr::simplify::SimplifyContext;
     use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    use datafusion::physical_expr::create_physical_expr;
+    use datafusion::physical_expr::execution_props::ExecutionProps;
+    use datafusion::physical_expr::expressions::{DynamicFilterPhysicalExpr, lit as physical_lit};
     use datafusion::prelude::SessionContext;
 
     use super::*;
@@ -338,7 +488,21 @@ mod tests {
         let simplifier = ExprSimplifier::new(context);
         let expr = simplifier.coerce(expr, &df_schema).unwrap();
         let expr = simplifier.simplify(expr).unwrap();
-        time_ranges(&[expr], "ts", unit)
+        let logical = time_ranges(std::slice::from_ref(&expr), "ts", unit);
+        // The physical reading must agree on every predicate of these tests.
+        let physical = create_physical_expr(
+            &expr,
+            &df_schema,
+            &ExecutionProps::new(),
+            &PhysicalPlanningContext::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            physical_time_ranges(&[physical], "ts", unit),
+            logical,
+            "{sql}"
+        );
+        logical
     }
 
     fn ranges(sql: &str) -> TimeRanges {
@@ -453,6 +617,7 @@ mod tests {
             "date_trunc('day', ts) = '2024-01-01'",
             "ts >= '2024-01-01' OR v > 3",
             "ts IS NOT NULL",
+            "NOT (ts IS NULL)",
         ] {
             assert!(ranges(sql).is_all(), "{sql}: {:?}", ranges(sql));
         }
@@ -462,6 +627,40 @@ mod tests {
     fn prunes_everything_for_contradictions_and_null() {
         assert!(ranges("ts > NULL").is_empty());
         assert!(ranges("false").is_empty());
+    }
+
+    #[test]
+    fn prunes_null_tests_of_the_time_column() {
+        assert!(
+            ranges("ts IS NULL").is_empty(),
+            "the time column has no NULLs"
+        );
+        assert!(ranges("ts IS NULL OR ts > '2024-01-01'") == ranges("ts > '2024-01-01'"));
+        assert!(ranges("NOT (ts IS NOT NULL)").is_empty());
+        assert!(ranges("v IS NULL").is_all());
+    }
+
+    #[test]
+    fn prunes_with_the_current_value_of_dynamic_filters() {
+        let schema = Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        )]);
+        let ts = datafusion::physical_expr::expressions::col("ts", &schema).unwrap();
+        let filter = Arc::new(DynamicFilterPhysicalExpr::new(
+            vec![Arc::clone(&ts)],
+            physical_lit(true),
+        ));
+        let as_expr: Arc<dyn PhysicalExpr> = Arc::clone(&filter) as _;
+        let read =
+            || physical_time_ranges(std::slice::from_ref(&as_expr), "ts", TimeUnit::Microsecond);
+        assert!(read().is_all(), "a TopK filter starts as `true`");
+        let threshold = physical_lit(ScalarValue::TimestampMicrosecond(Some(JAN1), None));
+        filter
+            .update(Arc::new(PhysicalBinary::new(ts, Operator::Gt, threshold)))
+            .unwrap();
+        assert_eq!(read(), TimeRanges::between(JAN1, MAX_TIME));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Runs every `sqllogictests/*.slt` file against a fresh pond, created by the
 //! SQL in the file itself, registered in a fresh DataFusion session with two
-//! target partitions.
+//! target partitions. What SQL cannot create (a series whose schema widens)
+//! comes from a fixture that a file asks for by name (`# fixture: evolving`).
 //!
 //! `cargo test --test sqllogictests` checks the files;
 //! `cargo test --test sqllogictests -- --complete` rewrites their expected
@@ -135,6 +136,10 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
     let pond = Pond::create(dir.path().to_str().expect("utf-8 temp path"))
         .await
         .map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    if text.lines().any(|l| l.trim() == "# fixture: evolving") {
+        evolving_fixture(&pond).await.map_err(|e| e.to_string())?;
+    }
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     pond::register(&ctx, Arc::new(pond));
     let mut runner = Runner::new(move || {
@@ -158,6 +163,43 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
             .await
             .map_err(|e| e.display(true).to_string())
     }
+}
+
+/// For files with the line `# fixture: evolving`: the series
+/// `/weather/station`, whose schema SQL cannot widen, appended through the
+/// Rust API in three versions: `(ts, temp)`; `(ts, temp, humidity)`, which
+/// adds a column; `(ts, humidity)`, which leaves `temp` out.
+async fn evolving_fixture(pond: &Pond) -> pond::Result<()> {
+    use arrow::array::{ArrayRef, Float64Array, TimestampMicrosecondArray};
+    use pond::SeriesExt;
+    const HOUR: i64 = 3_600_000_000;
+    const JAN1: i64 = 1_704_067_200_000_000;
+    let ts = |hour: i64| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![
+                JAN1 + hour * HOUR,
+                JAN1 + hour * HOUR + HOUR / 2,
+            ])
+            .with_timezone("UTC"),
+        )
+    };
+    let values = |a: f64, b: f64| -> ArrayRef { Arc::new(Float64Array::from(vec![a, b])) };
+    let versions = [
+        vec![("ts", ts(0), false), ("temp", values(20.0, 20.5), true)],
+        vec![
+            ("ts", ts(1), false),
+            ("temp", values(21.0, 21.5), true),
+            ("humidity", values(40.0, 41.0), true),
+        ],
+        vec![("ts", ts(2), false), ("humidity", values(42.0, 43.0), true)],
+    ]
+    .map(RecordBatch::try_from_iter_with_nullable);
+    for batch in versions {
+        let batch = batch.expect("fixture batch");
+        pond.append_series_data("/weather/station", &batch, "ts")
+            .await?;
+    }
+    Ok(())
 }
 
 fn slt_files(filters: &[String]) -> Vec<PathBuf> {

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod concurrency;
 mod interop;
+mod optimizer;
 mod pruning;
 mod reopen;
 mod roundtrip;

@@ -1,0 +1,469 @@
+//! [`SeriesScanExec`]: the scan node of one series.
+//!
+//! It wraps DataFusion's Parquet scan of the versions the oplog kept and
+//! takes part in DataFusion's physical rewrites on its behalf: filter
+//! pushdown (a `FilterExec`'s conjuncts, the dynamic filters of TopK and
+//! hash joins), sort pushdown, limit pushdown and file repartitioning. The
+//! filters it receives go on to the Parquet scan, which prunes files, row
+//! groups and pages with them; [`crate::SeriesTimePruning`] then uses them to
+//! prune versions through the oplog index as well.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::common::Statistics;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::PhysicalSortExpr;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SortOrderPushdownResult,
+};
+use datafusion_datasource::compute_all_files_statistics;
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::OnceCell;
+
+use crate::provider::SeriesTable;
+use crate::pruning::{TimeRanges, physical_time_ranges};
+use crate::time::format_micros;
+
+/// The scan of one series: the version pruning of the oplog over
+/// DataFusion's Parquet scan of the kept versions.
+#[derive(Debug, Clone)]
+pub struct SeriesScanExec {
+    /// The Parquet scan of the kept versions.
+    input: Arc<DataSourceExec>,
+    table: Arc<SeriesTable>,
+    /// The times the scan can still match.
+    ranges: TimeRanges,
+    kept: usize,
+    total: usize,
+    /// Filters DataFusion's filter pushdown handed to this scan, in terms of
+    /// its output schema.
+    pushed: Vec<Arc<dyn PhysicalExpr>>,
+    /// Dynamic filters to prune versions with when a partition starts.
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The Parquet scan as the dynamic filters left it: built once per
+    /// execution, by the first partition to start, and shared by all, so
+    /// that DataFusion's sharing of files between partitions sees one scan.
+    started: Arc<OnceCell<Arc<DataSourceExec>>>,
+    /// Versions pruned at execution by dynamic filters.
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl SeriesScanExec {
+    /// A scan of `files` (the `kept` of `total` versions that meet `ranges`)
+    /// in `groups`, one per output partition, configured by `config`.
+    pub(crate) fn try_new(
+        table: Arc<SeriesTable>,
+        ranges: TimeRanges,
+        kept: usize,
+        total: usize,
+        config: FileScanConfig,
+        groups: Vec<Vec<PartitionedFile>>,
+    ) -> DfResult<Self> {
+        Ok(Self {
+            input: data_source(config, groups)?,
+            table,
+            ranges,
+            kept,
+            total,
+            pushed: Vec::new(),
+            dynamic: Vec::new(),
+            started: Arc::default(),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    /// Versions read out of the series' total.
+    pub fn versions(&self) -> (usize, usize) {
+        (self.kept, self.total)
+    }
+
+    fn config(&self) -> &FileScanConfig {
+        self.input
+            .data_source()
+            .downcast_ref::<FileScanConfig>()
+            .expect("a series scan reads files")
+    }
+
+    fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Option<Self> {
+        let input = input.downcast_ref::<DataSourceExec>()?.clone();
+        Some(Self {
+            input: Arc::new(input),
+            started: Arc::default(),
+            ..self.clone()
+        })
+    }
+
+    /// This scan with its versions pruned by the static filters pushed into
+    /// it, and its dynamic filters armed to prune when execution starts; or
+    /// `None` if that changes nothing.
+    pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
+        let (dynamic, fixed): (Vec<_>, Vec<_>) = self.pushed.iter().cloned().partition(is_dynamic);
+        let (unit, ts) = (self.table.unit(), self.table.timestamp_column());
+        let ranges = self
+            .ranges
+            .intersect(&physical_time_ranges(&fixed, ts, unit));
+        if ranges == self.ranges && dynamic.is_empty() {
+            return Ok(None);
+        }
+        let mut scan = Self {
+            pushed: Vec::new(),
+            dynamic,
+            started: Arc::default(),
+            ..self.clone()
+        };
+        if ranges != self.ranges {
+            let keep = self.table.kept_paths(&ranges)?;
+            let config = self.config();
+            let files: Vec<PartitionedFile> = config
+                .file_groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .filter(|f| keep.contains(&f.object_meta.location))
+                .cloned()
+                .collect();
+            scan.kept = files
+                .iter()
+                .map(|f| &f.object_meta.location)
+                .collect::<HashSet<_>>()
+                .len();
+            let groups = chunks(files, config.file_groups.len().max(1));
+            scan.input = data_source(config.clone(), groups)?;
+            scan.ranges = ranges;
+        }
+        Ok(Some(scan))
+    }
+
+    /// The stream of `partition` of the scan without the files of versions
+    /// that the dynamic filters rule out, as they are when the first
+    /// partition is polled. A hash join polls its probe side only once its
+    /// build side is complete, so its filter is final by then.
+    fn execute_pruned(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let scan = self.clone();
+        let open = async move {
+            let input = scan
+                .started
+                .get_or_try_init(|| async { scan.dynamically_pruned() })
+                .await?;
+            input.execute(partition, context)
+        };
+        let stream = futures::stream::once(open).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream.boxed(),
+        )))
+    }
+
+    /// The Parquet scan without the versions the dynamic filters rule out
+    /// now; each partition keeps its files in their order.
+    fn dynamically_pruned(&self) -> DfResult<Arc<DataSourceExec>> {
+        let ranges = physical_time_ranges(
+            &self.dynamic,
+            self.table.timestamp_column(),
+            self.table.unit(),
+        );
+        if ranges.is_all() {
+            return Ok(Arc::clone(&self.input));
+        }
+        let keep = self.table.kept_paths(&self.ranges.intersect(&ranges))?;
+        let config = self.config();
+        let mut dropped = HashSet::new();
+        let groups = config
+            .file_groups
+            .iter()
+            .map(|group| {
+                group
+                    .iter()
+                    .filter(|f| {
+                        let kept = keep.contains(&f.object_meta.location);
+                        if !kept {
+                            dropped.insert(f.object_meta.location.clone());
+                        }
+                        kept
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        MetricBuilder::new(&self.metrics)
+            .global_counter("versions_pruned_dynamic")
+            .add(dropped.len());
+        data_source(config.clone(), groups)
+    }
+}
+
+/// Whether `expr` holds a dynamic filter, whose value changes while the
+/// query runs.
+fn is_dynamic(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    expr.exists(|e| Ok(e.is::<DynamicFilterPhysicalExpr>()))
+        .unwrap_or(true)
+}
+
+/// Splits `files`, in order, into `n` groups of consecutive files (some
+/// possibly empty: the number of partitions must not change after planning).
+pub(crate) fn chunks(files: Vec<PartitionedFile>, n: usize) -> Vec<Vec<PartitionedFile>> {
+    let per_group = files.len().div_ceil(n).max(1);
+    let mut groups: Vec<Vec<PartitionedFile>> = Vec::with_capacity(n);
+    let mut files = files.into_iter().peekable();
+    while groups.len() < n {
+        groups.push(files.by_ref().take(per_group).collect());
+    }
+    groups
+}
+
+/// `config` reading `groups`, with each group's statistics (summed from its
+/// files') and the whole scan's, so that join planning and `count(*)` see
+/// the oplog's row counts.
+fn data_source(
+    config: FileScanConfig,
+    groups: Vec<Vec<PartitionedFile>>,
+) -> DfResult<Arc<DataSourceExec>> {
+    let schema = Arc::clone(config.file_source().table_schema().table_schema());
+    // Empty groups (left by pruning) would make every sum unknown.
+    let (full, empty): (Vec<_>, Vec<_>) = groups
+        .into_iter()
+        .enumerate()
+        .partition(|(_, g)| !g.is_empty());
+    let (order, full): (Vec<usize>, Vec<FileGroup>) = full
+        .into_iter()
+        .map(|(i, g)| (i, FileGroup::new(g)))
+        .unzip();
+    let (full, statistics) = compute_all_files_statistics(full, Arc::clone(&schema), true, false)?;
+    let mut nothing = Statistics::new_unknown(&schema);
+    nothing.num_rows = Precision::Exact(0);
+    nothing.total_byte_size = Precision::Exact(0);
+    let nothing = Arc::new(nothing);
+    let mut groups: Vec<(usize, FileGroup)> = order.into_iter().zip(full).collect();
+    groups.extend(empty.into_iter().map(|(i, _)| {
+        (
+            i,
+            FileGroup::new(Vec::new()).with_statistics(Arc::clone(&nothing)),
+        )
+    }));
+    groups.sort_by_key(|(i, _)| *i);
+    let groups: Vec<FileGroup> = groups.into_iter().map(|(_, g)| g).collect();
+    let config = FileScanConfigBuilder::from(config)
+        .with_file_groups(groups)
+        .with_statistics(statistics)
+        .build();
+    Ok(DataSourceExec::from_data_source(config))
+}
+
+impl DisplayAs for SeriesScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let range = match self.ranges.hull() {
+            None => "empty".to_string(),
+            Some(_) if self.ranges.is_all() => "all".to_string(),
+            Some(_) => self
+                .ranges
+                .ranges()
+                .iter()
+                .map(|&(a, b)| {
+                    let show = |t: i64| match t {
+                        crate::MIN_TIME => "-∞".to_string(),
+                        crate::MAX_TIME => "∞".to_string(),
+                        t => format_micros(t),
+                    };
+                    format!("[{}, {}]", show(a), show(b))
+                })
+                .collect::<Vec<_>>()
+                .join(" ∪ "),
+        };
+        write!(
+            f,
+            "SeriesScanExec: series={}, time={range}, versions={}/{}",
+            self.table.path(),
+            self.kept,
+            self.total
+        )?;
+        let schema = self.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        write!(f, ", projection=[{}]", names.join(", "))?;
+        if let Some(limit) = self.input.fetch() {
+            write!(f, ", limit={limit}")?;
+        }
+        if let Some(predicate) = self.config().file_source().filter() {
+            write!(f, ", predicate={predicate}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for SeriesScanExec {
+    fn name(&self) -> &str {
+        "SeriesScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        self.input.apply_expressions(f)
+    }
+
+    /// A leaf: the Parquet scan inside is reached through the pushdown
+    /// methods below, which keep the oplog's view of it in step.
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    /// Keeps the filters for [`crate::SeriesTimePruning`] and hands them on
+    /// to the Parquet scan.
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let filters: Vec<_> = child_pushdown_result
+            .parent_filters
+            .iter()
+            .map(|f| Arc::clone(&f.filter))
+            .collect();
+        if filters.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
+                Vec::new(),
+            ));
+        }
+        let inner =
+            self.input
+                .handle_child_pushdown_result(phase, child_pushdown_result, config)?;
+        let mut scan = match inner.updated_node {
+            Some(input) => self.with_input(input).unwrap_or_else(|| self.clone()),
+            None => self.clone(),
+        };
+        scan.pushed.extend(filters);
+        Ok(FilterPushdownPropagation {
+            filters: inner.filters,
+            updated_node: Some(Arc::new(scan)),
+        })
+    }
+
+    /// Reading the kept files newest first for `ORDER BY ts DESC` lets a
+    /// TopK's dynamic filter skip the older ones.
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> DfResult<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        let result = self.input.try_pushdown_sort(order)?;
+        Ok(
+            match result.try_map(|input| self.with_input(input).ok_or(())) {
+                Ok(result) => result.map(|scan| Arc::new(scan) as Arc<dyn ExecutionPlan>),
+                Err(()) => SortOrderPushdownResult::Unsupported,
+            },
+        )
+    }
+
+    /// A fresh scan for another execution of the same plan: the Parquet
+    /// scan inside is not reached by DataFusion's walk of the plan.
+    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let input = Arc::clone(&self.input).reset_state()?;
+        Ok(Arc::new(self.with_input(input).unwrap_or_else(|| Self {
+            started: Arc::default(),
+            ..(*self).clone()
+        })))
+    }
+
+    fn with_preserve_order(&self, preserve_order: bool) -> Option<Arc<dyn ExecutionPlan>> {
+        let input = self.input.with_preserve_order(preserve_order)?;
+        Some(Arc::new(self.with_input(input)?))
+    }
+
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        config: &ConfigOptions,
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(input) = self.input.repartitioned(target_partitions, config)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .with_input(input)
+            .map(|scan| Arc::new(scan) as Arc<dyn ExecutionPlan>))
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        let input = self.input.with_fetch(limit)?;
+        Some(Arc::new(self.with_input(input)?))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.input.fetch()
+    }
+
+    fn supports_limit_pushdown(&self) -> bool {
+        true
+    }
+
+    /// The oplog's row counts and time bounds of the kept versions.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        self.input.statistics_from_inputs(&[], args)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        if self.dynamic.is_empty() {
+            self.input.execute(partition, context)
+        } else {
+            self.execute_pruned(partition, context)
+        }
+    }
+
+    /// The versions pruned by the oplog, then the Parquet scan's own metrics
+    /// (files, row groups and pages pruned, bytes scanned).
+    fn metrics(&self) -> Option<MetricsSet> {
+        let planned = ExecutionPlanMetricsSet::new();
+        MetricBuilder::new(&planned)
+            .global_counter("versions_total")
+            .add(self.total);
+        MetricBuilder::new(&planned)
+            .global_counter("versions_pruned")
+            .add(self.total.saturating_sub(self.kept));
+        let mut set = planned.clone_inner();
+        for metric in self.metrics.clone_inner().iter() {
+            set.push(Arc::clone(metric));
+        }
+        for metric in self.input.metrics().iter().flat_map(|m| m.iter()) {
+            set.push(Arc::clone(metric));
+        }
+        Some(set)
+    }
+}

@@ -1,0 +1,180 @@
+//! `SeriesTimePruning`: time filters that exist only in the physical plan
+//! (a `FilterExec` the logical optimizer left alone, a TopK's dynamic filter,
+//! a hash join's build side) prune versions too, and never change answers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::{Pond, SeriesExt, SeriesScanExec};
+
+use crate::common::*;
+
+const MINUTE: i64 = 60_000_000;
+/// 2024-01-01T00:00:00Z in µs.
+const JAN1: i64 = 1_704_067_200_000_000;
+
+/// A series `/big` of `versions` disjoint versions, one per minute, of 6
+/// rows ten seconds apart.
+async fn big_pond(versions: i64) -> (tempfile::TempDir, Arc<Pond>) {
+    let (dir, pond) = temp_pond().await;
+    for m in 0..versions {
+        let times: Vec<i64> = (0..6).map(|i| JAN1 + m * MINUTE + i * 10_000_000).collect();
+        pond.append_series_data("/big", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    (dir, Arc::new(pond))
+}
+
+fn context(pond: Arc<Pond>) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
+    pond::register(&ctx, pond);
+    ctx
+}
+
+/// Plans and runs `sql`; returns the answer, pretty-printed, and the plan
+/// with its metrics.
+async fn run(ctx: &SessionContext, sql: &str) -> (String, Arc<dyn ExecutionPlan>) {
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let batches: Vec<RecordBatch> = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    (text, plan)
+}
+
+/// Every series scan in `plan`.
+fn scans(plan: &Arc<dyn ExecutionPlan>) -> Vec<&SeriesScanExec> {
+    let mut found: Vec<&SeriesScanExec> =
+        plan.downcast_ref::<SeriesScanExec>().into_iter().collect();
+    for child in plan.children() {
+        found.extend(scans(child));
+    }
+    found
+}
+
+/// The sum of the counter `name` over the scan's partitions.
+fn counter(scan: &SeriesScanExec, name: &str) -> usize {
+    scan.metrics()
+        .unwrap()
+        .sum_by_name(name)
+        .map_or(0, |v| v.as_usize())
+}
+
+/// How many files the Parquet scan opened (the rest it skipped by their
+/// oplog bounds, before reading a footer).
+fn files_opened(scan: &SeriesScanExec) -> usize {
+    scan.metrics()
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m.value() {
+            MetricValue::PruningMetrics {
+                name,
+                pruning_metrics,
+            } if name == "files_ranges_pruned_statistics" => Some(pruning_metrics.matched()),
+            _ => None,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_filter_left_above_the_scan_prunes_versions() {
+    let (_dir, pond) = big_pond(20).await;
+    let ctx = context(Arc::clone(&pond));
+    let sql = "SELECT count(*), min(ts), max(ts) FROM big \
+               WHERE ts >= '2024-01-01T00:05:00Z' AND ts < '2024-01-01T00:08:30Z'";
+    let (expected, plan) = run(&ctx, sql).await;
+    assert_eq!(scans(&plan)[0].versions(), (4, 20), "logical pushdown");
+
+    // Without the logical pushdown the filter reaches the scan only as a
+    // FilterExec in the physical plan.
+    let ctx = context(pond);
+    assert!(ctx.remove_optimizer_rule("push_down_filter"));
+    let (answer, plan) = run(&ctx, sql).await;
+    assert_eq!(answer, expected);
+    assert!(expected.contains("| 21 "), "{expected}");
+    assert_eq!(scans(&plan)[0].versions(), (4, 20), "physical pushdown");
+}
+
+#[tokio::test]
+async fn order_by_time_desc_limit_opens_only_the_newest_versions() {
+    let started = Instant::now();
+    let (_dir, pond) = big_pond(1_000).await;
+    eprintln!("1,000 appends took {:?}", started.elapsed());
+    let ctx = context(pond);
+    let (answer, plan) = run(&ctx, "SELECT ts FROM big ORDER BY ts DESC LIMIT 10").await;
+    let scan = scans(&plan)[0];
+    assert_eq!(scan.versions(), (1_000, 1_000), "no time filter in the SQL");
+    // The newest version holds 6 rows, the one before it the other 4.
+    assert!(answer.contains("2024-01-01T16:39:50Z"), "{answer}");
+    assert!(answer.contains("2024-01-01T16:38:20Z"), "{answer}");
+    assert!(!answer.contains("16:38:10"), "{answer}");
+    let opened = files_opened(scan);
+    eprintln!("ORDER BY ts DESC LIMIT 10 opened {opened} of 1,000 files");
+    assert!(
+        opened <= 12,
+        "the TopK filter must skip all but the newest files, opened {opened}"
+    );
+}
+
+#[tokio::test]
+async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
+    let (_dir, pond) = big_pond(200).await;
+    // A small series whose three rows fall in minutes 100 and 101.
+    let times = [
+        JAN1 + 100 * MINUTE,
+        JAN1 + 100 * MINUTE + 30_000_000,
+        JAN1 + 101 * MINUTE + 10_000_000,
+    ];
+    pond.append_series_data("/events", &readings(&times), "ts")
+        .await
+        .unwrap();
+    let ctx = context(Arc::clone(&pond));
+    let sql = "SELECT e.ts, b.reading FROM events e JOIN big b ON b.ts = e.ts ORDER BY e.ts";
+    let (answer, plan) = run(&ctx, sql).await;
+    let big = scans(&plan)
+        .into_iter()
+        .find(|s| s.versions().1 == 200)
+        .unwrap();
+    let pruned = counter(big, "versions_pruned_dynamic");
+    assert!(
+        pruned >= 190,
+        "the join's bounds must rule out all but a few versions, pruned {pruned}"
+    );
+    // The same join without any pruning: the rows of a MemTable.
+    let plain = SessionContext::new();
+    for path in ["/big", "/events"] {
+        let all = read_all(&pond, path).await;
+        let table = datafusion::datasource::MemTable::try_new(all.schema(), vec![vec![all]]);
+        plain
+            .register_table(&path[1..], Arc::new(table.unwrap()))
+            .unwrap();
+    }
+    let (expected, _) = run(&plain, sql).await;
+    assert_eq!(answer, expected);
+    assert_eq!(
+        answer.lines().count(),
+        3 + 4,
+        "three matching rows\n{answer}"
+    );
+
+    // Without an order, partitions share the files of one scan; pruning
+    // must not let two of them read the same file.
+    let sql = "SELECT count(*), sum(b.reading) FROM events e JOIN big b ON b.ts = e.ts";
+    let (answer, plan) = run(&ctx, sql).await;
+    let (expected, _) = run(&plain, sql).await;
+    assert_eq!(answer, expected);
+    assert!(answer.contains("| 3 "), "{answer}");
+    let big = scans(&plan).into_iter().find(|s| s.versions().1 == 200);
+    assert!(counter(big.unwrap(), "versions_pruned_dynamic") >= 190);
+}
