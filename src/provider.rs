@@ -364,8 +364,14 @@ fn partitioned_files(
             stats.num_rows = Precision::Exact(f.row_count as usize);
             stats.total_byte_size = Precision::Inexact(f.size as usize);
             if let (Some(i), Some(t)) = (ts, &ts_type) {
+                // In the column's own zone: a cast from a zone-less
+                // timestamp would read the instant as local time there.
+                let zone = match t {
+                    DataType::Timestamp(_, zone) => zone.clone(),
+                    _ => None,
+                };
                 let bound = |us: i64| {
-                    ScalarValue::TimestampMicrosecond(Some(us), None)
+                    ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
                         .cast_to(t)
                         .ok()
                 };

@@ -345,3 +345,117 @@ async fn create_table_and_insert_write_series() {
         "a failed INSERT writes nothing"
     );
 }
+
+/// The randomized differential over SQL: random series (every unit, with
+/// and without zones, overlapping and disjoint versions) and random time
+/// predicates in several query shapes, against a `MemTable` of the same rows.
+#[tokio::test]
+async fn random_series_and_predicates_agree_with_a_memtable() {
+    use arrow::datatypes::TimeUnit;
+    let seed: u64 = std::env::var("POND_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+    pond::register(&ctx, Arc::clone(&pond));
+    let units = [
+        TimeUnit::Second,
+        TimeUnit::Millisecond,
+        TimeUnit::Microsecond,
+        TimeUnit::Nanosecond,
+    ];
+    let per_second = |unit: TimeUnit| match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000i64,
+    };
+    let zones = [None, Some("UTC"), Some("+05:30"), Some("America/New_York")];
+    for s in 0..4 {
+        let unit = units[rng.random_range(0..4)];
+        let zone = zones[rng.random_range(0..4)];
+        let path = format!("/random/s{s}");
+        let k = per_second(unit);
+        let base = JAN1 / 1_000_000 * k;
+        for v in 0..rng.random_range(8..20) {
+            // Mostly one hour each, in order; now and then a late version
+            // that overlaps earlier ones.
+            let start = if rng.random_bool(0.2) {
+                rng.random_range(0..v.max(1)) * 3_600
+            } else {
+                v * 3_600
+            };
+            let mut times: Vec<i64> = (0..rng.random_range(1..40))
+                .map(|_| base + start * k + rng.random_range(0..3_600 * k))
+                .collect();
+            times.sort_unstable();
+            let batch = batch(unit, zone, times, v * 100);
+            pond.append_series_data(&path, &batch, "ts").await.unwrap();
+        }
+        let all = read_all(&pond, &path).await;
+        let reference = format!("datafusion.public.reference_{s}");
+        let mem = MemTable::try_new(all.schema(), vec![vec![all]]).unwrap();
+        ctx.register_table(reference.as_str(), Arc::new(mem))
+            .unwrap();
+
+        let t = |rng: &mut StdRng| {
+            let second = JAN1 / 1_000_000 + rng.random_range(-3_600..22 * 3_600);
+            let nanos = rng.random_range(0..1_000_000_000i64);
+            match rng.random_range(0..5) {
+                0 => format!("to_timestamp_nanos({})", second * 1_000_000_000 + nanos),
+                1 => format!(
+                    "to_timestamp_millis({})",
+                    second * 1_000 + nanos / 1_000_000
+                ),
+                2 => format!(
+                    "'{}'",
+                    chrono::DateTime::from_timestamp(second, nanos as u32)
+                        .unwrap()
+                        .format("%Y-%m-%dT%H:%M:%S%.9f+00:00")
+                ),
+                3 => format!(
+                    "'{}'",
+                    (chrono::DateTime::from_timestamp(second, 0).unwrap()
+                        + chrono::Duration::hours(2))
+                    .format("%Y-%m-%dT%H:%M:%S+02:00")
+                ),
+                // No zone: DataFusion reads it in the column's zone.
+                _ => format!(
+                    "'{}'",
+                    chrono::DateTime::from_timestamp(second, 0)
+                        .unwrap()
+                        .format("%Y-%m-%dT%H:%M:%S")
+                ),
+            }
+        };
+        for _ in 0..12 {
+            let predicate = match rng.random_range(0..6) {
+                0 => format!("ts >= {} AND ts < {}", t(&mut rng), t(&mut rng)),
+                1 => format!("ts BETWEEN {} AND {}", t(&mut rng), t(&mut rng)),
+                2 => format!("ts < {} OR ts > {}", t(&mut rng), t(&mut rng)),
+                3 => format!("NOT (ts <= {})", t(&mut rng)),
+                4 => format!("ts > {} AND value % 3 = 0", t(&mut rng)),
+                _ => format!("ts IN ({}, {})", t(&mut rng), t(&mut rng)),
+            };
+            let table = format!("random.s{s}");
+            for shape in [
+                "SELECT count(*) AS n, sum(value) AS s, min(ts) AS a, max(ts) AS b FROM {t} WHERE {p}",
+                "SELECT ts, value FROM {t} WHERE {p} ORDER BY ts DESC, value LIMIT 5",
+                "SELECT value FROM {t} WHERE {p} ORDER BY value",
+            ] {
+                let q = |t: &str| shape.replace("{t}", t).replace("{p}", &predicate);
+                let got = arrow::util::pretty::pretty_format_batches(&rows(&ctx, &q(&table)).await)
+                    .unwrap()
+                    .to_string();
+                let want =
+                    arrow::util::pretty::pretty_format_batches(&rows(&ctx, &q(&reference)).await)
+                        .unwrap()
+                        .to_string();
+                assert_eq!(got, want, "seed {seed}, {unit:?} {zone:?}: {}", q(&table));
+            }
+        }
+    }
+}
