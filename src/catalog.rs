@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::plan_err;
-use datafusion::datasource::TableProvider;
+use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -108,6 +108,11 @@ impl SchemaProvider for PondSchemaProvider {
     /// table's rows (from `CREATE TABLE … AS SELECT` or `VALUES`) as its first
     /// version. The timestamp column is the first of `timestamp`, `ts`,
     /// `time`, `event_time`, else the first timestamp column.
+    ///
+    /// Only in-memory tables (what `CREATE TABLE` makes) become series; an
+    /// existing series is never written to, and external tables and views
+    /// belong in another catalog, since copying them into the pond would
+    /// surprise whoever registered them.
     fn register_table(
         &self,
         name: String,
@@ -116,6 +121,20 @@ impl SchemaProvider for PondSchemaProvider {
         let path = self.series_path(&name);
         if let Err(e) = crate::path::validate_series_path(&path) {
             return plan_err!("{e}");
+        }
+        if !table.is::<MemTable>() {
+            return plan_err!(
+                "the pond catalog holds only series; register this {} in another \
+                 catalog, for example as datafusion.public.{name}",
+                match table.table_type() {
+                    TableType::View => "view",
+                    TableType::Temporary => "temporary table",
+                    TableType::Base => "external table",
+                }
+            );
+        }
+        if self.pond.series_info(&path).is_ok() {
+            return plan_err!("series {path} already exists");
         }
         let schema = table.schema();
         let Some(ts) = default_timestamp_column(&schema) else {
