@@ -9,11 +9,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampMicrosecondArray,
-};
-use arrow::datatypes::Float64Type;
-use pond::{Pond, SeriesExt, format_micros};
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, TimestampMicrosecondArray};
+use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use pond::{Pond, SeriesExt, SeriesScanExec, format_micros};
 
 /// 2026-01-01T00:00:00Z in µs.
 const START: i64 = 1_767_225_600_000_000;
@@ -32,8 +31,8 @@ pub(crate) async fn run(dir: &str, hours: i64) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "pond at {}\n", pond.location())?;
-    super::print_series(&pond, "", &mut out)?;
-    showcase(&pond, &mut out).await
+    super::inspect::ls(&pond, "", super::OutputFormat::Table, &mut out)?;
+    showcase(pond, &mut out).await
 }
 
 async fn build(dir: &str, hours: i64) -> Result<Pond> {
@@ -101,72 +100,104 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-async fn showcase(pond: &Pond, out: &mut impl Write) -> Result<()> {
-    let path = "/sites/site2/temperature";
-    let info = pond.series_info(path)?;
+/// Showcase queries, each with its answer and what pruning did for it.
+async fn showcase(pond: Pond, out: &mut impl Write) -> Result<()> {
+    let info = pond.series_info("/sites/site2/temperature")?;
     let (first, last) = info
         .min_event_time
         .zip(info.max_event_time)
         .context("the demo series is empty")?;
     // Two hours, 60% of the way through the data.
     let from = (first + (last - first) / 5 * 3) / HOUR * HOUR;
-    let to = from + 2 * HOUR;
-    writeln!(
-        out,
-        "\n{path} from {} to {}:",
+    let (from, to, three) = (
         format_micros(from),
-        format_micros(to)
-    )?;
-    describe_read(pond, path, from, to, out).await?;
-
-    writeln!(out, "\nthe last hour of every series:")?;
-    for s in pond.list_series() {
-        let end = s.max_event_time.unwrap_or(0) + 1;
-        write!(out, "  {:<28}", s.path)?;
-        describe_read(pond, &s.path, end - HOUR, end, out).await?;
+        format_micros(from + 2 * HOUR),
+        format_micros(from + 3 * HOUR),
+    );
+    let ctx = super::sql::session(pond);
+    let queries = [
+        (
+            "Two hours of one series: the oplog keeps the versions that overlap them.",
+            format!(
+                "SELECT count(*) AS readings, round(avg(temperature), 2) AS mean, \
+                 round(min(temperature), 2) AS min, round(max(temperature), 2) AS max\n\
+                 FROM \"sites/site2\".temperature\n\
+                 WHERE ts >= '{from}' AND ts < '{to}'"
+            ),
+        ),
+        (
+            "The latest readings: the TopK's filter skips every older version.",
+            "SELECT ts, round(humidity, 2) AS humidity FROM \"sites/site1\".humidity \
+             ORDER BY ts DESC LIMIT 3"
+                .to_string(),
+        ),
+        (
+            "Two series joined by time, hour by hour, over three hours.",
+            format!(
+                "SELECT date_trunc('hour', t.ts) AS hour, round(avg(t.temperature), 2) AS temperature,\n       \
+                 round(avg(h.humidity), 2) AS humidity\n\
+                 FROM \"sites/site3\".temperature t JOIN \"sites/site3\".humidity h ON t.ts = h.ts\n\
+                 WHERE t.ts >= '{from}' AND t.ts < '{three}'\n\
+                 GROUP BY 1 ORDER BY 1"
+            ),
+        ),
+        (
+            "A window read with the series_range table function.",
+            format!(
+                "SELECT min(ts) AS first, max(ts) AS last, count(*) AS readings\n\
+                 FROM series_range('/sites/site2/temperature', '{from}', '{to}')"
+            ),
+        ),
+    ];
+    for (what, sql) in queries {
+        writeln!(out, "\n-- {what}\n{sql};")?;
+        let plan = ctx.sql(&sql).await?.create_physical_plan().await?;
+        let batches = collect(Arc::clone(&plan), ctx.task_ctx()).await?;
+        let batch = arrow::compute::concat_batches(&plan.schema(), &batches)?;
+        super::output::print(out, &batch, super::OutputFormat::Table)?;
+        for line in pruning(&plan) {
+            writeln!(out, "{line}")?;
+        }
     }
-
-    writeln!(out, "\nall of {path}:")?;
-    describe_read(pond, path, pond::MIN_TIME, pond::MAX_TIME, out).await?;
     Ok(())
 }
 
-async fn describe_read(
-    pond: &Pond,
-    path: &str,
-    start: i64,
-    end: i64,
-    out: &mut impl Write,
-) -> Result<()> {
-    let stream = pond.read_series_time_range(path, start, end).await?;
-    let (opened, total) = (stream.versions().len(), stream.total_versions());
-    let column = stream.schema().field(1).name().clone();
-    let batches = stream.try_collect().await?;
-    let values: Vec<f64> = batches
-        .iter()
-        .flat_map(|b| {
-            let a = b
-                .column_by_name(&column)
-                .expect("value column")
-                .as_primitive::<Float64Type>();
-            (0..a.len())
-                .filter(|i| a.is_valid(*i))
-                .map(|i| a.value(i))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let stats = if values.is_empty() {
-        String::new()
-    } else {
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!(", {column} min {min:.2} mean {mean:.2} max {max:.2}")
-    };
-    writeln!(
-        out,
-        "  {} rows{stats}; opened {opened} of {total} versions",
-        values.len()
-    )?;
-    Ok(())
+/// What pruning did in each series scan of an executed plan.
+fn pruning(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
+    let mut lines: Vec<String> = plan.children().into_iter().flat_map(pruning).collect();
+    if let Some(scan) = plan.downcast_ref::<SeriesScanExec>() {
+        let metrics = scan.metrics().unwrap_or_default();
+        let count = |name: &str| metrics.sum_by_name(name).map_or(0, |v| v.as_usize());
+        let skipped_by_statistics: usize = metrics
+            .iter()
+            .filter_map(|m| match m.value() {
+                MetricValue::PruningMetrics {
+                    name,
+                    pruning_metrics,
+                } if name == "files_ranges_pruned_statistics" => Some(pruning_metrics.pruned()),
+                _ => None,
+            })
+            .sum();
+        let total = count("versions_total");
+        let oplog = count("versions_pruned") + count("versions_pruned_dynamic");
+        let read = total.saturating_sub(oplog + skipped_by_statistics);
+        lines.push(format!(
+            "   {}: read {read} of {total} versions ({oplog} pruned by the oplog, \
+             {skipped_by_statistics} skipped by a filter set while the query ran)",
+            scan_series(scan)
+        ));
+    }
+    lines
+}
+
+/// The series a scan reads, from its one-line description.
+fn scan_series(scan: &SeriesScanExec) -> String {
+    let text = datafusion::physical_plan::displayable(scan)
+        .one_line()
+        .to_string();
+    text.split("series=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("?")
+        .to_string()
 }

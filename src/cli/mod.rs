@@ -1,14 +1,21 @@
 //! Commands of the `pond` binary.
 
 mod demo;
+mod ingest;
+mod inspect;
+mod output;
+mod sql;
 
 use std::io::Write;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use pond::{Pond, format_micros};
+use pond::Pond;
 
-/// Versioned time series in Parquet with a Delta Lake oplog.
+use output::OutputFormat;
+
+/// Versioned time series in Parquet with a Delta Lake oplog, queried with SQL.
 #[derive(Debug, Parser)]
 #[command(name = "pond", version, about, long_about = None)]
 pub(crate) struct Args {
@@ -23,22 +30,93 @@ pub(crate) struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create an empty pond (an error if one exists).
-    ///
-    /// Example: pond --pond /data/pond init
+    #[command(after_help = "Example:\n  pond --pond /data/pond init")]
     Init,
-    /// List the series: path, SQL table, versions, rows, time range, bytes.
+    /// Append CSV, Parquet or NDJSON as ONE new version of a series,
+    /// atomically; the first append creates the series.
     ///
-    /// Example: pond ls /sites/site1
+    /// CSV has a header row; its types are inferred, times are RFC 3339 /
+    /// ISO 8601 (without a zone, UTC) and empty cells are NULL. Later
+    /// appends are converted to the series' types where no value changes
+    /// (integers into a float column) and refused otherwise.
+    #[command(after_help = "Examples:\n  \
+        pond append /sites/site1/temperature readings.csv\n  \
+        pond append /sites/site1/temperature day1.csv day2.csv\n  \
+        curl -s https://example.com/export.ndjson | pond append /weather/oslo - --format ndjson\n  \
+        pond append /trades/eurusd trades.parquet --timestamp-column executed_at")]
+    Append {
+        /// The series path, like /sites/site1/temperature.
+        series: String,
+        /// Input files; `-` is stdin.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// The inputs' format (default: from the file extension; CSV for stdin).
+        #[arg(long, value_enum)]
+        format: Option<ingest::InputFormat>,
+        /// The time column (default: the first of timestamp, ts, time,
+        /// event_time; for an existing series, its own).
+        #[arg(long)]
+        timestamp_column: Option<String>,
+    },
+    /// Run SQL against the pond: one statement or many, from the command
+    /// line or a file; with neither, the interactive datafusion-cli REPL.
+    ///
+    /// Every series is a table: /a/b/c is "a/b".c, and a series at the root
+    /// is in schema public. series_range(path, start, end) and
+    /// series_versions(path) are table functions.
+    #[command(after_help = "Examples:\n  \
+        pond sql 'SELECT count(*) FROM \"sites/site1\".temperature'\n  \
+        pond sql \"SELECT * FROM series_range('/sites/site1/temperature', now() - INTERVAL '1 day', NULL)\" --format csv\n  \
+        pond sql -f report.sql --format json\n  \
+        pond sql                                  # the REPL")]
+    Sql {
+        /// SQL to run; `;` separates statements.
+        #[arg(conflicts_with = "file")]
+        sql: Option<String>,
+        /// A file of SQL statements to run.
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
+        /// Print at most this many rows of each result.
+        #[arg(long)]
+        maxrows: Option<usize>,
+    },
+    /// List the series: path, SQL table, versions, rows, time range, bytes.
+    #[command(after_help = "Examples:\n  pond ls\n  pond ls /sites/site1 --format csv")]
     Ls {
         /// Only series whose path starts with this.
         prefix: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Show a series: its schema, timestamp column and versions.
+    #[command(after_help = "Example:\n  pond describe /sites/site1/temperature --format json")]
+    Describe {
+        /// The series path.
+        series: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// List the oplog's transactions, newest first.
+    #[command(after_help = "Example:\n  pond log --limit 10")]
+    Log {
+        /// Only the newest N transactions.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
     },
     /// Verify every data file against the oplog: reports garbage left by
     /// failed writes, and missing or altered files.
+    #[command(after_help = "Example:\n  pond check")]
     Check,
-    /// Build a demo pond of synthetic sensor data and run showcase reads.
-    ///
-    /// Example: pond demo ./pond-demo
+    /// Build a demo pond of synthetic sensor data and run showcase queries.
+    #[command(after_help = "Example:\n  pond demo ./pond-demo")]
     Demo {
         /// Where to build it; an existing demo pond there is reused.
         #[arg(default_value = "./pond-demo")]
@@ -50,22 +128,59 @@ enum Command {
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     match args.command {
         Command::Init => {
             Pond::create(&args.pond).await?;
             eprintln!("created an empty pond at {}", args.pond);
             Ok(())
         }
-        Command::Ls { prefix } => {
+        Command::Append {
+            series,
+            inputs,
+            format,
+            timestamp_column,
+        } => {
             let pond = Pond::open(&args.pond).await?;
-            let mut out = std::io::stdout().lock();
-            print_series(&pond, prefix.as_deref().unwrap_or(""), &mut out)?;
-            Ok(())
+            let request = ingest::AppendRequest {
+                series,
+                inputs,
+                format,
+                timestamp_column,
+            };
+            ingest::append(&pond, request).await
+        }
+        Command::Sql {
+            sql,
+            file,
+            format,
+            maxrows,
+        } => {
+            let pond = Pond::open(&args.pond).await?;
+            drop(out);
+            let request = sql::SqlRequest {
+                sql,
+                file,
+                format,
+                maxrows,
+            };
+            sql::run(pond, request).await
+        }
+        Command::Ls { prefix, format } => {
+            let pond = Pond::open(&args.pond).await?;
+            inspect::ls(&pond, prefix.as_deref().unwrap_or(""), format, &mut out)
+        }
+        Command::Describe { series, format } => {
+            let pond = Pond::open(&args.pond).await?;
+            inspect::describe(&pond, &series, format, &mut out)
+        }
+        Command::Log { limit, format } => {
+            let pond = Pond::open(&args.pond).await?;
+            inspect::log(&pond, limit, format, &mut out).await
         }
         Command::Check => {
             let pond = Pond::open(&args.pond).await?;
             let report = pond.check().await?;
-            let mut out = std::io::stdout().lock();
             writeln!(out, "checked {} data files", report.files_checked)?;
             for g in &report.garbage {
                 writeln!(out, "garbage (unreferenced, safe to delete): {g}")?;
@@ -90,55 +205,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             );
             Ok(())
         }
-        Command::Demo { dir, hours } => demo::run(&dir, hours).await,
+        Command::Demo { dir, hours } => {
+            drop(out);
+            demo::run(&dir, hours).await
+        }
     }
-}
-
-/// The series table printed by `ls` and `demo`.
-pub(crate) fn print_series(pond: &Pond, prefix: &str, out: &mut impl Write) -> Result<()> {
-    let rows: Vec<[String; 7]> = pond
-        .list_series()
-        .into_iter()
-        .filter(|s| s.path.starts_with(prefix))
-        .map(|s| {
-            let (schema, table) = pond::schema_and_table(&s.path);
-            [
-                s.path.clone(),
-                format!("\"{schema}\".{table}"),
-                s.versions.to_string(),
-                s.rows.to_string(),
-                s.min_event_time.map(format_micros).unwrap_or_default(),
-                s.max_event_time.map(format_micros).unwrap_or_default(),
-                s.bytes.to_string(),
-            ]
-        })
-        .collect();
-    let header = [
-        "series", "table", "versions", "rows", "min_time", "max_time", "bytes",
-    ];
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[&str]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    writeln!(out, "{}", line(&header).trim_end())?;
-    for r in &rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        writeln!(out, "{}", line(&cells).trim_end())?;
-    }
-    out.flush().context("writing to stdout")
 }
 
 /// An error and its causes on one line, for `error: …`.

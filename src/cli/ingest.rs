@@ -1,0 +1,590 @@
+//! `pond append`: CSV, Parquet and NDJSON files (or stdin) into ONE new
+//! version of a series, streamed in bounded memory.
+//!
+//! Every input is read with arrow's readers on a blocking thread and handed
+//! to [`Pond::append_stream`] batch by batch through a small channel, so
+//! memory holds a few batches and the writer's current row group, not the
+//! input. Types: a new series takes the types the readers infer, with
+//! timestamps in microseconds (or nanoseconds, if the input has them) and
+//! UTC; a later append is read straight into the series' types where it
+//! names the same columns, so `1` becomes `1.0` in a float column, and any
+//! value that does not convert without loss is an error naming its column.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::util::display::FormatOptions;
+use clap::ValueEnum;
+use datafusion::error::DataFusionError;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pond::{Pond, SeriesInfo, format_micros, validate_series_path};
+use tokio::sync::mpsc;
+
+/// Rows per batch read from an input.
+const BATCH_ROWS: usize = 8_192;
+/// Records read to infer the types of CSV and NDJSON input.
+const INFER_RECORDS: usize = 1_000;
+
+/// The format of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InputFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl InputFormat {
+    /// The format a file name's extension implies.
+    fn of(name: &str) -> Option<Self> {
+        let ext = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Self::Csv),
+            "parquet" | "parq" | "pq" => Some(Self::Parquet),
+            "ndjson" | "jsonl" | "json" => Some(Self::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// What `pond append` was asked to do.
+#[derive(Debug)]
+pub(crate) struct AppendRequest {
+    pub(crate) series: String,
+    pub(crate) inputs: Vec<String>,
+    pub(crate) format: Option<InputFormat>,
+    pub(crate) timestamp_column: Option<String>,
+}
+
+/// One input, opened: its name for messages, its format and its bytes.
+struct Input {
+    name: String,
+    format: InputFormat,
+    source: Source,
+}
+
+enum Source {
+    /// A byte stream, with the records read for type inference in front.
+    Stream(Box<dyn BufRead + Send>),
+    /// A Parquet file (stdin is spooled to a temporary file first).
+    Parquet(File),
+}
+
+pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
+    let series = request.series.as_str();
+    validate_series_path(series)?;
+    let existing = pond.series_info(series).ok();
+    if let (Some(info), Some(asked)) = (&existing, &request.timestamp_column)
+        && &info.timestamp_column != asked
+    {
+        bail!(
+            "series {series} has timestamp column {:?}, not {asked:?}",
+            info.timestamp_column
+        );
+    }
+    if request.inputs.iter().filter(|i| *i == "-").count() > 1 {
+        bail!("stdin (-) can be read only once");
+    }
+    let progress = progress_bar(&request.inputs);
+    // Open every input before writing anything: a missing file is an error
+    // that leaves the pond untouched.
+    let mut inputs = Vec::new();
+    for name in &request.inputs {
+        inputs.push(open(name, request.format, &progress)?);
+    }
+    let mut plan = None;
+    let mut readers = Vec::new();
+    for input in inputs {
+        let (name, format) = (input.name.clone(), input.format);
+        let (reader, schema) = reader(input, existing.as_ref(), &request, plan.as_ref())?;
+        plan.get_or_insert(schema);
+        readers.push((name, format, reader));
+    }
+    let schema = plan.ok_or_else(|| anyhow!("no input given"))?;
+    let timestamp_column = match (&existing, &request.timestamp_column) {
+        (Some(info), _) => info.timestamp_column.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => pond::default_timestamp_column(&schema).ok_or_else(|| {
+            anyhow!(
+                "no timestamp column: name it with --timestamp-column, or call it \
+                 timestamp, ts, time or event_time (columns: {})",
+                column_names(&schema)
+            )
+        })?,
+    };
+
+    // Batches flow from the readers' blocking thread through a small
+    // channel, so memory holds only a few of them.
+    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+    let target = Arc::clone(&schema);
+    let ts = timestamp_column.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        for (name, format, reader) in readers {
+            let mut rows = 0;
+            for batch in reader {
+                let batch = batch.and_then(|b| {
+                    no_null_times(&b, &ts, rows, &name, format)?;
+                    rows += b.num_rows();
+                    conform(&b, &target)
+                });
+                let failed = batch.is_err();
+                if tx.blocking_send(batch).is_err() || failed {
+                    return;
+                }
+            }
+        }
+    });
+    let stream = tokio_stream(rx).map(|r| {
+        r.map_err(|e| pond::Error::from(DataFusionError::External(Box::new(DataError(e)))))
+    });
+    let outcome = pond
+        .append_stream(series, schema, stream, &timestamp_column)
+        .await
+        .map_err(unwrap_data_error);
+    reading.await.context("the input reader panicked")?;
+    progress.finish_and_clear();
+    let outcome = outcome?;
+    eprintln!(
+        "appended version {} of {}: {} rows, {} to {}",
+        outcome.version,
+        outcome.series,
+        outcome.row_count,
+        format_micros(outcome.min_event_time),
+        format_micros(outcome.max_event_time)
+    );
+    Ok(())
+}
+
+/// A reader's error, carried through the pond's error type unchanged.
+#[derive(Debug)]
+struct DataError(anyhow::Error);
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", super::one_line(&self.0))
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// The reader's own message when the append failed because of it.
+fn unwrap_data_error(e: pond::Error) -> anyhow::Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(data) = err.downcast_ref::<DataError>() {
+            return anyhow!("{data}");
+        }
+        source = err.source();
+    }
+    e.into()
+}
+
+fn tokio_stream<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A byte-count progress bar over all inputs, shown only on a terminal.
+fn progress_bar(inputs: &[String]) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let sizes: Option<u64> = inputs
+        .iter()
+        .map(|i| (i != "-").then(|| std::fs::metadata(i).ok().map(|m| m.len()))?)
+        .sum();
+    match sizes {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}, {eta} left",
+            )
+            .expect("a valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
+                .expect("a valid template"),
+        ),
+    }
+}
+
+fn open(name: &str, format: Option<InputFormat>, progress: &ProgressBar) -> Result<Input> {
+    let format = match format.or_else(|| InputFormat::of(name)) {
+        Some(f) => f,
+        None if name == "-" => InputFormat::Csv,
+        None => {
+            bail!("{name}: cannot tell the format from the name; use --format csv|parquet|ndjson")
+        }
+    };
+    let display = if name == "-" {
+        "stdin".to_string()
+    } else {
+        name.to_string()
+    };
+    let bytes: Box<dyn Read + Send> = if name == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(name).with_context(|| format!("cannot open {name}"))?)
+    };
+    let bytes = progress.wrap_read(bytes);
+    let source = match format {
+        InputFormat::Parquet if name == "-" => {
+            // Parquet needs to seek (its footer is at the end).
+            let mut spool = tempfile::tempfile().context("spooling stdin to a temporary file")?;
+            std::io::copy(&mut BufReader::new(bytes), &mut spool)
+                .context("spooling stdin to a temporary file")?;
+            Source::Parquet(spool)
+        }
+        InputFormat::Parquet => {
+            Source::Parquet(File::open(name).with_context(|| format!("cannot open {name}"))?)
+        }
+        InputFormat::Csv | InputFormat::Ndjson => {
+            Source::Stream(Box::new(BufReader::with_capacity(1 << 20, bytes)))
+        }
+    };
+    Ok(Input {
+        name: display,
+        format,
+        source,
+    })
+}
+
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+/// The batches of `input`, and the schema its rows are read into: the
+/// series' types for the columns it has, inferred types for the rest. With
+/// `first` (the schema of the inputs before it), every input must agree.
+fn reader(
+    input: Input,
+    existing: Option<&SeriesInfo>,
+    request: &AppendRequest,
+    first: Option<&SchemaRef>,
+) -> Result<(Batches, SchemaRef)> {
+    let name = input.name.clone();
+    let with_name = move |e: arrow::error::ArrowError| anyhow!("{name}: {e}");
+    let (batches, schema): (Batches, SchemaRef) = match input.source {
+        Source::Parquet(file) => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| anyhow!("{}: not a readable Parquet file: {e}", input.name))?;
+            let schema = Arc::clone(builder.schema());
+            let reader = builder
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| anyhow!("{}: {e}", input.name))?;
+            let target = target_schema(&schema, existing, first);
+            let (name, into) = (input.name.clone(), Arc::clone(&target));
+            let batches = reader.map(move |b| {
+                b.map_err(|e| anyhow!("{name}: {e}"))
+                    .and_then(|b| cast_lossless(&b, &into).map_err(|e| anyhow!("{name}: {e}")))
+            });
+            (Box::new(batches), target)
+        }
+        Source::Stream(mut bytes) => {
+            let sample = sample_lines(&mut bytes, INFER_RECORDS + 1)
+                .with_context(|| format!("reading {}", input.name))?;
+            let inferred = match input.format {
+                InputFormat::Csv => {
+                    let format = arrow::csv::reader::Format::default().with_header(true);
+                    format
+                        .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+                        .map_err(|e| anyhow!("{}: not readable as CSV: {e}", input.name))?
+                        .0
+                }
+                _ => {
+                    arrow::json::reader::infer_json_schema(
+                        Cursor::new(&sample),
+                        Some(INFER_RECORDS),
+                    )
+                    .map_err(|e| anyhow!("{}: not readable as NDJSON: {e}", input.name))?
+                    .0
+                }
+            };
+            if inferred.fields().is_empty() {
+                bail!("{}: no columns (an empty input?)", input.name);
+            }
+            let schema = read_schema(&inferred, existing, request, first, &input.name)?;
+            let all = Cursor::new(sample).chain(bytes);
+            let batches: Batches = match input.format {
+                InputFormat::Csv => Box::new(
+                    arrow::csv::ReaderBuilder::new(Arc::clone(&schema))
+                        .with_header(true)
+                        .with_batch_size(BATCH_ROWS)
+                        .build(all)
+                        .map_err(with_name.clone())?
+                        .map(move |b| b.map_err(with_name.clone())),
+                ),
+                _ => Box::new(
+                    arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+                        .with_batch_size(BATCH_ROWS)
+                        .build(BufReader::new(all))
+                        .map_err(with_name.clone())?
+                        .map(move |b| b.map_err(with_name.clone())),
+                ),
+            };
+            (batches, schema)
+        }
+    };
+    if let Some(first) = first
+        && !same_columns(first, &schema)
+    {
+        bail!(
+            "{}: its columns ({}) differ from the first input's ({}); inputs of one append must agree",
+            input.name,
+            column_names(&schema),
+            column_names(first)
+        );
+    }
+    Ok((batches, schema))
+}
+
+/// The first `lines` lines of `bytes`, for type inference; the reader goes
+/// on after them.
+fn sample_lines(bytes: &mut dyn BufRead, lines: usize) -> std::io::Result<Vec<u8>> {
+    let mut sample = Vec::new();
+    for _ in 0..lines {
+        if bytes.read_until(b'\n', &mut sample)? == 0 {
+            break;
+        }
+    }
+    Ok(sample)
+}
+
+/// The schema text input is parsed into: per column, in the input's order,
+/// the series' type if the series has the column, else the inferred type
+/// with timestamps in UTC and at least microseconds; the timestamp column
+/// of a new series is parsed as a timestamp even where inference saw text.
+fn read_schema(
+    inferred: &Schema,
+    existing: Option<&SeriesInfo>,
+    request: &AppendRequest,
+    first: Option<&SchemaRef>,
+    name: &str,
+) -> Result<SchemaRef> {
+    let ts = match existing {
+        Some(info) => Some(info.timestamp_column.clone()),
+        None => request
+            .timestamp_column
+            .clone()
+            .or_else(|| pond::default_timestamp_column(inferred)),
+    };
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            let known = first
+                .and_then(|s| s.field_with_name(f.name()).ok())
+                .or_else(|| existing.and_then(|i| i.schema.field_with_name(f.name()).ok()));
+            let data_type = match known {
+                Some(k) => k.data_type().clone(),
+                None if ts.as_deref() == Some(f.name().as_str()) => match f.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
+                    other => utc(other),
+                },
+                None => utc(f.data_type()),
+            };
+            Field::new(f.name(), data_type, true)
+        })
+        .collect();
+    if let Some(ts) = &ts
+        && !fields.iter().any(|f| f.name() == ts)
+    {
+        bail!(
+            "{name}: timestamp column {ts:?} is missing (columns: {})",
+            column_names(inferred)
+        );
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Timestamps without a zone are UTC, and no coarser than microseconds.
+fn utc(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Timestamp(unit, _) => {
+            let unit = match unit {
+                TimeUnit::Nanosecond => TimeUnit::Nanosecond,
+                _ => TimeUnit::Microsecond,
+            };
+            DataType::Timestamp(unit, Some("UTC".into()))
+        }
+        other => other.clone(),
+    }
+}
+
+/// The schema a Parquet input is converted to: the series' types for the
+/// columns the series has, the file's own for the rest.
+fn target_schema(
+    file: &Schema,
+    existing: Option<&SeriesInfo>,
+    first: Option<&SchemaRef>,
+) -> SchemaRef {
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|f| {
+            let known = first
+                .and_then(|s| s.field_with_name(f.name()).ok())
+                .or_else(|| existing.and_then(|i| i.schema.field_with_name(f.name()).ok()));
+            let data_type = known.map_or_else(|| f.data_type().clone(), |k| k.data_type().clone());
+            // A column the series lacks is new and must be nullable.
+            Field::new(f.name(), data_type, known.is_none_or(|k| k.is_nullable()))
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` with each column converted to `target`'s type, if every value
+/// converts without loss (converting it back gives the same value).
+fn cast_lossless(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(column, field)| {
+            let to = field.data_type();
+            if column.data_type() == to {
+                return Ok(Arc::clone(column));
+            }
+            let refused = || {
+                anyhow!(
+                    "column {:?}: values of type {} do not convert to the series' type {to} without loss",
+                    field.name(),
+                    column.data_type()
+                )
+            };
+            let cast: ArrayRef = cast_with_options(column, to, &options).map_err(|_| refused())?;
+            let back = cast_with_options(&cast, column.data_type(), &options).map_err(|_| refused())?;
+            if back.as_ref() != column.as_ref() {
+                return Err(refused());
+            }
+            Ok(cast)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(Arc::clone(target), columns).map_err(Into::into)
+}
+
+/// An error naming the input and line of the first row without a time;
+/// `before` rows of the input came before `batch`.
+fn no_null_times(
+    batch: &RecordBatch,
+    column: &str,
+    before: usize,
+    name: &str,
+    format: InputFormat,
+) -> Result<()> {
+    let Some(times) = batch.column_by_name(column) else {
+        return Ok(());
+    };
+    let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) else {
+        return Ok(());
+    };
+    let row = before + row;
+    let place = match format {
+        // The header is line 1.
+        InputFormat::Csv => format!("line {}", row + 2),
+        InputFormat::Ndjson => format!("line {}", row + 1),
+        InputFormat::Parquet => format!("row {}", row + 1),
+    };
+    bail!("{name}: {place}: the timestamp column {column:?} is empty (NULL)")
+}
+
+/// A batch as read, in the schema of the first input (inputs after the
+/// first may order their columns differently).
+fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == target.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = target
+        .fields()
+        .iter()
+        .map(|f| {
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .ok_or_else(|| anyhow!("column {:?} is missing", f.name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(Arc::clone(target), columns).map_err(Into::into)
+}
+
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().all(|f| {
+            b.field_with_name(f.name())
+                .is_ok_and(|g| g.data_type() == f.data_type())
+        })
+}
+
+fn column_names(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Float64Array, Int64Array};
+
+    use super::*;
+
+    fn one_column(array: ArrayRef) -> RecordBatch {
+        RecordBatch::try_from_iter([("v", array)]).unwrap()
+    }
+
+    fn target(data_type: DataType) -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", data_type, true)]))
+    }
+
+    #[test]
+    fn integers_go_into_a_float_column() {
+        let batch = one_column(Arc::new(Int64Array::from(vec![1, -2, 3])));
+        let cast = cast_lossless(&batch, &target(DataType::Float64)).unwrap();
+        let values = cast
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(values.values(), &[1.0, -2.0, 3.0]);
+    }
+
+    #[test]
+    fn fractions_do_not_go_into_an_integer_column() {
+        let batch = one_column(Arc::new(Float64Array::from(vec![1.0, 2.5])));
+        let err = cast_lossless(&batch, &target(DataType::Int64)).unwrap_err();
+        assert!(err.to_string().contains("without loss"), "{err}");
+        let whole = one_column(Arc::new(Float64Array::from(vec![1.0, 2.0])));
+        assert!(cast_lossless(&whole, &target(DataType::Int64)).is_ok());
+    }
+
+    #[test]
+    fn huge_integers_do_not_go_into_a_float_column() {
+        let batch = one_column(Arc::new(Int64Array::from(vec![(1 << 53) + 1])));
+        assert!(cast_lossless(&batch, &target(DataType::Float64)).is_err());
+    }
+
+    #[test]
+    fn formats_follow_extensions() {
+        assert_eq!(InputFormat::of("a/b.CSV"), Some(InputFormat::Csv));
+        assert_eq!(InputFormat::of("x.parquet"), Some(InputFormat::Parquet));
+        assert_eq!(InputFormat::of("x.jsonl"), Some(InputFormat::Ndjson));
+        assert_eq!(InputFormat::of("x.txt"), None);
+    }
+}
