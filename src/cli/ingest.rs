@@ -381,9 +381,7 @@ fn read_schema(
         .fields()
         .iter()
         .map(|f| {
-            let known = first
-                .and_then(|s| s.field_with_name(f.name()).ok())
-                .or_else(|| existing.and_then(|i| i.schema.field_with_name(f.name()).ok()));
+            let known = known_field(f.name(), existing, first);
             let data_type = match known {
                 Some(k) => k.data_type().clone(),
                 None if ts.as_deref() == Some(f.name().as_str()) => match f.data_type() {
@@ -406,6 +404,18 @@ fn read_schema(
         );
     }
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The column `name` as the first input of this append, else the series,
+/// already has it.
+fn known_field<'a>(
+    name: &str,
+    existing: Option<&'a SeriesInfo>,
+    first: Option<&'a SchemaRef>,
+) -> Option<&'a Field> {
+    first
+        .and_then(|s| s.field_with_name(name).ok())
+        .or_else(|| existing.and_then(|i| i.schema.field_with_name(name).ok()))
 }
 
 /// Timestamps without a zone are UTC, and no coarser than microseconds.
@@ -433,9 +443,7 @@ fn target_schema(
         .fields()
         .iter()
         .map(|f| {
-            let known = first
-                .and_then(|s| s.field_with_name(f.name()).ok())
-                .or_else(|| existing.and_then(|i| i.schema.field_with_name(f.name()).ok()));
+            let known = known_field(f.name(), existing, first);
             let data_type = known.map_or_else(|| f.data_type().clone(), |k| k.data_type().clone());
             // A column the series lacks is new and must be nullable.
             Field::new(f.name(), data_type, known.is_none_or(|k| k.is_nullable()))

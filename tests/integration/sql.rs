@@ -45,6 +45,13 @@ async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
     ctx.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
+/// The answer of `sql`, pretty-printed.
+async fn answer(ctx: &SessionContext, sql: &str) -> String {
+    arrow::util::pretty::pretty_format_batches(&rows(ctx, sql).await)
+        .unwrap()
+        .to_string()
+}
+
 async fn count(ctx: &SessionContext, sql: &str) -> i64 {
     let batches = rows(ctx, sql).await;
     let column =
@@ -53,10 +60,7 @@ async fn count(ctx: &SessionContext, sql: &str) -> i64 {
 }
 
 async fn explain(ctx: &SessionContext, sql: &str) -> String {
-    let batches = rows(ctx, &format!("EXPLAIN {sql}")).await;
-    arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
+    answer(ctx, &format!("EXPLAIN {sql}")).await
 }
 
 #[tokio::test]
@@ -175,32 +179,16 @@ async fn pruned_sql_answers_equal_a_memtable_of_the_same_rows() {
         ];
         for shape in shapes {
             let q = |table: &str| shape.replace("{table}", table).replace("{p}", &predicate);
-            let pruned = rows(&ctx, &q("\"sensors/site1\".temperature")).await;
-            let reference = rows(&ctx, &q("datafusion.public.reference")).await;
-            assert_eq!(
-                arrow::util::pretty::pretty_format_batches(&pruned)
-                    .unwrap()
-                    .to_string(),
-                arrow::util::pretty::pretty_format_batches(&reference)
-                    .unwrap()
-                    .to_string(),
-                "{}",
-                q("…")
-            );
+            let pruned = answer(&ctx, &q("\"sensors/site1\".temperature")).await;
+            let reference = answer(&ctx, &q("datafusion.public.reference")).await;
+            assert_eq!(pruned, reference, "{}", q("…"));
         }
     }
     // No filter at all: count, min and max straight from the oplog.
     let q = |table: &str| format!("SELECT count(*) AS n, min(ts) AS a, max(ts) AS b FROM {table}");
-    let pruned = rows(&ctx, &q("\"sensors/site1\".temperature")).await;
-    let reference = rows(&ctx, &q("datafusion.public.reference")).await;
-    assert_eq!(
-        arrow::util::pretty::pretty_format_batches(&pruned)
-            .unwrap()
-            .to_string(),
-        arrow::util::pretty::pretty_format_batches(&reference)
-            .unwrap()
-            .to_string()
-    );
+    let pruned = answer(&ctx, &q("\"sensors/site1\".temperature")).await;
+    let reference = answer(&ctx, &q("datafusion.public.reference")).await;
+    assert_eq!(pruned, reference);
 }
 
 #[tokio::test]
@@ -447,13 +435,8 @@ async fn random_series_and_predicates_agree_with_a_memtable() {
                 "SELECT value FROM {t} WHERE {p} ORDER BY value",
             ] {
                 let q = |t: &str| shape.replace("{t}", t).replace("{p}", &predicate);
-                let got = arrow::util::pretty::pretty_format_batches(&rows(&ctx, &q(&table)).await)
-                    .unwrap()
-                    .to_string();
-                let want =
-                    arrow::util::pretty::pretty_format_batches(&rows(&ctx, &q(&reference)).await)
-                        .unwrap()
-                        .to_string();
+                let got = answer(&ctx, &q(&table)).await;
+                let want = answer(&ctx, &q(&reference)).await;
                 assert_eq!(got, want, "seed {seed}, {unit:?} {zone:?}: {}", q(&table));
             }
         }
