@@ -64,6 +64,14 @@ def write_csv(path, size_mb):
     return row, written
 
 
+def du(path):
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
+
+
 def measure(args):
     started = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -94,6 +102,7 @@ def main():
         ref_s, ref_rss, _ = measure([sys.executable, "-c", REFERENCE, source, table])
         print(f"pyarrow + deltalake:    {ref_s:7.1f} s, peak RSS {ref_rss / 1e6:6.0f} MB")
         print(f"ratio pond / reference: time {pond_s / ref_s:.2f}, peak RSS {pond_rss / ref_rss:.2f}")
+        print(f"written: pond {du(pond_dir) / 1e6:.0f} MB, reference {du(table) / 1e6:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
