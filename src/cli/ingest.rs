@@ -271,7 +271,17 @@ fn reader(
     first: Option<&SchemaRef>,
 ) -> Result<(Batches, SchemaRef)> {
     let name = input.name.clone();
-    let with_name = move |e: arrow::error::ArrowError| anyhow!("{name}: {e}");
+    let with_name = move |e: arrow::error::ArrowError| {
+        let hint = if e.to_string().contains("missing from schema") {
+            format!(
+                " (a field first seen after the {INFER_RECORDS} records read to infer the \
+                 columns; give it in an early record, or append it separately)"
+            )
+        } else {
+            String::new()
+        };
+        anyhow!("{name}: {e}{hint}")
+    };
     let (batches, schema): (Batches, SchemaRef) = match input.source {
         Source::Parquet(file) => {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -326,6 +336,9 @@ fn reader(
                 _ => Box::new(
                     arrow::json::ReaderBuilder::new(Arc::clone(&schema))
                         .with_batch_size(BATCH_ROWS)
+                        // A field first seen after the inferred records is an
+                        // error, not silently dropped.
+                        .with_strict_mode(true)
                         .build(BufReader::new(all))
                         .map_err(with_name.clone())?
                         .map(move |b| b.map_err(with_name.clone())),

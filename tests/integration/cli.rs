@@ -315,6 +315,19 @@ fn several_inputs_and_stdin_become_one_version() {
         ndjson.as_bytes(),
     );
     ok(out);
+    // A field the first 1,000 records did not have is an error, not lost.
+    let mut late = String::new();
+    for i in 0..1_001 {
+        late.push_str(&format!(
+            "{{\"time\": \"2024-01-02T00:00:00.{i:06}Z\", \"x\": 1.0}}\n"
+        ));
+    }
+    late.push_str("{\"time\": \"2024-01-02T00:00:01Z\", \"x\": 2.0, \"y\": 3}\n");
+    let out = pond_with_stdin(
+        &["--pond", &at, "append", "/j", "-", "--format", "ndjson"],
+        late.as_bytes(),
+    );
+    fails(out, "stdin: ");
     let versions = ok(pond(&[
         "--pond",
         &at,
