@@ -1,130 +1,25 @@
-//! [`Pond`]: a root location holding one oplog and the data files.
+//! Appends: a data file staged outside the oplog, then committed as the
+//! series' next version, with retries against other writers.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{sort_to_indices, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt};
-use url::Url;
 
+use super::Pond;
 use crate::error::{Error, Result};
-use crate::index::{FileInfo, OplogIndex, SeriesState};
-use crate::oplog::{CommitOutcome, EntryType, Oplog, OplogEntry};
+use crate::index::{OplogIndex, SeriesState};
+use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
 use crate::path::validate_series_path;
 use crate::series::schema::{Existing, SchemaPlan, conform_batch, plan_schema};
-use crate::series::writer::{WriteOptions, WrittenFile, remove_quietly, write_data_file};
-use crate::series::{SchemaInfo, SeriesStream};
+use crate::series::writer::{WrittenFile, remove_quietly, write_data_file};
 use crate::time::{now_micros, time_stats};
-
-/// Settings of a [`Pond`] handle. The defaults suit most uses.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct PondOptions {
-    /// How many times an append tries to commit before giving up when other
-    /// writers keep committing first.
-    pub commit_attempts: u32,
-    /// Compact the oplog's own files every this many commits (every commit
-    /// adds one), so that opening the pond stays fast.
-    pub compact_oplog_after: usize,
-    /// Rows per Parquet row group in data files.
-    pub row_group_rows: usize,
-    /// Memory the sort of an out-of-order append may use before spilling to disk.
-    pub sort_memory_bytes: usize,
-}
-
-impl Default for PondOptions {
-    fn default() -> Self {
-        let write = WriteOptions::default();
-        Self {
-            commit_attempts: 40,
-            compact_oplog_after: 64,
-            row_group_rows: write.row_group_rows,
-            sort_memory_bytes: write.sort_memory,
-        }
-    }
-}
-
-impl PondOptions {
-    /// Sets [`Self::commit_attempts`].
-    pub fn with_commit_attempts(mut self, attempts: u32) -> Self {
-        self.commit_attempts = attempts;
-        self
-    }
-
-    /// Sets [`Self::compact_oplog_after`].
-    pub fn with_compact_oplog_after(mut self, files: usize) -> Self {
-        self.compact_oplog_after = files;
-        self
-    }
-
-    /// Sets [`Self::row_group_rows`].
-    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
-        self.row_group_rows = rows;
-        self
-    }
-
-    /// Sets [`Self::sort_memory_bytes`].
-    pub fn with_sort_memory_bytes(mut self, bytes: usize) -> Self {
-        self.sort_memory_bytes = bytes;
-        self
-    }
-
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            row_group_rows: self.row_group_rows.max(1),
-            sort_memory: self.sort_memory_bytes,
-        }
-    }
-}
-
-/// A summary of one series.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SeriesInfo {
-    /// The series path.
-    pub path: String,
-    /// The series' stable id.
-    pub id: String,
-    /// The name of its timestamp column.
-    pub timestamp_column: String,
-    /// Its current schema.
-    pub schema: SchemaRef,
-    /// Number of versions.
-    pub versions: usize,
-    /// Rows over all versions.
-    pub rows: i64,
-    /// Bytes of all data files.
-    pub bytes: i64,
-    /// Earliest event time, µs UTC, if there is any row.
-    pub min_event_time: Option<i64>,
-    /// Latest event time, µs UTC, if there is any row.
-    pub max_event_time: Option<i64>,
-    /// When the series was created, µs UTC.
-    pub created_at: i64,
-}
-
-impl SeriesInfo {
-    fn from_state(s: &SeriesState) -> Self {
-        Self {
-            path: s.path.clone(),
-            id: s.id.clone(),
-            timestamp_column: s.timestamp_column.clone(),
-            schema: Arc::clone(&s.schema),
-            versions: s.versions.len(),
-            rows: s.row_count(),
-            bytes: s.versions.iter().map(|v| v.size).sum(),
-            min_event_time: s.versions.iter().map(|v| v.min_event_time).min(),
-            max_event_time: s.versions.iter().map(|v| v.max_event_time).max(),
-            created_at: s.created_at,
-        }
-    }
-}
 
 /// The result of a committed append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,222 +71,7 @@ impl StagedAppend {
     }
 }
 
-/// A pond: an oplog and the data files of every series, at one location.
-///
-/// A `Pond` is cheap to share (`Arc<Pond>`) between tasks: reads use an
-/// immutable snapshot of the oplog index and never wait for writers, and
-/// appends write their data file before taking the commit lock.
-pub struct Pond {
-    location: Url,
-    store: Arc<dyn ObjectStore>,
-    oplog: tokio::sync::Mutex<Oplog>,
-    index: RwLock<Arc<OplogIndex>>,
-    options: PondOptions,
-}
-
-impl std::fmt::Debug for Pond {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pond")
-            .field("location", &self.location.as_str())
-            .finish()
-    }
-}
-
 impl Pond {
-    /// Creates an empty pond at a local path or URL. Fails if one exists.
-    pub async fn create(location: &str) -> Result<Self> {
-        Self::create_with_options(location, PondOptions::default()).await
-    }
-
-    /// Creates an empty pond with the given options.
-    pub async fn create_with_options(location: &str, options: PondOptions) -> Result<Self> {
-        let url = resolve_location(location, true)?;
-        let oplog_url = oplog_url(&url)?;
-        if let Ok(dir) = oplog_url.to_file_path() {
-            std::fs::create_dir_all(dir)?;
-        }
-        if Oplog::open(&oplog_url).await?.is_some() {
-            return Err(Error::PondExists {
-                location: display_location(&url),
-            });
-        }
-        let oplog = Oplog::create(&oplog_url).await.map_err(|e| match e {
-            Error::Delta {
-                source: deltalake::DeltaTableError::VersionAlreadyExists(_),
-            } => Error::PondExists {
-                location: display_location(&url),
-            },
-            other => other,
-        })?;
-        Self::from_parts(url, oplog, options).await
-    }
-
-    /// Opens the pond at a local path or URL.
-    pub async fn open(location: &str) -> Result<Self> {
-        Self::open_with_options(location, PondOptions::default()).await
-    }
-
-    /// Opens a pond with the given options.
-    pub async fn open_with_options(location: &str, options: PondOptions) -> Result<Self> {
-        let url = resolve_location(location, false)?;
-        let Some(oplog) = Oplog::open(&oplog_url(&url)?).await? else {
-            return Err(Error::NotAPond {
-                location: display_location(&url),
-                reason: "it has no oplog/ Delta table".into(),
-            });
-        };
-        Self::from_parts(url, oplog, options).await
-    }
-
-    async fn from_parts(url: Url, oplog: Oplog, options: PondOptions) -> Result<Self> {
-        let (store, prefix) = object_store::parse_url(&url)?;
-        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
-        let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;
-        Ok(Self {
-            location: url,
-            store,
-            oplog: tokio::sync::Mutex::new(oplog),
-            index: RwLock::new(Arc::new(index)),
-            options,
-        })
-    }
-
-    /// The pond's root URL.
-    pub fn location(&self) -> &Url {
-        &self.location
-    }
-
-    /// The object store rooted at the pond: data file paths resolve against it.
-    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        Arc::clone(&self.store)
-    }
-
-    /// The oplog (Delta) version the in-memory index reflects.
-    pub fn oplog_version(&self) -> i64 {
-        self.index().delta_version()
-    }
-
-    pub(crate) fn index(&self) -> Arc<OplogIndex> {
-        Arc::clone(&self.index.read().expect("index lock poisoned"))
-    }
-
-    /// Reads the oplog commits made since the index was last refreshed (by
-    /// this handle or any other writer) into the index. Only new commits are
-    /// read; when nothing changed this costs one listing of the log.
-    pub async fn refresh(&self) -> Result<()> {
-        let mut oplog = self.oplog.lock().await;
-        self.refresh_locked(&mut oplog).await.map(|_| ())
-    }
-
-    async fn refresh_locked(&self, oplog: &mut Oplog) -> Result<Arc<OplogIndex>> {
-        let current = self.index();
-        let from = current.delta_version();
-        if !oplog.listing_due() {
-            // The common case: probe for the next commit, O(1) in history.
-            let (entries, latest) = oplog.read_commits_after(from).await?;
-            if latest == from {
-                return Ok(current);
-            }
-            let mut next = (*current).clone();
-            next.apply(entries, latest)?;
-            return Ok(self.install(next));
-        }
-        let latest = oplog.latest_version(from).await?;
-        if latest <= from {
-            return Ok(current);
-        }
-        let next = match oplog.read_commits(from, latest).await? {
-            Some(entries) => {
-                let mut next = (*current).clone();
-                next.apply(entries, latest)?;
-                next
-            }
-            None => {
-                // Commits this handle has not seen were cleaned from the log:
-                // start again from the newest snapshot.
-                oplog.update_to(latest).await?;
-                OplogIndex::build(oplog.read_all().await?, oplog.version())?
-            }
-        };
-        Ok(self.install(next))
-    }
-
-    fn install(&self, index: OplogIndex) -> Arc<OplogIndex> {
-        let index = Arc::new(index);
-        *self.index.write().expect("index lock poisoned") = Arc::clone(&index);
-        index
-    }
-
-    /// Every row of the oplog as of the newest commit, in commit order.
-    pub async fn oplog_entries(&self) -> Result<Vec<OplogEntry>> {
-        let mut oplog = self.oplog.lock().await;
-        let index = self.refresh_locked(&mut oplog).await?;
-        oplog.update_to(index.delta_version()).await?;
-        let mut entries = oplog.read_all().await?;
-        entries.sort_by_key(|e| (e.txn_seq, e.entry_type != EntryType::Create, e.version));
-        Ok(entries)
-    }
-
-    /// Every series, ordered by path, as of the last refresh.
-    pub fn list_series(&self) -> Vec<SeriesInfo> {
-        self.index()
-            .all_series()
-            .map(|s| SeriesInfo::from_state(s))
-            .collect()
-    }
-
-    /// One series, as of the last refresh.
-    pub fn series_info(&self, path: &str) -> Result<SeriesInfo> {
-        Ok(SeriesInfo::from_state(self.state(path)?.as_ref()))
-    }
-
-    /// Every version of a series in version order, as of the last refresh.
-    pub fn versions(&self, path: &str) -> Result<Vec<FileInfo>> {
-        Ok(self
-            .state(path)?
-            .versions
-            .iter()
-            .map(|v| v.as_ref().clone())
-            .collect())
-    }
-
-    /// The versions of a series whose event-time bounds overlap `[start, end)`
-    /// (µs UTC), ordered by their earliest event time. An in-memory lookup in
-    /// O(log n + k) against the index as of the last refresh; no I/O.
-    pub fn scan_time_range(&self, path: &str, start: i64, end: i64) -> Result<Vec<FileInfo>> {
-        Ok(self.state(path)?.overlapping(start, end))
-    }
-
-    pub(crate) fn state(&self, path: &str) -> Result<Arc<SeriesState>> {
-        validate_series_path(path)?;
-        self.index()
-            .series(path)
-            .cloned()
-            .ok_or_else(|| Error::UnknownSeries {
-                path: path.to_string(),
-            })
-    }
-
-    /// Streams the rows of `path` with `start <= time < end` (µs UTC), after a
-    /// refresh.
-    pub async fn read_time_range(&self, path: &str, start: i64, end: i64) -> Result<SeriesStream> {
-        validate_series_path(path)?;
-        self.refresh().await?;
-        let state = self.state(path)?;
-        let info = SchemaInfo {
-            series: state.path.clone(),
-            schema: Arc::clone(&state.schema),
-            timestamp_column: state.timestamp_column.clone(),
-        };
-        Ok(SeriesStream::new(
-            self.object_store(),
-            info,
-            state.versions.len(),
-            state.overlapping(start, end),
-            (start, end),
-        ))
-    }
-
     /// Creates a series with no versions yet: `schema` and its
     /// `timestamp_column` become the series' schema, as if a first append had
     /// had them. An error if the series exists.
@@ -532,7 +212,7 @@ impl Pond {
     /// When another writer commits first, the append re-reads the log, checks
     /// its schema against the series as it now is, renumbers its version (and
     /// renames its file to match) and tries again, with jittered backoff, up to
-    /// [`PondOptions::commit_attempts`] times. If it gives up or the schema no
+    /// [`PondOptions::commit_attempts`](super::PondOptions::commit_attempts) times. If it gives up or the schema no
     /// longer fits, the data file is removed and nothing is visible.
     pub async fn commit_append(&self, mut staged: StagedAppend) -> Result<AppendOutcome> {
         let attempts = self.options.commit_attempts.max(1);
@@ -790,91 +470,9 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(jitter)).await;
 }
 
-/// A local path or URL as a directory URL (ending in `/`).
-fn resolve_location(location: &str, create: bool) -> Result<Url> {
-    let invalid = |reason: String| Error::InvalidLocation {
-        location: location.to_string(),
-        reason,
-    };
-    if location.is_empty() {
-        return Err(invalid("the location is empty".into()));
-    }
-    let mut url = if location.contains("://") {
-        Url::parse(location).map_err(|e| invalid(e.to_string()))?
-    } else {
-        let path = std::path::Path::new(location);
-        if create {
-            std::fs::create_dir_all(path)?;
-        }
-        let path = std::fs::canonicalize(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotAPond {
-                    location: location.to_string(),
-                    reason: "it does not exist".into(),
-                }
-            } else {
-                Error::from(e)
-            }
-        })?;
-        if !path.is_dir() {
-            return Err(Error::NotAPond {
-                location: location.to_string(),
-                reason: "it is not a directory".into(),
-            });
-        }
-        Url::from_directory_path(&path).map_err(|()| invalid("not an absolute path".into()))?
-    };
-    if url.scheme() == "file" && !create {
-        let path = url
-            .to_file_path()
-            .map_err(|()| invalid("not a local path".into()))?;
-        if !path.is_dir() {
-            return Err(Error::NotAPond {
-                location: location.to_string(),
-                reason: "it does not exist or is not a directory".into(),
-            });
-        }
-    }
-    if !url.path().ends_with('/') {
-        url.set_path(&format!("{}/", url.path()));
-    }
-    Ok(url)
-}
-
-fn oplog_url(root: &Url) -> Result<Url> {
-    root.join("oplog/").map_err(|e| Error::InvalidLocation {
-        location: root.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn display_location(url: &Url) -> String {
-    url.to_file_path()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|()| url.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolves_local_paths_to_directory_urls() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = resolve_location(dir.path().to_str().unwrap(), false).unwrap();
-        assert_eq!(url.scheme(), "file");
-        assert!(url.path().ends_with('/'));
-        assert_eq!(
-            oplog_url(&url).unwrap().path(),
-            format!("{}oplog/", url.path())
-        );
-    }
-
-    #[test]
-    fn missing_local_pond_is_not_a_pond() {
-        let err = resolve_location("/definitely/not/here", false).unwrap_err();
-        assert!(matches!(err, Error::NotAPond { .. }), "{err}");
-    }
 
     #[test]
     fn an_append_whose_file_is_in_the_oplog_counts_as_landed() {
