@@ -11,6 +11,11 @@
 //! Times are `i64` microseconds since the Unix epoch, UTC, everywhere in the
 //! API and the oplog; ranges are `[start, end)`.
 //!
+//! [`register`] makes every series a table of a DataFusion session: a time
+//! filter in SQL prunes versions through the same index, and the physical
+//! optimizer rule [`SeriesTimePruning`] does the same for filters that only
+//! exist in the physical plan (TopK and hash-join dynamic filters).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> pond::Result<()> {
@@ -32,6 +37,16 @@
 //! assert_eq!(rows.versions().len(), 1);
 //! let batches = rows.try_collect().await?;
 //! assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+//!
+//! // The same series as the SQL table site1.temperature.
+//! let ctx = datafusion::prelude::SessionContext::new();
+//! pond::register(&ctx, Arc::new(pond));
+//! let answer = ctx
+//!     .sql("SELECT count(*) AS n FROM site1.temperature WHERE ts > to_timestamp_micros(15)")
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! assert_eq!(answer[0].num_rows(), 1);
 //! # Ok(())
 //! # }
 //! ```
