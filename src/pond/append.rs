@@ -487,7 +487,7 @@ mod tests {
             series_id: "sid".into(),
             version: 1,
             timestamp_column: "ts".into(),
-            schema: Arc::clone(&schema),
+            schema,
             file: WrittenFile {
                 path: data_file_path("sid", 1, "u"),
                 size: 10,
@@ -498,29 +498,9 @@ mod tests {
             },
             file_uuid: "u".into(),
         };
-        let plan = SchemaPlan {
-            schema,
-            changed: true,
-        };
         let pond_entries = |staged: &StagedAppend| {
-            let json = serde_json::to_string(plan.schema.as_ref()).unwrap();
-            let create = OplogEntry {
-                series: staged.series.clone(),
-                series_id: staged.series_id.clone(),
-                version: 0,
-                entry_type: EntryType::Create,
-                file_path: None,
-                size: None,
-                row_count: None,
-                min_event_time: None,
-                max_event_time: None,
-                timestamp_column: "ts".into(),
-                schema: Some(json),
-                content_hash: None,
-                txn_seq: 1,
-                created_at: 0,
-                extended_attributes: None,
-            };
+            let json = schema_json(&staged.series, &staged.schema).unwrap();
+            let create = create_entry(&staged.series, &staged.series_id, "ts", Some(json), 1);
             let append = OplogEntry {
                 version: 1,
                 entry_type: EntryType::Append,
