@@ -129,22 +129,14 @@ impl SeriesScanExec {
             ..self.clone()
         };
         if ranges != self.ranges {
-            let keep = self.table.kept_paths(&ranges)?;
+            let (groups, dropped) = self.files_within(&ranges)?;
+            scan.kept = self.kept.saturating_sub(dropped);
             let config = self.config();
-            let files: Vec<PartitionedFile> = config
-                .file_groups
-                .iter()
-                .flat_map(|g| g.iter())
-                .filter(|f| keep.contains(&f.object_meta.location))
-                .cloned()
-                .collect();
-            scan.kept = files
-                .iter()
-                .map(|f| &f.object_meta.location)
-                .collect::<HashSet<_>>()
-                .len();
-            let groups = chunks(files, config.file_groups.len().max(1));
-            scan.input = data_source(config.clone(), groups)?;
+            let files = groups.into_iter().flatten().collect();
+            scan.input = data_source(
+                config.clone(),
+                chunks(files, config.file_groups.len().max(1)),
+            )?;
             scan.ranges = ranges;
         }
         Ok(Some(scan))
@@ -185,10 +177,21 @@ impl SeriesScanExec {
         if ranges.is_all() {
             return Ok(Arc::clone(&self.input));
         }
-        let keep = self.table.kept_paths(&self.ranges.intersect(&ranges))?;
-        let config = self.config();
+        let (groups, dropped) = self.files_within(&self.ranges.intersect(&ranges))?;
+        MetricBuilder::new(&self.metrics)
+            .global_counter("versions_pruned_dynamic")
+            .add(dropped);
+        data_source(self.config().clone(), groups)
+    }
+
+    /// The scan's file groups, each in its order, without the files of
+    /// versions that the oplog index says cannot meet `ranges`; and how many
+    /// versions that dropped.
+    fn files_within(&self, ranges: &TimeRanges) -> DfResult<(Vec<Vec<PartitionedFile>>, usize)> {
+        let keep = self.table.kept_paths(ranges)?;
         let mut dropped = HashSet::new();
-        let groups = config
+        let groups = self
+            .config()
             .file_groups
             .iter()
             .map(|group| {
@@ -197,7 +200,7 @@ impl SeriesScanExec {
                     .filter(|f| {
                         let kept = keep.contains(&f.object_meta.location);
                         if !kept {
-                            dropped.insert(f.object_meta.location.clone());
+                            dropped.insert(&f.object_meta.location);
                         }
                         kept
                     })
@@ -205,10 +208,7 @@ impl SeriesScanExec {
                     .collect()
             })
             .collect();
-        MetricBuilder::new(&self.metrics)
-            .global_counter("versions_pruned_dynamic")
-            .add(dropped.len());
-        data_source(config.clone(), groups)
+        Ok((groups, dropped.len()))
     }
 }
 
