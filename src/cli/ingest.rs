@@ -231,24 +231,25 @@ fn open(name: &str, format: Option<InputFormat>, progress: &ProgressBar) -> Resu
     } else {
         name.to_string()
     };
-    let bytes: Box<dyn Read + Send> = if name == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(File::open(name).with_context(|| format!("cannot open {name}"))?)
-    };
-    let bytes = progress.wrap_read(bytes);
-    let source = match format {
-        InputFormat::Parquet if name == "-" => {
+    let file = (name != "-")
+        .then(|| File::open(name).with_context(|| format!("cannot open {name}")))
+        .transpose()?;
+    let source = match (format, file) {
+        (InputFormat::Parquet, Some(file)) => Source::Parquet(file),
+        (InputFormat::Parquet, None) => {
             // Parquet needs to seek (its footer is at the end).
             let mut spool = tempfile::tempfile().context("spooling stdin to a temporary file")?;
-            std::io::copy(&mut BufReader::new(bytes), &mut spool)
+            let stdin = progress.wrap_read(std::io::stdin());
+            std::io::copy(&mut BufReader::new(stdin), &mut spool)
                 .context("spooling stdin to a temporary file")?;
             Source::Parquet(spool)
         }
-        InputFormat::Parquet => {
-            Source::Parquet(File::open(name).with_context(|| format!("cannot open {name}"))?)
-        }
-        InputFormat::Csv | InputFormat::Ndjson => {
+        (InputFormat::Csv | InputFormat::Ndjson, file) => {
+            let bytes: Box<dyn Read + Send> = match file {
+                Some(file) => Box::new(file),
+                None => Box::new(std::io::stdin()),
+            };
+            let bytes = progress.wrap_read(bytes);
             Source::Stream(Box::new(BufReader::with_capacity(1 << 20, bytes)))
         }
     };
