@@ -133,7 +133,7 @@ impl SchemaProvider for PondSchemaProvider {
                 }
             );
         }
-        if self.pond.series_info(&path).is_ok() {
+        if self.table_exist(&name) {
             return plan_err!("series {path} already exists");
         }
         let schema = table.schema();

@@ -355,42 +355,43 @@ fn partitioned_files(
     schema: &SchemaRef,
     timestamp_column: &str,
 ) -> Vec<PartitionedFile> {
-    let ts = schema.index_of(timestamp_column).ok();
-    let ts_type = ts.map(|i| schema.field(i).data_type().clone());
+    // The time column's type; bounds are built in its own zone (a cast from
+    // a zone-less timestamp would read the instant as local time there).
+    // Whole microseconds are exact in every unit but the nanosecond, where
+    // the oplog rounds outwards; DataFusion prunes files only with exact
+    // bounds.
+    let ts =
+        schema
+            .index_of(timestamp_column)
+            .ok()
+            .and_then(|i| match schema.field(i).data_type() {
+                t @ DataType::Timestamp(unit, zone) => {
+                    Some((i, t.clone(), zone.clone(), *unit != TimeUnit::Nanosecond))
+                }
+                _ => None,
+            });
     files
         .iter()
         .map(|f| {
             let mut stats = Statistics::new_unknown(schema);
             stats.num_rows = Precision::Exact(f.row_count as usize);
             stats.total_byte_size = Precision::Inexact(f.size as usize);
-            if let (Some(i), Some(t)) = (ts, &ts_type) {
-                // In the column's own zone: a cast from a zone-less
-                // timestamp would read the instant as local time there.
-                let zone = match t {
-                    DataType::Timestamp(_, zone) => zone.clone(),
-                    _ => None,
-                };
+            if let Some((i, t, zone, exact)) = &ts {
                 let bound = |us: i64| {
-                    ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
+                    let value = ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
                         .cast_to(t)
-                        .ok()
+                        .ok()?;
+                    Some(if *exact {
+                        Precision::Exact(value)
+                    } else {
+                        Precision::Inexact(value)
+                    })
                 };
-                let column = &mut stats.column_statistics[i];
+                let column = &mut stats.column_statistics[*i];
                 column.null_count = Precision::Exact(0);
                 if let (Some(min), Some(max)) = (bound(f.min_event_time), bound(f.max_event_time)) {
-                    // Whole microseconds are exact in every unit but the
-                    // nanosecond, where the oplog rounds outwards. DataFusion
-                    // prunes files only with exact bounds.
-                    let exact = !matches!(t, DataType::Timestamp(TimeUnit::Nanosecond, _));
-                    let precision = |v| {
-                        if exact {
-                            Precision::Exact(v)
-                        } else {
-                            Precision::Inexact(v)
-                        }
-                    };
-                    column.min_value = precision(min);
-                    column.max_value = precision(max);
+                    column.min_value = min;
+                    column.max_value = max;
                 }
             }
             PartitionedFile::new(f.file_path.clone(), f.size as u64)
