@@ -16,10 +16,12 @@ fn pond(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs `pond` with `input` on stdin.
-fn pond_with_stdin(args: &[&str], input: &[u8]) -> Output {
+/// Runs `pond` with `input` on stdin, in `dir` (the REPL writes its
+/// history file to the working directory).
+fn pond_with_stdin(dir: &TempDir, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
         .args(args)
+        .current_dir(dir.path())
         .env_remove("POND")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -287,6 +289,7 @@ fn the_repl_reads_statements_from_stdin() {
     let csv = file(&dir, "readings.csv", READINGS);
     ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
     let out = pond_with_stdin(
+        &dir,
         &["--pond", &at, "sql"],
         b"SELECT count(*) AS n FROM plant.boiler;\n\\q\n",
     );
@@ -305,12 +308,14 @@ fn several_inputs_and_stdin_become_one_version() {
     let b = file(&dir, "b.csv", "v,ts\n3,2024-01-01T00:02:00Z\n");
     ok(pond(&["--pond", &at, "append", "/s", &a, &b]));
     let out = pond_with_stdin(
+        &dir,
         &["--pond", &at, "append", "/s", "-"],
         b"ts,v\n2024-01-01T00:03:00Z,4\n",
     );
     ok(out);
     let ndjson = "{\"time\": \"2024-01-01T00:00:00Z\", \"x\": 1.5}\n{\"time\": \"2024-01-01T00:00:01Z\", \"x\": null}\n";
     let out = pond_with_stdin(
+        &dir,
         &["--pond", &at, "append", "/j", "-", "--format", "ndjson"],
         ndjson.as_bytes(),
     );
@@ -324,6 +329,7 @@ fn several_inputs_and_stdin_become_one_version() {
     }
     late.push_str("{\"time\": \"2024-01-02T00:00:01Z\", \"x\": 2.0, \"y\": 3}\n");
     let out = pond_with_stdin(
+        &dir,
         &["--pond", &at, "append", "/j", "-", "--format", "ndjson"],
         late.as_bytes(),
     );
