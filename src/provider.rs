@@ -20,7 +20,7 @@ use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFacto
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
@@ -39,6 +39,7 @@ use object_store::path::Path as ObjectPath;
 use crate::error::{Error, Result};
 use crate::index::FileInfo;
 use crate::pond::Pond;
+use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
 use crate::scan::{SeriesScanExec, chunks};
 use crate::time::timestamp_unit;
@@ -50,7 +51,8 @@ pub struct SeriesTable {
     path: String,
     schema: SchemaRef,
     timestamp_column: String,
-    unit: TimeUnit,
+    /// The time column's type.
+    time_type: DataType,
     /// Only rows with `start <= ts < end` (µs), as `series_range` reads.
     window: Option<(i64, i64)>,
     /// Only versions up to this one (time travel).
@@ -61,18 +63,19 @@ impl SeriesTable {
     /// The table of the series at `path`, with its current schema.
     pub fn try_new(pond: Arc<Pond>, path: &str) -> Result<Self> {
         let info = pond.series_info(path)?;
-        let unit = info
+        let time_type = info
             .schema
             .field_with_name(&info.timestamp_column)
             .ok()
-            .and_then(|f| timestamp_unit(f.data_type()))
+            .map(|f| f.data_type().clone())
+            .filter(|t| timestamp_unit(t).is_some())
             .ok_or_else(|| Error::invalid_oplog(path, "the timestamp column is not a timestamp"))?;
         Ok(Self {
             pond,
             path: info.path,
             schema: info.schema,
             timestamp_column: info.timestamp_column,
-            unit,
+            time_type,
             window: None,
             max_version: None,
         })
@@ -123,24 +126,38 @@ impl SeriesTable {
         &self.timestamp_column
     }
 
-    pub(crate) fn unit(&self) -> TimeUnit {
-        self.unit
+    /// The time column's type.
+    pub(crate) fn time_type(&self) -> &DataType {
+        &self.time_type
     }
 
-    /// The files of the versions that meet `ranges`, from the oplog index.
-    pub(crate) fn kept_paths(&self, ranges: &TimeRanges) -> Result<HashSet<ObjectPath>> {
-        let (kept, _) = self.kept_versions(ranges)?;
+    /// The files of the versions a scan must read (see [`Self::kept_versions`]).
+    pub(crate) fn kept_paths(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<HashSet<ObjectPath>> {
+        let (kept, _) = self.kept_versions(ranges, predicate)?;
         Ok(kept
             .iter()
             .map(|f| ObjectPath::from(f.file_path.as_str()))
             .collect())
     }
 
-    /// The versions a scan with `filters` must read, and how many there are.
-    fn kept_versions(&self, ranges: &TimeRanges) -> Result<(Vec<FileInfo>, usize)> {
+    /// The versions a scan must read, and how many the series has: the
+    /// index's candidates for `ranges`, each kept or skipped by `predicate`
+    /// (see [`crate::pruning`]).
+    fn kept_versions(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<(Vec<FileInfo>, usize)> {
+        let state = self.pond.state(&self.path)?;
         let max_version = self.max_version.unwrap_or(i64::MAX);
-        let all = self.pond.state(&self.path)?.versions.len();
+        let all = state.versions.len();
         let total = usize::try_from(max_version).map_or(all, |m| all.min(m));
+        #[cfg(debug_assertions)]
+        self.check_ranges_hold(&state, ranges, predicate)?;
         let Some((first, last)) = ranges.hull() else {
             return Ok((Vec::new(), total));
         };
@@ -149,14 +166,60 @@ impl SeriesTable {
         } else {
             last + 1
         };
-        let kept = self
-            .pond
-            .scan_time_range(&self.path, first, end)?
+        let candidates: Vec<FileInfo> = state
+            .overlapping(first, end)
             .into_iter()
             .filter(|f| f.version <= max_version)
             .filter(|f| ranges.overlaps(f.min_event_time, f.max_event_time))
             .collect();
+        let refs: Vec<&FileInfo> = candidates.iter().collect();
+        let keep = predicate.keeps(&refs)?;
+        let kept = candidates
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(f, keep)| keep.then_some(f))
+            .collect();
         Ok((kept, total))
+    }
+
+    /// Debug builds: every version that DataFusion's `PruningPredicate`
+    /// keeps must be among the index's candidates for `ranges`, or the
+    /// extracted ranges are wrong and would drop matching rows.
+    #[cfg(debug_assertions)]
+    fn check_ranges_hold(
+        &self,
+        state: &crate::index::SeriesState,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<()> {
+        let all: Vec<&FileInfo> = state.versions.iter().map(|v| v.as_ref()).collect();
+        let keep = predicate.keeps(&all)?;
+        let missed = all
+            .iter()
+            .zip(keep)
+            .find(|(v, keep)| *keep && !ranges.overlaps(v.min_event_time, v.max_event_time));
+        match missed {
+            None => Ok(()),
+            Some((v, _)) => Err(Error::from(DataFusionError::Internal(format!(
+                "pruning bug: the time ranges {ranges:?} of a filter on {} leave out version {} \
+                 [{}, {}], which DataFusion's PruningPredicate keeps",
+                self.path, v.version, v.min_event_time, v.max_event_time
+            )))),
+        }
+    }
+
+    /// The filters (of this table's columns) as a [`VersionPredicate`].
+    fn version_predicate(&self, state: &dyn Session, filters: &[Expr]) -> VersionPredicate {
+        let Ok(df_schema) = DFSchema::try_from(Arc::clone(&self.schema)) else {
+            return VersionPredicate::keep_all();
+        };
+        // A filter that cannot be planned here prunes nothing: leaving it
+        // out keeps a superset.
+        let physical: Vec<_> = filters
+            .iter()
+            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
+            .collect();
+        VersionPredicate::new(&physical, &self.schema, &self.timestamp_column)
     }
 }
 
@@ -228,8 +291,9 @@ impl TableProvider for SeriesTable {
         let window = self.window.and_then(|(s, e)| self.window_predicate(s, e));
         let mut filters = filters.to_vec();
         filters.extend(window.clone());
-        let ranges = time_ranges(&filters, &self.timestamp_column, self.unit);
-        let (kept, total) = self.kept_versions(&ranges)?;
+        let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
+        let predicate = self.version_predicate(state, &filters);
+        let (kept, total) = self.kept_versions(&ranges, &predicate)?;
 
         let url = store_url(&self.pond)?;
         state

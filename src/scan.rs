@@ -38,6 +38,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
 use crate::provider::SeriesTable;
+use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
 use crate::time::format_micros;
 
@@ -115,11 +116,12 @@ impl SeriesScanExec {
     /// `None` if that changes nothing.
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
         let (dynamic, fixed): (Vec<_>, Vec<_>) = self.pushed.iter().cloned().partition(is_dynamic);
-        let (unit, ts) = (self.table.unit(), self.table.timestamp_column());
+        let (time_type, ts) = (self.table.time_type(), self.table.timestamp_column());
         let ranges = self
             .ranges
-            .intersect(&physical_time_ranges(&fixed, ts, unit));
-        if ranges == self.ranges && dynamic.is_empty() {
+            .intersect(&physical_time_ranges(&fixed, ts, time_type));
+        let predicate = VersionPredicate::new(&fixed, &self.schema(), ts);
+        if ranges == self.ranges && !predicate.can_prune() && dynamic.is_empty() {
             return Ok(None);
         }
         let mut scan = Self {
@@ -128,8 +130,8 @@ impl SeriesScanExec {
             started: Arc::default(),
             ..self.clone()
         };
-        if ranges != self.ranges {
-            let (groups, dropped) = self.files_within(&ranges)?;
+        if ranges != self.ranges || predicate.can_prune() {
+            let (groups, dropped) = self.files_within(&ranges, &predicate)?;
             scan.kept = self.kept.saturating_sub(dropped);
             let config = self.config();
             let files = groups.into_iter().flatten().collect();
@@ -169,15 +171,13 @@ impl SeriesScanExec {
     /// The Parquet scan without the versions the dynamic filters rule out
     /// now; each partition keeps its files in their order.
     fn dynamically_pruned(&self) -> DfResult<Arc<DataSourceExec>> {
-        let ranges = physical_time_ranges(
-            &self.dynamic,
-            self.table.timestamp_column(),
-            self.table.unit(),
-        );
-        if ranges.is_all() {
+        let ts = self.table.timestamp_column();
+        let ranges = physical_time_ranges(&self.dynamic, ts, self.table.time_type());
+        let predicate = VersionPredicate::new(&self.dynamic, &self.schema(), ts);
+        if ranges.is_all() && !predicate.can_prune() {
             return Ok(Arc::clone(&self.input));
         }
-        let (groups, dropped) = self.files_within(&self.ranges.intersect(&ranges))?;
+        let (groups, dropped) = self.files_within(&self.ranges.intersect(&ranges), &predicate)?;
         MetricBuilder::new(&self.metrics)
             .global_counter("versions_pruned_dynamic")
             .add(dropped);
@@ -185,10 +185,14 @@ impl SeriesScanExec {
     }
 
     /// The scan's file groups, each in its order, without the files of
-    /// versions that the oplog index says cannot meet `ranges`; and how many
-    /// versions that dropped.
-    fn files_within(&self, ranges: &TimeRanges) -> DfResult<(Vec<Vec<PartitionedFile>>, usize)> {
-        let keep = self.table.kept_paths(ranges)?;
+    /// versions that cannot meet `ranges` and `predicate` (see
+    /// [`crate::pruning`]); and how many versions that dropped.
+    fn files_within(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> DfResult<(Vec<Vec<PartitionedFile>>, usize)> {
+        let keep = self.table.kept_paths(ranges, predicate)?;
         let mut dropped = HashSet::new();
         let groups = self
             .config()

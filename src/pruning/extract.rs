@@ -1,20 +1,32 @@
-//! The time ranges a predicate can match, for pruning versions.
+//! The time ranges a predicate can match: the index lookup's half of
+//! version pruning.
 //!
 //! [`time_ranges`] reads a filter on a series' timestamp column — `=`, `<`,
-//! `<=`, `>`, `>=`, `BETWEEN`, `IN`, `AND`, `OR` and `NOT` of those, against
-//! literals of any timestamp unit and zone, strings, dates and casts of them —
-//! and returns a superset of the microseconds its matching rows can have.
-//! Whatever it does not understand means "any time", so a version is only
-//! ever skipped when no row of it can match.
+//! `<=`, `>`, `>=`, `<>`, `IS [NOT] DISTINCT FROM`, `BETWEEN`, `IN`,
+//! `IS [NOT] NULL`, `IS [NOT] TRUE/FALSE`, `AND`, `OR` and `NOT` of those,
+//! against literals of any timestamp unit and zone and casts of them — and
+//! returns a superset of the microseconds its matching rows can have.
+//! Whatever it does not fully understand means "any time".
+//!
+//! SQL has three truth values, so the reader tracks two sets for each
+//! sub-expression: where it can be TRUE, and (under `NOT`) where it can be
+//! FALSE. A row where it is NULL is in neither. A comparison with NULL is
+//! never TRUE nor FALSE; `IS DISTINCT FROM` is never NULL.
+//!
+//! The column may be cast to a timestamp of the same or a finer unit that
+//! keeps its instants: a cast that gives a zone-less column a zone reads its
+//! values as local times there and moves them, so it means "any time". A
+//! cast can overflow to NULL, so `IS NULL` only prunes on the bare column,
+//! which is never NULL.
 //!
 //! Microsecond semantics: a row with time `t` (in the column's unit) is at
 //! microsecond `floor_us(t)`, the same rounding the oplog's bounds use. A
 //! version with bounds `[min, max]` may match if the ranges meet `[min, max]`.
 
-use arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::ScalarValue;
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
@@ -23,105 +35,14 @@ use datafusion::physical_expr::expressions::{
 };
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 
+use super::TimeRanges;
 use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros};
 
-/// A set of microseconds: sorted, disjoint, non-adjacent closed intervals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimeRanges {
-    ranges: Vec<(i64, i64)>,
-}
-
-impl TimeRanges {
-    /// Every time.
-    pub fn all() -> Self {
-        Self {
-            ranges: vec![(MIN_TIME, MAX_TIME)],
-        }
-    }
-
-    /// No time at all: a predicate that matches nothing.
-    pub fn none() -> Self {
-        Self { ranges: Vec::new() }
-    }
-
-    /// The closed interval `[first, last]`; empty if `first > last`.
-    pub fn between(first: i64, last: i64) -> Self {
-        if first > last {
-            Self::none()
-        } else {
-            Self {
-                ranges: vec![(first, last)],
-            }
-        }
-    }
-
-    /// The half-open range `[start, end)` of the API; `end == MAX_TIME` is unbounded.
-    pub fn half_open(start: i64, end: i64) -> Self {
-        crate::time::last_micro(end).map_or_else(Self::none, |last| Self::between(start, last))
-    }
-
-    /// Whether this is every time.
-    pub fn is_all(&self) -> bool {
-        self.ranges == [(MIN_TIME, MAX_TIME)]
-    }
-
-    /// Whether no time is in the set.
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    /// The closed intervals, in order.
-    pub fn ranges(&self) -> &[(i64, i64)] {
-        &self.ranges
-    }
-
-    /// The smallest closed interval holding the whole set.
-    pub fn hull(&self) -> Option<(i64, i64)> {
-        Some((self.ranges.first()?.0, self.ranges.last()?.1))
-    }
-
-    /// Whether the set meets the closed interval `[min, max]`.
-    pub fn overlaps(&self, min: i64, max: i64) -> bool {
-        // The first range that does not end before `min` decides.
-        let i = self.ranges.partition_point(|&(_, last)| last < min);
-        self.ranges.get(i).is_some_and(|&(first, _)| first <= max)
-    }
-
-    /// Times in both sets.
-    pub fn intersect(&self, other: &Self) -> Self {
-        let (mut i, mut j, mut out) = (0, 0, Vec::new());
-        while i < self.ranges.len() && j < other.ranges.len() {
-            let (a, b) = (self.ranges[i], other.ranges[j]);
-            let (first, last) = (a.0.max(b.0), a.1.min(b.1));
-            if first <= last {
-                out.push((first, last));
-            }
-            if a.1 < b.1 { i += 1 } else { j += 1 }
-        }
-        Self { ranges: out }
-    }
-
-    /// Times in either set.
-    pub fn union(&self, other: &Self) -> Self {
-        let mut all: Vec<(i64, i64)> = self.ranges.iter().chain(&other.ranges).copied().collect();
-        all.sort_unstable();
-        let mut out: Vec<(i64, i64)> = Vec::with_capacity(all.len());
-        for (first, last) in all {
-            match out.last_mut() {
-                Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
-                _ => out.push((first, last)),
-            }
-        }
-        Self { ranges: out }
-    }
-}
-
 /// The times the conjunction of `filters` can match on `timestamp_column`,
-/// whose values are in `unit`.
-pub fn time_ranges(filters: &[Expr], timestamp_column: &str, unit: TimeUnit) -> TimeRanges {
-    let column = TimeColumn {
-        name: timestamp_column,
-        unit,
+/// whose type is `data_type` (any other type than a timestamp: every time).
+pub fn time_ranges(filters: &[Expr], timestamp_column: &str, data_type: &DataType) -> TimeRanges {
+    let Some(column) = TimeColumn::new(timestamp_column, data_type) else {
+        return TimeRanges::all();
     };
     filters.iter().fold(TimeRanges::all(), |acc, f| {
         acc.intersect(&column.ranges(f, false))
@@ -134,11 +55,10 @@ pub fn time_ranges(filters: &[Expr], timestamp_column: &str, unit: TimeUnit) -> 
 pub fn physical_time_ranges(
     filters: &[Arc<dyn PhysicalExpr>],
     timestamp_column: &str,
-    unit: TimeUnit,
+    data_type: &DataType,
 ) -> TimeRanges {
-    let column = TimeColumn {
-        name: timestamp_column,
-        unit,
+    let Some(column) = TimeColumn::new(timestamp_column, data_type) else {
+        return TimeRanges::all();
     };
     filters.iter().fold(TimeRanges::all(), |acc, f| {
         match snapshot_physical_expr(Arc::clone(f)) {
@@ -151,88 +71,146 @@ pub fn physical_time_ranges(
 struct TimeColumn<'a> {
     name: &'a str,
     unit: TimeUnit,
+    zone: Option<Arc<str>>,
 }
 
-impl TimeColumn<'_> {
-    /// A superset of the times where `expr` (or `NOT expr` if `negated`) holds.
+/// How an expression refers to the time column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    /// The column itself, which is never NULL.
+    Bare,
+    /// A cast of it that keeps every instant, or NULL where it overflows.
+    Cast,
+}
+
+/// A literal operand: `Some(None)` is NULL, `None` anything else (a column,
+/// a function of one, a value that is not a timestamp).
+type LiteralTime = Option<Option<(i64, TimeUnit)>>;
+
+impl<'a> TimeColumn<'a> {
+    fn new(name: &'a str, data_type: &DataType) -> Option<Self> {
+        match data_type {
+            DataType::Timestamp(unit, zone) => Some(Self {
+                name,
+                unit: *unit,
+                zone: zone.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// A superset of the times where `expr` is TRUE, or FALSE if `negated`.
     fn ranges(&self, expr: &Expr, negated: bool) -> TimeRanges {
         match expr {
             Expr::Not(inner) => self.ranges(inner, !negated),
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-                Operator::And | Operator::Or => {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if matches!(op, Operator::And | Operator::Or) {
                     let (l, r) = (self.ranges(left, negated), self.ranges(right, negated));
-                    // De Morgan: under NOT, AND becomes OR and OR becomes AND.
-                    if (*op == Operator::And) != negated {
-                        l.intersect(&r)
-                    } else {
-                        l.union(&r)
-                    }
+                    return and_or(*op, negated, l, r);
                 }
-                _ => {
-                    let op = if negated { op.negate() } else { Some(*op) };
-                    op.map_or_else(TimeRanges::all, |op| self.comparison(left, op, right))
-                }
-            },
+                let (left, right) = (self.reference(left), self.reference(right));
+                self.comparison(*op, negated, left, right, literal_time)
+            }
             Expr::Between(Between {
                 expr,
-                negated: between_negated,
+                negated: not_between,
                 low,
                 high,
-            }) if self.is_column(expr) => {
-                let (Some(low), Some(high)) = (literal_time(low), literal_time(high)) else {
-                    return TimeRanges::all();
-                };
-                if *between_negated != negated {
-                    // ts < low OR ts > high
-                    less_than(low).union(&at_least(high))
-                } else {
-                    at_least(low).intersect(&at_most(high))
-                }
-            }
-            Expr::InList(list) if self.is_column(&list.expr) && list.negated == negated => list
-                .list
-                .iter()
-                .fold(TimeRanges::none(), |acc, item| match literal_time(item) {
-                    Some(t) => acc.union(&at_least(t).intersect(&at_most(t))),
-                    None => TimeRanges::all(),
-                }),
-            // The time column is never NULL.
-            Expr::IsNull(e) if self.is_column(e) => null_test(true, negated),
-            Expr::IsNotNull(e) if self.is_column(e) => null_test(false, negated),
+            }) => match self.reference(expr) {
+                Ok(_) => between(
+                    *not_between != negated,
+                    literal_time(low),
+                    literal_time(high),
+                ),
+                Err(_) => TimeRanges::all(),
+            },
+            Expr::InList(list) => match self.reference(&list.expr) {
+                Ok(_) => in_list(list.negated != negated, list.list.iter().map(literal_time)),
+                Err(_) => TimeRanges::all(),
+            },
+            Expr::IsNull(e) => null_test(self.reference(e), true, negated),
+            Expr::IsNotNull(e) => null_test(self.reference(e), false, negated),
+            // `e IS TRUE` is TRUE where `e` is; it is FALSE where `e` is
+            // FALSE or NULL, which may be anywhere. Likewise for the others.
+            Expr::IsTrue(e) if !negated => self.ranges(e, false),
+            Expr::IsFalse(e) if !negated => self.ranges(e, true),
+            Expr::IsNotTrue(e) if negated => self.ranges(e, false),
+            Expr::IsNotFalse(e) if negated => self.ranges(e, true),
             Expr::Literal(ScalarValue::Boolean(value), _) => boolean(*value, negated),
             _ => TimeRanges::all(),
         }
     }
 
-    fn comparison(&self, left: &Expr, op: Operator, right: &Expr) -> TimeRanges {
-        let (op, literal) = if self.is_column(left) {
-            (op, right)
-        } else if self.is_column(right) {
-            match op.swap() {
-                Some(op) => (op, left),
-                None => return TimeRanges::all(),
-            }
-        } else {
+    /// `left <op> right`, one of them a reference to the column, the other
+    /// a literal read by `literal`.
+    fn comparison<E>(
+        &self,
+        op: Operator,
+        negated: bool,
+        left: Result<Reference, &E>,
+        right: Result<Reference, &E>,
+        literal: impl Fn(&E) -> LiteralTime,
+    ) -> TimeRanges {
+        // Under NOT, a comparison's FALSE rows are the negated operator's
+        // TRUE rows: both sides are non-NULL there.
+        let Some(op) = (if negated { op.negate() } else { Some(op) }) else {
             return TimeRanges::all();
         };
-        compare(op, literal_time(literal))
+        match (left, right) {
+            (Ok(reference), Err(other)) => compare(op, reference, literal(other)),
+            (Err(other), Ok(reference)) => match op.swap() {
+                Some(op) => compare(op, reference, literal(other)),
+                None => TimeRanges::all(),
+            },
+            _ => TimeRanges::all(),
+        }
     }
 
-    /// Whether `expr` is the time column, possibly cast to a timestamp of the
-    /// same or a finer unit (which changes neither order nor instants).
-    fn is_column(&self, expr: &Expr) -> bool {
+    /// How `expr` refers to the time column; `Err(expr)` if it does not.
+    fn reference<'e>(&self, expr: &'e Expr) -> Result<Reference, &'e Expr> {
+        self.zone_of(expr).map(|(r, _)| r).ok_or(expr)
+    }
+
+    /// The reference and the zone its values are in.
+    fn zone_of(&self, expr: &Expr) -> Option<(Reference, Option<Arc<str>>)> {
         match expr {
-            Expr::Column(c) => c.name == self.name,
-            Expr::Cast(cast) => {
-                matches!(cast.field.data_type(), DataType::Timestamp(u, _) if fineness(*u) >= fineness(self.unit))
-                    && self.is_column(&cast.expr)
-            }
-            _ => false,
+            Expr::Column(c) if c.name == self.name => Some((Reference::Bare, self.zone.clone())),
+            Expr::Cast(cast) => self.cast_of(self.zone_of(&cast.expr)?, cast.field.data_type()),
+            Expr::TryCast(cast) => self.cast_of(self.zone_of(&cast.expr)?, cast.field.data_type()),
+            _ => None,
         }
+    }
+
+    /// A cast of a reference in `zone` to `to`, if it keeps every instant:
+    /// a timestamp no coarser than the column (whole values of the column's
+    /// unit convert exactly), not moving a zone-less value into a zone.
+    fn cast_of(
+        &self,
+        (_, zone): (Reference, Option<Arc<str>>),
+        to: &DataType,
+    ) -> Option<(Reference, Option<Arc<str>>)> {
+        let DataType::Timestamp(unit, to_zone) = to else {
+            return None;
+        };
+        let keeps_instants = zone.is_some() || to_zone.is_none();
+        (fineness(*unit) >= fineness(self.unit) && keeps_instants)
+            .then(|| (Reference::Cast, to_zone.clone()))
     }
 }
 
-/// The times where a boolean literal holds: all of them or none.
+/// `l` and `r` combined by `op` (`AND` or `OR`), each the TRUE set of its
+/// side, or its FALSE set if `negated` (De Morgan: FALSE of `a AND b` is
+/// FALSE of `a` or of `b`).
+fn and_or(op: Operator, negated: bool, l: TimeRanges, r: TimeRanges) -> TimeRanges {
+    if (op == Operator::And) != negated {
+        l.intersect(&r)
+    } else {
+        l.union(&r)
+    }
+}
+
+/// The times where a boolean literal is TRUE (FALSE if `negated`): all of
+/// them or none; NULL is neither.
 fn boolean(value: Option<bool>, negated: bool) -> TimeRanges {
     match value {
         Some(b) if b != negated => TimeRanges::all(),
@@ -240,32 +218,68 @@ fn boolean(value: Option<bool>, negated: bool) -> TimeRanges {
     }
 }
 
-/// The times where `ts IS NULL` (`is_null`) or `ts IS NOT NULL` holds: the
-/// time column has no NULLs, so none or all.
-fn null_test(is_null: bool, negated: bool) -> TimeRanges {
-    if is_null == negated {
-        TimeRanges::all()
-    } else {
-        TimeRanges::none()
+/// `e IS NULL` (`is_null`) or `e IS NOT NULL`, TRUE (FALSE if `negated`).
+/// Only the bare column is known never to be NULL.
+fn null_test<E>(reference: Result<Reference, E>, is_null: bool, negated: bool) -> TimeRanges {
+    match reference {
+        // `IS NULL` is FALSE everywhere and `IS NOT NULL` TRUE everywhere.
+        Ok(Reference::Bare) if is_null != negated => TimeRanges::none(),
+        _ => TimeRanges::all(),
     }
 }
 
-/// The times where `ts <op> time` can hold, for a literal `time` as
-/// [`literal_time`] returns it.
-fn compare(op: Operator, time: Option<Option<(i64, TimeUnit)>>) -> TimeRanges {
+/// `ts [NOT] BETWEEN low AND high`: `ts >= low AND ts <= high`, or with
+/// `not_between`, `ts < low OR ts > high`.
+fn between(not_between: bool, low: LiteralTime, high: LiteralTime) -> TimeRanges {
+    let bare = Reference::Bare;
+    if not_between {
+        compare(Operator::Lt, bare, low).union(&compare(Operator::Gt, bare, high))
+    } else {
+        compare(Operator::GtEq, bare, low).intersect(&compare(Operator::LtEq, bare, high))
+    }
+}
+
+/// `ts IN (items)`, or `ts NOT IN (items)` if `not_in`, TRUE.
+fn in_list(not_in: bool, items: impl Iterator<Item = LiteralTime>) -> TimeRanges {
+    let items: Vec<LiteralTime> = items.collect();
+    if not_in {
+        // TRUE only where ts differs from every item: never if one is NULL.
+        return if items.iter().any(|i| *i == Some(None)) {
+            TimeRanges::none()
+        } else {
+            TimeRanges::all()
+        };
+    }
+    items.into_iter().fold(TimeRanges::none(), |acc, item| {
+        acc.union(&compare(Operator::Eq, Reference::Bare, item))
+    })
+}
+
+/// The times where `reference <op> time` is TRUE.
+fn compare(op: Operator, reference: Reference, time: LiteralTime) -> TimeRanges {
     let Some(time) = time else {
         return TimeRanges::all();
     };
-    let Some(t) = time else {
-        // A comparison with NULL is never true.
-        return TimeRanges::none();
-    };
-    let t = Some(t);
-    match op {
-        Operator::Eq => at_least(t).intersect(&at_most(t)),
-        Operator::Lt => less_than(t),
-        Operator::LtEq => at_most(t),
-        Operator::Gt | Operator::GtEq => at_least(t),
+    match (op, time) {
+        // `IS NOT DISTINCT FROM NULL` is `IS NULL`.
+        (Operator::IsNotDistinctFrom, None) if reference == Reference::Bare => TimeRanges::none(),
+        (Operator::IsNotDistinctFrom, None) => TimeRanges::all(),
+        (Operator::IsNotDistinctFrom | Operator::Eq, Some(t)) => equal(t),
+        // `IS DISTINCT FROM` is never NULL: TRUE for NULL, or any other time.
+        (Operator::IsDistinctFrom, _) => TimeRanges::all(),
+        // Any other comparison with NULL is NULL: never TRUE.
+        (
+            Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq,
+            None,
+        ) => TimeRanges::none(),
+        (Operator::Lt, Some(t)) => less_than(t),
+        (Operator::LtEq, Some(t)) => at_most(t),
+        (Operator::Gt | Operator::GtEq, Some(t)) => at_least(t),
         _ => TimeRanges::all(),
     }
 }
@@ -280,51 +294,29 @@ impl TimeColumn<'_> {
         }
         if let Some(binary) = any.downcast_ref::<PhysicalBinary>() {
             let op = *binary.op();
-            let (left, right) = (binary.left(), binary.right());
             if matches!(op, Operator::And | Operator::Or) {
-                let (l, r) = (
-                    self.physical_ranges(left, negated),
-                    self.physical_ranges(right, negated),
-                );
-                return if (op == Operator::And) != negated {
-                    l.intersect(&r)
-                } else {
-                    l.union(&r)
-                };
+                let l = self.physical_ranges(binary.left(), negated);
+                let r = self.physical_ranges(binary.right(), negated);
+                return and_or(op, negated, l, r);
             }
-            let Some(op) = (if negated { op.negate() } else { Some(op) }) else {
-                return TimeRanges::all();
+            let left = self.physical_reference(binary.left());
+            let right = self.physical_reference(binary.right());
+            return self.comparison(op, negated, left, right, physical_literal_time);
+        }
+        if let Some(list) = any.downcast_ref::<InListExpr>() {
+            return match self.physical_reference(list.expr()) {
+                Ok(_) => in_list(
+                    list.negated() != negated,
+                    list.list().iter().map(physical_literal_time),
+                ),
+                Err(_) => TimeRanges::all(),
             };
-            return if self.is_physical_column(left) {
-                compare(op, physical_literal_time(right))
-            } else if self.is_physical_column(right) {
-                op.swap().map_or_else(TimeRanges::all, |op| {
-                    compare(op, physical_literal_time(left))
-                })
-            } else {
-                TimeRanges::all()
-            };
         }
-        if let Some(list) = any.downcast_ref::<InListExpr>()
-            && self.is_physical_column(list.expr())
-            && list.negated() == negated
-        {
-            return list.list().iter().fold(TimeRanges::none(), |acc, item| {
-                match physical_literal_time(item) {
-                    Some(t) => acc.union(&at_least(t).intersect(&at_most(t))),
-                    None => TimeRanges::all(),
-                }
-            });
+        if let Some(e) = any.downcast_ref::<IsNullExpr>() {
+            return null_test(self.physical_reference(e.arg()), true, negated);
         }
-        if let Some(e) = any.downcast_ref::<IsNullExpr>()
-            && self.is_physical_column(e.arg())
-        {
-            return null_test(true, negated);
-        }
-        if let Some(e) = any.downcast_ref::<IsNotNullExpr>()
-            && self.is_physical_column(e.arg())
-        {
-            return null_test(false, negated);
+        if let Some(e) = any.downcast_ref::<IsNotNullExpr>() {
+            return null_test(self.physical_reference(e.arg()), false, negated);
         }
         if let Some(literal) = any.downcast_ref::<Literal>()
             && let ScalarValue::Boolean(value) = literal.value()
@@ -334,21 +326,33 @@ impl TimeColumn<'_> {
         TimeRanges::all()
     }
 
-    fn is_physical_column(&self, expr: &Arc<dyn PhysicalExpr>) -> bool {
+    fn physical_reference<'e>(
+        &self,
+        expr: &'e Arc<dyn PhysicalExpr>,
+    ) -> Result<Reference, &'e Arc<dyn PhysicalExpr>> {
+        self.physical_zone_of(expr).map(|(r, _)| r).ok_or(expr)
+    }
+
+    fn physical_zone_of(
+        &self,
+        expr: &Arc<dyn PhysicalExpr>,
+    ) -> Option<(Reference, Option<Arc<str>>)> {
         let any = expr.as_ref();
         if let Some(column) = any.downcast_ref::<PhysicalColumn>() {
-            return column.name() == self.name;
+            return (column.name() == self.name).then(|| (Reference::Bare, self.zone.clone()));
         }
         if let Some(cast) = any.downcast_ref::<CastExpr>() {
-            return matches!(cast.cast_type(), DataType::Timestamp(u, _) if fineness(*u) >= fineness(self.unit))
-                && self.is_physical_column(cast.expr());
+            return self.cast_of(self.physical_zone_of(cast.expr())?, cast.cast_type());
         }
-        false
+        if let Some(cast) = any.downcast_ref::<TryCastExpr>() {
+            return self.cast_of(self.physical_zone_of(cast.expr())?, cast.cast_type());
+        }
+        None
     }
 }
 
 /// [`literal_time`] of a physical literal, or a cast of one.
-fn physical_literal_time(expr: &Arc<dyn PhysicalExpr>) -> Option<Option<(i64, TimeUnit)>> {
+fn physical_literal_time(expr: &Arc<dyn PhysicalExpr>) -> LiteralTime {
     let any = expr.as_ref();
     let literal =
         |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Literal>().map(|l| l.value().clone());
@@ -373,9 +377,9 @@ fn fineness(unit: TimeUnit) -> u8 {
     }
 }
 
-/// A literal time as `(value, unit)`: `Some(None)` for a NULL literal, `None`
-/// if `expr` is not a literal that converts to a timestamp.
-fn literal_time(expr: &Expr) -> Option<Option<(i64, TimeUnit)>> {
+/// A literal time, or a cast of a literal to a timestamp (evaluated as
+/// DataFusion would: a zone-less string is read in the target's zone).
+fn literal_time(expr: &Expr) -> LiteralTime {
     let value = match expr {
         Expr::Literal(value, _) => value.clone(),
         Expr::Cast(cast) => literal_scalar(&cast.expr)?
@@ -396,56 +400,51 @@ fn literal_scalar(expr: &Expr) -> Option<ScalarValue> {
     }
 }
 
-fn scalar_time(value: ScalarValue) -> Option<Option<(i64, TimeUnit)>> {
+/// A timestamp value as `(value, unit)`, or NULL. Values of other types
+/// (strings, dates) are compared to a timestamp only after a cast, which
+/// DataFusion's type coercion adds and [`literal_time`] evaluates.
+fn scalar_time(value: ScalarValue) -> LiteralTime {
     Some(match value {
         ScalarValue::TimestampSecond(v, _) => v.map(|v| (v, TimeUnit::Second)),
         ScalarValue::TimestampMillisecond(v, _) => v.map(|v| (v, TimeUnit::Millisecond)),
         ScalarValue::TimestampMicrosecond(v, _) => v.map(|v| (v, TimeUnit::Microsecond)),
         ScalarValue::TimestampNanosecond(v, _) => v.map(|v| (v, TimeUnit::Nanosecond)),
-        ScalarValue::Null => None,
-        // Strings (RFC 3339; no zone means UTC) and dates go through Arrow's cast.
-        v @ (ScalarValue::Utf8(_)
-        | ScalarValue::Utf8View(_)
-        | ScalarValue::LargeUtf8(_)
-        | ScalarValue::Date32(_)
-        | ScalarValue::Date64(_)) => {
-            let cast = v
-                .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
-                .ok()?;
-            return scalar_time(cast);
-        }
+        v if v.is_null() => None,
         _ => return None,
     })
 }
 
+/// Microseconds of rows with `ts = t`.
+fn equal(t: (i64, TimeUnit)) -> TimeRanges {
+    at_least(t).intersect(&at_most(t))
+}
+
 /// Microseconds of rows with `ts >= t` (also `ts > t`: a superset).
-fn at_least(t: Option<(i64, TimeUnit)>) -> TimeRanges {
-    match t.map(|(v, u)| floor_micros(v, u)) {
-        Some(Some(f)) => TimeRanges::between(f, MAX_TIME),
-        Some(None) if t.is_some_and(|(v, _)| v < 0) => TimeRanges::all(),
-        Some(None) => TimeRanges::none(),
+fn at_least((v, unit): (i64, TimeUnit)) -> TimeRanges {
+    match floor_micros(v, unit) {
+        Some(f) => TimeRanges::between(f, MAX_TIME),
+        // Beyond the microsecond range: below it every row is later.
+        None if v < 0 => TimeRanges::all(),
         None => TimeRanges::none(),
     }
 }
 
 /// Microseconds of rows with `ts <= t`.
-fn at_most(t: Option<(i64, TimeUnit)>) -> TimeRanges {
-    match t.map(|(v, u)| floor_micros(v, u)) {
-        Some(Some(f)) => TimeRanges::between(MIN_TIME, f),
-        Some(None) if t.is_some_and(|(v, _)| v > 0) => TimeRanges::all(),
-        Some(None) => TimeRanges::none(),
+fn at_most((v, unit): (i64, TimeUnit)) -> TimeRanges {
+    match floor_micros(v, unit) {
+        Some(f) => TimeRanges::between(MIN_TIME, f),
+        None if v > 0 => TimeRanges::all(),
         None => TimeRanges::none(),
     }
 }
 
 /// Microseconds of rows with `ts < t`: `floor_us(ts) <= ts < t <= ceil_us(t)`.
-fn less_than(t: Option<(i64, TimeUnit)>) -> TimeRanges {
-    match t.map(|(v, u)| ceil_micros(v, u)) {
-        Some(Some(c)) => c
+fn less_than((v, unit): (i64, TimeUnit)) -> TimeRanges {
+    match ceil_micros(v, unit) {
+        Some(c) => c
             .checked_sub(1)
             .map_or_else(TimeRanges::none, |last| TimeRanges::between(MIN_TIME, last)),
-        Some(None) if t.is_some_and(|(v, _)| v > 0) => TimeRanges::all(),
-        Some(None) => TimeRanges::none(),
+        None if v > 0 => TimeRanges::all(),
         None => TimeRanges::none(),
     }
 }
@@ -488,7 +487,8 @@ mod tests {
         let simplifier = ExprSimplifier::new(context);
         let expr = simplifier.coerce(expr, &df_schema).unwrap();
         let expr = simplifier.simplify(expr).unwrap();
-        let logical = time_ranges(std::slice::from_ref(&expr), "ts", unit);
+        let data_type = DataType::Timestamp(unit, zone.map(Into::into));
+        let logical = time_ranges(std::slice::from_ref(&expr), "ts", &data_type);
         // The physical reading must agree on every predicate of these tests.
         let physical = create_physical_expr(
             &expr,
@@ -498,7 +498,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            physical_time_ranges(&[physical], "ts", unit),
+            physical_time_ranges(&[physical], "ts", &data_type),
             logical,
             "{sql}"
         );
@@ -653,25 +653,13 @@ mod tests {
             physical_lit(true),
         ));
         let as_expr: Arc<dyn PhysicalExpr> = Arc::clone(&filter) as _;
-        let read =
-            || physical_time_ranges(std::slice::from_ref(&as_expr), "ts", TimeUnit::Microsecond);
+        let data_type = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let read = || physical_time_ranges(std::slice::from_ref(&as_expr), "ts", &data_type);
         assert!(read().is_all(), "a TopK filter starts as `true`");
         let threshold = physical_lit(ScalarValue::TimestampMicrosecond(Some(JAN1), None));
         filter
             .update(Arc::new(PhysicalBinary::new(ts, Operator::Gt, threshold)))
             .unwrap();
         assert_eq!(read(), TimeRanges::between(JAN1, MAX_TIME));
-    }
-
-    #[test]
-    fn overlap_checks_closed_bounds() {
-        let r = TimeRanges::between(10, 20).union(&TimeRanges::between(30, 40));
-        assert!(r.overlaps(20, 25) && r.overlaps(25, 30) && r.overlaps(0, 100));
-        assert!(!r.overlaps(21, 29) && !r.overlaps(41, 50) && !r.overlaps(0, 9));
-        assert_eq!(
-            TimeRanges::between(1, 5).union(&TimeRanges::between(6, 8)),
-            TimeRanges::between(1, 8),
-            "adjacent ranges merge"
-        );
     }
 }

@@ -1,0 +1,293 @@
+//! The keep/skip decision for each version: DataFusion's own
+//! [`PruningPredicate`] over the versions' oplog bounds.
+//!
+//! Each version is a container whose statistics are exact for the time
+//! column: its bounds in the column's own type (rounded outwards for
+//! nanoseconds), no NULLs, and its row count. Other columns have no
+//! statistics here (the Parquet scan prunes with theirs), so a predicate on
+//! them keeps every version.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, TimestampSecondArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::error::Result as DfResult;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::utils::conjunction;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
+
+use crate::index::FileInfo;
+
+/// A conjunction of filters, ready to decide which versions may match it.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionPredicate {
+    /// `None` when the filters cannot prune anything.
+    predicate: Option<Arc<PruningPredicate>>,
+    timestamp_column: String,
+    data_type: DataType,
+}
+
+impl VersionPredicate {
+    /// The conjunction of `filters`, which refer to the columns of `schema`;
+    /// `timestamp_column` names the series' time column in it.
+    pub(crate) fn new(
+        filters: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+        timestamp_column: &str,
+    ) -> Self {
+        let data_type = schema
+            .field_with_name(timestamp_column)
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        // Without the time column in the schema there is nothing to prune by.
+        let predicate = matches!(data_type, DataType::Timestamp(..))
+            .then(|| {
+                PruningPredicateBuilder::new()
+                    .with_file_schema(Arc::clone(schema))
+                    .build(conjunction(filters.iter().cloned()))
+            })
+            .flatten();
+        Self {
+            predicate,
+            timestamp_column: timestamp_column.to_string(),
+            data_type,
+        }
+    }
+
+    /// A predicate that keeps every version.
+    pub(crate) fn keep_all() -> Self {
+        Self {
+            predicate: None,
+            timestamp_column: String::new(),
+            data_type: DataType::Null,
+        }
+    }
+
+    /// Whether this can prune at all.
+    pub(crate) fn can_prune(&self) -> bool {
+        self.predicate.is_some()
+    }
+
+    /// For each version, whether it may hold a matching row.
+    pub(crate) fn keeps(&self, versions: &[&FileInfo]) -> DfResult<Vec<bool>> {
+        let Some(predicate) = &self.predicate else {
+            return Ok(vec![true; versions.len()]);
+        };
+        predicate.prune(&Bounds {
+            versions,
+            timestamp_column: &self.timestamp_column,
+            data_type: &self.data_type,
+        })
+    }
+}
+
+/// The oplog's knowledge of some versions, as pruning statistics.
+struct Bounds<'a> {
+    versions: &'a [&'a FileInfo],
+    timestamp_column: &'a str,
+    data_type: &'a DataType,
+}
+
+impl Bounds<'_> {
+    fn is_time(&self, column: &Column) -> bool {
+        column.name == self.timestamp_column
+    }
+
+    /// The time column's bounds, `pick`ed from each version's µs bounds and
+    /// converted by `to_native` to the column's unit.
+    fn bounds(&self, pick: fn(&FileInfo) -> i64, round_up: bool) -> Option<ArrayRef> {
+        let DataType::Timestamp(unit, zone) = self.data_type else {
+            return None;
+        };
+        let values = self
+            .versions
+            .iter()
+            .map(|v| to_native(pick(v), *unit, round_up));
+        let zone = zone.clone();
+        Some(match unit {
+            TimeUnit::Second => {
+                Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone_opt(zone))
+            }
+            TimeUnit::Millisecond => Arc::new(
+                TimestampMillisecondArray::from_iter_values(values).with_timezone_opt(zone),
+            ),
+            TimeUnit::Microsecond => Arc::new(
+                TimestampMicrosecondArray::from_iter_values(values).with_timezone_opt(zone),
+            ),
+            TimeUnit::Nanosecond => {
+                Arc::new(TimestampNanosecondArray::from_iter_values(values).with_timezone_opt(zone))
+            }
+        })
+    }
+}
+
+/// A µs bound in `unit`, rounded outwards (down for a lower bound, up for an
+/// upper one). The oplog's bounds are whole seconds and milliseconds for
+/// those units, so only nanoseconds differ from the true bound.
+fn to_native(us: i64, unit: TimeUnit, round_up: bool) -> i64 {
+    let per = |k: i64| us.div_euclid(k) + i64::from(round_up && us.rem_euclid(k) != 0);
+    match unit {
+        TimeUnit::Second => per(1_000_000),
+        TimeUnit::Millisecond => per(1_000),
+        TimeUnit::Microsecond => us,
+        TimeUnit::Nanosecond => us.saturating_mul(1_000),
+    }
+}
+
+impl PruningStatistics for Bounds<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.is_time(column)
+            .then(|| self.bounds(|v| v.min_event_time, false))
+            .flatten()
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.is_time(column)
+            .then(|| self.bounds(|v| v.max_event_time, true))
+            .flatten()
+    }
+
+    fn num_containers(&self) -> usize {
+        self.versions.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        // The time column is never NULL; other columns are unknown here.
+        self.is_time(column)
+            .then(|| Arc::new(UInt64Array::from(vec![0; self.versions.len()])) as ArrayRef)
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        let rows = self.versions.iter().map(|v| v.row_count.max(0) as u64);
+        Some(Arc::new(UInt64Array::from_iter_values(rows)))
+    }
+
+    #[allow(clippy::mutable_key_type)] // the trait's signature
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::common::DFSchema;
+    use datafusion::logical_expr::simplify::SimplifyContext;
+    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    fn version(min: i64, max: i64) -> FileInfo {
+        FileInfo {
+            file_path: String::new(),
+            version: 1,
+            min_event_time: min,
+            max_event_time: max,
+            timestamp_column: "ts".into(),
+            size: 1,
+            row_count: 2,
+            content_hash: String::new(),
+            txn_seq: 1,
+            created_at: 0,
+        }
+    }
+
+    /// Which of `versions` (µs bounds) `sql` keeps on a column of `data_type`.
+    fn keeps(sql: &str, data_type: DataType, versions: &[(i64, i64)]) -> Vec<bool> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", data_type, false),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        let ctx = SessionContext::new();
+        let df_schema = Arc::new(DFSchema::try_from(Arc::clone(&schema)).unwrap());
+        let expr = ctx.parse_sql_expr(sql, &df_schema).unwrap();
+        // Coerced and simplified, as the optimizer hands filters to a scan.
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::clone(&df_schema))
+            .with_current_time()
+            .build();
+        let simplifier = ExprSimplifier::new(context);
+        let expr = simplifier.coerce(expr, &df_schema).unwrap();
+        let expr = simplifier.simplify(expr).unwrap();
+        let physical = ctx.create_physical_expr(expr, &df_schema).unwrap();
+        let infos: Vec<FileInfo> = versions.iter().map(|&(a, b)| version(a, b)).collect();
+        let refs: Vec<&FileInfo> = infos.iter().collect();
+        VersionPredicate::new(&[physical], &schema, "ts")
+            .keeps(&refs)
+            .unwrap()
+    }
+
+    const US: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+    #[test]
+    fn prunes_by_bounds_in_the_columns_type() {
+        let versions = [(0, 9), (10, 19), (20, 29)];
+        assert_eq!(
+            keeps("ts >= to_timestamp_micros(15)", US, &versions),
+            [false, true, true]
+        );
+        assert_eq!(
+            keeps("ts < to_timestamp_micros(10)", US, &versions),
+            [true, false, false]
+        );
+        // Whole seconds: the µs bounds 1 s and 2 s are seconds 1 and 2.
+        let seconds = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+        let versions = [(1_000_000, 1_000_000), (2_000_000, 2_000_000)];
+        assert_eq!(
+            keeps("ts > to_timestamp_seconds(1)", seconds, &versions),
+            [false, true]
+        );
+        // A zone-less literal against a column in +05:00 is a local time
+        // there: 00:00:01+05:00 is five hours before both versions.
+        let zoned = DataType::Timestamp(TimeUnit::Second, Some("+05:00".into()));
+        assert_eq!(
+            keeps("ts > to_timestamp_seconds(1)", zoned.clone(), &versions),
+            [true, true]
+        );
+        assert_eq!(
+            keeps("ts > to_timestamp_seconds(18001)", zoned, &versions),
+            [false, true]
+        );
+    }
+
+    #[test]
+    fn keeps_versions_for_null_tests_and_distinct_from_null() {
+        let versions = [(0, 9), (10, 19)];
+        assert_eq!(
+            keeps("ts IS DISTINCT FROM NULL", US, &versions),
+            [true, true]
+        );
+        assert_eq!(keeps("ts IS NOT NULL", US, &versions), [true, true]);
+        assert_eq!(keeps("ts IS NULL", US, &versions), [false, false]);
+        assert_eq!(keeps("v IS NULL", US, &versions), [true, true]);
+    }
+
+    #[test]
+    fn rounds_nanosecond_bounds_outwards() {
+        // A version whose rows lie in [1500 ns, 2500 ns] has µs bounds [1, 3].
+        let ns = DataType::Timestamp(TimeUnit::Nanosecond, None);
+        assert_eq!(
+            keeps("ts >= to_timestamp_nanos(2999)", ns.clone(), &[(1, 3)]),
+            [true]
+        );
+        assert_eq!(
+            keeps("ts < to_timestamp_nanos(1001)", ns, &[(1, 3)]),
+            [true]
+        );
+    }
+
+    #[test]
+    fn keeps_everything_without_a_time_column() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, true)]));
+        let predicate = VersionPredicate::new(&[], &schema, "ts");
+        assert!(!predicate.can_prune());
+        assert_eq!(predicate.keeps(&[&version(0, 1)]).unwrap(), [true]);
+    }
+}
