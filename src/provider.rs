@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::index::FileInfo;
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
-use crate::pruning::{TimeRanges, time_ranges};
+use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{SeriesScanExec, chunks};
 use crate::time::timestamp_unit;
 
@@ -157,7 +157,7 @@ impl SeriesTable {
         let all = state.versions.len();
         let total = usize::try_from(max_version).map_or(all, |m| all.min(m));
         #[cfg(debug_assertions)]
-        self.check_ranges_hold(&state, ranges, predicate)?;
+        self.check_ranges_hold(&state, predicate)?;
         let Some((first, last)) = ranges.hull() else {
             return Ok((Vec::new(), total));
         };
@@ -182,36 +182,36 @@ impl SeriesTable {
         Ok((kept, total))
     }
 
-    /// Debug builds: every version that DataFusion's `PruningPredicate`
-    /// keeps must be among the index's candidates for `ranges`, or the
-    /// extracted ranges are wrong and would drop matching rows.
+    /// Debug builds: the time ranges read from the filters must hold every
+    /// version that DataFusion's `PruningPredicate` keeps, part by part (see
+    /// [`VersionPredicate::check_ranges`]).
     #[cfg(debug_assertions)]
     fn check_ranges_hold(
         &self,
         state: &crate::index::SeriesState,
-        ranges: &TimeRanges,
         predicate: &VersionPredicate,
     ) -> Result<()> {
         let all: Vec<&FileInfo> = state.versions.iter().map(|v| v.as_ref()).collect();
-        let keep = predicate.keeps(&all)?;
-        let missed = all
-            .iter()
-            .zip(keep)
-            .find(|(v, keep)| *keep && !ranges.overlaps(v.min_event_time, v.max_event_time));
-        match missed {
-            None => Ok(()),
-            Some((v, _)) => Err(Error::from(DataFusionError::Internal(format!(
-                "pruning bug: the time ranges {ranges:?} of a filter on {} leave out version {} \
-                 [{}, {}], which DataFusion's PruningPredicate keeps",
-                self.path, v.version, v.min_event_time, v.max_event_time
-            )))),
-        }
+        predicate.check_ranges(&all).map_err(|bug| {
+            Error::from(DataFusionError::Internal(format!(
+                "{bug} in series {}",
+                self.path
+            )))
+        })
     }
 
     /// The filters (of this table's columns) as a [`VersionPredicate`].
-    fn version_predicate(&self, state: &dyn Session, filters: &[Expr]) -> VersionPredicate {
+    /// Debug builds also check that `ranges`, read from the same filters,
+    /// hold the ranges the physical reader finds in them, which
+    /// [`VersionPredicate::check_ranges`] then checks against DataFusion.
+    fn version_predicate(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        ranges: &TimeRanges,
+    ) -> Result<VersionPredicate> {
         let Ok(df_schema) = DFSchema::try_from(Arc::clone(&self.schema)) else {
-            return VersionPredicate::keep_all();
+            return Ok(VersionPredicate::keep_all());
         };
         // A filter that cannot be planned here prunes nothing: leaving it
         // out keeps a superset.
@@ -219,7 +219,21 @@ impl SeriesTable {
             .iter()
             .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
             .collect();
-        VersionPredicate::new(&physical, &self.schema, &self.timestamp_column)
+        if cfg!(debug_assertions) && physical.len() == filters.len() {
+            let read = physical_time_ranges(&physical, &self.timestamp_column, &self.time_type);
+            if !ranges.contains(&read) {
+                return Err(Error::from(DataFusionError::Internal(format!(
+                    "pruning bug: the time ranges {ranges:?} of the filters {filters:?} on {} \
+                     leave out some of {read:?}, which the physical reader finds in them",
+                    self.path
+                ))));
+            }
+        }
+        Ok(VersionPredicate::new(
+            &physical,
+            &self.schema,
+            &self.timestamp_column,
+        ))
     }
 }
 
@@ -292,7 +306,7 @@ impl TableProvider for SeriesTable {
         let mut filters = filters.to_vec();
         filters.extend(window.clone());
         let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
-        let predicate = self.version_predicate(state, &filters);
+        let predicate = self.version_predicate(state, &filters, &ranges)?;
         let (kept, total) = self.kept_versions(&ranges, &predicate)?;
 
         let url = store_url(&self.pond)?;

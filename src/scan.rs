@@ -117,9 +117,8 @@ impl SeriesScanExec {
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
         let (dynamic, fixed): (Vec<_>, Vec<_>) = self.pushed.iter().cloned().partition(is_dynamic);
         let (time_type, ts) = (self.table.time_type(), self.table.timestamp_column());
-        let ranges = self
-            .ranges
-            .intersect(&physical_time_ranges(&fixed, ts, time_type));
+        let pushed = physical_time_ranges(&fixed, ts, time_type);
+        let ranges = self.ranges.intersect(&pushed);
         let predicate = VersionPredicate::new(&fixed, &self.schema(), ts);
         if ranges == self.ranges && !predicate.can_prune() && dynamic.is_empty() {
             return Ok(None);
@@ -131,7 +130,9 @@ impl SeriesScanExec {
             ..self.clone()
         };
         if ranges != self.ranges || predicate.can_prune() {
-            let (groups, dropped) = self.files_within(&ranges, &predicate)?;
+            // The scan holds only versions its own filters kept; these
+            // filters prune among them.
+            let (groups, dropped) = self.files_within(&pushed, &predicate)?;
             scan.kept = self.kept.saturating_sub(dropped);
             let config = self.config();
             let files = groups.into_iter().flatten().collect();
@@ -177,7 +178,7 @@ impl SeriesScanExec {
         if ranges.is_all() && !predicate.can_prune() {
             return Ok(Arc::clone(&self.input));
         }
-        let (groups, dropped) = self.files_within(&self.ranges.intersect(&ranges), &predicate)?;
+        let (groups, dropped) = self.files_within(&ranges, &predicate)?;
         MetricBuilder::new(&self.metrics)
             .global_counter("versions_pruned_dynamic")
             .add(dropped);
@@ -186,7 +187,8 @@ impl SeriesScanExec {
 
     /// The scan's file groups, each in its order, without the files of
     /// versions that cannot meet `ranges` and `predicate` (see
-    /// [`crate::pruning`]); and how many versions that dropped.
+    /// [`crate::pruning`]), which read filters pushed into the scan beside
+    /// the ones it was planned with; and how many versions that dropped.
     fn files_within(
         &self,
         ranges: &TimeRanges,

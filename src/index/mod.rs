@@ -19,7 +19,7 @@ use crate::time::last_micro;
 use interval::IntervalIndex;
 
 /// One version of a series, as recorded in the oplog.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileInfo {
     /// The data file, relative to the pond root.
     pub file_path: String,

@@ -1,17 +1,15 @@
 //! The time ranges a predicate can match: the index lookup's half of
 //! version pruning.
 //!
-//! [`time_ranges`] reads a filter on a series' timestamp column — `=`, `<`,
-//! `<=`, `>`, `>=`, `<>`, `IS [NOT] DISTINCT FROM`, `BETWEEN`, `IN`,
-//! `IS [NOT] NULL`, `IS [NOT] TRUE/FALSE`, `AND`, `OR` and `NOT` of those,
+//! [`time_ranges`] reads the filters on a series' timestamp column — `=`,
+//! `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`, `IS NULL`, `AND` and `OR` of those,
 //! against literals of any timestamp unit and zone and casts of them — and
-//! returns a superset of the microseconds its matching rows can have.
-//! Whatever it does not fully understand means "any time".
+//! returns a superset of the microseconds their matching rows can have.
 //!
-//! SQL has three truth values, so the reader tracks two sets for each
-//! sub-expression: where it can be TRUE, and (under `NOT`) where it can be
-//! FALSE. A row where it is NULL is in neither. A comparison with NULL is
-//! never TRUE nor FALSE; `IS DISTINCT FROM` is never NULL.
+//! It reads no more than DataFusion's `PruningPredicate` does (see
+//! [`crate::pruning`]): whatever else it meets, `NOT`, `IS DISTINCT FROM`,
+//! `IS TRUE`, NULL literals, functions, means "any time". A NULL is never
+//! taken for "no time".
 //!
 //! The column may be cast to a timestamp of the same or a finer unit that
 //! keeps its instants: a cast that gives a zone-less column a zone reads its
@@ -30,12 +28,12 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
-    BinaryExpr as PhysicalBinary, CastExpr, Column as PhysicalColumn, InListExpr, IsNotNullExpr,
-    IsNullExpr, Literal, NotExpr, TryCastExpr,
+    BinaryExpr as PhysicalBinary, CastExpr, Column as PhysicalColumn, InListExpr, IsNullExpr,
+    Literal, TryCastExpr,
 };
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 
-use super::TimeRanges;
+use super::{MAX_IN_LIST, TimeRanges};
 use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros};
 
 /// The times the conjunction of `filters` can match on `timestamp_column`,
@@ -44,9 +42,9 @@ pub fn time_ranges(filters: &[Expr], timestamp_column: &str, data_type: &DataTyp
     let Some(column) = TimeColumn::new(timestamp_column, data_type) else {
         return TimeRanges::all();
     };
-    filters.iter().fold(TimeRanges::all(), |acc, f| {
-        acc.intersect(&column.ranges(f, false))
-    })
+    filters
+        .iter()
+        .fold(TimeRanges::all(), |acc, f| acc.intersect(&column.ranges(f)))
 }
 
 /// The times the conjunction of physical `filters` can match, like
@@ -62,7 +60,7 @@ pub fn physical_time_ranges(
     };
     filters.iter().fold(TimeRanges::all(), |acc, f| {
         match snapshot_physical_expr(Arc::clone(f)) {
-            Ok(f) => acc.intersect(&column.physical_ranges(&f, false)),
+            Ok(f) => acc.intersect(&column.physical_ranges(&f)),
             Err(_) => acc,
         }
     })
@@ -79,13 +77,13 @@ struct TimeColumn<'a> {
 enum Reference {
     /// The column itself, which is never NULL.
     Bare,
-    /// A cast of it that keeps every instant, or NULL where it overflows.
+    /// A cast of it that keeps every instant, or is NULL where it overflows.
     Cast,
 }
 
-/// A literal operand: `Some(None)` is NULL, `None` anything else (a column,
-/// a function of one, a value that is not a timestamp).
-type LiteralTime = Option<Option<(i64, TimeUnit)>>;
+/// A literal time as `(value, unit)`; `None` for anything else, NULL
+/// included.
+type LiteralTime = Option<(i64, TimeUnit)>;
 
 impl<'a> TimeColumn<'a> {
     fn new(name: &'a str, data_type: &DataType) -> Option<Self> {
@@ -99,69 +97,34 @@ impl<'a> TimeColumn<'a> {
         }
     }
 
-    /// A superset of the times where `expr` is TRUE, or FALSE if `negated`.
-    fn ranges(&self, expr: &Expr, negated: bool) -> TimeRanges {
+    /// A superset of the times where `expr` is TRUE.
+    fn ranges(&self, expr: &Expr) -> TimeRanges {
         match expr {
-            Expr::Not(inner) => self.ranges(inner, !negated),
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                if matches!(op, Operator::And | Operator::Or) {
-                    let (l, r) = (self.ranges(left, negated), self.ranges(right, negated));
-                    return and_or(*op, negated, l, r);
-                }
-                let (left, right) = (self.reference(left), self.reference(right));
-                self.comparison(*op, negated, left, right, literal_time)
-            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+                Operator::And => self.ranges(left).intersect(&self.ranges(right)),
+                Operator::Or => self.ranges(left).union(&self.ranges(right)),
+                _ => comparison(
+                    *op,
+                    self.reference(left),
+                    self.reference(right),
+                    literal_time,
+                ),
+            },
             Expr::Between(Between {
                 expr,
-                negated: not_between,
+                negated,
                 low,
                 high,
             }) => match self.reference(expr) {
-                Ok(_) => between(
-                    *not_between != negated,
-                    literal_time(low),
-                    literal_time(high),
-                ),
+                Ok(_) => between(*negated, literal_time(low), literal_time(high)),
                 Err(_) => TimeRanges::all(),
             },
             Expr::InList(list) => match self.reference(&list.expr) {
-                Ok(_) => in_list(list.negated != negated, list.list.iter().map(literal_time)),
+                Ok(_) => in_list(list.negated, list.list.iter().map(literal_time)),
                 Err(_) => TimeRanges::all(),
             },
-            Expr::IsNull(e) => null_test(self.reference(e), true, negated),
-            Expr::IsNotNull(e) => null_test(self.reference(e), false, negated),
-            // `e IS TRUE` is TRUE where `e` is; it is FALSE where `e` is
-            // FALSE or NULL, which may be anywhere. Likewise for the others.
-            Expr::IsTrue(e) if !negated => self.ranges(e, false),
-            Expr::IsFalse(e) if !negated => self.ranges(e, true),
-            Expr::IsNotTrue(e) if negated => self.ranges(e, false),
-            Expr::IsNotFalse(e) if negated => self.ranges(e, true),
-            Expr::Literal(ScalarValue::Boolean(value), _) => boolean(*value, negated),
-            _ => TimeRanges::all(),
-        }
-    }
-
-    /// `left <op> right`, one of them a reference to the column, the other
-    /// a literal read by `literal`.
-    fn comparison<E>(
-        &self,
-        op: Operator,
-        negated: bool,
-        left: Result<Reference, &E>,
-        right: Result<Reference, &E>,
-        literal: impl Fn(&E) -> LiteralTime,
-    ) -> TimeRanges {
-        // Under NOT, a comparison's FALSE rows are the negated operator's
-        // TRUE rows: both sides are non-NULL there.
-        let Some(op) = (if negated { op.negate() } else { Some(op) }) else {
-            return TimeRanges::all();
-        };
-        match (left, right) {
-            (Ok(reference), Err(other)) => compare(op, reference, literal(other)),
-            (Err(other), Ok(reference)) => match op.swap() {
-                Some(op) => compare(op, reference, literal(other)),
-                None => TimeRanges::all(),
-            },
+            Expr::IsNull(e) => is_null(self.reference(e)),
+            Expr::Literal(ScalarValue::Boolean(Some(false)), _) => TimeRanges::none(),
             _ => TimeRanges::all(),
         }
     }
@@ -198,88 +161,61 @@ impl<'a> TimeColumn<'a> {
     }
 }
 
-/// `l` and `r` combined by `op` (`AND` or `OR`), each the TRUE set of its
-/// side, or its FALSE set if `negated` (De Morgan: FALSE of `a AND b` is
-/// FALSE of `a` or of `b`).
-fn and_or(op: Operator, negated: bool, l: TimeRanges, r: TimeRanges) -> TimeRanges {
-    if (op == Operator::And) != negated {
-        l.intersect(&r)
-    } else {
-        l.union(&r)
-    }
-}
-
-/// The times where a boolean literal is TRUE (FALSE if `negated`): all of
-/// them or none; NULL is neither.
-fn boolean(value: Option<bool>, negated: bool) -> TimeRanges {
-    match value {
-        Some(b) if b != negated => TimeRanges::all(),
-        _ => TimeRanges::none(),
-    }
-}
-
-/// `e IS NULL` (`is_null`) or `e IS NOT NULL`, TRUE (FALSE if `negated`).
-/// Only the bare column is known never to be NULL.
-fn null_test<E>(reference: Result<Reference, E>, is_null: bool, negated: bool) -> TimeRanges {
-    match reference {
-        // `IS NULL` is FALSE everywhere and `IS NOT NULL` TRUE everywhere.
-        Ok(Reference::Bare) if is_null != negated => TimeRanges::none(),
+/// `left <op> right` where one side refers to the column and the other is
+/// a literal read by `literal`.
+fn comparison<E>(
+    op: Operator,
+    left: Result<Reference, &E>,
+    right: Result<Reference, &E>,
+    literal: impl Fn(&E) -> LiteralTime,
+) -> TimeRanges {
+    match (left, right) {
+        (Ok(_), Err(other)) => compare(op, literal(other)),
+        (Err(other), Ok(_)) => op
+            .swap()
+            .map_or_else(TimeRanges::all, |op| compare(op, literal(other))),
         _ => TimeRanges::all(),
     }
 }
 
-/// `ts [NOT] BETWEEN low AND high`: `ts >= low AND ts <= high`, or with
-/// `not_between`, `ts < low OR ts > high`.
-fn between(not_between: bool, low: LiteralTime, high: LiteralTime) -> TimeRanges {
-    let bare = Reference::Bare;
-    if not_between {
-        compare(Operator::Lt, bare, low).union(&compare(Operator::Gt, bare, high))
-    } else {
-        compare(Operator::GtEq, bare, low).intersect(&compare(Operator::LtEq, bare, high))
+/// `e IS NULL`: never TRUE on the bare column, which has no NULLs.
+fn is_null<E>(reference: Result<Reference, E>) -> TimeRanges {
+    match reference {
+        Ok(Reference::Bare) => TimeRanges::none(),
+        _ => TimeRanges::all(),
     }
 }
 
-/// `ts IN (items)`, or `ts NOT IN (items)` if `not_in`, TRUE.
-fn in_list(not_in: bool, items: impl Iterator<Item = LiteralTime>) -> TimeRanges {
-    let items: Vec<LiteralTime> = items.collect();
-    if not_in {
-        // TRUE only where ts differs from every item: never if one is NULL.
-        return if items.iter().any(|i| *i == Some(None)) {
-            TimeRanges::none()
-        } else {
-            TimeRanges::all()
-        };
+/// `ts BETWEEN low AND high`, or with `negated`, `ts < low OR ts > high`.
+fn between(negated: bool, low: LiteralTime, high: LiteralTime) -> TimeRanges {
+    if negated {
+        compare(Operator::Lt, low).union(&compare(Operator::Gt, high))
+    } else {
+        compare(Operator::GtEq, low).intersect(&compare(Operator::LtEq, high))
     }
-    items.into_iter().fold(TimeRanges::none(), |acc, item| {
-        acc.union(&compare(Operator::Eq, Reference::Bare, item))
+}
+
+/// `ts IN (items)`: the union of the items; `NOT IN` can be anywhere.
+fn in_list(negated: bool, items: impl ExactSizeIterator<Item = LiteralTime>) -> TimeRanges {
+    if negated || items.len() == 0 || items.len() > MAX_IN_LIST {
+        return TimeRanges::all();
+    }
+    items.fold(TimeRanges::none(), |acc, item| {
+        acc.union(&compare(Operator::Eq, item))
     })
 }
 
-/// The times where `reference <op> time` is TRUE.
-fn compare(op: Operator, reference: Reference, time: LiteralTime) -> TimeRanges {
-    let Some(time) = time else {
+/// The times where `ts <op> time` can be TRUE; any time for an operator
+/// other than `=`, `<`, `<=`, `>`, `>=`, or a `time` that is not a literal.
+fn compare(op: Operator, time: LiteralTime) -> TimeRanges {
+    let Some(t) = time else {
         return TimeRanges::all();
     };
-    match (op, time) {
-        // `IS NOT DISTINCT FROM NULL` is `IS NULL`.
-        (Operator::IsNotDistinctFrom, None) if reference == Reference::Bare => TimeRanges::none(),
-        (Operator::IsNotDistinctFrom, None) => TimeRanges::all(),
-        (Operator::IsNotDistinctFrom | Operator::Eq, Some(t)) => equal(t),
-        // `IS DISTINCT FROM` is never NULL: TRUE for NULL, or any other time.
-        (Operator::IsDistinctFrom, _) => TimeRanges::all(),
-        // Any other comparison with NULL is NULL: never TRUE.
-        (
-            Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq,
-            None,
-        ) => TimeRanges::none(),
-        (Operator::Lt, Some(t)) => less_than(t),
-        (Operator::LtEq, Some(t)) => at_most(t),
-        (Operator::Gt | Operator::GtEq, Some(t)) => at_least(t),
+    match op {
+        Operator::Eq => at_least(t).intersect(&at_most(t)),
+        Operator::Lt => less_than(t),
+        Operator::LtEq => at_most(t),
+        Operator::Gt | Operator::GtEq => at_least(t),
         _ => TimeRanges::all(),
     }
 }
@@ -287,41 +223,41 @@ fn compare(op: Operator, reference: Reference, time: LiteralTime) -> TimeRanges 
 /// The same reading of physical expressions, as DataFusion's filter pushdown
 /// hands them to a scan.
 impl TimeColumn<'_> {
-    fn physical_ranges(&self, expr: &Arc<dyn PhysicalExpr>, negated: bool) -> TimeRanges {
+    fn physical_ranges(&self, expr: &Arc<dyn PhysicalExpr>) -> TimeRanges {
         let any = expr.as_ref();
-        if let Some(not) = any.downcast_ref::<NotExpr>() {
-            return self.physical_ranges(not.arg(), !negated);
-        }
         if let Some(binary) = any.downcast_ref::<PhysicalBinary>() {
-            let op = *binary.op();
-            if matches!(op, Operator::And | Operator::Or) {
-                let l = self.physical_ranges(binary.left(), negated);
-                let r = self.physical_ranges(binary.right(), negated);
-                return and_or(op, negated, l, r);
-            }
-            let left = self.physical_reference(binary.left());
-            let right = self.physical_reference(binary.right());
-            return self.comparison(op, negated, left, right, physical_literal_time);
+            let (left, right) = (binary.left(), binary.right());
+            return match binary.op() {
+                Operator::And => self
+                    .physical_ranges(left)
+                    .intersect(&self.physical_ranges(right)),
+                Operator::Or => self
+                    .physical_ranges(left)
+                    .union(&self.physical_ranges(right)),
+                op => comparison(
+                    *op,
+                    self.physical_reference(left),
+                    self.physical_reference(right),
+                    physical_literal_time,
+                ),
+            };
         }
         if let Some(list) = any.downcast_ref::<InListExpr>() {
             return match self.physical_reference(list.expr()) {
                 Ok(_) => in_list(
-                    list.negated() != negated,
+                    list.negated(),
                     list.list().iter().map(physical_literal_time),
                 ),
                 Err(_) => TimeRanges::all(),
             };
         }
         if let Some(e) = any.downcast_ref::<IsNullExpr>() {
-            return null_test(self.physical_reference(e.arg()), true, negated);
-        }
-        if let Some(e) = any.downcast_ref::<IsNotNullExpr>() {
-            return null_test(self.physical_reference(e.arg()), false, negated);
+            return is_null(self.physical_reference(e.arg()));
         }
         if let Some(literal) = any.downcast_ref::<Literal>()
-            && let ScalarValue::Boolean(value) = literal.value()
+            && literal.value() == &ScalarValue::Boolean(Some(false))
         {
-            return boolean(*value, negated);
+            return TimeRanges::none();
         }
         TimeRanges::all()
     }
@@ -400,23 +336,17 @@ fn literal_scalar(expr: &Expr) -> Option<ScalarValue> {
     }
 }
 
-/// A timestamp value as `(value, unit)`, or NULL. Values of other types
-/// (strings, dates) are compared to a timestamp only after a cast, which
-/// DataFusion's type coercion adds and [`literal_time`] evaluates.
+/// A non-NULL timestamp value as `(value, unit)`. Values of other types
+/// (strings, dates) meet a timestamp only through a cast, which DataFusion's
+/// type coercion adds and [`literal_time`] evaluates.
 fn scalar_time(value: ScalarValue) -> LiteralTime {
-    Some(match value {
+    match value {
         ScalarValue::TimestampSecond(v, _) => v.map(|v| (v, TimeUnit::Second)),
         ScalarValue::TimestampMillisecond(v, _) => v.map(|v| (v, TimeUnit::Millisecond)),
         ScalarValue::TimestampMicrosecond(v, _) => v.map(|v| (v, TimeUnit::Microsecond)),
         ScalarValue::TimestampNanosecond(v, _) => v.map(|v| (v, TimeUnit::Nanosecond)),
-        v if v.is_null() => None,
-        _ => return None,
-    })
-}
-
-/// Microseconds of rows with `ts = t`.
-fn equal(t: (i64, TimeUnit)) -> TimeRanges {
-    at_least(t).intersect(&at_most(t))
+        _ => None,
+    }
 }
 
 /// Microseconds of rows with `ts >= t` (also `ts > t`: a superset).
@@ -464,6 +394,8 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
+    use crate::index::FileInfo;
+    use crate::pruning::versions::VersionPredicate;
 
     const DAY: i64 = 86_400_000_000;
     /// 2024-01-01T00:00:00Z in µs.
@@ -476,7 +408,7 @@ mod tests {
             Field::new("ts", DataType::Timestamp(unit, zone.map(Into::into)), false),
             Field::new("v", DataType::Float64, true),
         ]);
-        let df_schema = Arc::new(DFSchema::try_from(schema).unwrap());
+        let df_schema = Arc::new(DFSchema::try_from(schema.clone()).unwrap());
         let expr = SessionContext::new()
             .parse_sql_expr(sql, &df_schema)
             .unwrap();
@@ -498,10 +430,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            physical_time_ranges(&[physical], "ts", &data_type),
+            physical_time_ranges(std::slice::from_ref(&physical), "ts", &data_type),
             logical,
             "{sql}"
         );
+        // Every part of the filter must hold each version that DataFusion's
+        // PruningPredicate keeps for it: versions of one µs and of a day,
+        // around 2024-01-01 and the epoch.
+        let versions: Vec<FileInfo> = [0, JAN1]
+            .into_iter()
+            .flat_map(|base| (-3..4).map(move |d| base + d * DAY))
+            .flat_map(|t| [(t, t), (t - 1, t + 1), (t, t + DAY - 1)])
+            .map(|(min, max)| FileInfo {
+                min_event_time: min,
+                max_event_time: max,
+                row_count: 1,
+                ..FileInfo::default()
+            })
+            .collect();
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        VersionPredicate::new(&[physical], &Arc::new(schema), "ts")
+            .check_ranges(&refs)
+            .unwrap_or_else(|bug| panic!("{sql}: {bug}"));
         logical
     }
 
@@ -618,15 +568,72 @@ mod tests {
             "ts >= '2024-01-01' OR v > 3",
             "ts IS NOT NULL",
             "NOT (ts IS NULL)",
+            "ts IS NOT DISTINCT FROM '2024-01-01'",
+            "ts = ts",
+            "ts > to_timestamp_seconds(CAST(v AS BIGINT))",
+            "ts > to_timestamp_micros(1 + CAST(floor(random()) AS BIGINT))",
         ] {
             assert!(ranges(sql).is_all(), "{sql}: {:?}", ranges(sql));
         }
     }
 
     #[test]
-    fn prunes_everything_for_contradictions_and_null() {
-        assert!(ranges("ts > NULL").is_empty());
+    fn prunes_everything_for_contradictions_only() {
         assert!(ranges("false").is_empty());
+        assert!(ranges("ts > '2024-01-02' AND ts < '2024-01-01'").is_empty());
+        // A NULL is never "no time" (DataFusion's optimizer drops a filter
+        // that is NULL before any scan sees it).
+        assert!(ranges("ts > NULL").is_all());
+    }
+
+    /// The issue that made pruning a matter of proof: `IS DISTINCT FROM
+    /// NULL` pruned every version.
+    #[test]
+    fn keeps_everything_for_null_tests_it_cannot_prove() {
+        for sql in [
+            "ts IS DISTINCT FROM NULL",
+            "NOT (ts IS NOT DISTINCT FROM NULL)",
+            "ts IS NOT DISTINCT FROM NULL",
+            "ts IN (NULL)",
+            "ts NOT IN ('2024-01-01', NULL)",
+            "(ts > '2024-01-01') IS NOT FALSE",
+            "(ts > NULL) IS NOT TRUE",
+        ] {
+            assert!(ranges(sql).is_all(), "{sql}: {:?}", ranges(sql));
+        }
+        // A cast to nanoseconds overflows to NULL for far seconds (built by
+        // hand: DataFusion's simplifier takes casts for NULL-preserving).
+        let seconds = DataType::Timestamp(TimeUnit::Second, None);
+        let schema = Schema::new(vec![Field::new("ts", seconds.clone(), false)]);
+        let ts = datafusion::physical_expr::expressions::col("ts", &schema).unwrap();
+        let nanos = DataType::Timestamp(TimeUnit::Nanosecond, None);
+        let cast: Arc<dyn PhysicalExpr> = Arc::new(CastExpr::new(ts, nanos, None));
+        let filter: Arc<dyn PhysicalExpr> = Arc::new(IsNullExpr::new(cast));
+        assert!(physical_time_ranges(&[filter], "ts", &seconds).is_all());
+    }
+
+    #[test]
+    fn keeps_everything_for_casts_that_move_instants() {
+        // A zone-less column cast to a zone reads its values as local
+        // times there (DataFusion's simplifier removes most such casts, so
+        // the physical expression is built by hand).
+        let zone_less = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let zoned = DataType::Timestamp(TimeUnit::Microsecond, Some("+05:00".into()));
+        let schema = Schema::new(vec![Field::new("ts", zone_less.clone(), false)]);
+        let ts = datafusion::physical_expr::expressions::col("ts", &schema).unwrap();
+        let cast: Arc<dyn PhysicalExpr> = Arc::new(CastExpr::new(ts, zoned, None));
+        let literal = physical_lit(ScalarValue::TimestampMicrosecond(
+            Some(JAN1),
+            Some("+05:00".into()),
+        ));
+        let filter: Arc<dyn PhysicalExpr> =
+            Arc::new(PhysicalBinary::new(cast, Operator::Gt, literal));
+        assert!(physical_time_ranges(&[filter], "ts", &zone_less).is_all());
+        // A zoned column cast to another zone keeps its instants.
+        let r = ranges(
+            "arrow_cast(ts, 'Timestamp(Nanosecond, Some(\"+05:00\"))') >= '2024-01-01T05:00:00+05:00'",
+        );
+        assert_eq!(r, TimeRanges::between(JAN1, MAX_TIME));
     }
 
     #[test]

@@ -25,3 +25,7 @@ pub(crate) mod versions;
 
 pub use extract::{physical_time_ranges, time_ranges};
 pub use ranges::TimeRanges;
+
+/// The longest `IN` list either reader turns into times; a longer one keeps
+/// every version.
+pub(crate) const MAX_IN_LIST: usize = 1_000;

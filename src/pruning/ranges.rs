@@ -64,6 +64,11 @@ impl TimeRanges {
         self.ranges.get(i).is_some_and(|&(first, _)| first <= max)
     }
 
+    /// Whether every time of `other` is in this set.
+    pub fn contains(&self, other: &Self) -> bool {
+        other.intersect(self) == *other
+    }
+
     /// Times in both sets.
     pub fn intersect(&self, other: &Self) -> Self {
         let (mut i, mut j, mut out) = (0, 0, Vec::new());

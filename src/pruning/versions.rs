@@ -18,15 +18,22 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr::utils::conjunction;
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 
+use super::{MAX_IN_LIST, physical_time_ranges};
 use crate::index::FileInfo;
 
 /// A conjunction of filters, ready to decide which versions may match it.
 #[derive(Debug, Clone)]
 pub(crate) struct VersionPredicate {
+    /// The filters, for the debug builds' check of the time ranges.
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    schema: Option<SchemaRef>,
     /// `None` when the filters cannot prune anything.
     predicate: Option<Arc<PruningPredicate>>,
     timestamp_column: String,
@@ -50,10 +57,13 @@ impl VersionPredicate {
             .then(|| {
                 PruningPredicateBuilder::new()
                     .with_file_schema(Arc::clone(schema))
+                    .with_max_in_list_size(MAX_IN_LIST)
                     .build(conjunction(filters.iter().cloned()))
             })
             .flatten();
         Self {
+            filters: filters.to_vec(),
+            schema: Some(Arc::clone(schema)),
             predicate,
             timestamp_column: timestamp_column.to_string(),
             data_type,
@@ -63,6 +73,8 @@ impl VersionPredicate {
     /// A predicate that keeps every version.
     pub(crate) fn keep_all() -> Self {
         Self {
+            filters: Vec::new(),
+            schema: None,
             predicate: None,
             timestamp_column: String::new(),
             data_type: DataType::Null,
@@ -84,6 +96,60 @@ impl VersionPredicate {
             timestamp_column: &self.timestamp_column,
             data_type: &self.data_type,
         })
+    }
+
+    /// Checks the time ranges read from these filters against DataFusion:
+    /// for every comparison, `IN`, `IS NULL` or literal under their `AND`s
+    /// and `OR`s, each of `versions` that `PruningPredicate` keeps for it
+    /// alone must meet the ranges the reader gives it. `AND` and `OR` are
+    /// intersection and union of those, so the ranges of the whole filter
+    /// then hold every version a matching row can be in. (`PruningPredicate`
+    /// of the whole filter is no yardstick: it cannot see that
+    /// `ts >= a AND ts < a` matches nothing.)
+    ///
+    /// An error names the first part of a filter whose ranges leave out a
+    /// version that DataFusion keeps.
+    pub(crate) fn check_ranges(&self, versions: &[&FileInfo]) -> Result<(), String> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let mut parts = Vec::new();
+        for filter in &self.filters {
+            let filter = snapshot_physical_expr(Arc::clone(filter)).map_err(|e| e.to_string())?;
+            collect_parts(&filter, &mut parts);
+        }
+        for part in parts {
+            let ranges = physical_time_ranges(
+                std::slice::from_ref(&part),
+                &self.timestamp_column,
+                &self.data_type,
+            );
+            let alone = Self::new(std::slice::from_ref(&part), schema, &self.timestamp_column);
+            let keeps = alone.keeps(versions).map_err(|e| e.to_string())?;
+            if let Some((v, _)) = versions
+                .iter()
+                .zip(keeps)
+                .find(|(v, keep)| *keep && !ranges.overlaps(v.min_event_time, v.max_event_time))
+            {
+                return Err(format!(
+                    "pruning bug: the time ranges {ranges:?} of {part} leave out version {} \
+                     [{}, {}] (µs), which DataFusion's PruningPredicate keeps",
+                    v.version, v.min_event_time, v.max_event_time
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The operands of `expr`'s `AND`s and `OR`s, recursively.
+fn collect_parts(expr: &Arc<dyn PhysicalExpr>, parts: &mut Vec<Arc<dyn PhysicalExpr>>) {
+    match expr.downcast_ref::<BinaryExpr>() {
+        Some(b) if matches!(b.op(), Operator::And | Operator::Or) => {
+            collect_parts(b.left(), parts);
+            collect_parts(b.right(), parts);
+        }
+        _ => parts.push(Arc::clone(expr)),
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 mod check;
 mod cli;
 mod concurrency;
+mod generated_pruning;
 mod interop;
 mod optimizer;
 mod pruning;
