@@ -2,9 +2,9 @@
 //! [`register`], which installs pond into a DataFusion session.
 //!
 //! A series `/a/b/c` is table `c` in schema `a/b`; `/c` is table `c` in schema
-//! `public`. Listings come from the oplog index; looking a table up first
-//! reads any new oplog commits, so series created by another process appear
-//! without registering again.
+//! `public`. Listings and lookups first read any new oplog commits (one
+//! probe of the log when nothing changed), so series created by another
+//! process appear without registering again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -41,8 +41,19 @@ impl PondCatalogProvider {
     }
 }
 
+/// Reads new oplog commits for a listing, which DataFusion asks for
+/// synchronously; a failure leaves the listing as of the last refresh.
+fn refresh_for_listing(pond: &Arc<Pond>) {
+    let pond = Arc::clone(pond);
+    let refreshed = crate::runtime::block_on(async move { pond.refresh().await });
+    if let Err(e) | Ok(Err(e)) = refreshed {
+        tracing::warn!(error = %e, "cannot read new oplog commits; listing the series known so far");
+    }
+}
+
 impl CatalogProvider for PondCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
+        refresh_for_listing(&self.pond);
         let mut names: BTreeSet<String> = self
             .pond
             .list_series()
@@ -81,6 +92,7 @@ impl PondSchemaProvider {
 #[async_trait]
 impl SchemaProvider for PondSchemaProvider {
     fn table_names(&self) -> Vec<String> {
+        refresh_for_listing(&self.pond);
         self.pond
             .list_series()
             .iter()
@@ -102,6 +114,12 @@ impl SchemaProvider for PondSchemaProvider {
         }
         let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
         Ok(Some(Arc::new(table)))
+    }
+
+    /// Without building the table: `information_schema` asks this of every
+    /// table right after listing them.
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        Ok(self.table_exist(name).then_some(TableType::Base))
     }
 
     /// `CREATE TABLE` in the pond catalog: creates the series, with the
@@ -143,30 +161,20 @@ impl SchemaProvider for PondSchemaProvider {
             );
         };
         let pond = Arc::clone(&self.pond);
-        // DataFusion calls this synchronously; the pond's I/O runs to
-        // completion on a runtime of its own, whatever runtime the caller has.
-        let result = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let batches = SessionContext::new().read_table(table)?.collect().await?;
-                if batches.iter().all(|b| b.num_rows() == 0) {
-                    return pond.create_series(&path, schema, &ts).await;
-                }
-                let input = futures::stream::iter(batches.into_iter().map(Ok));
-                pond.append_stream(&path, schema, input, &ts)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        match result {
+        // DataFusion calls this synchronously.
+        let created = crate::runtime::block_on(async move {
+            let batches = SessionContext::new().read_table(table)?.collect().await?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                return pond.create_series(&path, schema, &ts).await;
+            }
+            let input = futures::stream::iter(batches.into_iter().map(Ok));
+            pond.append_stream(&path, schema, input, &ts)
+                .await
+                .map(|_| ())
+        });
+        match created {
             Ok(Ok(())) => Ok(None),
-            Ok(Err(e)) => Err(DataFusionError::from(e)),
-            Err(_) => Err(DataFusionError::Execution(
-                "creating the series panicked".into(),
-            )),
+            Ok(Err(e)) | Err(e) => Err(DataFusionError::from(e)),
         }
     }
 

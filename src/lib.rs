@@ -53,6 +53,8 @@
 
 mod catalog;
 mod check;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod index;
 mod io;
@@ -62,6 +64,7 @@ mod path;
 mod pond;
 mod provider;
 pub mod pruning;
+mod runtime;
 mod scan;
 mod series;
 mod time;

@@ -302,6 +302,10 @@ impl TableProvider for SeriesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // Every read plans on the oplog as of its own start, whenever the
+        // table was resolved (a prepared statement, a DataFrame kept by an
+        // embedding program): one probe of the log when nothing changed.
+        self.pond.refresh().await?;
         let window = self.window.and_then(|(s, e)| self.window_predicate(s, e));
         let mut filters = filters.to_vec();
         filters.extend(window.clone());

@@ -1,17 +1,21 @@
 //! Table functions: `series_range(path, start, end [, as_of_version])` and
-//! `series_versions(path)`.
+//! `series_versions(path)`. Both read the oplog as of each scan, so a
+//! statement prepared or a DataFrame kept earlier sees the versions committed
+//! since.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{ScalarValue, plan_err};
-use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_plan::ExecutionPlan;
 
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
@@ -86,9 +90,38 @@ impl TableFunctionImpl for SeriesVersionsFunction {
             );
         }
         let path = path_argument("series_versions", &exprs[0])?;
-        let Ok(versions) = self.pond.versions(&path) else {
-            return plan_err!("series_versions: unknown series {path}");
-        };
+        known_series(&self.pond, "series_versions", &path)?;
+        Ok(Arc::new(SeriesVersionsTable {
+            pond: Arc::clone(&self.pond),
+            path,
+        }))
+    }
+}
+
+/// The versions of one series as a table, read from the oplog at each scan.
+#[derive(Debug)]
+struct SeriesVersionsTable {
+    pond: Arc<Pond>,
+    path: String,
+}
+
+impl SeriesVersionsTable {
+    fn versions_schema() -> SchemaRef {
+        let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        Arc::new(Schema::new(vec![
+            Field::new("version", DataType::Int64, false),
+            Field::new("entry_type", DataType::Utf8, false),
+            Field::new("file_path", DataType::Utf8, false),
+            Field::new("row_count", DataType::Int64, false),
+            Field::new("size", DataType::Int64, false),
+            Field::new("min_event_time", ts(), false),
+            Field::new("max_event_time", ts(), false),
+            Field::new("txn_seq", DataType::Int64, false),
+            Field::new("created_at", ts(), false),
+        ]))
+    }
+
+    fn batch(versions: &[crate::FileInfo]) -> DfResult<RecordBatch> {
         let micros = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
             Arc::new(
                 versions
@@ -101,20 +134,8 @@ impl TableFunctionImpl for SeriesVersionsFunction {
         let ints = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
             Arc::new(versions.iter().map(f).collect::<Int64Array>())
         };
-        let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("version", DataType::Int64, false),
-            Field::new("entry_type", DataType::Utf8, false),
-            Field::new("file_path", DataType::Utf8, false),
-            Field::new("row_count", DataType::Int64, false),
-            Field::new("size", DataType::Int64, false),
-            Field::new("min_event_time", ts(), false),
-            Field::new("max_event_time", ts(), false),
-            Field::new("txn_seq", DataType::Int64, false),
-            Field::new("created_at", ts(), false),
-        ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
+        Ok(RecordBatch::try_new(
+            Self::versions_schema(),
             vec![
                 ints(|v| v.version),
                 Arc::new(StringArray::from(vec!["append"; versions.len()])),
@@ -131,12 +152,50 @@ impl TableFunctionImpl for SeriesVersionsFunction {
                 ints(|v| v.txn_seq),
                 micros(|v| v.created_at),
             ],
-        )?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        )?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for SeriesVersionsTable {
+    fn schema(&self) -> SchemaRef {
+        Self::versions_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.pond.refresh().await?;
+        let batch = Self::batch(&self.pond.versions(&self.path)?)?;
+        MemTable::try_new(batch.schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+/// An error unless `path` names a series, after reading any new oplog
+/// commits if it does not (it may have been created by another process).
+fn known_series(pond: &Arc<Pond>, function: &str, path: &str) -> DfResult<()> {
+    if pond.series_info(path).is_err() {
+        let refreshing = Arc::clone(pond);
+        crate::runtime::block_on(async move { refreshing.refresh().await })??;
+    }
+    match pond.series_info(path) {
+        Ok(_) => Ok(()),
+        Err(e) => plan_err!("{function}: {e}"),
     }
 }
 
 fn series_table(pond: &Arc<Pond>, function: &str, path: &str) -> DfResult<SeriesTable> {
+    known_series(pond, function, path)?;
     match SeriesTable::try_new(Arc::clone(pond), path) {
         Ok(table) => Ok(table),
         Err(e) => plan_err!("{function}: {e}"),

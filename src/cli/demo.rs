@@ -8,11 +8,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::{Pond, SeriesExt, SeriesScanExec, format_micros};
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, TimestampMicrosecondArray};
 use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::physical_plan::{ExecutionPlan, collect};
-use pond::{Pond, SeriesExt, SeriesScanExec, format_micros};
 
 /// 2026-01-01T00:00:00Z in µs.
 const START: i64 = 1_767_225_600_000_000;

@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::{Pond, SeriesInfo, format_micros, validate_series_path};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::{CastOptions, cast_with_options};
@@ -25,7 +26,6 @@ use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use pond::{Pond, SeriesInfo, format_micros, validate_series_path};
 use tokio::sync::mpsc;
 
 /// Rows per batch read from an input.
@@ -106,7 +106,9 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     let mut readers = Vec::new();
     for input in inputs {
         let (name, format) = (input.name.clone(), input.format);
-        let (reader, schema) = reader(input, existing.as_ref(), &request, plan.as_ref())?;
+        let (reader, schema) = super::guarded(&name, || {
+            reader(input, existing.as_ref(), &request, plan.as_ref())
+        })?;
         plan.get_or_insert(schema);
         readers.push((name, format, reader));
     }
@@ -114,7 +116,7 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     let timestamp_column = match (&existing, &request.timestamp_column) {
         (Some(info), _) => info.timestamp_column.clone(),
         (None, Some(name)) => name.clone(),
-        (None, None) => pond::default_timestamp_column(&schema).ok_or_else(|| {
+        (None, None) => crate::default_timestamp_column(&schema).ok_or_else(|| {
             anyhow!(
                 "no timestamp column: name it with --timestamp-column, or call it \
                  timestamp, ts, time or event_time (columns: {})",
@@ -129,14 +131,21 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     let target = Arc::clone(&schema);
     let ts = timestamp_column.clone();
     let reading = tokio::task::spawn_blocking(move || {
-        for (name, format, reader) in readers {
+        for (name, format, mut reader) in readers {
             let mut rows = 0;
-            for batch in reader {
-                let batch = batch.and_then(|b| {
-                    no_null_times(&b, &ts, rows, &name, format)?;
-                    rows += b.num_rows();
-                    conform(&b, &target)
-                });
+            loop {
+                // A reader that panics must end the stream with an error:
+                // ending it quietly would commit the rows read so far.
+                let next = super::guarded(&name, || Ok(reader.next()));
+                let batch = match next {
+                    Ok(None) => break,
+                    Ok(Some(batch)) => batch.and_then(|b| {
+                        no_null_times(&b, &ts, rows, &name, format)?;
+                        rows += b.num_rows();
+                        conform(&b, &target)
+                    }),
+                    Err(e) => Err(e),
+                };
                 let failed = batch.is_err();
                 if tx.blocking_send(batch).is_err() || failed {
                     return;
@@ -145,7 +154,7 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
         }
     });
     let stream = tokio_stream(rx).map(|r| {
-        r.map_err(|e| pond::Error::from(DataFusionError::External(Box::new(DataError(e)))))
+        r.map_err(|e| crate::Error::from(DataFusionError::External(Box::new(DataError(e)))))
     });
     let outcome = pond
         .append_stream(series, schema, stream, &timestamp_column)
@@ -178,7 +187,7 @@ impl std::fmt::Display for DataError {
 impl std::error::Error for DataError {}
 
 /// The reader's own message when the append failed because of it.
-fn unwrap_data_error(e: pond::Error) -> anyhow::Error {
+fn unwrap_data_error(e: crate::Error) -> anyhow::Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(data) = err.downcast_ref::<DataError>() {
@@ -389,7 +398,7 @@ fn read_schema(
         None => request
             .timestamp_column
             .clone()
-            .or_else(|| pond::default_timestamp_column(inferred)),
+            .or_else(|| crate::default_timestamp_column(inferred)),
     };
     let fields: Vec<Field> = inferred
         .fields()

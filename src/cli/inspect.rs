@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::{Pond, SeriesInfo};
 use anyhow::Result;
 use arrow::array::TimestampMicrosecondArray;
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt64Array};
-use pond::{Pond, SeriesInfo};
 
 use super::output::{OutputFormat, print};
 
@@ -24,7 +24,7 @@ fn series_batch(series: &[SeriesInfo]) -> Result<RecordBatch> {
     let tables: Vec<String> = series
         .iter()
         .map(|s| {
-            let (schema, table) = pond::schema_and_table(&s.path);
+            let (schema, table) = crate::schema_and_table(&s.path);
             format!("\"{schema}\".{table}")
         })
         .collect();
@@ -97,8 +97,8 @@ pub(crate) fn describe(
     ])?;
     match format {
         OutputFormat::Table => {
-            let (schema, table) = pond::schema_and_table(&info.path);
-            let time = |t: Option<i64>| t.map_or_else(|| "-".to_string(), pond::format_micros);
+            let (schema, table) = crate::schema_and_table(&info.path);
+            let time = |t: Option<i64>| t.map_or_else(|| "-".to_string(), crate::format_micros);
             writeln!(out, "series:           {}", info.path)?;
             writeln!(out, "table:            \"{schema}\".{table}")?;
             writeln!(out, "timestamp column: {}", info.timestamp_column)?;
@@ -116,7 +116,7 @@ pub(crate) fn describe(
             print(out, &columns, format)
         }
         OutputFormat::Json => {
-            let (schema, table) = pond::schema_and_table(&info.path);
+            let (schema, table) = crate::schema_and_table(&info.path);
             let object = serde_json::json!({
                 "series": info.path,
                 "table": format!("\"{schema}\".{table}"),
@@ -124,8 +124,8 @@ pub(crate) fn describe(
                 "versions": info.versions,
                 "rows": info.rows,
                 "bytes": info.bytes,
-                "min_time": info.min_event_time.map(pond::format_micros),
-                "max_time": info.max_event_time.map(pond::format_micros),
+                "min_time": info.min_event_time.map(crate::format_micros),
+                "max_time": info.max_event_time.map(crate::format_micros),
                 "columns": fields.iter().map(|f| serde_json::json!({
                     "column": f.name(),
                     "type": f.data_type().to_string(),

@@ -1,4 +1,8 @@
-//! Commands of the `pond` binary.
+//! The `pond` command line (the default cargo feature `cli`).
+//!
+//! It lives in the library, behind the feature, so that the binary is one
+//! line and tests can drive the very same code in-process: [`execute`] is
+//! what `main` runs, without the process around it.
 
 mod demo;
 mod ingest;
@@ -6,19 +10,22 @@ mod inspect;
 mod output;
 mod sql;
 
+use std::cell::Cell;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use crate::Pond;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use pond::Pond;
 
 use output::OutputFormat;
 
 /// Versioned time series in Parquet with a Delta Lake oplog, queried with SQL.
 #[derive(Debug, Parser)]
 #[command(name = "pond", version, about, long_about = None)]
-pub(crate) struct Args {
+pub struct Args {
     /// The pond: a local directory or a URL.
     #[arg(long, global = true, env = "POND", default_value = "./pond")]
     pond: String,
@@ -127,7 +134,66 @@ enum Command {
     },
 }
 
-pub(crate) async fn run(args: Args) -> Result<()> {
+/// `pond`'s `main`: parses the process's arguments, runs the command on a
+/// new runtime, prints `error: …` on failure. Exit status 0, 1 on failure,
+/// 2 for usage errors.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    // A panic that `guarded` catches becomes an ordinary error; only others
+    // reach the default hook.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !CATCHING_PANICS.with(Cell::get) {
+            default_hook(info);
+        }
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why [`execute`] failed: what `main` would print and exit with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit status: 1 for a failed command, 2 for a usage error.
+    pub status: u8,
+    /// The message: for a failed command, the one line printed after
+    /// `error: `; for a usage error, clap's text.
+    pub message: String,
+}
+
+/// Runs the command line with `args` (the first is the program's name) in
+/// this process, on the caller's runtime, as `main` would.
+pub async fn execute<I, T>(args: I) -> std::result::Result<(), Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = Args::try_parse_from(args).map_err(|e| Failure {
+        status: 2,
+        message: e.to_string(),
+    })?;
+    run(args).await.map_err(|e| Failure {
+        status: 1,
+        message: one_line(&e),
+    })
+}
+
+async fn run(args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match args.command {
         Command::Init => {
@@ -212,8 +278,33 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     }
 }
 
+thread_local! {
+    /// Whether this thread runs inside [`guarded`].
+    static CATCHING_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into an error about `what`. The readers of
+/// Arrow, Parquet, CSV and JSON panic on some damaged input; that must end
+/// as an ordinary failure (one line, exit status 1, nothing written), not
+/// a crash.
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let outer = CATCHING_PANICS.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING_PANICS.with(|c| c.set(outer));
+    result.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(anyhow::anyhow!(
+            "{what}: damaged input made the reader fail ({message})"
+        ))
+    })
+}
+
 /// An error and its causes on one line, for `error: …`.
-pub(crate) fn one_line(err: &anyhow::Error) -> String {
+fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();

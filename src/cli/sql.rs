@@ -5,13 +5,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::Pond;
 use anyhow::{Context, Result};
 use datafusion::prelude::SessionContext;
 use datafusion_cli::exec::{exec_from_commands, exec_from_repl};
 use datafusion_cli::object_storage::instrumented::InstrumentedObjectStoreRegistry;
 use datafusion_cli::print_format::PrintFormat;
 use datafusion_cli::print_options::{MaxRows, PrintOptions};
-use pond::Pond;
 
 use super::output::OutputFormat;
 
@@ -27,7 +27,7 @@ pub(crate) struct SqlRequest {
 /// A session with the pond installed as DataFusion's default catalog.
 pub(crate) fn session(pond: Pond) -> SessionContext {
     let ctx = SessionContext::new();
-    pond::register(&ctx, Arc::new(pond));
+    crate::register(&ctx, Arc::new(pond));
     ctx
 }
 

@@ -5,6 +5,8 @@ mod common;
 mod check;
 mod cli;
 mod concurrency;
+mod freshness;
+mod generated_ingest;
 mod generated_pruning;
 mod interop;
 mod optimizer;
