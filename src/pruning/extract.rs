@@ -386,12 +386,9 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
     use datafusion::common::DFSchema;
     use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-    use datafusion::logical_expr::simplify::SimplifyContext;
-    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
     use datafusion::physical_expr::create_physical_expr;
     use datafusion::physical_expr::execution_props::ExecutionProps;
     use datafusion::physical_expr::expressions::{DynamicFilterPhysicalExpr, lit as physical_lit};
-    use datafusion::prelude::SessionContext;
 
     use super::*;
     use crate::index::FileInfo;
@@ -409,16 +406,7 @@ mod tests {
             Field::new("v", DataType::Float64, true),
         ]);
         let df_schema = Arc::new(DFSchema::try_from(schema.clone()).unwrap());
-        let expr = SessionContext::new()
-            .parse_sql_expr(sql, &df_schema)
-            .unwrap();
-        let context = SimplifyContext::builder()
-            .with_schema(Arc::clone(&df_schema))
-            .with_current_time()
-            .build();
-        let simplifier = ExprSimplifier::new(context);
-        let expr = simplifier.coerce(expr, &df_schema).unwrap();
-        let expr = simplifier.simplify(expr).unwrap();
+        let expr = crate::pruning::planned_filter(sql, &df_schema);
         let data_type = DataType::Timestamp(unit, zone.map(Into::into));
         let logical = time_ranges(std::slice::from_ref(&expr), "ts", &data_type);
         // The physical reading must agree on every predicate of these tests.

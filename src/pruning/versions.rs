@@ -21,7 +21,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
-use datafusion::physical_expr::utils::conjunction;
+use datafusion::physical_expr::utils::{collect_columns, conjunction};
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 
@@ -52,8 +52,13 @@ impl VersionPredicate {
             .field_with_name(timestamp_column)
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
-        // Without the time column in the schema there is nothing to prune by.
-        let predicate = matches!(data_type, DataType::Timestamp(..))
+        // Statistics exist only for the time column: filters that name only
+        // other columns have nothing to prune by (a constant may).
+        let may_prune = filters.iter().any(|f| {
+            let columns = collect_columns(f);
+            columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)
+        });
+        let predicate = (may_prune && matches!(data_type, DataType::Timestamp(..)))
             .then(|| {
                 PruningPredicateBuilder::new()
                     .with_file_schema(Arc::clone(schema))
@@ -244,8 +249,6 @@ impl PruningStatistics for Bounds<'_> {
 mod tests {
     use arrow::datatypes::{Field, Schema};
     use datafusion::common::DFSchema;
-    use datafusion::logical_expr::simplify::SimplifyContext;
-    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
     use datafusion::prelude::SessionContext;
 
     use super::*;
@@ -273,15 +276,7 @@ mod tests {
         ]));
         let ctx = SessionContext::new();
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(&schema)).unwrap());
-        let expr = ctx.parse_sql_expr(sql, &df_schema).unwrap();
-        // Coerced and simplified, as the optimizer hands filters to a scan.
-        let context = SimplifyContext::builder()
-            .with_schema(Arc::clone(&df_schema))
-            .with_current_time()
-            .build();
-        let simplifier = ExprSimplifier::new(context);
-        let expr = simplifier.coerce(expr, &df_schema).unwrap();
-        let expr = simplifier.simplify(expr).unwrap();
+        let expr = crate::pruning::planned_filter(sql, &df_schema);
         let physical = ctx.create_physical_expr(expr, &df_schema).unwrap();
         let infos: Vec<FileInfo> = versions.iter().map(|&(a, b)| version(a, b)).collect();
         let refs: Vec<&FileInfo> = infos.iter().collect();

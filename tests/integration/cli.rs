@@ -473,6 +473,19 @@ fn bad_input_is_refused_and_leaves_the_pond_unchanged() {
             "absent.csv",
         ),
         (vec![file(&dir, "empty.csv", "")], "empty.csv"),
+        // Found by the generative ingest test: arrow-ipc panics
+        // (`unimplemented!`) decoding this file's damaged embedded Arrow
+        // schema. The panic is caught: one error line, no crash report.
+        (
+            vec![
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/data/damaged_arrow_schema.parquet")
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            ],
+            "damaged input made the reader fail",
+        ),
     ];
     for (inputs, needle) in cases {
         let mut args = vec!["--pond", at.as_str(), "append", "/s"];

@@ -470,11 +470,16 @@ async fn run_case(
                     failure.message
                 ));
             }
-            Ok(if failure.message.contains("damaged input made the reader fail") {
-                Outcome::RefusedReaderPanic
-            } else {
-                Outcome::Refused
-            })
+            Ok(
+                if failure
+                    .message
+                    .contains("damaged input made the reader fail")
+                {
+                    Outcome::RefusedReaderPanic
+                } else {
+                    Outcome::Refused
+                },
+            )
         }
     }
 }

@@ -572,6 +572,14 @@ enum Outcome {
     DataFusionFailsWithStatistics(String),
 }
 
+/// Errors of DataFusion 55 that tables with statistics bring out and a
+/// `MemTable` (which has none) does not, reproduced without pond. FilterExec's
+/// selectivity estimate exceeds 1, an internal error, for a column compared
+/// with a truncating cast of itself (`ts > CAST(ts AS TIMESTAMP(0))` over
+/// pre-1970 values with fractions of a second) on a plain Parquet file; on a
+/// series it shows when its kept versions give the column such bounds.
+const DATAFUSION_STATISTICS_BUGS: &[&str] = &["Selectivity is out of limit"];
+
 /// An error message without its numbers, to compare two failures.
 fn kind_of(error: &str) -> String {
     error.chars().filter(|c| !c.is_ascii_digit()).collect()
@@ -615,19 +623,31 @@ impl Harness {
             (Ok(got), Ok(want)) if got == want => Ok(Outcome::Same),
             (Err(_), Err(_)) => Ok(Outcome::BothFailed),
             (Err(error), Ok(_)) => {
-                let files_sql = case.shape.sql(series, false, &p).replace(
-                    &format!("{} ", series.reference),
-                    &format!("{} ", series.files),
-                );
-                match answer(ctx, &files_sql).await {
-                    Err(same) if kind_of(&same) == kind_of(&error) => {
-                        Ok(Outcome::DataFusionFailsWithStatistics(error))
-                    }
-                    _ => Err(format!(
-                        "pond:      {pond_sql}\nerror: {error}\nreference: {reference_sql}\n{}",
-                        answer(ctx, &reference_sql).await.unwrap_or_default()
-                    )),
+                // The same predicate on DataFusion's own Parquet table of
+                // the same files, in this shape and as a plain aggregate.
+                let on_files = |shape: Shape| {
+                    shape.sql(series, false, &p).replace(
+                        &format!("{} ", series.reference),
+                        &format!("{} ", series.files),
+                    )
+                };
+                if DATAFUSION_STATISTICS_BUGS
+                    .iter()
+                    .any(|bug| error.contains(bug))
+                {
+                    return Ok(Outcome::DataFusionFailsWithStatistics(error));
                 }
+                for files_sql in [on_files(case.shape), on_files(Shape::Aggregate)] {
+                    if let Err(same) = answer(ctx, &files_sql).await
+                        && kind_of(&same) == kind_of(&error)
+                    {
+                        return Ok(Outcome::DataFusionFailsWithStatistics(error));
+                    }
+                }
+                Err(format!(
+                    "pond:      {pond_sql}\nerror: {error}\nreference: {reference_sql}\n{}",
+                    answer(ctx, &reference_sql).await.unwrap_or_default()
+                ))
             }
             (got, want) => Err(format!(
                 "pond:      {pond_sql}\n{}\nreference: {reference_sql}\n{}",
@@ -750,7 +770,7 @@ async fn generated_pruning_cases_10_000_agree_with_unpruned_memtables() {
     );
     // Most cases must be queries DataFusion answers, or the test says little.
     assert!(
-        same * 10 >= run * 8,
+        only.is_some() || same * 10 >= run * 8,
         "only {same} of {run} generated queries were valid SQL"
     );
 }
