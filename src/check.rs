@@ -127,6 +127,7 @@ impl Pond {
                 self.versions(&s.path)
                     .unwrap_or_default()
                     .into_iter()
+                    .filter(|v| v.vacuumed_at.is_none())
                     .map(move |v| (s.path.clone(), v))
             })
             .collect();

@@ -72,13 +72,34 @@ pub enum Error {
         location: String,
     },
 
-    /// An append lost the race for the next oplog version too many times.
-    #[error("append to {path} gave up after {attempts} conflicting commits; nothing was written")]
+    /// A write lost the race for the next oplog version too many times.
+    #[error("writing to {path} gave up after {attempts} conflicting commits; nothing was written")]
     CommitConflict {
         /// The series path.
         path: String,
         /// How many commits were tried.
         attempts: u32,
+    },
+
+    /// Another compaction superseded versions this one was rewriting; this
+    /// one changed nothing.
+    #[error("another compaction of {path} landed first; this one changed nothing")]
+    CompactionConflict {
+        /// The series path.
+        path: String,
+    },
+
+    /// A read as of an earlier version needs a superseded version whose data
+    /// file vacuum has deleted.
+    #[error(
+        "version {version} of {path} was superseded by a compaction and its file vacuumed; \
+         it can no longer be read as of an earlier version"
+    )]
+    VacuumedVersion {
+        /// The series path.
+        path: String,
+        /// The version whose file is gone.
+        version: i64,
     },
 
     /// The oplog holds something this version of pond cannot read.

@@ -77,7 +77,10 @@ pub use index::FileInfo;
 pub use oplog::{EntryType, OplogEntry};
 pub use optimizer::SeriesTimePruning;
 pub use path::{schema_and_table, validate_series_path};
-pub use pond::{AppendOutcome, Pond, PondOptions, SeriesInfo, StagedAppend};
+pub use pond::{
+    AppendOutcome, CompactOptions, CompactOutcome, Pond, PondOptions, SeriesInfo, StagedAppend,
+    VacuumOutcome,
+};
 pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};

@@ -153,32 +153,53 @@ impl SeriesTable {
         predicate: &VersionPredicate,
     ) -> Result<(Vec<FileInfo>, usize)> {
         let state = self.pond.state(&self.path)?;
-        let max_version = self.max_version.unwrap_or(i64::MAX);
-        let all = state.versions.len();
-        let total = usize::try_from(max_version).map_or(all, |m| all.min(m));
         #[cfg(debug_assertions)]
         self.check_ranges_hold(&state, predicate)?;
-        let Some((first, last)) = ranges.hull() else {
-            return Ok((Vec::new(), total));
+        let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
+        let (candidates, total): (Vec<FileInfo>, usize) = match self.max_version {
+            // Time travel: the versions as they were, superseded ones too.
+            Some(version) => {
+                let then = state.as_of(version);
+                let total = then.len();
+                let mut kept: Vec<FileInfo> = then
+                    .into_iter()
+                    .filter(|f| overlap(f))
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                kept.sort_by_key(|f| (f.min_event_time, f.version));
+                (kept, total)
+            }
+            None => {
+                let total = state.live_count();
+                let Some((first, last)) = ranges.hull() else {
+                    return Ok((Vec::new(), total));
+                };
+                let end = if last == crate::MAX_TIME {
+                    last
+                } else {
+                    last + 1
+                };
+                let kept = state
+                    .overlapping(first, end)
+                    .into_iter()
+                    .filter(|f| overlap(f))
+                    .collect();
+                (kept, total)
+            }
         };
-        let end = if last == crate::MAX_TIME {
-            last
-        } else {
-            last + 1
-        };
-        let candidates: Vec<FileInfo> = state
-            .overlapping(first, end)
-            .into_iter()
-            .filter(|f| f.version <= max_version)
-            .filter(|f| ranges.overlaps(f.min_event_time, f.max_event_time))
-            .collect();
         let refs: Vec<&FileInfo> = candidates.iter().collect();
         let keep = predicate.keeps(&refs)?;
-        let kept = candidates
+        let kept: Vec<FileInfo> = candidates
             .into_iter()
             .zip(keep)
             .filter_map(|(f, keep)| keep.then_some(f))
             .collect();
+        if let Some(gone) = kept.iter().find(|f| f.vacuumed_at.is_some()) {
+            return Err(Error::VacuumedVersion {
+                path: self.path.clone(),
+                version: gone.version,
+            });
+        }
         Ok((kept, total))
     }
 

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
@@ -118,6 +120,7 @@ impl SeriesVersionsTable {
             Field::new("max_event_time", ts(), false),
             Field::new("txn_seq", DataType::Int64, false),
             Field::new("created_at", ts(), false),
+            Field::new("live", DataType::Boolean, false),
         ]))
     }
 
@@ -138,7 +141,12 @@ impl SeriesVersionsTable {
             Self::versions_schema(),
             vec![
                 ints(|v| v.version),
-                Arc::new(StringArray::from(vec!["append"; versions.len()])),
+                Arc::new(
+                    versions
+                        .iter()
+                        .map(|v| Some(v.entry_type.as_str()))
+                        .collect::<StringArray>(),
+                ),
                 Arc::new(
                     versions
                         .iter()
@@ -151,6 +159,12 @@ impl SeriesVersionsTable {
                 micros(|v| v.max_event_time),
                 ints(|v| v.txn_seq),
                 micros(|v| v.created_at),
+                Arc::new(
+                    versions
+                        .iter()
+                        .map(|v| Some(v.is_live()))
+                        .collect::<BooleanArray>(),
+                ),
             ],
         )?)
     }

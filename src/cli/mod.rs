@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::Pond;
 use anyhow::Result;
@@ -117,6 +118,29 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
+    },
+    /// Rewrite the small versions of a series (of every series, without
+    /// one) as few large ones, sorted by time. Reads answer the same, and
+    /// faster; reads as of an earlier version still see the old versions
+    /// until `vacuum` deletes them.
+    #[command(after_help = "Examples:\n  pond compact /sites/site1/temperature\n  pond compact")]
+    Compact {
+        /// The series path; every series if none is given.
+        series: Option<String>,
+        /// The size new files aim at, in MiB; versions of half of it or more
+        /// stay as they are.
+        #[arg(long, default_value_t = 128)]
+        target_mb: i64,
+    },
+    /// Delete the data files of versions that compaction superseded longer
+    /// ago than the retention, and files no commit references (left by
+    /// failed or killed writes; those only once an hour old).
+    #[command(after_help = "Examples:\n  pond vacuum\n  pond vacuum --retain 12h")]
+    Vacuum {
+        /// How long superseded versions stay readable as of earlier
+        /// versions: a number and s, m, h or d.
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        retain: Duration,
     },
     /// Verify every data file against the oplog: reports garbage left by
     /// failed writes, and missing or altered files.
@@ -271,6 +295,39 @@ async fn run(args: Args) -> Result<()> {
             );
             Ok(())
         }
+        Command::Compact { series, target_mb } => {
+            let pond = Pond::open(&args.pond).await?;
+            let options = crate::CompactOptions::default()
+                .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024));
+            let paths = match series {
+                Some(path) => vec![path],
+                None => pond.list_series().into_iter().map(|s| s.path).collect(),
+            };
+            for path in paths {
+                let done = pond.compact_with_options(&path, &options).await?;
+                if done.versions_read == 0 {
+                    eprintln!("{path}: nothing to compact");
+                } else {
+                    eprintln!(
+                        "{path}: {} versions ({} bytes) rewritten as {} ({} bytes)",
+                        done.versions_read,
+                        done.bytes_read,
+                        done.versions_written,
+                        done.bytes_written
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Vacuum { retain } => {
+            let pond = Pond::open(&args.pond).await?;
+            let done = pond.vacuum(retain).await?;
+            eprintln!(
+                "deleted {} superseded data files ({} bytes) and {} unreferenced files",
+                done.superseded_files, done.superseded_bytes, done.garbage_files
+            );
+            Ok(())
+        }
         Command::Demo { dir, hours } => {
             drop(out);
             demo::run(&dir, hours).await
@@ -303,6 +360,26 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
     })
 }
 
+/// A duration such as `7d`, `12h`, `30m`, `45s` or `0`.
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 7d, 12h, 30m or 45s"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
 /// An error and its causes on one line, for `error: …`.
 fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -313,4 +390,19 @@ fn one_line(err: &anyhow::Error) -> String {
         }
     }
     parts.join(": ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_of_seconds_to_days() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 }

@@ -41,6 +41,23 @@ pub struct FileInfo {
     pub txn_seq: i64,
     /// Wall-clock commit time, µs UTC.
     pub created_at: i64,
+    /// `append`, or `compact` for a version written by compaction.
+    pub entry_type: EntryType,
+    /// The oplog version of the compaction that superseded this version;
+    /// reads of the series skip it from then on.
+    pub superseded_at: Option<i64>,
+    /// When that compaction was committed, µs UTC.
+    pub superseded_time: Option<i64>,
+    /// The oplog version of the vacuum that deleted this superseded
+    /// version's data file.
+    pub vacuumed_at: Option<i64>,
+}
+
+impl FileInfo {
+    /// Whether reads of the series as it is now read this version.
+    pub fn is_live(&self) -> bool {
+        self.superseded_at.is_none()
+    }
 }
 
 /// What the index knows of one series.
@@ -52,10 +69,13 @@ pub(crate) struct SeriesState {
     /// The current schema: the first append's, widened by later schema changes.
     pub(crate) schema: SchemaRef,
     pub(crate) created_at: i64,
-    /// Versions in version order. Shared, so that copying a series to apply
-    /// a commit copies pointers, not file names.
+    /// Every version, superseded ones included, in version order. Shared, so
+    /// that copying a series to apply a commit copies pointers, not file
+    /// names.
     pub(crate) versions: Vec<Arc<FileInfo>>,
+    /// Over the live versions only.
     intervals: IntervalIndex,
+    live_count: usize,
 }
 
 impl SeriesState {
@@ -72,14 +92,41 @@ impl SeriesState {
             .collect()
     }
 
+    /// The versions reads of the series as it is now read.
+    pub(crate) fn live(&self) -> impl Iterator<Item = &Arc<FileInfo>> {
+        self.versions.iter().filter(|v| v.is_live())
+    }
+
+    /// The versions reads of the series saw right after the commit that
+    /// added `version`: those committed by then that no compaction committed
+    /// by then had superseded (for `version` past the newest, the live
+    /// versions). A compaction adds its new versions in one commit, so as of
+    /// any of them the series holds all of them.
+    pub(crate) fn as_of(&self, version: i64) -> Vec<&Arc<FileInfo>> {
+        let end = self.versions.partition_point(|v| v.version <= version);
+        let Some(txn) = end.checked_sub(1).map(|i| self.versions[i].txn_seq) else {
+            return Vec::new();
+        };
+        self.versions
+            .iter()
+            .take_while(|v| v.txn_seq <= txn)
+            .filter(|v| v.superseded_at.is_none_or(|s| s > txn))
+            .collect()
+    }
+
+    /// How many versions are live.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live_count
+    }
+
     /// The highest version number, 0 if there is none.
     pub(crate) fn last_version(&self) -> i64 {
         self.versions.last().map_or(0, |v| v.version)
     }
 
-    /// Total rows over all versions.
+    /// Rows over the live versions.
     pub(crate) fn row_count(&self) -> i64 {
-        self.versions.iter().map(|v| v.row_count).sum()
+        self.live().map(|v| v.row_count).sum()
     }
 
     /// Sorts the versions, drops exact duplicates of a row (which only a
@@ -112,8 +159,10 @@ impl SeriesState {
             self.versions
                 .iter()
                 .enumerate()
+                .filter(|(_, v)| v.is_live())
                 .map(|(i, v)| (v.min_event_time, v.max_event_time, i)),
         );
+        self.live_count = self.versions.iter().filter(|v| v.is_live()).count();
         Ok(())
     }
 }
@@ -167,6 +216,15 @@ impl OplogIndex {
         Ok(())
     }
 
+    /// The series at `path`, to change; an error if a row names a series
+    /// that was never created.
+    fn series_mut(&mut self, path: &str, location: &str) -> Result<&mut SeriesState> {
+        let series = self.series.get_mut(path).ok_or_else(|| {
+            Error::invalid_oplog(location, format!("a row for {path} before its create"))
+        })?;
+        Ok(Arc::make_mut(series))
+    }
+
     fn apply_one(&mut self, entry: OplogEntry, touched: &mut Vec<String>) -> Result<()> {
         let location = format!("oplog version {}", entry.txn_seq);
         let schema = entry
@@ -208,14 +266,18 @@ impl OplogIndex {
                     created_at: entry.created_at,
                     versions: Vec::new(),
                     intervals: IntervalIndex::default(),
+                    live_count: 0,
                 };
                 self.series.insert(entry.series, Arc::new(state));
             }
-            EntryType::Append => {
+            EntryType::Append | EntryType::Compact => {
                 let missing = |what: &str| {
                     Error::invalid_oplog(
                         &location,
-                        format!("append {} of {} has no {what}", entry.version, entry.series),
+                        format!(
+                            "{} {} of {} has no {what}",
+                            entry.entry_type, entry.version, entry.series
+                        ),
                     )
                 };
                 let info = FileInfo {
@@ -236,18 +298,43 @@ impl OplogIndex {
                     content_hash: entry.content_hash.clone().unwrap_or_default(),
                     txn_seq: entry.txn_seq,
                     created_at: entry.created_at,
+                    entry_type: entry.entry_type,
+                    superseded_at: None,
+                    superseded_time: None,
+                    vacuumed_at: None,
                 };
-                let series = self.series.get_mut(&entry.series).ok_or_else(|| {
-                    Error::invalid_oplog(
-                        &location,
-                        format!("append to {} before its create", entry.series),
-                    )
-                })?;
-                let series = Arc::make_mut(series);
+                let series = self.series_mut(&entry.series, &location)?;
                 if let Some(schema) = schema {
                     series.schema = schema;
                 }
                 series.versions.push(Arc::new(info));
+                if !touched.contains(&entry.series) {
+                    touched.push(entry.series);
+                }
+            }
+            EntryType::Supersede | EntryType::Vacuum => {
+                let series = self.series_mut(&entry.series, &location)?;
+                // Versions are pushed in commit order, and a compaction or
+                // vacuum names versions committed before it.
+                let Ok(at) = series
+                    .versions
+                    .binary_search_by_key(&entry.version, |v| v.version)
+                else {
+                    return Err(Error::invalid_oplog(
+                        location,
+                        format!(
+                            "{} of version {} of {}, which does not exist",
+                            entry.entry_type, entry.version, entry.series
+                        ),
+                    ));
+                };
+                let version = Arc::make_mut(&mut series.versions[at]);
+                if entry.entry_type == EntryType::Supersede {
+                    version.superseded_at = Some(entry.txn_seq);
+                    version.superseded_time = Some(entry.created_at);
+                } else {
+                    version.vacuumed_at = Some(entry.txn_seq);
+                }
                 if !touched.contains(&entry.series) {
                     touched.push(entry.series);
                 }
@@ -329,5 +416,69 @@ mod tests {
     fn append_without_create_is_invalid() {
         let err = OplogIndex::build(vec![entry(EntryType::Append, 1, 0, 1, 1)], 1).unwrap_err();
         assert!(err.to_string().contains("before its create"), "{err}");
+    }
+
+    #[test]
+    fn compaction_supersedes_versions_for_reads_now_not_as_of_before() {
+        let mut compact = entry(EntryType::Compact, 3, 0, 60, 3);
+        compact.file_path = Some("data/id/3.parquet".into());
+        let supersede = |v| OplogEntry {
+            file_path: Some(format!("data/id/{v}.parquet")),
+            ..entry(EntryType::Supersede, v, 0, 0, 3)
+        };
+        let entries = vec![
+            entry(EntryType::Create, 0, 0, 0, 1),
+            entry(EntryType::Append, 1, 0, 10, 1),
+            entry(EntryType::Append, 2, 50, 60, 2),
+            compact,
+            supersede(1),
+            supersede(2),
+            entry(EntryType::Append, 4, 70, 80, 4),
+        ];
+        let index = OplogIndex::build(entries, 4).unwrap();
+        let s = index.series("/s").unwrap();
+        let live: Vec<i64> = s.live().map(|v| v.version).collect();
+        assert_eq!(live, [3, 4]);
+        let hits: Vec<i64> = s.overlapping(5, 55).iter().map(|f| f.version).collect();
+        assert_eq!(hits, [3], "the index holds live versions only");
+        let as_of = |v| -> Vec<i64> { s.as_of(v).iter().map(|f| f.version).collect() };
+        assert_eq!(as_of(2), [1, 2], "before the compaction");
+        assert_eq!(as_of(3), [3]);
+        assert_eq!(as_of(4), [3, 4]);
+        assert_eq!(as_of(9), [3, 4], "past the newest: the live versions");
+        assert!(as_of(0).is_empty());
+        assert_eq!(s.last_version(), 4);
+    }
+
+    #[test]
+    fn as_of_one_new_version_of_a_compaction_holds_all_of_them() {
+        let output = |v, min, max| OplogEntry {
+            file_path: Some(format!("data/id/{v}.parquet")),
+            ..entry(EntryType::Compact, v, min, max, 3)
+        };
+        let entries = vec![
+            entry(EntryType::Create, 0, 0, 0, 1),
+            entry(EntryType::Append, 1, 0, 10, 1),
+            entry(EntryType::Append, 2, 50, 60, 2),
+            output(3, 0, 10),
+            output(4, 50, 60),
+            entry(EntryType::Supersede, 1, 0, 0, 3),
+            entry(EntryType::Supersede, 2, 0, 0, 3),
+        ];
+        let index = OplogIndex::build(entries, 3).unwrap();
+        let s = index.series("/s").unwrap();
+        let as_of = |v| -> Vec<i64> { s.as_of(v).iter().map(|f| f.version).collect() };
+        assert_eq!(as_of(3), [3, 4]);
+        assert_eq!(as_of(2), [1, 2]);
+    }
+
+    #[test]
+    fn superseding_an_unknown_version_is_invalid() {
+        let entries = vec![
+            entry(EntryType::Create, 0, 0, 0, 1),
+            entry(EntryType::Supersede, 7, 0, 0, 2),
+        ];
+        let err = OplogIndex::build(entries, 2).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
     }
 }

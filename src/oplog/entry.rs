@@ -12,13 +12,24 @@ use deltalake::kernel::{DataType as DeltaType, StructField};
 use crate::error::{Error, Result};
 
 /// What an oplog row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EntryType {
     /// A series came into being: its id, timestamp column and schema.
     Create,
     /// A version was added: its data file, row count and event-time bounds.
+    #[default]
     Append,
+    /// A version written by compaction, with the rows of the versions it
+    /// supersedes (same columns as `append`).
+    Compact,
+    /// The version `version` was superseded by the compaction committed in
+    /// the same transaction: reads of the series now skip it, reads as of an
+    /// earlier version still see it. `file_path` is its data file.
+    Supersede,
+    /// The data file of the superseded version `version` was deleted by
+    /// vacuum; reads as of a version that needed it fail.
+    Vacuum,
 }
 
 impl EntryType {
@@ -27,6 +38,9 @@ impl EntryType {
         match self {
             Self::Create => "create",
             Self::Append => "append",
+            Self::Compact => "compact",
+            Self::Supersede => "supersede",
+            Self::Vacuum => "vacuum",
         }
     }
 
@@ -34,8 +48,16 @@ impl EntryType {
         match s {
             "create" => Some(Self::Create),
             "append" => Some(Self::Append),
+            "compact" => Some(Self::Compact),
+            "supersede" => Some(Self::Supersede),
+            "vacuum" => Some(Self::Vacuum),
             _ => None,
         }
+    }
+
+    /// Whether rows of this type add a version with a data file.
+    pub fn adds_data(&self) -> bool {
+        matches!(self, Self::Append | Self::Compact)
     }
 }
 
@@ -266,7 +288,13 @@ mod tests {
 
     #[test]
     fn entries_round_trip_through_arrow() {
-        let entries = vec![entry(EntryType::Create), entry(EntryType::Append)];
+        let entries = vec![
+            entry(EntryType::Create),
+            entry(EntryType::Append),
+            entry(EntryType::Compact),
+            entry(EntryType::Supersede),
+            entry(EntryType::Vacuum),
+        ];
         let batch = entries_to_batch(&entries).unwrap();
         assert_eq!(batch_to_entries(&batch, "test").unwrap(), entries);
     }

@@ -373,11 +373,17 @@ impl Pond {
         })
     }
 
-    /// Paths of every data file the oplog references.
+    /// Paths of every data file the oplog references (superseded versions'
+    /// too, until vacuum deletes them).
     pub(crate) fn referenced_files(&self) -> HashSet<String> {
         self.index()
             .all_series()
-            .flat_map(|s| s.versions.iter().map(|v| v.file_path.clone()))
+            .flat_map(|s| {
+                s.versions
+                    .iter()
+                    .filter(|v| v.vacuumed_at.is_none())
+                    .map(|v| v.file_path.clone())
+            })
             .collect()
     }
 }
@@ -439,7 +445,7 @@ fn existing_of(s: &SeriesState) -> Existing<'_> {
     }
 }
 
-fn data_file_path(series_id: &str, version: i64, uuid: &str) -> Path {
+pub(super) fn data_file_path(series_id: &str, version: i64, uuid: &str) -> Path {
     Path::from(format!("data/{series_id}/{version}-{uuid}.parquet"))
 }
 
@@ -464,7 +470,7 @@ fn sort_batch(batch: &RecordBatch, timestamp_column: &str, path: &str) -> Result
 
 /// Sleeps before commit attempt `attempt + 1`: exponential with full jitter,
 /// capped, so that racing writers spread out.
-async fn backoff(attempt: u32) {
+pub(super) async fn backoff(attempt: u32) {
     let cap_ms = (5u64 << attempt.min(7)).min(500);
     let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_ms + 1)) as u64;
     tokio::time::sleep(Duration::from_millis(jitter)).await;

@@ -15,8 +15,12 @@ use crate::series::writer::WriteOptions;
 use crate::series::{SchemaInfo, SeriesStream};
 
 mod append;
+mod compact;
+mod vacuum;
 
 pub use append::{AppendOutcome, StagedAppend};
+pub use compact::{CompactOptions, CompactOutcome};
+pub use vacuum::VacuumOutcome;
 
 /// Settings of a [`Pond`] handle. The defaults suit most uses.
 #[derive(Debug, Clone)]
@@ -91,11 +95,11 @@ pub struct SeriesInfo {
     pub timestamp_column: String,
     /// Its current schema.
     pub schema: SchemaRef,
-    /// Number of versions.
+    /// Number of live versions: those reads of the series read.
     pub versions: usize,
-    /// Rows over all versions.
+    /// Rows over the live versions.
     pub rows: i64,
-    /// Bytes of all data files.
+    /// Bytes of the live versions' data files.
     pub bytes: i64,
     /// Earliest event time, µs UTC, if there is any row.
     pub min_event_time: Option<i64>,
@@ -112,11 +116,11 @@ impl SeriesInfo {
             id: s.id.clone(),
             timestamp_column: s.timestamp_column.clone(),
             schema: Arc::clone(&s.schema),
-            versions: s.versions.len(),
+            versions: s.live().count(),
             rows: s.row_count(),
-            bytes: s.versions.iter().map(|v| v.size).sum(),
-            min_event_time: s.versions.iter().map(|v| v.min_event_time).min(),
-            max_event_time: s.versions.iter().map(|v| v.max_event_time).max(),
+            bytes: s.live().map(|v| v.size).sum(),
+            min_event_time: s.live().map(|v| v.min_event_time).min(),
+            max_event_time: s.live().map(|v| v.max_event_time).max(),
             created_at: s.created_at,
         }
     }
@@ -291,7 +295,8 @@ impl Pond {
         Ok(SeriesInfo::from_state(self.state(path)?.as_ref()))
     }
 
-    /// Every version of a series in version order, as of the last refresh.
+    /// Every version of a series in version order, superseded ones
+    /// included ([`FileInfo::is_live`]), as of the last refresh.
     pub fn versions(&self, path: &str) -> Result<Vec<FileInfo>> {
         Ok(self
             .state(path)?
@@ -301,8 +306,8 @@ impl Pond {
             .collect())
     }
 
-    /// The versions of a series whose event-time bounds overlap `[start, end)`
-    /// (µs UTC), ordered by their earliest event time. An in-memory lookup in
+    /// The live versions of a series whose event-time bounds overlap
+    /// `[start, end)` (µs UTC), ordered by their earliest event time. An in-memory lookup in
     /// O(log n + k) against the index as of the last refresh; no I/O.
     pub fn scan_time_range(&self, path: &str, start: i64, end: i64) -> Result<Vec<FileInfo>> {
         Ok(self.state(path)?.overlapping(start, end))
@@ -332,12 +337,30 @@ impl Pond {
         Ok(SeriesStream::new(
             self.object_store(),
             info,
-            state.versions.len(),
+            state.live().count(),
             state.overlapping(start, end),
             (start, end),
         ))
     }
 }
+
+/// Debug builds (tests): aborts the process at `point` if the environment
+/// variable `POND_CRASH_AT` names it, so that a test can kill a writer at
+/// exactly that step. Release builds have no such points.
+#[cfg(debug_assertions)]
+pub(crate) fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT
+        .get_or_init(|| std::env::var("POND_CRASH_AT").ok())
+        .as_deref()
+        == Some(point)
+    {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+pub(crate) fn crash_point(_point: &str) {}
 
 /// A local path or URL as a directory URL (ending in `/`).
 fn resolve_location(location: &str, create: bool) -> Result<Url> {

@@ -255,16 +255,11 @@ mod tests {
 
     fn version(min: i64, max: i64) -> FileInfo {
         FileInfo {
-            file_path: String::new(),
             version: 1,
             min_event_time: min,
             max_event_time: max,
-            timestamp_column: "ts".into(),
-            size: 1,
             row_count: 2,
-            content_hash: String::new(),
-            txn_seq: 1,
-            created_at: 0,
+            ..FileInfo::default()
         }
     }
 

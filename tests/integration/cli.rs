@@ -690,3 +690,52 @@ fn demo_builds_a_pond_and_shows_its_pruning() {
     let out = pond(&["demo", at, "--hours", "12"]);
     assert!(text(&out.stderr).contains("using the demo pond already"));
 }
+
+#[test]
+fn compact_and_vacuum_from_the_command_line() {
+    let (dir, at) = new_pond();
+    for minute in 0..5 {
+        let csv = file(
+            &dir,
+            &format!("m{minute}.csv"),
+            &format!("ts,v\n2024-01-01T00:0{minute}:00Z,{minute}\n2024-01-01T00:0{minute}:30Z,1\n"),
+        );
+        ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
+    }
+    let sql = |query: &str| pond(&["--pond", &at, "sql", query, "--format", "csv"]);
+    let totals = "SELECT count(*) AS n, sum(v) AS s FROM plant.boiler";
+    let before = ok(sql(totals));
+    assert_eq!(before, "n,s\n10,15\n");
+
+    let out = pond(&["--pond", &at, "compact"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("/plant/boiler: 5 versions"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(sql(totals)), before);
+    let ls = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    assert!(ls.contains(",1,10,"), "one version of 10 rows: {ls}");
+    let as_of = "SELECT count(*) AS n FROM series_range('/plant/boiler', NULL, NULL, 5)";
+    assert_eq!(ok(sql(as_of)), "n\n10\n");
+
+    let out = pond(&["--pond", &at, "vacuum", "--retain", "0s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("deleted 5 superseded data files"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(sql(totals)), before);
+    fails(sql(as_of), "vacuumed");
+    let check = ok(pond(&["--pond", &at, "check"]));
+    assert!(check.starts_with("checked 1 data files"), "{check}");
+
+    let usage = pond(&["--pond", &at, "vacuum", "--retain", "soon"]);
+    assert_eq!(usage.status.code(), Some(2));
+    fails(
+        pond(&["--pond", &at, "compact", "/plant/none"]),
+        "unknown series /plant/none",
+    );
+}

@@ -25,7 +25,7 @@ use arrow::datatypes::TimeUnit;
 use chrono::{DateTime, FixedOffset};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use pond::{Pond, SeriesExt};
+use pond::{CompactOptions, Pond, SeriesExt};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -50,6 +50,11 @@ struct Series {
     reference: String,
     /// DataFusion's own Parquet table of the series' data files.
     files: String,
+    /// Versions to read the series as of, each with how many of the
+    /// appended batches it holds then (`<reference>_<count>` holds them).
+    as_of: Vec<(i64, usize)>,
+    /// Whether the series was compacted after its first appends.
+    compacted: bool,
     unit: TimeUnit,
     zone: Option<&'static str>,
     /// Every version's first and last time, in ns since the epoch.
@@ -84,11 +89,16 @@ impl Series {
 
     fn describe(&self) -> String {
         format!(
-            "{} ({:?}, zone {:?}, `extra` from version {}), versions (ns): {:?}",
+            "{} ({:?}, zone {:?}, `extra` from append {}{}), appended versions (ns): {:?}",
             self.path,
             self.unit,
             self.zone,
             self.evolved_from + 1,
+            if self.compacted {
+                ", compacted before the last append"
+            } else {
+                ""
+            },
             self.versions
         )
     }
@@ -123,9 +133,25 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
         let n = rng.random_range(2..8usize);
         let evolved_from = rng.random_range(0..=n);
         let path = format!("/gen/s{i}");
+        // Every other series is compacted after its n appends, into new
+        // versions of a random size, and then takes one more append.
+        let compacted = i % 2 == 1;
         let mut versions = Vec::new();
         let mut batches = Vec::new();
-        for v in 0..n {
+        // (version, how many of the appended batches reads as of it see)
+        let mut as_of: Vec<(i64, usize)> = Vec::new();
+        let appends = if compacted { n + 1 } else { n };
+        let mut number = 0i64;
+        for v in 0..appends {
+            if compacted && v == n {
+                let target = rng.random_range(1_500..20_000);
+                let options = CompactOptions::default().with_target_file_bytes(target);
+                let done = pond.compact_with_options(&path, &options).await.unwrap();
+                for _ in 0..done.versions_written {
+                    number += 1;
+                    as_of.push((number, n));
+                }
+            }
             // In order, an hour each; now and then a late delivery that
             // overlaps earlier hours, or a version of a single row.
             let start = if v > 0 && rng.random_bool(0.25) {
@@ -163,6 +189,8 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
             let batch = RecordBatch::try_from_iter(columns).unwrap();
             pond.append_series_data(&path, &batch, "ts").await.unwrap();
             batches.push(batch);
+            number += 1;
+            as_of.push((number, v + 1));
         }
         // The reference: the same rows in the series' own schema, the
         // column `extra` NULL where a version lacks it.
@@ -186,10 +214,17 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
         let files = format!("datafusion.public.files_{i}");
         let info = pond.series_info(&path).unwrap();
         let directory = pond.location().join(&format!("data/{}/", info.id)).unwrap();
+        let mut prefixes: Vec<usize> = as_of.iter().map(|&(_, p)| p).collect();
+        prefixes.dedup();
         for ctx in contexts {
             let mem = MemTable::try_new(Arc::clone(&schema), vec![batches.clone()]).unwrap();
             ctx.register_table(reference.as_str(), Arc::new(mem))
                 .unwrap();
+            for &p in &prefixes {
+                let mem = MemTable::try_new(Arc::clone(&schema), vec![batches[..p].to_vec()]);
+                ctx.register_table(format!("{reference}_{p}").as_str(), Arc::new(mem.unwrap()))
+                    .unwrap();
+            }
             let options = ParquetReadOptions::default().schema(&schema);
             ctx.register_parquet(files.as_str(), directory.as_str(), options)
                 .await
@@ -200,6 +235,8 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
             path,
             reference,
             files,
+            as_of,
+            compacted,
             unit,
             zone,
             versions,
@@ -500,6 +537,9 @@ enum Shape {
     SelfJoin,
     /// `series_range` with a window, against the same window as a filter.
     Window(i64, i64),
+    /// `series_range` as of a version (across a compaction, too), against
+    /// the rows appended by then.
+    AsOf(i64, usize),
 }
 
 impl Shape {
@@ -544,6 +584,14 @@ impl Shape {
                         series.native(start),
                         series.native(end)
                     )
+                };
+                format!("SELECT count(*) AS n, sum(value) AS s FROM {from} WHERE {predicate}")
+            }
+            Self::AsOf(version, appended) => {
+                let from = if pond_side {
+                    format!("series_range('{}', NULL, NULL, {version})", series.path)
+                } else {
+                    format!("{}_{appended}", series.reference)
                 };
                 format!("SELECT count(*) AS n, sum(value) AS s FROM {from} WHERE {predicate}")
             }
@@ -682,9 +730,13 @@ fn generate(harness: &Harness, seed: u64, index: usize) -> Case {
     };
     let predicate = grammar.predicate(&mut rng, 3);
     let shape = match rng.random_range(0..20) {
-        0..=12 => Shape::Aggregate,
-        13..=15 => Shape::NewestFirst,
-        16 | 17 => Shape::SelfJoin,
+        0..=11 => Shape::Aggregate,
+        12..=14 => Shape::NewestFirst,
+        15 | 16 => Shape::SelfJoin,
+        17 => {
+            let &(version, appended) = grammar.series.as_of.choose(&mut rng).unwrap();
+            Shape::AsOf(version, appended)
+        }
         _ => {
             let a = (grammar.instant(&mut rng).div_euclid(1_000)) as i64;
             let b = (grammar.instant(&mut rng).div_euclid(1_000)) as i64;

@@ -4,6 +4,7 @@ mod common;
 
 mod check;
 mod cli;
+mod compaction;
 mod concurrency;
 mod freshness;
 mod generated_ingest;

@@ -1,0 +1,457 @@
+//! Compaction: many small versions of a series rewritten as few large ones,
+//! committed as one oplog transaction.
+//!
+//! A compaction reads a group of live versions (streaming, version by
+//! version, in the series' current schema), writes their rows as one new
+//! version sorted by time (DataFusion's spilling sort only if the inputs
+//! overlap in time), and commits, in one Delta version, a `compact` row for
+//! each new version and a `supersede` row for each input. From that commit
+//! on, reads plan over the new versions; reads as of an earlier version see
+//! the inputs, whose files stay until `vacuum` removes them.
+//!
+//! Safety, by the same protocol as appends: the new files are invisible
+//! until the commit; a commit that loses to another writer re-reads the log,
+//! checks that every input is still live (an append does not change that,
+//! another compaction of the same versions does: then this one gives up and
+//! deletes its files) and renumbers; a crash leaves unreferenced files,
+//! which `check` reports and `vacuum` deletes.
+
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+
+use super::Pond;
+use super::append::{backoff, data_file_path};
+use crate::error::{Error, Result};
+use crate::index::{FileInfo, OplogIndex, SeriesState};
+use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
+use crate::path::validate_series_path;
+use crate::series::SchemaInfo;
+use crate::series::SeriesStream;
+use crate::series::writer::{WrittenFile, remove_quietly, write_data_file};
+use crate::time::{MAX_TIME, MIN_TIME, now_micros};
+
+/// Settings of a compaction. The defaults suit most uses.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CompactOptions {
+    /// The size an output file aims at. Versions of at least half of it are
+    /// left as they are.
+    pub target_file_bytes: i64,
+    /// At most this many bytes of input per call, to bound one call's work
+    /// (at least one group is always compacted).
+    pub max_input_bytes: i64,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        Self {
+            target_file_bytes: 128 * 1024 * 1024,
+            max_input_bytes: i64::MAX,
+        }
+    }
+}
+
+impl CompactOptions {
+    /// Sets [`Self::target_file_bytes`].
+    pub fn with_target_file_bytes(mut self, bytes: i64) -> Self {
+        self.target_file_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets [`Self::max_input_bytes`].
+    pub fn with_max_input_bytes(mut self, bytes: i64) -> Self {
+        self.max_input_bytes = bytes.max(1);
+        self
+    }
+}
+
+/// What a compaction of one series did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactOutcome {
+    /// The series path.
+    pub series: String,
+    /// Versions read and superseded.
+    pub versions_read: usize,
+    /// New versions written.
+    pub versions_written: usize,
+    /// Bytes of the versions read.
+    pub bytes_read: i64,
+    /// Bytes of the versions written.
+    pub bytes_written: i64,
+    /// The oplog version of the commit; `None` if there was nothing to do.
+    pub txn_seq: Option<i64>,
+}
+
+/// Groups of live versions to rewrite, each into one new version: small
+/// versions (under half the target) in order of their earliest time, cut
+/// into groups of about `target` bytes, but never between versions that
+/// overlap in time, so that the new versions are disjoint in time wherever
+/// the groups are. Groups of one version gain nothing and are left out;
+/// after `max_input` bytes no further group is started.
+pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<Vec<FileInfo>> {
+    let target = options.target_file_bytes.max(1);
+    let mut small: Vec<&FileInfo> = live
+        .iter()
+        .copied()
+        .filter(|v| v.size.saturating_mul(2) < target)
+        .collect();
+    small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
+    let mut groups: Vec<Vec<FileInfo>> = Vec::new();
+    let mut current: Vec<FileInfo> = Vec::new();
+    let (mut bytes, mut latest) = (0i64, i64::MIN);
+    for v in small {
+        let overlaps = !current.is_empty() && v.min_event_time <= latest;
+        if !overlaps && !current.is_empty() && bytes.saturating_add(v.size) > target {
+            groups.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(v.size);
+        latest = if current.is_empty() {
+            v.max_event_time
+        } else {
+            latest.max(v.max_event_time)
+        };
+        current.push(v.clone());
+    }
+    groups.push(current);
+    let mut input = 0i64;
+    groups
+        .into_iter()
+        .filter(|g| g.len() >= 2)
+        .take_while(|g| {
+            let started = input < options.max_input_bytes;
+            input = input.saturating_add(g.iter().map(|v| v.size).sum());
+            started
+        })
+        .collect()
+}
+
+/// A new version written and not yet committed.
+struct Output {
+    inputs: Vec<FileInfo>,
+    file: WrittenFile,
+    version: i64,
+    uuid: String,
+}
+
+impl Pond {
+    /// Compacts one series with [`CompactOptions::default`]: see
+    /// [`Pond::compact_with_options`].
+    pub async fn compact(&self, path: &str) -> Result<CompactOutcome> {
+        self.compact_with_options(path, &CompactOptions::default())
+            .await
+    }
+
+    /// Rewrites the small live versions of the series at `path` into few
+    /// large ones (see [`CompactOptions`]) and commits them in one oplog
+    /// transaction that supersedes the inputs. Reads answer the same before
+    /// and after. Fails with [`Error::CompactionConflict`], changing nothing,
+    /// if another compaction of the same versions lands first.
+    pub async fn compact_with_options(
+        &self,
+        path: &str,
+        options: &CompactOptions,
+    ) -> Result<CompactOutcome> {
+        validate_series_path(path)?;
+        self.refresh().await?;
+        let state = self.state(path)?;
+        let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
+        let groups = plan_groups(&live, options);
+        let mut outcome = CompactOutcome {
+            series: state.path.clone(),
+            ..CompactOutcome::default()
+        };
+        if groups.is_empty() {
+            return Ok(outcome);
+        }
+        let mut outputs: Vec<Output> = Vec::new();
+        for (version, inputs) in (state.last_version() + 1..).zip(groups) {
+            match self.write_group(&state, inputs, version).await {
+                Ok(output) => outputs.push(output),
+                Err(e) => {
+                    self.remove_outputs(&outputs).await;
+                    return Err(e);
+                }
+            }
+        }
+        let txn_seq = self.commit_compaction(&state.path, &mut outputs).await?;
+        for o in &outputs {
+            outcome.versions_read += o.inputs.len();
+            outcome.bytes_read += o.inputs.iter().map(|v| v.size).sum::<i64>();
+            outcome.bytes_written += o.file.size;
+        }
+        outcome.versions_written = outputs.len();
+        outcome.txn_seq = Some(txn_seq);
+        Ok(outcome)
+    }
+
+    /// Writes the rows of `inputs` as one data file for `version`.
+    async fn write_group(
+        &self,
+        state: &SeriesState,
+        inputs: Vec<FileInfo>,
+        version: i64,
+    ) -> Result<Output> {
+        let info = SchemaInfo {
+            series: state.path.clone(),
+            schema: Arc::clone(&state.schema),
+            timestamp_column: state.timestamp_column.clone(),
+        };
+        let rows = SeriesStream::new(
+            self.object_store(),
+            info,
+            inputs.len(),
+            inputs.clone(),
+            (MIN_TIME, MAX_TIME),
+        );
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let file = write_data_file(
+            &self.store,
+            data_file_path(&state.id, version, &uuid),
+            &state.schema,
+            &state.timestamp_column,
+            rows,
+            &self.options.write_options(),
+            &state.path,
+        )
+        .await?;
+        Ok(Output {
+            inputs,
+            file,
+            version,
+            uuid,
+        })
+    }
+
+    async fn remove_outputs(&self, outputs: &[Output]) {
+        for o in outputs {
+            remove_quietly(&self.store, &o.file.path).await;
+        }
+    }
+
+    /// Commits the outputs, retrying past other writers; on failure, deletes
+    /// them unless they landed after all.
+    async fn commit_compaction(&self, path: &str, outputs: &mut [Output]) -> Result<i64> {
+        let attempts = self.options.commit_attempts.max(1);
+        let mut failure = None;
+        for attempt in 0..attempts {
+            match self.try_commit_compaction(path, outputs).await {
+                Ok(Some(txn)) => return Ok(txn),
+                Ok(None) => backoff(attempt).await,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let failure = failure.unwrap_or(Error::CommitConflict {
+            path: path.to_string(),
+            attempts,
+        });
+        // As for appends: a failed or conflicting request may have landed.
+        let landed = {
+            let mut oplog = self.oplog.lock().await;
+            self.refresh_locked(&mut oplog)
+                .await
+                .map(|index| compaction_landed(&index, path, outputs))
+        };
+        match landed {
+            Ok(Some(txn)) => Ok(txn),
+            Ok(None) => {
+                self.remove_outputs(outputs).await;
+                Err(failure)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, series = path, "cannot tell whether the compaction landed; keeping its files");
+                Err(failure)
+            }
+        }
+    }
+
+    /// One commit attempt: `Ok(None)` if another writer committed first.
+    async fn try_commit_compaction(
+        &self,
+        path: &str,
+        outputs: &mut [Output],
+    ) -> Result<Option<i64>> {
+        let mut oplog = self.oplog.lock().await;
+        let index = self.refresh_locked(&mut oplog).await?;
+        if let Some(txn) = compaction_landed(&index, path, outputs) {
+            return Ok(Some(txn));
+        }
+        let state = index.series(path).ok_or_else(|| Error::UnknownSeries {
+            path: path.to_string(),
+        })?;
+        // Another compaction may have superseded an input since the plan.
+        let still_live = outputs.iter().flat_map(|o| &o.inputs).all(|input| {
+            state
+                .versions
+                .binary_search_by_key(&input.version, |v| v.version)
+                .is_ok_and(|i| state.versions[i].is_live())
+        });
+        if !still_live {
+            drop(oplog);
+            self.remove_outputs(outputs).await;
+            return Err(Error::CompactionConflict {
+                path: path.to_string(),
+            });
+        }
+        // Appends may have taken the version numbers meanwhile.
+        for (version, o) in (state.last_version() + 1..).zip(outputs.iter_mut()) {
+            if o.version != version {
+                let to = data_file_path(&state.id, version, &o.uuid);
+                if let Err(e) = self.store.rename(&o.file.path, &to).await {
+                    remove_quietly(&self.store, &to).await;
+                    return Err(e.into());
+                }
+                o.file.path = to;
+                o.version = version;
+            }
+        }
+        let txn_seq = index.delta_version() + 1;
+        let entries = compaction_entries(state, outputs, txn_seq);
+        super::crash_point("compact-before-commit");
+        let CommitOutcome::Committed(delta_version) =
+            oplog.commit(index.delta_version(), &entries).await?
+        else {
+            return Ok(None);
+        };
+        super::crash_point("compact-after-commit");
+        let mut next = (*index).clone();
+        match next.apply(entries, delta_version) {
+            Ok(()) => {
+                self.install(next);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not index an own commit"),
+        }
+        Ok(Some(delta_version))
+    }
+}
+
+/// The rows of one compaction: a `compact` row per new version, a
+/// `supersede` row per input.
+fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> Vec<OplogEntry> {
+    let base = OplogEntry {
+        series: state.path.clone(),
+        series_id: state.id.clone(),
+        version: 0,
+        entry_type: EntryType::Compact,
+        file_path: None,
+        size: None,
+        row_count: None,
+        min_event_time: None,
+        max_event_time: None,
+        timestamp_column: state.timestamp_column.clone(),
+        schema: None,
+        content_hash: None,
+        txn_seq,
+        created_at: now_micros(),
+        extended_attributes: None,
+    };
+    let mut entries = Vec::new();
+    for o in outputs {
+        let f = &o.file;
+        let replaces: Vec<i64> = o.inputs.iter().map(|v| v.version).collect();
+        entries.push(OplogEntry {
+            version: o.version,
+            file_path: Some(f.path.to_string()),
+            size: Some(f.size),
+            row_count: Some(f.row_count),
+            min_event_time: Some(f.min_event_time),
+            max_event_time: Some(f.max_event_time),
+            content_hash: Some(f.content_hash.clone()),
+            extended_attributes: Some(serde_json::json!({ "replaces": replaces }).to_string()),
+            ..base.clone()
+        });
+        for input in &o.inputs {
+            entries.push(OplogEntry {
+                version: input.version,
+                entry_type: EntryType::Supersede,
+                file_path: Some(input.file_path.clone()),
+                extended_attributes: Some(serde_json::json!({ "by": o.version }).to_string()),
+                ..base.clone()
+            });
+        }
+    }
+    entries
+}
+
+/// The oplog version of the compaction if `index` holds its first output.
+fn compaction_landed(index: &OplogIndex, path: &str, outputs: &[Output]) -> Option<i64> {
+    let first = outputs.first()?.file.path.as_ref();
+    let series = index.series(path)?;
+    let v = series
+        .versions
+        .iter()
+        .rev()
+        .find(|v| v.file_path == first)?;
+    Some(v.txn_seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(version: i64, min: i64, max: i64, size: i64) -> FileInfo {
+        FileInfo {
+            version,
+            min_event_time: min,
+            max_event_time: max,
+            size,
+            row_count: 1,
+            ..FileInfo::default()
+        }
+    }
+
+    fn plan(versions: &[FileInfo], target: i64) -> Vec<Vec<i64>> {
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        let options = CompactOptions::default().with_target_file_bytes(target);
+        plan_groups(&refs, &options)
+            .iter()
+            .map(|g| g.iter().map(|v| v.version).collect())
+            .collect()
+    }
+
+    #[test]
+    fn groups_small_versions_by_time_up_to_the_target() {
+        let versions: Vec<FileInfo> = (0..6)
+            .map(|i| version(i + 1, i * 10, i * 10 + 9, 30))
+            .collect();
+        assert_eq!(plan(&versions, 100), [vec![1, 2, 3], vec![4, 5, 6]]);
+        // Large versions stay; a group of one is left alone.
+        let mut versions = versions;
+        versions[3].size = 60;
+        assert_eq!(plan(&versions, 100), [vec![1, 2, 3], vec![5, 6]]);
+    }
+
+    #[test]
+    fn never_cuts_between_versions_that_overlap_in_time() {
+        // A late delivery (4) overlaps 1 and 2: 1, 2 and 4 go together even
+        // past the target, so the new versions stay disjoint in time.
+        let versions = [
+            version(1, 0, 9, 40),
+            version(2, 10, 19, 40),
+            version(3, 30, 39, 40),
+            version(4, 5, 15, 40),
+        ];
+        assert_eq!(
+            plan(&versions, 100),
+            [vec![1, 4, 2], vec![3]].map(|g| g.to_vec())[..1]
+        );
+    }
+
+    #[test]
+    fn stops_starting_groups_after_the_input_budget() {
+        let versions: Vec<FileInfo> = (0..8)
+            .map(|i| version(i + 1, i * 10, i * 10 + 9, 30))
+            .collect();
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        let options = CompactOptions::default()
+            .with_target_file_bytes(70)
+            .with_max_input_bytes(100);
+        let groups = plan_groups(&refs, &options);
+        assert_eq!(groups.len(), 2, "{groups:?}");
+    }
+}

@@ -1,0 +1,151 @@
+//! Vacuum: deleting the data files no read needs any more.
+//!
+//! Two kinds go: the files of versions a compaction superseded longer ago
+//! than the retention (first a `vacuum` row per version is committed, so
+//! that a read as of an earlier version reports them gone instead of failing
+//! to open them; a crash after the commit leaves garbage, never a
+//! referenced file that is missing), and garbage: files under `data/` that
+//! no oplog row references, left by writes that failed or were killed.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+
+use super::Pond;
+use super::append::backoff;
+use crate::check::DEFAULT_GRACE;
+use crate::error::{Error, Result};
+use crate::index::OplogIndex;
+use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
+use crate::time::now_micros;
+
+/// What [`Pond::vacuum`] deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VacuumOutcome {
+    /// Files of superseded versions deleted.
+    pub superseded_files: usize,
+    /// Their bytes.
+    pub superseded_bytes: i64,
+    /// Unreferenced files deleted.
+    pub garbage_files: usize,
+    /// The oplog version that recorded the superseded deletions, if any.
+    pub txn_seq: Option<i64>,
+}
+
+impl Pond {
+    /// Deletes the files of versions superseded by a compaction more than
+    /// `retain` ago, and unreferenced files under `data/` older than
+    /// `retain` (and in any case older than [`DEFAULT_GRACE`], so that the
+    /// file of an append or compaction still in progress is never taken for
+    /// garbage). Reads of the series as it is are not affected; reads as of
+    /// a version before such a compaction fail afterwards.
+    pub async fn vacuum(&self, retain: Duration) -> Result<VacuumOutcome> {
+        // List before refreshing: a file committed in between is then
+        // referenced, never mistaken for garbage.
+        let listed: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&Path::from("data")))
+            .try_collect()
+            .await?;
+        let mut outcome = self.vacuum_superseded(retain).await?;
+        let referenced = self.referenced_files();
+        let cutoff = chrono::Utc::now() - retain.max(DEFAULT_GRACE);
+        for meta in listed {
+            if !referenced.contains(meta.location.as_ref()) && meta.last_modified <= cutoff {
+                match self.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        outcome.garbage_files += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Commits `vacuum` rows for the versions superseded before the
+    /// retention, then deletes their files.
+    async fn vacuum_superseded(&self, retain: Duration) -> Result<VacuumOutcome> {
+        let cutoff =
+            now_micros().saturating_sub(i64::try_from(retain.as_micros()).unwrap_or(i64::MAX));
+        let attempts = self.options.commit_attempts.max(1);
+        for attempt in 0..attempts {
+            let mut oplog = self.oplog.lock().await;
+            let index = self.refresh_locked(&mut oplog).await?;
+            let txn_seq = index.delta_version() + 1;
+            let entries = vacuum_entries(&index, cutoff, txn_seq);
+            if entries.is_empty() {
+                return Ok(VacuumOutcome::default());
+            }
+            let CommitOutcome::Committed(delta_version) =
+                oplog.commit(index.delta_version(), &entries).await?
+            else {
+                drop(oplog);
+                backoff(attempt).await;
+                continue;
+            };
+            let mut next = (*index).clone();
+            match next.apply(entries.clone(), delta_version) {
+                Ok(()) => {
+                    self.install(next);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not index an own commit"),
+            }
+            drop(oplog);
+            let mut outcome = VacuumOutcome {
+                txn_seq: Some(delta_version),
+                ..VacuumOutcome::default()
+            };
+            for entry in &entries {
+                let path = Path::from(entry.file_path.as_deref().unwrap_or_default());
+                match self.store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                outcome.superseded_files += 1;
+                outcome.superseded_bytes += entry.size.unwrap_or(0);
+            }
+            return Ok(outcome);
+        }
+        Err(Error::CommitConflict {
+            path: "the oplog (vacuum)".to_string(),
+            attempts,
+        })
+    }
+}
+
+/// A `vacuum` row for every version superseded at or before `cutoff` whose
+/// file is still there.
+fn vacuum_entries(index: &OplogIndex, cutoff: i64, txn_seq: i64) -> Vec<OplogEntry> {
+    let created_at = now_micros();
+    index
+        .all_series()
+        .flat_map(|s| {
+            s.versions
+                .iter()
+                .filter(|v| {
+                    v.vacuumed_at.is_none() && v.superseded_time.is_some_and(|t| t <= cutoff)
+                })
+                .map(move |v| OplogEntry {
+                    series: s.path.clone(),
+                    series_id: s.id.clone(),
+                    version: v.version,
+                    entry_type: EntryType::Vacuum,
+                    file_path: Some(v.file_path.clone()),
+                    size: Some(v.size),
+                    row_count: None,
+                    min_event_time: None,
+                    max_event_time: None,
+                    timestamp_column: s.timestamp_column.clone(),
+                    schema: None,
+                    content_hash: None,
+                    txn_seq,
+                    created_at,
+                    extended_attributes: None,
+                })
+        })
+        .collect()
+}

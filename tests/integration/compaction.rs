@@ -1,0 +1,372 @@
+//! Compaction: answers stay the same, reads open fewer files, time travel
+//! across a compaction answers as before, and racing writers (tasks and
+//! processes) never lose or duplicate a row; vacuum deletes what no read
+//! needs.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::{CompactOptions, EntryType, Error, Pond, SeriesExt};
+
+use crate::common::*;
+
+const MINUTE: i64 = 60_000_000;
+/// 2024-01-01T00:00:00Z in µs.
+const JAN1: i64 = 1_704_067_200_000_000;
+
+/// Appends `versions` versions of 6 rows, one a minute, to `/plant/boiler`,
+/// and every seventh a late version overlapping two minutes before it.
+async fn small_versions(pond: &Pond, versions: i64) {
+    for m in 0..versions {
+        let start = if m % 7 == 6 { m - 2 } else { m };
+        let times: Vec<i64> = (0..6)
+            .map(|i| JAN1 + start * MINUTE + i * 10_000_000 + m)
+            .collect();
+        pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+}
+
+fn context(pond: Arc<Pond>) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    pond::register(&ctx, pond);
+    ctx
+}
+
+async fn answer(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let c = arrow::compute::cast(batches[0].column(0), &DataType::Int64).unwrap();
+    c.as_primitive::<Int64Type>().value(0)
+}
+
+const QUERIES: [&str; 4] = [
+    "SELECT count(*) AS n, sum(CAST(reading * 10 AS BIGINT)) AS s, min(ts) AS a, max(ts) AS b \
+     FROM plant.boiler",
+    "SELECT date_trunc('minute', ts) AS m, count(*), max(reading) FROM plant.boiler \
+     WHERE ts >= '2024-01-01T00:10:00Z' AND ts < '2024-01-01T00:20:00Z' GROUP BY 1 ORDER BY 1",
+    "SELECT ts, reading FROM plant.boiler ORDER BY ts DESC, reading LIMIT 4",
+    "SELECT count(*) FROM plant.boiler a JOIN plant.boiler b ON a.ts = b.ts",
+];
+
+#[tokio::test]
+async fn compaction_keeps_every_answer_and_reads_fewer_versions() {
+    let (_dir, pond) = temp_pond().await;
+    small_versions(&pond, 40).await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let mut before = Vec::new();
+    for q in QUERIES {
+        before.push(answer(&ctx, q).await);
+    }
+    // A small target, so that the 40 versions make several new ones.
+    let options = CompactOptions::default().with_target_file_bytes(10_000);
+    let done = pond
+        .compact_with_options("/plant/boiler", &options)
+        .await
+        .unwrap();
+    assert_eq!(done.versions_read, 40, "{done:?}");
+    assert!(
+        (2..10).contains(&done.versions_written),
+        "several disjoint new versions: {done:?}"
+    );
+    let info = pond.series_info("/plant/boiler").unwrap();
+    assert_eq!(info.versions, done.versions_written);
+    assert_eq!(info.rows, 240);
+    for (q, want) in QUERIES.iter().zip(&before) {
+        assert_eq!(&answer(&ctx, q).await, want, "{q}");
+    }
+    // The new versions are disjoint in time, so ORDER BY ts needs no sort.
+    let live: Vec<_> = pond
+        .versions("/plant/boiler")
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.is_live())
+        .collect();
+    assert!(live.iter().all(|v| v.entry_type == EntryType::Compact));
+    assert!(
+        live.windows(2)
+            .all(|w| w[0].max_event_time < w[1].min_event_time),
+        "{live:?}"
+    );
+    let plan = answer(&ctx, "EXPLAIN SELECT ts FROM plant.boiler ORDER BY ts").await;
+    assert!(!plan.contains("SortExec"), "{plan}");
+
+    // series_versions: 40 superseded appends, then the compaction.
+    let sql = "SELECT count(*) FROM series_versions('/plant/boiler') \
+               WHERE entry_type = 'append' AND NOT live";
+    assert_eq!(count(&ctx, sql).await, 40);
+
+    // As of version 40 (before the compaction) the series reads as before,
+    // from the old files.
+    let as_of = "SELECT count(*) AS n, sum(CAST(reading * 10 AS BIGINT)) AS s, min(ts) AS a, \
+                 max(ts) AS b \
+                 FROM series_range('/plant/boiler', NULL, NULL, 40)";
+    assert_eq!(answer(&ctx, as_of).await, before[0]);
+    let plan = answer(&ctx, &format!("EXPLAIN {as_of}")).await;
+    assert!(plan.contains("versions=40/40"), "{plan}");
+
+    // Input bytes overestimate tiny outputs (a Parquet file's fixed cost
+    // dominates them), so the new versions may still be small: compacting
+    // again merges them, and then there is nothing left to gain.
+    let again = pond
+        .compact_with_options("/plant/boiler", &options)
+        .await
+        .unwrap();
+    assert!(again.versions_written <= 1, "{again:?}");
+    let last = pond
+        .compact_with_options("/plant/boiler", &options)
+        .await
+        .unwrap();
+    assert_eq!(last.versions_read, 0, "{last:?}");
+    for (q, want) in QUERIES.iter().zip(&before) {
+        assert_eq!(&answer(&ctx, q).await, want, "{q}");
+    }
+    assert!(pond.check().await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn vacuum_deletes_superseded_files_and_old_reads_say_so() {
+    let (dir, pond) = temp_pond().await;
+    small_versions(&pond, 10).await;
+    let pond = Arc::new(pond);
+    pond.compact("/plant/boiler").await.unwrap();
+    // Retained: nothing is deleted yet.
+    let kept = pond.vacuum(Duration::from_secs(3_600)).await.unwrap();
+    assert_eq!(kept.superseded_files, 0);
+    let done = pond.vacuum(Duration::ZERO).await.unwrap();
+    assert_eq!(done.superseded_files, 10);
+    let files = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .count();
+    assert_eq!(files, 1, "only the compacted version's file is left");
+    let ctx = context(Arc::clone(&pond));
+    assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 60);
+    let err = ctx
+        .sql("SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL, 5)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("vacuumed"), "{err}");
+    assert!(pond.check().await.unwrap().is_clean());
+    // A reopened pond sees the same.
+    let reopened = Pond::open(location(&dir)).await.unwrap();
+    assert_eq!(reopened.series_info("/plant/boiler").unwrap().versions, 1);
+    assert!(reopened.check().await.unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_while_compacting_are_never_lost_or_doubled() {
+    let (dir, pond) = temp_pond().await;
+    small_versions(&pond, 30).await;
+    let compactor = Pond::open(location(&dir)).await.unwrap();
+    let appender = Pond::open(location(&dir)).await.unwrap();
+    let appends = tokio::spawn(async move {
+        for i in 0..20 {
+            let t = JAN1 + 100 * MINUTE + i;
+            appender
+                .append_batch("/plant/boiler", &readings(&[t]), "ts")
+                .await
+                .unwrap();
+        }
+    });
+    let compacted = compactor.compact("/plant/boiler").await.unwrap();
+    appends.await.unwrap();
+    assert!(compacted.versions_read >= 30, "{compacted:?}");
+    pond.refresh().await.unwrap();
+    let all = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(all.num_rows(), 30 * 6 + 20, "every row exactly once");
+    let versions = pond.versions("/plant/boiler").unwrap();
+    let numbers: Vec<i64> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(
+        numbers,
+        (1..=numbers.len() as i64).collect::<Vec<_>>(),
+        "unique, gapless"
+    );
+    assert!(pond.check().await.unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_compactions_of_the_same_versions_cannot_both_land() {
+    let (dir, pond) = temp_pond().await;
+    small_versions(&pond, 20).await;
+    let handles: Vec<Arc<Pond>> = futures::future::join_all(
+        (0..3).map(|_| async { Arc::new(Pond::open(location(&dir)).await.unwrap()) }),
+    )
+    .await;
+    let tasks: Vec<_> = handles
+        .into_iter()
+        .map(|p| tokio::spawn(async move { p.compact("/plant/boiler").await }))
+        .collect();
+    let mut landed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(done) if done.versions_read > 0 => landed += 1,
+            Ok(_) | Err(Error::CompactionConflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(landed, 1);
+    pond.refresh().await.unwrap();
+    assert_eq!(read_all(&pond, "/plant/boiler").await.num_rows(), 120);
+    assert_eq!(pond.series_info("/plant/boiler").unwrap().versions, 1);
+    let report = pond.check().await.unwrap();
+    assert!(
+        report.is_clean() && report.pending.is_empty(),
+        "the losers deleted their files: {report:?}"
+    );
+}
+
+fn pond_command(location: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
+    command
+        .args(["--pond", location])
+        .args(args)
+        .env_remove("POND");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_processes_race_appending_processes() {
+    let (dir, pond) = temp_pond().await;
+    small_versions(&pond, 20).await;
+    let at = location(&dir).to_string();
+    let csv = dir.path().join("late.csv");
+    std::fs::write(&csv, "ts,reading\n2024-01-02T00:00:00Z,1.5\n").unwrap();
+    let csv = csv.to_str().unwrap().to_string();
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        children.push(
+            pond_command(&at, &["compact", "/plant/boiler"])
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for _ in 0..4 {
+        children.push(
+            pond_command(&at, &["append", "/plant/boiler", &csv])
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let mut failed = Vec::new();
+    for mut child in children {
+        let status = child.wait().unwrap();
+        if !status.success() {
+            failed.push(status);
+        }
+    }
+    // A compaction that lost to the other may fail; appends may not.
+    assert!(failed.len() <= 1, "{failed:?}");
+    pond.refresh().await.unwrap();
+    assert_eq!(read_all(&pond, "/plant/boiler").await.num_rows(), 120 + 4);
+    assert!(pond.check().await.unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_killed_at_any_step_leaves_the_series_readable() {
+    let (dir, pond) = temp_pond().await;
+    for m in 0..40 {
+        let times: Vec<i64> = (0..5_000).map(|i| JAN1 + m * MINUTE + i * 10).collect();
+        pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    let at = location(&dir).to_string();
+    let state = |pond: &Pond| pond.series_info("/plant/boiler").unwrap().versions;
+
+    // Killed with its file written, before the commit: nothing changed,
+    // and the file is an unreferenced one that check calls pending.
+    let status = pond_command(&at, &["compact", "/plant/boiler"])
+        .env("POND_CRASH_AT", "compact-before-commit")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let reopened = Pond::open(&at).await.unwrap();
+    assert_eq!(state(&reopened), 40);
+    assert_eq!(
+        read_all(&reopened, "/plant/boiler").await.num_rows(),
+        200_000
+    );
+    let report = reopened.check().await.unwrap();
+    assert!(
+        report.problems.is_empty() && report.garbage.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.pending.len(), 1, "the written, uncommitted file");
+
+    // Killed right after the commit: the compaction stands.
+    let status = pond_command(&at, &["compact", "/plant/boiler"])
+        .env("POND_CRASH_AT", "compact-after-commit")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let reopened = Pond::open(&at).await.unwrap();
+    assert_eq!(state(&reopened), 1);
+    assert_eq!(
+        read_all(&reopened, "/plant/boiler").await.num_rows(),
+        200_000
+    );
+    let report = reopened.check().await.unwrap();
+    assert!(
+        report.problems.is_empty() && report.garbage.is_empty(),
+        "{report:?}"
+    );
+
+    // An hour later, vacuum deletes the dead compaction's file: pretend the
+    // hour passed by giving the grace period up.
+    let report = reopened.check_with_grace(Duration::ZERO).await.unwrap();
+    assert_eq!(report.garbage.len(), 1, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_killed_at_random_times_is_all_or_nothing() {
+    let (dir, pond) = temp_pond().await;
+    for m in 0..40 {
+        let times: Vec<i64> = (0..5_000).map(|i| JAN1 + m * MINUTE + i * 10).collect();
+        pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    let at = location(&dir).to_string();
+    for delay_ms in [30, 100, 250] {
+        let mut child = pond_command(&at, &["compact", "/plant/boiler"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let reopened = Pond::open(&at).await.unwrap();
+        let versions = reopened.series_info("/plant/boiler").unwrap().versions;
+        assert!(
+            versions == 40 || versions == 1,
+            "all or nothing: {versions}"
+        );
+        assert_eq!(
+            read_all(&reopened, "/plant/boiler").await.num_rows(),
+            200_000
+        );
+        let report = reopened.check().await.unwrap();
+        assert!(
+            report.problems.is_empty() && report.garbage.is_empty(),
+            "only pending files: {report:?}"
+        );
+    }
+}
