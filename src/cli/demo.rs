@@ -36,9 +36,14 @@ pub(crate) async fn run(dir: &str, hours: i64) -> Result<()> {
 }
 
 async fn build(dir: &str, hours: i64) -> Result<Pond> {
-    let pond = Pond::create(dir).await.with_context(|| {
-        format!("creating the demo pond at {dir} (remove it or choose another directory)")
-    })?;
+    // Many small versions show what pruning does; `pond compact` then
+    // shows what compaction does.
+    let options = crate::PondOptions::default().with_auto_compact_versions(0);
+    let pond = Pond::create_with_options(dir, options)
+        .await
+        .with_context(|| {
+            format!("creating the demo pond at {dir} (remove it or choose another directory)")
+        })?;
     let started = std::time::Instant::now();
     for (s, site) in SITES.iter().enumerate() {
         for (k, sensor) in SENSORS.iter().enumerate() {

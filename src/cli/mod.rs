@@ -31,6 +31,11 @@ pub struct Args {
     #[arg(long, global = true, env = "POND", default_value = "./pond")]
     pond: String,
 
+    /// Compact a series after an append once this many small versions of
+    /// one level have gathered; 0 never does on its own.
+    #[arg(long, global = true, env = "POND_AUTO_COMPACT", default_value_t = 8)]
+    auto_compact: usize,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -219,9 +224,12 @@ where
 
 async fn run(args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
+    let options = crate::PondOptions::default().with_auto_compact_versions(args.auto_compact);
+    let location = args.pond.as_str();
+    let open = || Pond::open_with_options(location, options.clone());
     match args.command {
         Command::Init => {
-            Pond::create(&args.pond).await?;
+            Pond::create_with_options(location, options.clone()).await?;
             eprintln!("created an empty pond at {}", args.pond);
             Ok(())
         }
@@ -231,7 +239,7 @@ async fn run(args: Args) -> Result<()> {
             format,
             timestamp_column,
         } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             let request = ingest::AppendRequest {
                 series,
                 inputs,
@@ -246,7 +254,7 @@ async fn run(args: Args) -> Result<()> {
             format,
             maxrows,
         } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             drop(out);
             let request = sql::SqlRequest {
                 sql,
@@ -257,19 +265,19 @@ async fn run(args: Args) -> Result<()> {
             sql::run(pond, request).await
         }
         Command::Ls { prefix, format } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             inspect::ls(&pond, prefix.as_deref().unwrap_or(""), format, &mut out)
         }
         Command::Describe { series, format } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             inspect::describe(&pond, &series, format, &mut out)
         }
         Command::Log { limit, format } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             inspect::log(&pond, limit, format, &mut out).await
         }
         Command::Check => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             let report = pond.check().await?;
             writeln!(out, "checked {} data files", report.files_checked)?;
             for g in &report.garbage {
@@ -296,7 +304,7 @@ async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Compact { series, target_mb } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024));
             let paths = match series {
@@ -320,7 +328,7 @@ async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Vacuum { retain } => {
-            let pond = Pond::open(&args.pond).await?;
+            let pond = open().await?;
             let done = pond.vacuum(retain).await?;
             eprintln!(
                 "deleted {} superseded data files ({} bytes) and {} unreferenced files",

@@ -43,6 +43,9 @@ pub struct FileInfo {
     pub created_at: i64,
     /// `append`, or `compact` for a version written by compaction.
     pub entry_type: EntryType,
+    /// 0 for an append; for a version written by compaction, one more than
+    /// the highest level among the versions it replaced.
+    pub level: u32,
     /// The oplog version of the compaction that superseded this version;
     /// reads of the series skip it from then on.
     pub superseded_at: Option<i64>,
@@ -299,6 +302,7 @@ impl OplogIndex {
                     txn_seq: entry.txn_seq,
                     created_at: entry.created_at,
                     entry_type: entry.entry_type,
+                    level: level_of(&entry),
                     superseded_at: None,
                     superseded_time: None,
                     vacuumed_at: None,
@@ -342,6 +346,16 @@ impl OplogIndex {
         }
         Ok(())
     }
+}
+
+/// The compaction level an `append` or `compact` row records.
+fn level_of(entry: &OplogEntry) -> u32 {
+    entry
+        .extended_attributes
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .and_then(|v| v.get("level")?.as_u64())
+        .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

@@ -219,7 +219,10 @@ impl Pond {
         let mut failure = None;
         for attempt in 0..attempts {
             match self.try_commit(&mut staged, attempt).await {
-                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(Some(outcome)) => {
+                    self.auto_compact(&outcome.series).await;
+                    return Ok(outcome);
+                }
                 Ok(None) => backoff(attempt).await,
                 Err(e) => {
                     failure = Some(e);

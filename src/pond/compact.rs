@@ -128,12 +128,50 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
         .collect()
 }
 
+/// The group an automatic compaction after an append rewrites, if any:
+/// the `k` earliest small live versions of the lowest level that has `k` of
+/// them, with later ones of that level that overlap them. Appends are level
+/// 0 and a compaction's output is one level above its inputs, so each row
+/// is rewritten about log_k(versions) times (size-tiered, as in an LSM tree)
+/// rather than at every compaction.
+pub(crate) fn plan_auto(live: &[&FileInfo], k: usize, target: i64) -> Option<Vec<FileInfo>> {
+    if k < 2 {
+        return None;
+    }
+    let small: Vec<&FileInfo> = live
+        .iter()
+        .copied()
+        .filter(|v| v.size.saturating_mul(2) < target)
+        .collect();
+    let top = small.iter().map(|v| v.level).max()?;
+    (0..=top).find_map(|level| {
+        let mut at_level: Vec<&FileInfo> =
+            small.iter().copied().filter(|v| v.level == level).collect();
+        if at_level.len() < k {
+            return None;
+        }
+        at_level.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
+        let mut latest = at_level[..k].iter().map(|v| v.max_event_time).max()?;
+        let mut group: Vec<FileInfo> = at_level[..k].iter().map(|v| (*v).clone()).collect();
+        for v in &at_level[k..] {
+            if v.min_event_time > latest {
+                break;
+            }
+            latest = latest.max(v.max_event_time);
+            group.push((*v).clone());
+        }
+        Some(group)
+    })
+}
+
 /// A new version written and not yet committed.
 struct Output {
     inputs: Vec<FileInfo>,
     file: WrittenFile,
     version: i64,
     uuid: String,
+    /// One more than the highest level among the inputs.
+    level: u32,
 }
 
 impl Pond {
@@ -159,6 +197,35 @@ impl Pond {
         let state = self.state(path)?;
         let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
         let groups = plan_groups(&live, options);
+        self.rewrite(&state, groups).await
+    }
+
+    /// After an append to `path`: compacts the lowest level that has
+    /// [`PondOptions::auto_compact_versions`](super::PondOptions::auto_compact_versions)
+    /// small versions (see `plan_auto`). Best effort: the append has landed
+    /// whatever happens here, and losing to another compaction is normal.
+    pub(crate) async fn auto_compact(&self, path: &str) {
+        let k = self.options.auto_compact_versions;
+        let Ok(state) = self.state(path) else {
+            return;
+        };
+        let target = CompactOptions::default().target_file_bytes;
+        let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
+        let Some(group) = plan_auto(&live, k, target) else {
+            return;
+        };
+        match self.rewrite(&state, vec![group]).await {
+            Ok(_) | Err(Error::CompactionConflict { .. }) => {}
+            Err(e) => tracing::warn!(series = path, error = %e, "automatic compaction failed"),
+        }
+    }
+
+    /// Writes each group as one new version and commits them all.
+    async fn rewrite(
+        &self,
+        state: &SeriesState,
+        groups: Vec<Vec<FileInfo>>,
+    ) -> Result<CompactOutcome> {
         let mut outcome = CompactOutcome {
             series: state.path.clone(),
             ..CompactOutcome::default()
@@ -168,7 +235,7 @@ impl Pond {
         }
         let mut outputs: Vec<Output> = Vec::new();
         for (version, inputs) in (state.last_version() + 1..).zip(groups) {
-            match self.write_group(&state, inputs, version).await {
+            match self.write_group(state, inputs, version).await {
                 Ok(output) => outputs.push(output),
                 Err(e) => {
                     self.remove_outputs(&outputs).await;
@@ -217,11 +284,13 @@ impl Pond {
             &state.path,
         )
         .await?;
+        let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
         Ok(Output {
             inputs,
             file,
             version,
             uuid,
+            level,
         })
     }
 
@@ -362,7 +431,9 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
             min_event_time: Some(f.min_event_time),
             max_event_time: Some(f.max_event_time),
             content_hash: Some(f.content_hash.clone()),
-            extended_attributes: Some(serde_json::json!({ "replaces": replaces }).to_string()),
+            extended_attributes: Some(
+                serde_json::json!({ "level": o.level, "replaces": replaces }).to_string(),
+            ),
             ..base.clone()
         });
         for input in &o.inputs {
@@ -440,6 +511,31 @@ mod tests {
             plan(&versions, 100),
             [vec![1, 4, 2], vec![3]].map(|g| g.to_vec())[..1]
         );
+    }
+
+    #[test]
+    fn automatic_compaction_takes_the_lowest_level_with_enough_versions() {
+        let mut versions: Vec<FileInfo> = (0..10)
+            .map(|i| version(i + 1, i * 10, i * 10 + 9, 30))
+            .collect();
+        for v in &mut versions[..3] {
+            v.level = 1;
+        }
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        let group =
+            |k| plan_auto(&refs, k, 1_000).map(|g| g.iter().map(|v| v.version).collect::<Vec<_>>());
+        assert_eq!(group(4), Some(vec![4, 5, 6, 7]), "level 0 first");
+        assert_eq!(group(3), Some(vec![4, 5, 6]));
+        assert_eq!(group(8), None);
+        versions[9].level = 1;
+        versions[8].level = 1;
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        assert_eq!(
+            plan_auto(&refs, 5, 1_000).map(|g| g.len()),
+            Some(5),
+            "level 1 has five"
+        );
+        assert_eq!(plan_auto(&refs, 0, 1_000), None, "off");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct PondOptions {
     pub row_group_rows: usize,
     /// Memory the sort of an out-of-order append may use before spilling to disk.
     pub sort_memory_bytes: usize,
+    /// After an append, compact a series once this many small versions of
+    /// one level have gathered (0: never on its own; `compact` still works).
+    pub auto_compact_versions: usize,
 }
 
 impl Default for PondOptions {
@@ -46,6 +49,7 @@ impl Default for PondOptions {
             compact_oplog_after: 64,
             row_group_rows: write.row_group_rows,
             sort_memory_bytes: write.sort_memory,
+            auto_compact_versions: 8,
         }
     }
 }
@@ -66,6 +70,12 @@ impl PondOptions {
     /// Sets [`Self::row_group_rows`].
     pub fn with_row_group_rows(mut self, rows: usize) -> Self {
         self.row_group_rows = rows;
+        self
+    }
+
+    /// Sets [`Self::auto_compact_versions`].
+    pub fn with_auto_compact_versions(mut self, versions: usize) -> Self {
+        self.auto_compact_versions = versions;
         self
     }
 

@@ -46,7 +46,9 @@ async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
     let orphan_new = staged.file_path();
     drop(staged);
 
-    let reopened = Pond::open(location(&dir)).await.unwrap();
+    let reopened = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     assert_eq!(reopened.oplog_version(), version_before);
     assert_eq!(reopened.versions("/c/s").unwrap().len(), 1);
     assert!(reopened.series_info("/c/new").is_err());

@@ -8,10 +8,13 @@ use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
 
+/// Runs the binary without automatic compaction (whose own test turns it
+/// on), so that every append leaves exactly its version.
 fn pond(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pond"))
         .args(args)
         .env_remove("POND")
+        .env("POND_AUTO_COMPACT", "0")
         .output()
         .unwrap()
 }
@@ -23,6 +26,7 @@ fn pond_with_stdin(dir: &TempDir, args: &[&str], input: &[u8]) -> Output {
         .args(args)
         .current_dir(dir.path())
         .env_remove("POND")
+        .env("POND_AUTO_COMPACT", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -521,6 +525,7 @@ fn concurrent_append_processes_both_land() {
     let spawn = |input: &str| {
         Command::new(env!("CARGO_BIN_EXE_pond"))
             .args(["--pond", &at, "append", "/s", input])
+            .env("POND_AUTO_COMPACT", "0")
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
@@ -737,5 +742,35 @@ fn compact_and_vacuum_from_the_command_line() {
     fails(
         pond(&["--pond", &at, "compact", "/plant/none"]),
         "unknown series /plant/none",
+    );
+}
+
+#[test]
+fn appends_from_the_command_line_compact_on_their_own() {
+    let (dir, at) = new_pond();
+    for minute in 0..10 {
+        let csv = file(
+            &dir,
+            &format!("m{minute}.csv"),
+            &format!("ts,v\n2024-01-01T00:0{minute}:00Z,{minute}\n"),
+        );
+        // The default: automatic compaction on.
+        let out = Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["--pond", &at, "append", "/plant/boiler", &csv])
+            .env_remove("POND")
+            .env_remove("POND_AUTO_COMPACT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let ls = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    assert!(
+        ls.contains(",3,10,"),
+        "one compacted version and two new: {ls}"
+    );
+    let sum = "SELECT sum(v) AS s FROM plant.boiler";
+    assert_eq!(
+        ok(pond(&["--pond", &at, "sql", sum, "--format", "csv"])),
+        "s\n45\n"
     );
 }

@@ -10,9 +10,16 @@ use arrow::datatypes::TimeUnit;
 use pond::{Pond, PondOptions, SeriesExt};
 use tempfile::TempDir;
 
-/// A new empty pond in a temporary directory (removed on drop).
+/// Options without automatic compaction: the tests of pruning need many
+/// small versions to stay as they were appended.
+pub(crate) fn manual() -> PondOptions {
+    PondOptions::default().with_auto_compact_versions(0)
+}
+
+/// A new empty pond in a temporary directory (removed on drop), without
+/// automatic compaction.
 pub(crate) async fn temp_pond() -> (TempDir, Pond) {
-    temp_pond_with(PondOptions::default()).await
+    temp_pond_with(manual()).await
 }
 
 pub(crate) async fn temp_pond_with(options: PondOptions) -> (TempDir, Pond) {

@@ -164,7 +164,9 @@ async fn vacuum_deletes_superseded_files_and_old_reads_say_so() {
     assert!(err.to_string().contains("vacuumed"), "{err}");
     assert!(pond.check().await.unwrap().is_clean());
     // A reopened pond sees the same.
-    let reopened = Pond::open(location(&dir)).await.unwrap();
+    let reopened = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     assert_eq!(reopened.series_info("/plant/boiler").unwrap().versions, 1);
     assert!(reopened.check().await.unwrap().is_clean());
 }
@@ -173,8 +175,12 @@ async fn vacuum_deletes_superseded_files_and_old_reads_say_so() {
 async fn appends_while_compacting_are_never_lost_or_doubled() {
     let (dir, pond) = temp_pond().await;
     small_versions(&pond, 30).await;
-    let compactor = Pond::open(location(&dir)).await.unwrap();
-    let appender = Pond::open(location(&dir)).await.unwrap();
+    let compactor = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    let appender = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     let appends = tokio::spawn(async move {
         for i in 0..20 {
             let t = JAN1 + 100 * MINUTE + i;
@@ -204,9 +210,13 @@ async fn appends_while_compacting_are_never_lost_or_doubled() {
 async fn two_compactions_of_the_same_versions_cannot_both_land() {
     let (dir, pond) = temp_pond().await;
     small_versions(&pond, 20).await;
-    let handles: Vec<Arc<Pond>> = futures::future::join_all(
-        (0..3).map(|_| async { Arc::new(Pond::open(location(&dir)).await.unwrap()) }),
-    )
+    let handles: Vec<Arc<Pond>> = futures::future::join_all((0..3).map(|_| async {
+        Arc::new(
+            Pond::open_with_options(location(&dir), manual())
+                .await
+                .unwrap(),
+        )
+    }))
     .await;
     let tasks: Vec<_> = handles
         .into_iter()
@@ -236,7 +246,8 @@ fn pond_command(location: &str, args: &[&str]) -> Command {
     command
         .args(["--pond", location])
         .args(args)
-        .env_remove("POND");
+        .env_remove("POND")
+        .env("POND_AUTO_COMPACT", "0");
     command
 }
 
@@ -297,7 +308,7 @@ async fn a_compaction_killed_at_any_step_leaves_the_series_readable() {
         .status()
         .unwrap();
     assert!(!status.success());
-    let reopened = Pond::open(&at).await.unwrap();
+    let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
     assert_eq!(state(&reopened), 40);
     assert_eq!(
         read_all(&reopened, "/plant/boiler").await.num_rows(),
@@ -317,7 +328,7 @@ async fn a_compaction_killed_at_any_step_leaves_the_series_readable() {
         .status()
         .unwrap();
     assert!(!status.success());
-    let reopened = Pond::open(&at).await.unwrap();
+    let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
     assert_eq!(state(&reopened), 1);
     assert_eq!(
         read_all(&reopened, "/plant/boiler").await.num_rows(),
@@ -353,7 +364,7 @@ async fn a_compaction_killed_at_random_times_is_all_or_nothing() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
-        let reopened = Pond::open(&at).await.unwrap();
+        let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
         let versions = reopened.series_info("/plant/boiler").unwrap().versions;
         assert!(
             versions == 40 || versions == 1,
@@ -369,4 +380,45 @@ async fn a_compaction_killed_at_random_times_is_all_or_nothing() {
             "only pending files: {report:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn appends_alone_keep_a_series_compacted() {
+    // Default options: compaction after 8 small versions of a level.
+    let (_dir, pond) = temp_pond_with(pond::PondOptions::default()).await;
+    let mut all = Vec::new();
+    for m in 0..65 {
+        let times: Vec<i64> = (0..6).map(|i| JAN1 + m * MINUTE + i * 10_000_000).collect();
+        all.extend(times.iter().copied());
+        pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+            .await
+            .unwrap();
+        let live = pond.series_info("/plant/boiler").unwrap().versions;
+        // At most seven small versions of each level stay uncompacted.
+        assert!(live <= 14, "after {} appends: {live} live versions", m + 1);
+    }
+    // 64 appends made eight level-1 versions, the 65th merged them.
+    let levels: Vec<u32> = pond
+        .versions("/plant/boiler")
+        .unwrap()
+        .iter()
+        .filter(|v| v.is_live())
+        .map(|v| v.level)
+        .collect();
+    assert_eq!(levels, [0, 2]);
+    let rows = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(raw_i64(&rows, "ts"), all, "every row once, in time order");
+    // Compactions take version numbers too.
+    let thirtieth = pond
+        .versions("/plant/boiler")
+        .unwrap()
+        .iter()
+        .filter(|v| v.entry_type == EntryType::Append)
+        .nth(29)
+        .unwrap()
+        .version;
+    let ctx = context(Arc::new(pond));
+    let as_of =
+        format!("SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL, {thirtieth})");
+    assert_eq!(count(&ctx, &as_of).await, 30 * 6, "as of the 30th append");
 }

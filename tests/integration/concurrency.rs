@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use pond::{Pond, PondOptions, SeriesExt};
+use pond::{Pond, SeriesExt};
 
 use crate::common::*;
 
@@ -56,7 +56,7 @@ fn assert_exactly_once(pond: &Pond, outcomes: &[pond::AppendOutcome], writers: i
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn separate_handles_race_and_every_append_lands_once() {
     // Compaction commits race with appends too.
-    let options = PondOptions::default().with_compact_oplog_after(8);
+    let options = manual().with_compact_oplog_after(8);
     let (dir, first) = temp_pond_with(options.clone()).await;
     let mut handles = vec![Arc::new(first)];
     for _ in 0..2 {
@@ -71,7 +71,9 @@ async fn separate_handles_race_and_every_append_lands_once() {
         "the writers really raced (some commit lost at least once)"
     );
 
-    let reader = Pond::open(location(&dir)).await.unwrap();
+    let reader = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     assert_exactly_once(&reader, &outcomes, 3, 8);
     let mut times = raw_i64(&read_all(&reader, "/race/s").await, "ts");
     times.sort_unstable();
@@ -108,7 +110,9 @@ async fn one_shared_handle_serves_concurrent_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creators_agree_on_one_series() {
     let (dir, first) = temp_pond().await;
-    let second = Pond::open(location(&dir)).await.unwrap();
+    let second = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     let (one, two) = (readings(&[1]), readings(&[2]));
     let (a, b) = tokio::join!(
         first.append_series_data("/new/s", &one, "ts"),
@@ -116,7 +120,9 @@ async fn concurrent_creators_agree_on_one_series() {
     );
     a.unwrap();
     b.unwrap();
-    let reader = Pond::open(location(&dir)).await.unwrap();
+    let reader = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     let info = reader.series_info("/new/s").unwrap();
     assert_eq!(info.versions, 2);
     let entries = reader.oplog_entries().await.unwrap();

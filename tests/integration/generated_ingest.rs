@@ -401,8 +401,12 @@ async fn run_case(
     let versions = |pond: &Pond| pond.series_info(&case.series).map_or(0, |s| s.versions);
     pond.refresh().await.unwrap();
     let versions_before = versions(pond);
+    // Without automatic compaction, so that a success is exactly one more
+    // version and one more data file.
     let mut args = vec![
         "pond".to_string(),
+        "--auto-compact".into(),
+        "0".into(),
         "--pond".into(),
         location.clone(),
         "append".into(),
@@ -500,11 +504,15 @@ async fn generated_ingest_cases_2_000_append_one_version_or_change_nothing() {
     for chunk in indices.chunks(CASES_PER_POND) {
         let ponds = tempfile::tempdir().unwrap();
         let pond_dir = ponds.path().join("p");
-        let pond = Pond::create(pond_dir.to_str().unwrap()).await.unwrap();
+        let pond = Pond::create_with_options(pond_dir.to_str().unwrap(), crate::common::manual())
+            .await
+            .unwrap();
         let base = inputs.path().join("base.csv");
         std::fs::write(&base, BASE_CSV).unwrap();
         let created = pond::cli::execute([
             "pond",
+            "--auto-compact",
+            "0",
             "--pond",
             pond_dir.to_str().unwrap(),
             "append",

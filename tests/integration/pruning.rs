@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use arrow::datatypes::TimeUnit;
-use pond::{PondOptions, SeriesExt};
+use pond::SeriesExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -31,7 +31,7 @@ async fn pruned_reads_equal_brute_force() {
         .unwrap_or(0x5eed);
     let mut rng = StdRng::seed_from_u64(seed);
     // Several row groups per file, so row-group pruning runs too.
-    let options = PondOptions::default().with_row_group_rows(7);
+    let options = manual().with_row_group_rows(7);
     let (_dir, pond) = temp_pond_with(options).await;
     let units = [
         TimeUnit::Second,

@@ -1,7 +1,7 @@
 //! Re-opening a pond, following other writers incrementally, and keeping the
 //! oplog small enough to open fast.
 
-use pond::{Pond, PondOptions, SeriesExt};
+use pond::{Pond, SeriesExt};
 
 use crate::common::*;
 
@@ -17,7 +17,9 @@ async fn reopen_sees_the_same_series_and_versions() {
         .await
         .unwrap();
 
-    let again = Pond::open(location(&dir)).await.unwrap();
+    let again = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     assert_eq!(again.oplog_version(), pond.oplog_version());
     assert_eq!(
         again.versions("/a/x").unwrap(),
@@ -49,7 +51,9 @@ async fn refresh_reads_only_new_commits() {
         .append_series_data("/inc", &readings(&[1]), "ts")
         .await
         .unwrap();
-    let reader = Pond::open(location(&dir)).await.unwrap();
+    let reader = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     assert_eq!(reader.versions("/inc").unwrap().len(), 1);
 
     // Make every oplog data file that exists now unreadable: a reader that
@@ -89,7 +93,7 @@ async fn refresh_reads_only_new_commits() {
 
 #[tokio::test]
 async fn oplog_compaction_keeps_file_count_bounded_and_rows_intact() {
-    let options = PondOptions::default().with_compact_oplog_after(16);
+    let options = manual().with_compact_oplog_after(16);
     let (dir, pond) = temp_pond_with(options).await;
     for i in 0..110 {
         pond.append_series_data(&format!("/many/s{}", i % 3), &readings(&[i]), "ts")
@@ -113,7 +117,9 @@ async fn oplog_compaction_keeps_file_count_bounded_and_rows_intact() {
         .count();
     assert!(checkpoints >= 1, "a checkpoint exists");
 
-    let again = Pond::open(location(&dir)).await.unwrap();
+    let again = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     let entries = again.oplog_entries().await.unwrap();
     let appends = entries
         .iter()

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use pond::{PondOptions, SeriesExt};
+use pond::SeriesExt;
 
 use crate::common::*;
 
@@ -128,7 +128,7 @@ async fn time_range_reads_only_matching_rows_and_versions() {
 
 #[tokio::test]
 async fn streamed_append_is_one_version_and_sorts_out_of_order_input_with_spilling() {
-    let options = PondOptions::default()
+    let options = manual()
         .with_sort_memory_bytes(2 * 1024 * 1024)
         .with_row_group_rows(10_000);
     let (dir, pond) = temp_pond_with(options).await;

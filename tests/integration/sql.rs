@@ -99,7 +99,9 @@ async fn every_series_is_a_table_in_the_pond_catalog() {
 async fn a_series_created_after_registration_is_visible() {
     let (dir, pond) = hourly_pond().await;
     let ctx = context(pond);
-    let other = Pond::open(location(&dir)).await.unwrap();
+    let other = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
     other
         .append_series_data("/late/arrival", &readings(&[1, 2, 3]), "ts")
         .await
