@@ -141,6 +141,21 @@ impl Oplog {
             .collect())
     }
 
+    /// The oplog data files of the loaded snapshot, with their sizes and
+    /// row counts (0 where the commit recorded none).
+    fn snapshot_files_with_rows(&self) -> Result<Vec<(Path, u64, usize)>> {
+        Ok(self
+            .table
+            .snapshot()?
+            .log_data()
+            .iter()
+            .map(|f| {
+                let rows = f.num_records().unwrap_or(0);
+                (f.object_store_path(), f.size() as u64, rows)
+            })
+            .collect())
+    }
+
     /// Every entry in the loaded snapshot.
     pub(crate) async fn read_all(&self) -> Result<Vec<OplogEntry>> {
         self.read_files(self.snapshot_files()?).await
@@ -301,18 +316,21 @@ impl Oplog {
         }
     }
 
-    /// Rewrites the oplog's files into one (rows unchanged, `dataChange =
-    /// false`), so that opening the pond reads few files however many commits
-    /// it has seen.
+    /// Merges the oplog's own small files, tier by tier (rows unchanged,
+    /// `dataChange = false`), so that opening the pond reads few files
+    /// however many commits it has seen, and no merge rewrites the whole
+    /// oplog: a file's tier is log16 of its row count, and the lowest tier
+    /// holding [`OPLOG_FAN_IN`] files or more is merged into one file of a
+    /// higher tier. Each row is rewritten about log16(rows) times.
     ///
     /// The rewrite commits only on the snapshot it read: deltalake's own
     /// `optimize` retries past concurrent commits, and its conflict checker
     /// lets two rewrites of the same files both land, which duplicates rows.
-    /// `Ok(false)` means another writer got in first; a later append tries
-    /// again.
+    /// `Ok(false)` means there was nothing to merge or another writer got in
+    /// first; a later append tries again.
     pub(crate) async fn compact(&mut self, version: i64) -> Result<bool> {
         self.update_to(version).await?;
-        let files = self.snapshot_files()?;
+        let files = lowest_full_tier(self.snapshot_files_with_rows()?);
         if files.len() < 2 {
             return Ok(false);
         }
@@ -352,6 +370,31 @@ impl Oplog {
             Ok(false)
         }
     }
+}
+
+/// How many oplog files of one tier are merged at once.
+pub(crate) const OPLOG_FAN_IN: usize = 16;
+
+/// The files of the lowest tier (log16 of the row count) that holds
+/// [`OPLOG_FAN_IN`] files or more; none if no tier does.
+fn lowest_full_tier(files: Vec<(Path, u64, usize)>) -> Vec<(Path, u64)> {
+    let tier = |rows: usize| {
+        let mut t = 0;
+        let mut limit = OPLOG_FAN_IN;
+        while rows >= limit && t < 16 {
+            t += 1;
+            limit = limit.saturating_mul(OPLOG_FAN_IN);
+        }
+        t
+    };
+    let mut by_tier: std::collections::BTreeMap<u32, Vec<(Path, u64)>> = Default::default();
+    for (path, size, rows) in files {
+        by_tier.entry(tier(rows)).or_default().push((path, size));
+    }
+    by_tier
+        .into_values()
+        .find(|files| files.len() >= OPLOG_FAN_IN)
+        .unwrap_or_default()
 }
 
 /// How pond's commits are serialized: no retries, and none of deltalake's
@@ -417,4 +460,34 @@ async fn read_entries(
         entries.extend(batch_to_entries(batch, &location)?);
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_the_lowest_tier_that_is_full() {
+        let files = |rows: &[usize]| -> Vec<(Path, u64, usize)> {
+            rows.iter()
+                .enumerate()
+                .map(|(i, &r)| (Path::from(format!("f{i}")), 1, r))
+                .collect()
+        };
+        // 15 one-row files are not enough; 16 are.
+        assert!(lowest_full_tier(files(&[1; 15])).is_empty());
+        assert_eq!(lowest_full_tier(files(&[1; 16])).len(), 16);
+        // Tier 1 (16..256 rows) is merged only once it has 16 files, and
+        // tier 0 first if both are full.
+        let mut rows = vec![20; 16];
+        rows.extend([1; 3]);
+        let chosen = lowest_full_tier(files(&rows));
+        assert_eq!(chosen.len(), 16);
+        rows.extend([1; 13]);
+        let chosen = lowest_full_tier(files(&rows));
+        assert!(
+            chosen.iter().all(|(p, _)| p.as_ref() >= "f16"),
+            "{chosen:?}"
+        );
+    }
 }

@@ -315,8 +315,8 @@ impl Pond {
             Err(e) => tracing::warn!(error = %e, "could not index an own commit"),
         }
         // Every commit adds an oplog file; the writer whose commit lands on a
-        // multiple of the interval compacts them. One that loses a race or
-        // fails leaves it to the next multiple.
+        // multiple of the interval merges the smallest of them. One that
+        // loses a race or fails leaves it to the next multiple.
         let every = self.options.compact_oplog_after.max(2) as i64;
         if delta_version % every == 0
             && let Err(e) = oplog.compact(delta_version).await

@@ -29,8 +29,10 @@ pub struct PondOptions {
     /// How many times an append tries to commit before giving up when other
     /// writers keep committing first.
     pub commit_attempts: u32,
-    /// Compact the oplog's own files every this many commits (every commit
-    /// adds one), so that opening the pond stays fast.
+    /// Every this many commits (each adds one small file to the oplog), the
+    /// append that lands merges the oplog's smallest files, 16 of one size
+    /// tier at a time, so that opening the pond stays fast without ever
+    /// rewriting the whole oplog.
     pub compact_oplog_after: usize,
     /// Rows per Parquet row group in data files.
     pub row_group_rows: usize,
@@ -46,7 +48,7 @@ impl Default for PondOptions {
         let write = WriteOptions::default();
         Self {
             commit_attempts: 40,
-            compact_oplog_after: 64,
+            compact_oplog_after: crate::oplog::OPLOG_FAN_IN,
             row_group_rows: write.row_group_rows,
             sort_memory_bytes: write.sort_memory,
             auto_compact_versions: 8,
