@@ -22,7 +22,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
-use pond::{Pond, SeriesExt};
+use pond::{Pond, PondOptions, SeriesExt};
 use tokio::runtime::Runtime;
 
 const ROWS: i64 = 2_000;
@@ -30,6 +30,12 @@ const SECOND: i64 = 1_000_000;
 /// 2024-01-01T00:00:00Z in µs.
 const START: i64 = 1_704_067_200_000_000;
 const PATH: &str = "/bench/sql";
+
+/// Without automatic compaction: these benchmarks measure many small
+/// versions as they were appended.
+fn manual() -> PondOptions {
+    PondOptions::default().with_auto_compact_versions(0)
+}
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -66,7 +72,9 @@ fn pond_dir(rt: &Runtime, versions: i64) -> PathBuf {
     }
     let _ = std::fs::remove_dir_all(&dir);
     rt.block_on(async {
-        let pond = Pond::create(dir.to_str().unwrap()).await.unwrap();
+        let pond = Pond::create_with_options(dir.to_str().unwrap(), manual())
+            .await
+            .unwrap();
         for v in 0..versions {
             pond.append_series_data(PATH, &version_batch(v), "ts")
                 .await
@@ -132,7 +140,11 @@ struct Setup {
 fn setup(rt: &Runtime, versions: i64) -> Setup {
     let dir = pond_dir(rt, versions);
     let (ctx, windows) = rt.block_on(async {
-        let pond = Arc::new(Pond::open(dir.to_str().unwrap()).await.unwrap());
+        let pond = Arc::new(
+            Pond::open_with_options(dir.to_str().unwrap(), manual())
+                .await
+                .unwrap(),
+        );
         let ctx = session();
         pond::register(&ctx, Arc::clone(&pond));
         let url = format!("file://{}/", series_dir(&dir).display());
@@ -224,7 +236,7 @@ fn new_session(c: &mut Criterion, rt: &Runtime, setups: &[Setup]) {
                     assert_eq!(got, expected, "{table}, {name}");
                 }
                 let started = std::time::Instant::now();
-                let pond = Pond::open(&pond_dir).await.unwrap();
+                let pond = Pond::open_with_options(&pond_dir, manual()).await.unwrap();
                 let opened = started.elapsed();
                 let ctx = session();
                 pond::register(&ctx, Arc::new(pond));
@@ -250,7 +262,7 @@ fn new_session(c: &mut Criterion, rt: &Runtime, setups: &[Setup]) {
                 |b| {
                     b.iter(|| {
                         rt.block_on(async {
-                            let pond = Pond::open(&pond_dir).await.unwrap();
+                            let pond = Pond::open_with_options(&pond_dir, manual()).await.unwrap();
                             let ctx = session();
                             pond::register(&ctx, Arc::new(pond));
                             run(&ctx, &q).await

@@ -15,11 +15,17 @@ use criterion::{BenchmarkId, Criterion, criterion_main};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use pond::{Pond, SeriesExt};
+use pond::{Pond, PondOptions, SeriesExt};
 use tokio::runtime::Runtime;
 
 const ROWS_PER_VERSION: i64 = 10;
 const MINUTE: i64 = 60_000_000;
+
+/// Without automatic compaction: these benchmarks measure many small
+/// versions as they were appended.
+fn manual() -> PondOptions {
+    PondOptions::default().with_auto_compact_versions(0)
+}
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +68,9 @@ fn pond_with_versions(rt: &Runtime, versions: i64) -> PathBuf {
     }
     let _ = std::fs::remove_dir_all(&dir);
     rt.block_on(async {
-        let pond = Pond::create(dir.to_str().unwrap()).await.unwrap();
+        let pond = Pond::create_with_options(dir.to_str().unwrap(), manual())
+            .await
+            .unwrap();
         let started = std::time::Instant::now();
         for v in 0..versions {
             pond.append_series_data("/bench/s", &version_batch(v), "ts")
@@ -84,7 +92,9 @@ fn pond_with_versions(rt: &Runtime, versions: i64) -> PathBuf {
 fn index_lookup(c: &mut Criterion) {
     let rt = runtime();
     let dir = pond_with_versions(&rt, 10_000);
-    let pond = rt.block_on(Pond::open(dir.to_str().unwrap())).unwrap();
+    let pond = rt
+        .block_on(Pond::open_with_options(dir.to_str().unwrap(), manual()))
+        .unwrap();
     let mut group = c.benchmark_group("index_lookup");
     for (name, minutes) in [
         ("window_10_versions", 10),
@@ -113,7 +123,9 @@ fn cold_open(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function(BenchmarkId::new("appends", 5_000), |b| {
         b.iter(|| {
-            let pond = rt.block_on(Pond::open(dir.to_str().unwrap())).unwrap();
+            let pond = rt
+                .block_on(Pond::open_with_options(dir.to_str().unwrap(), manual()))
+                .unwrap();
             assert_eq!(pond.versions("/bench/s").unwrap().len(), 5_000);
             pond
         })
@@ -172,7 +184,10 @@ fn append(c: &mut Criterion) {
     let batch = big_batch(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let pond = rt
-        .block_on(Pond::create(dir.path().join("pond").to_str().unwrap()))
+        .block_on(Pond::create_with_options(
+            dir.path().join("pond").to_str().unwrap(),
+            manual(),
+        ))
         .unwrap();
     let bare = dir.path().join("bare.parquet");
     let mut group = c.benchmark_group("append_1m_rows");
@@ -204,8 +219,8 @@ fn append_small(c: &mut Criterion) {
         let pond = rt
             .block_on(async {
                 match versions {
-                    0 => Pond::create(location.to_str().unwrap()).await,
-                    _ => Pond::open(location.to_str().unwrap()).await,
+                    0 => Pond::create_with_options(location.to_str().unwrap(), manual()).await,
+                    _ => Pond::open_with_options(location.to_str().unwrap(), manual()).await,
                 }
             })
             .unwrap();

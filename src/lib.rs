@@ -79,7 +79,7 @@ pub use optimizer::SeriesTimePruning;
 pub use path::{schema_and_table, validate_series_path};
 pub use pond::{
     AppendOutcome, CompactOptions, CompactOutcome, Pond, PondOptions, SeriesInfo, StagedAppend,
-    VacuumOutcome,
+    VacuumOptions, VacuumOutcome,
 };
 pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;

@@ -138,8 +138,9 @@ enum Command {
         target_mb: i64,
     },
     /// Delete the data files of versions that compaction superseded longer
-    /// ago than the retention, and files no commit references (left by
-    /// failed or killed writes; those only once an hour old).
+    /// ago than the retention, files no commit references (left by failed
+    /// or killed writes), and the oplog's old Delta log and merged files
+    /// (those only once an hour old).
     #[command(after_help = "Examples:\n  pond vacuum\n  pond vacuum --retain 12h")]
     Vacuum {
         /// How long superseded versions stay readable as of earlier
@@ -331,8 +332,13 @@ async fn run(args: Args) -> Result<()> {
             let pond = open().await?;
             let done = pond.vacuum(retain).await?;
             eprintln!(
-                "deleted {} superseded data files ({} bytes) and {} unreferenced files",
-                done.superseded_files, done.superseded_bytes, done.garbage_files
+                "deleted {} superseded data files ({} bytes), {} unreferenced files, \
+                 {} old oplog log files and {} merged oplog files",
+                done.superseded_files,
+                done.superseded_bytes,
+                done.garbage_files,
+                done.log_files,
+                done.oplog_files
             );
             Ok(())
         }

@@ -316,6 +316,46 @@ impl Oplog {
         }
     }
 
+    /// Deletes what no snapshot of the oplog newer than `cutoff_ms` (ms
+    /// since the epoch) needs: Delta commits and checkpoints older than the
+    /// cutoff and behind a checkpoint (deltalake's log cleanup, which keeps
+    /// every version inside the retention), and oplog data files that are
+    /// no longer in the current snapshot and older than the cutoff (those
+    /// merges replaced; a reader following the log from before the merge
+    /// falls back to reading the snapshot).
+    pub(crate) async fn vacuum(&mut self, version: i64, cutoff_ms: i64) -> Result<OplogVacuum> {
+        self.update_to(version).await?;
+        let log_files = deltalake::protocol::checkpoints::cleanup_expired_logs_for(
+            version.max(0) as u64,
+            self.table.log_store().as_ref(),
+            cutoff_ms,
+            None,
+        )
+        .await?;
+        let active: std::collections::HashSet<Path> =
+            self.snapshot_files()?.into_iter().map(|(p, _)| p).collect();
+        let store = self.table.object_store();
+        let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
+        let mut data_files = 0;
+        for meta in listed {
+            let name = meta.location.as_ref();
+            let is_data = !name.starts_with("_delta_log") && name.ends_with(".parquet");
+            if is_data
+                && !active.contains(&meta.location)
+                && meta.last_modified.timestamp_millis() < cutoff_ms
+            {
+                match store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => data_files += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(OplogVacuum {
+            log_files,
+            data_files,
+        })
+    }
+
     /// Merges the oplog's own small files, tier by tier (rows unchanged,
     /// `dataChange = false`), so that opening the pond reads few files
     /// however many commits it has seen, and no merge rewrites the whole
@@ -370,6 +410,16 @@ impl Oplog {
             Ok(false)
         }
     }
+}
+
+/// What [`Oplog::vacuum`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OplogVacuum {
+    /// Delta log files (commits and checkpoints) before the newest
+    /// checkpoint that no reader within the retention needs.
+    pub(crate) log_files: usize,
+    /// Oplog data files that merges replaced.
+    pub(crate) data_files: usize,
 }
 
 /// How many oplog files of one tier are merged at once.

@@ -20,7 +20,7 @@ mod vacuum;
 
 pub use append::{AppendOutcome, StagedAppend};
 pub use compact::{CompactOptions, CompactOutcome};
-pub use vacuum::VacuumOutcome;
+pub use vacuum::{VacuumOptions, VacuumOutcome};
 
 /// Settings of a [`Pond`] handle. The defaults suit most uses.
 #[derive(Debug, Clone)]
@@ -250,13 +250,24 @@ impl Pond {
         let from = current.delta_version();
         if !oplog.listing_due() {
             // The common case: probe for the next commit, O(1) in history.
-            let (entries, latest) = oplog.read_commits_after(from).await?;
-            if latest == from {
-                return Ok(current);
+            // A commit's oplog file may have been merged and vacuumed since
+            // (this handle was idle longer than the retention): then read
+            // the snapshot instead.
+            match oplog.read_commits_after(from).await {
+                Ok((_, latest)) if latest == from => return Ok(current),
+                Ok((entries, latest)) => {
+                    let mut next = (*current).clone();
+                    next.apply(entries, latest)?;
+                    return Ok(self.install(next));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading new commits failed; reloading the oplog");
+                    let latest = oplog.latest_version(from).await?;
+                    oplog.update_to(latest).await?;
+                    let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;
+                    return Ok(self.install(index));
+                }
             }
-            let mut next = (*current).clone();
-            next.apply(entries, latest)?;
-            return Ok(self.install(next));
         }
         let latest = oplog.latest_version(from).await?;
         if latest <= from {

@@ -1,11 +1,14 @@
-//! Vacuum: deleting the data files no read needs any more.
+//! Vacuum: deleting the files no read needs any more.
 //!
 //! Two kinds go: the files of versions a compaction superseded longer ago
 //! than the retention (first a `vacuum` row per version is committed, so
 //! that a read as of an earlier version reports them gone instead of failing
 //! to open them; a crash after the commit leaves garbage, never a
 //! referenced file that is missing), and garbage: files under `data/` that
-//! no oplog row references, left by writes that failed or were killed.
+//! no oplog row references, left by writes that failed or were killed. The
+//! oplog's own files go too: Delta commits and checkpoints behind a newer
+//! checkpoint, and oplog data files that merges replaced, once older than
+//! the retention (and an hour).
 
 use std::time::Duration;
 
@@ -21,6 +24,36 @@ use crate::index::OplogIndex;
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
 use crate::time::now_micros;
 
+/// Settings of a vacuum.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VacuumOptions {
+    /// How long superseded versions stay readable as of earlier versions,
+    /// and how old other unneeded files must be before they go.
+    pub retain: Duration,
+    /// How old an unreferenced file (or an old oplog file) must be at
+    /// least, whatever `retain` says: a write in progress has such a file
+    /// for a while. Lower it only when no write can be running.
+    pub grace: Duration,
+}
+
+impl VacuumOptions {
+    /// Keep what is younger than `retain`, and anything unreferenced younger
+    /// than [`DEFAULT_GRACE`].
+    pub fn new(retain: Duration) -> Self {
+        Self {
+            retain,
+            grace: DEFAULT_GRACE,
+        }
+    }
+
+    /// Sets [`Self::grace`].
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
 /// What [`Pond::vacuum`] deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -31,6 +64,10 @@ pub struct VacuumOutcome {
     pub superseded_bytes: i64,
     /// Unreferenced files deleted.
     pub garbage_files: usize,
+    /// Delta log files (old commits and checkpoints) deleted.
+    pub log_files: usize,
+    /// The oplog's own data files deleted (those its merges replaced).
+    pub oplog_files: usize,
     /// The oplog version that recorded the superseded deletions, if any.
     pub txn_seq: Option<i64>,
 }
@@ -43,6 +80,12 @@ impl Pond {
     /// garbage). Reads of the series as it is are not affected; reads as of
     /// a version before such a compaction fail afterwards.
     pub async fn vacuum(&self, retain: Duration) -> Result<VacuumOutcome> {
+        self.vacuum_with_options(&VacuumOptions::new(retain)).await
+    }
+
+    /// [`Pond::vacuum`] with [`VacuumOptions`].
+    pub async fn vacuum_with_options(&self, options: &VacuumOptions) -> Result<VacuumOutcome> {
+        let retain = options.retain;
         // List before refreshing: a file committed in between is then
         // referenced, never mistaken for garbage.
         let listed: Vec<ObjectMeta> = self
@@ -52,7 +95,7 @@ impl Pond {
             .await?;
         let mut outcome = self.vacuum_superseded(retain).await?;
         let referenced = self.referenced_files();
-        let cutoff = chrono::Utc::now() - retain.max(DEFAULT_GRACE);
+        let cutoff = chrono::Utc::now() - retain.max(options.grace);
         for meta in listed {
             if !referenced.contains(meta.location.as_ref()) && meta.last_modified <= cutoff {
                 match self.store.delete(&meta.location).await {
@@ -63,6 +106,15 @@ impl Pond {
                 }
             }
         }
+        // The oplog's own files, kept at least the grace period (an hour): a
+        // handle that probes for new commits lists the log every ten
+        // minutes, so it never misses a commit that cleanup took.
+        let cutoff_ms = (chrono::Utc::now() - retain.max(options.grace)).timestamp_millis();
+        let mut oplog = self.oplog.lock().await;
+        let index = self.refresh_locked(&mut oplog).await?;
+        let cleaned = oplog.vacuum(index.delta_version(), cutoff_ms).await?;
+        outcome.log_files = cleaned.log_files;
+        outcome.oplog_files = cleaned.data_files;
         Ok(outcome)
     }
 

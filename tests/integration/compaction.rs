@@ -422,3 +422,57 @@ async fn appends_alone_keep_a_series_compacted() {
         format!("SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL, {thirtieth})");
     assert_eq!(count(&ctx, &as_of).await, 30 * 6, "as of the 30th append");
 }
+
+#[tokio::test]
+async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
+    let options = manual().with_compact_oplog_after(16);
+    let (dir, pond) = temp_pond_with(options).await;
+    let append = |from: i64, to: i64| {
+        let pond = &pond;
+        async move {
+            for i in from..to {
+                pond.append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    append(0, 40).await;
+    // A handle that stops following here.
+    let lagging = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    append(40, 90).await;
+    let everything = pond::VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO);
+    let done = pond.vacuum_with_options(&everything).await.unwrap();
+    // No checkpoint yet (one every 100 commits): the log stays whole, but
+    // the oplog files merges replaced are gone.
+    assert_eq!(done.log_files, 0, "{done:?}");
+    assert!(done.oplog_files >= 60, "{done:?}");
+    // The lagging handle cannot read the commits after it one by one (their
+    // oplog files were merged and deleted), and reloads the snapshot.
+    lagging.refresh().await.unwrap();
+    assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 90);
+    assert_eq!(read_all(&lagging, "/plant/boiler").await.num_rows(), 90);
+
+    append(90, 130).await;
+    let log = dir.path().join("oplog/_delta_log");
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    let log_before = count(&log);
+    let done = pond.vacuum_with_options(&everything).await.unwrap();
+    assert!(
+        done.log_files >= 90,
+        "{done:?}: commits behind the checkpoint at 100"
+    );
+    assert!(
+        count(&log) <= log_before - 90,
+        "{log_before} -> {}",
+        count(&log)
+    );
+    // Opened afresh, from the checkpoint: every version is there.
+    let reopened = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    assert_eq!(read_all(&reopened, "/plant/boiler").await.num_rows(), 130);
+    assert!(reopened.check().await.unwrap().is_clean());
+}
