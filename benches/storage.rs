@@ -6,6 +6,11 @@
 //! Run with `cargo bench --bench storage`. The ponds with many versions take a
 //! while to build, so they are built once under `target/bench-ponds/` and
 //! reused; delete that folder to rebuild them.
+//!
+//! `POND_BENCH_SCALE=1` adds the scale benchmark (issue 9): a series of
+//! 100,000 small versions against one of 1,000, for a small append, a cold
+//! open with the whole listing, and a fixed-window SQL query. Building the
+//! 100,000-version pond takes a quarter of an hour.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -236,6 +241,62 @@ fn append_small(c: &mut Criterion) {
     group.finish();
 }
 
+/// A series of 1,000 and one of 100,000 small versions: a small append, a
+/// cold open with the listing `pond ls` prints, and a query of a fixed
+/// window of 10 versions' time, in a warm session.
+fn scale(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("scale");
+    group.sample_size(20);
+    for versions in [1_000, 100_000] {
+        let built = pond_with_versions(&rt, versions);
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy");
+        copy_dir(&built, &copy);
+        let location = copy.to_str().unwrap().to_string();
+        group.bench_function(BenchmarkId::new("open_and_list", versions), |b| {
+            b.iter(|| {
+                let pond = rt
+                    .block_on(Pond::open_with_options(&location, manual()))
+                    .unwrap();
+                let listed = pond.list_series();
+                assert_eq!(listed[0].versions, versions as usize);
+                listed
+            })
+        });
+        let pond = Arc::new(
+            rt.block_on(Pond::open_with_options(&location, manual()))
+                .unwrap(),
+        );
+        let ctx = datafusion::prelude::SessionContext::new();
+        pond::register(&ctx, Arc::clone(&pond));
+        let start = versions / 2 * MINUTE;
+        let sql = format!(
+            "SELECT count(*), avg(value) FROM bench.s WHERE ts >= to_timestamp_micros({start}) \
+             AND ts < to_timestamp_micros({})",
+            start + 10 * MINUTE
+        );
+        group.bench_function(BenchmarkId::new("window_10_versions", versions), |b| {
+            b.iter(|| {
+                let batches = rt
+                    .block_on(async { ctx.sql(&sql).await?.collect().await })
+                    .unwrap();
+                assert_eq!(batches[0].num_rows(), 1);
+                batches
+            })
+        });
+        let mut v = 2 * versions;
+        group.bench_function(BenchmarkId::new("append_10_rows", versions), |b| {
+            b.iter(|| {
+                v += 1;
+                rt.block_on(pond.append_series_data("/bench/s", &version_batch(v), "ts"))
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -256,6 +317,9 @@ fn benches() {
     cold_open(&mut c);
     append(&mut c);
     append_small(&mut c);
+    if std::env::var_os("POND_BENCH_SCALE").is_some() {
+        scale(&mut c);
+    }
 }
 
 criterion_main!(benches);

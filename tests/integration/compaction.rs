@@ -288,96 +288,77 @@ async fn compaction_processes_race_appending_processes() {
     assert!(pond.check().await.unwrap().is_clean());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compaction_killed_at_any_step_leaves_the_series_readable() {
-    let (dir, pond) = temp_pond().await;
+/// 40 versions of 5,000 rows each: enough that a compaction runs a while.
+async fn big_series(pond: &Pond) {
     for m in 0..40 {
         let times: Vec<i64> = (0..5_000).map(|i| JAN1 + m * MINUTE + i * 10).collect();
         pond.append_series_data("/plant/boiler", &readings(&times), "ts")
             .await
             .unwrap();
     }
-    let at = location(&dir).to_string();
-    let state = |pond: &Pond| pond.series_info("/plant/boiler").unwrap().versions;
+}
 
+/// Runs `pond compact` in a process (aborting at the crash point `crash`,
+/// if any), lets `end` kill it or leave it be, waits for it, and checks
+/// that the pond still reads every row and has neither garbage nor damage.
+/// Returns how many live versions the series has then, and how many files
+/// check calls pending.
+async fn compact_process(
+    at: &str,
+    crash: Option<&str>,
+    end: impl FnOnce(&mut std::process::Child),
+) -> (usize, usize) {
+    let mut command = pond_command(at, &["compact", "/plant/boiler"]);
+    if let Some(point) = crash {
+        command.env("POND_CRASH_AT", point);
+    }
+    let mut child = command.stderr(std::process::Stdio::null()).spawn().unwrap();
+    end(&mut child);
+    child.wait().unwrap();
+    let reopened = Pond::open_with_options(at, manual()).await.unwrap();
+    assert_eq!(
+        read_all(&reopened, "/plant/boiler").await.num_rows(),
+        200_000
+    );
+    let report = reopened.check().await.unwrap();
+    assert!(
+        report.problems.is_empty() && report.garbage.is_empty(),
+        "{report:?}"
+    );
+    let versions = reopened.series_info("/plant/boiler").unwrap().versions;
+    (versions, report.pending.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_killed_either_side_of_its_commit_leaves_the_series_readable() {
+    let (dir, pond) = temp_pond().await;
+    big_series(&pond).await;
+    let at = location(&dir);
     // Killed with its file written, before the commit: nothing changed,
     // and the file is an unreferenced one that check calls pending.
-    let status = pond_command(&at, &["compact", "/plant/boiler"])
-        .env("POND_CRASH_AT", "compact-before-commit")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success());
-    let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
-    assert_eq!(state(&reopened), 40);
-    assert_eq!(
-        read_all(&reopened, "/plant/boiler").await.num_rows(),
-        200_000
-    );
-    let report = reopened.check().await.unwrap();
-    assert!(
-        report.problems.is_empty() && report.garbage.is_empty(),
-        "{report:?}"
-    );
-    assert_eq!(report.pending.len(), 1, "the written, uncommitted file");
-
+    let killed = compact_process(at, Some("compact-before-commit"), |_| {}).await;
+    assert_eq!(killed, (40, 1));
     // Killed right after the commit: the compaction stands.
-    let status = pond_command(&at, &["compact", "/plant/boiler"])
-        .env("POND_CRASH_AT", "compact-after-commit")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success());
-    let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
-    assert_eq!(state(&reopened), 1);
-    assert_eq!(
-        read_all(&reopened, "/plant/boiler").await.num_rows(),
-        200_000
-    );
-    let report = reopened.check().await.unwrap();
-    assert!(
-        report.problems.is_empty() && report.garbage.is_empty(),
-        "{report:?}"
-    );
-
-    // An hour later, vacuum deletes the dead compaction's file: pretend the
-    // hour passed by giving the grace period up.
-    let report = reopened.check_with_grace(Duration::ZERO).await.unwrap();
+    let killed = compact_process(at, Some("compact-after-commit"), |_| {}).await;
+    assert_eq!(killed, (1, 1), "the first one's file is still pending");
+    // Once the grace for writes in progress is over, it is garbage.
+    let report = pond.check_with_grace(Duration::ZERO).await.unwrap();
     assert_eq!(report.garbage.len(), 1, "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compaction_killed_at_random_times_is_all_or_nothing() {
     let (dir, pond) = temp_pond().await;
-    for m in 0..40 {
-        let times: Vec<i64> = (0..5_000).map(|i| JAN1 + m * MINUTE + i * 10).collect();
-        pond.append_series_data("/plant/boiler", &readings(&times), "ts")
-            .await
-            .unwrap();
-    }
-    let at = location(&dir).to_string();
+    big_series(&pond).await;
     for delay_ms in [30, 100, 250] {
-        let mut child = pond_command(&at, &["compact", "/plant/boiler"])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        child.wait().unwrap();
-        let reopened = Pond::open_with_options(&at, manual()).await.unwrap();
-        let versions = reopened.series_info("/plant/boiler").unwrap().versions;
+        let (versions, _) = compact_process(location(&dir), None, |child| {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            let _ = child.kill();
+        })
+        .await;
         assert!(
             versions == 40 || versions == 1,
             "all or nothing: {versions}"
-        );
-        assert_eq!(
-            read_all(&reopened, "/plant/boiler").await.num_rows(),
-            200_000
-        );
-        let report = reopened.check().await.unwrap();
-        assert!(
-            report.problems.is_empty() && report.garbage.is_empty(),
-            "only pending files: {report:?}"
         );
     }
 }
