@@ -153,8 +153,9 @@ impl SeriesTable {
         predicate: &VersionPredicate,
     ) -> Result<(Vec<FileInfo>, usize)> {
         let state = self.pond.state(&self.path)?;
-        #[cfg(debug_assertions)]
-        self.check_ranges_hold(&state, predicate)?;
+        if cfg!(debug_assertions) {
+            self.check_ranges_hold(&state, predicate)?;
+        }
         let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
         let (candidates, total): (Vec<FileInfo>, usize) = match self.max_version {
             // Time travel: the versions as they were, superseded ones too.
@@ -206,7 +207,6 @@ impl SeriesTable {
     /// Debug builds: the time ranges read from the filters must hold every
     /// version that DataFusion's `PruningPredicate` keeps, part by part (see
     /// [`VersionPredicate::check_ranges`]).
-    #[cfg(debug_assertions)]
     fn check_ranges_hold(
         &self,
         state: &crate::index::SeriesState,
