@@ -34,7 +34,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, Transactio
 use deltalake::kernel::{Action, Add, Remove};
 use deltalake::logstore::get_actions;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, Path};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, Path, TableProperty};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
@@ -45,6 +45,10 @@ use crate::io::parquet_reader;
 
 /// Delta versions between checkpoints (Delta's usual interval).
 const CHECKPOINT_INTERVAL: i64 = 100;
+
+/// How many checkpoint intervals of Delta commits stay in the log behind
+/// the newest checkpoint (see [`Oplog::trim_log`]).
+const LOG_KEPT_CHECKPOINTS: i64 = 2;
 
 /// How many oplog files may be read at once.
 const READ_CONCURRENCY: usize = 16;
@@ -58,10 +62,9 @@ pub(crate) enum CommitOutcome {
 }
 
 /// How often a refresh lists the Delta log instead of probing for the next
-/// commit. Probing is O(1) in the length of the history, but cannot tell that
-/// the commit after the index's version was cleaned from the log (Delta
-/// removes commits older than its log retention, 30 days by default, behind a
-/// checkpoint); an occasional listing can.
+/// commit. Probing is O(1) in the length of the history and notices a
+/// trimmed log (see [`Oplog::read_commits_after`]); the occasional listing is
+/// a backstop for stores that do not show a new file to every reader at once.
 const LIST_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The Delta table behind the oplog.
@@ -79,6 +82,14 @@ impl Oplog {
             .with_table_name("pond_oplog")
             .with_comment("pond operation log: one row per series version")
             .with_columns(entry::delta_columns())
+            // pond deletes the oplog files its merges replace itself (see
+            // `trim_log`), so checkpoints need no tombstones: with Delta's
+            // default week of them, every checkpoint would grow with the
+            // number of appends ever merged.
+            .with_configuration_property(
+                TableProperty::DeletedFileRetentionDuration,
+                Some("interval 0 seconds"),
+            )
             .with_save_mode(SaveMode::ErrorIfExists)
             .await?;
         Ok(Self::new(table))
@@ -114,18 +125,41 @@ impl Oplog {
     /// The newest committed Delta version, found by listing from `from`.
     pub(crate) async fn latest_version(&mut self, from: i64) -> Result<i64> {
         self.last_listed = Instant::now();
-        let latest = self
-            .table
-            .log_store()
-            .get_latest_version(from.max(0) as u64)
-            .await?;
-        Ok(latest as i64)
+        let log_store = self.table.log_store();
+        match log_store.get_latest_version(from.max(0) as u64).await {
+            Ok(latest) => Ok(latest as i64),
+            // The log no longer holds the commits after `from` (trimmed):
+            // the newest is the highest version listed.
+            Err(DeltaTableError::InvalidVersion(_)) => {
+                let store = log_store.object_store(None);
+                let listed: Vec<object_store::ObjectMeta> =
+                    store.list(Some(log_store.log_path())).try_collect().await?;
+                listed
+                    .iter()
+                    .filter_map(|meta| meta.location.filename())
+                    .filter_map(deltalake::logstore::extract_version_from_filename)
+                    .max()
+                    .map(|v| v as i64)
+                    .ok_or_else(|| Error::invalid_oplog("oplog", "the Delta log holds no commit"))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Moves the loaded snapshot forward to `version`.
     pub(crate) async fn update_to(&mut self, version: i64) -> Result<()> {
-        if version > self.version() {
-            self.table.update_incremental(Some(version as u64)).await?;
+        if version <= self.version() {
+            return Ok(());
+        }
+        if let Err(e) = self.table.update_incremental(Some(version as u64)).await {
+            // The commits after the loaded snapshot may have been trimmed
+            // from the log: load `version` afresh, from its checkpoint.
+            tracing::debug!(error = %e, "updating the oplog snapshot failed; loading it afresh");
+            let table = DeltaTableBuilder::from_url(self.table.table_url().clone())?
+                .with_version(version as u64)
+                .load()
+                .await?;
+            self.table = table;
         }
         Ok(())
     }
@@ -177,8 +211,14 @@ impl Oplog {
     }
 
     /// The entries of the commits after `from`, read one by one until the
-    /// next one does not exist, and the last version read (`from` if none).
-    pub(crate) async fn read_commits_after(&self, from: i64) -> Result<(Vec<OplogEntry>, i64)> {
+    /// next one does not exist, and the last version read (`from` if none);
+    /// `None` if the commits after `from` may have been trimmed from the log
+    /// (commit `from` itself is gone: the log is only ever trimmed from its
+    /// start), in which case the caller must reload from a snapshot.
+    pub(crate) async fn read_commits_after(
+        &self,
+        from: i64,
+    ) -> Result<Option<(Vec<OplogEntry>, i64)>> {
         let log_store = self.table.log_store();
         let mut files = Vec::new();
         let mut last = from;
@@ -186,7 +226,10 @@ impl Oplog {
             last += 1;
             files.extend(added_files(last as u64, &bytes)?);
         }
-        Ok((self.read_files(files).await?, last))
+        if last == from && from >= 0 && log_store.read_commit_entry(from as u64).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((self.read_files(files).await?, last)))
     }
 
     async fn read_files(&self, files: Vec<(Path, u64)>) -> Result<Vec<OplogEntry>> {
@@ -300,8 +343,9 @@ impl Oplog {
     }
 
     /// Writes a Delta checkpoint every [`CHECKPOINT_INTERVAL`] versions, so
-    /// that opening replays few commits. Best effort: the commit it follows
-    /// has landed whatever happens here, and the next interval tries again.
+    /// that opening replays few commits, then trims the log behind it (see
+    /// [`Oplog::trim_log`]). Best effort: the commit it follows has landed
+    /// whatever happens here, and the next interval tries again.
     async fn checkpoint_if_due(&mut self, version: i64) {
         if version <= 0 || version % CHECKPOINT_INTERVAL != 0 {
             return;
@@ -309,11 +353,53 @@ impl Oplog {
         let result = async {
             self.update_to(version).await?;
             deltalake::checkpoints::create_checkpoint(&self.table, None).await?;
-            Ok::<_, Error>(())
+            self.trim_log(version).await
         };
         if let Err(e) = result.await {
             tracing::warn!(version, error = %e, "oplog checkpoint failed");
         }
+    }
+
+    /// Keeps the oplog's own metadata proportionate to what readers need,
+    /// with bounded work per checkpoint: the Delta commits more than
+    /// [`LOG_KEPT_CHECKPOINTS`] checkpoints behind `checkpoint` are deleted
+    /// (deltalake's log cleanup, which never deletes past a checkpoint), and
+    /// so are the oplog files that the last interval of them removed (the
+    /// files merges replaced). A reader that far behind finds a commit or a
+    /// file gone and reloads the snapshot instead (see `Pond::refresh`);
+    /// stragglers of an interrupted trim are left to `pond vacuum`.
+    async fn trim_log(&self, checkpoint: i64) -> Result<()> {
+        let until = checkpoint - LOG_KEPT_CHECKPOINTS * CHECKPOINT_INTERVAL;
+        if until <= 0 {
+            return Ok(());
+        }
+        let log_store = self.table.log_store();
+        let first = (until - CHECKPOINT_INTERVAL).max(0);
+        let commits: Vec<Option<bytes::Bytes>> = futures::stream::iter(first..until)
+            .map(|v| {
+                let log_store = Arc::clone(&log_store);
+                async move { log_store.read_commit_entry(v as u64).await }
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let store = self.table.object_store();
+        for (bytes, version) in commits.iter().zip(first..) {
+            let Some(bytes) = bytes else { continue };
+            for action in get_actions(version as u64, bytes)? {
+                if let Action::Remove(remove) = action {
+                    crate::series::writer::remove_quietly(&store, &Path::from(remove.path)).await;
+                }
+            }
+        }
+        deltalake::protocol::checkpoints::cleanup_expired_logs_for(
+            until as u64,
+            log_store.as_ref(),
+            crate::time::now_micros() / 1_000,
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Deletes what no snapshot of the oplog newer than `cutoff_ms` (ms

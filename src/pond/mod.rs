@@ -250,18 +250,20 @@ impl Pond {
         let from = current.delta_version();
         if !oplog.listing_due() {
             // The common case: probe for the next commit, O(1) in history.
-            // A commit's oplog file may have been merged and vacuumed since
-            // (this handle was idle longer than the retention): then read
-            // the snapshot instead.
+            // A handle far behind may find a commit's oplog file merged and
+            // deleted, or the commits themselves trimmed from the log: then
+            // it reads the snapshot instead.
             match oplog.read_commits_after(from).await {
-                Ok((_, latest)) if latest == from => return Ok(current),
-                Ok((entries, latest)) => {
+                Ok(Some((_, latest))) if latest == from => return Ok(current),
+                Ok(Some((entries, latest))) => {
                     let mut next = (*current).clone();
                     next.apply(entries, latest)?;
                     return Ok(self.install(next));
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "reading new commits failed; reloading the oplog");
+                gone_or_failed => {
+                    if let Err(e) = gone_or_failed {
+                        tracing::debug!(error = %e, "reading new commits failed; reloading the oplog");
+                    }
                     let latest = oplog.latest_version(from).await?;
                     oplog.update_to(latest).await?;
                     let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;

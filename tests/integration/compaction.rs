@@ -457,3 +457,72 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     assert_eq!(read_all(&reopened, "/plant/boiler").await.num_rows(), 130);
     assert!(reopened.check().await.unwrap().is_clean());
 }
+
+/// Without any `vacuum`, appends keep the oplog's metadata proportionate:
+/// at each checkpoint the Delta commits two checkpoints behind, and the
+/// oplog files their merges replaced, are deleted, and checkpoints carry
+/// no tombstones. A handle that fell further behind than that reloads.
+#[tokio::test]
+async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
+    let options = manual().with_compact_oplog_after(16);
+    let (dir, pond) = temp_pond_with(options).await;
+    let append = |from: i64, to: i64| {
+        let pond = &pond;
+        async move {
+            for i in from..to {
+                pond.append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    append(0, 20).await;
+    let lagging = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    append(20, 420).await;
+    let oplog = dir.path().join("oplog");
+    let log = oplog.join("_delta_log");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let log_files = names(&log);
+    // More than 420 commits (appends and oplog merges), of which those
+    // behind the checkpoint two before the newest are gone.
+    assert!(log_files.len() < 300, "{} log files", log_files.len());
+    assert!(
+        !log_files
+            .iter()
+            .any(|f| f.starts_with("00000000000000000001.")),
+        "the first commits are trimmed"
+    );
+    // One oplog file per commit, of which the merged ones of commits behind
+    // the trimmed log are gone: fewer than three checkpoint intervals' worth
+    // (untrimmed, there would be more than 440).
+    let oplog_files = names(&oplog).len();
+    assert!(oplog_files < 300, "{oplog_files} oplog files and folders");
+    // The newest checkpoint holds its live oplog files, the protocol and
+    // the metadata: no tombstones of the files merges replaced.
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(
+        last["size"],
+        last["numOfAddFiles"].as_u64().unwrap() + 2,
+        "{last}"
+    );
+
+    // The lagging handle's next commit is gone from the log: it notices
+    // and reloads rather than answering from its stale index.
+    assert_eq!(read_all(&lagging, "/plant/boiler").await.num_rows(), 420);
+    assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 420);
+    append(420, 421).await;
+    lagging
+        .append_series_data("/plant/boiler", &readings(&[JAN1 + 421]), "ts")
+        .await
+        .unwrap();
+    assert_eq!(read_all(&pond, "/plant/boiler").await.num_rows(), 422);
+    assert!(pond.check().await.unwrap().is_clean());
+}
