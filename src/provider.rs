@@ -363,16 +363,36 @@ impl TableProvider for SeriesTable {
         let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_projection_indices(Some(scanned))?
             .with_limit(if window.is_some() { None } else { limit });
-        // Every file is sorted by time; if the kept versions do not overlap
-        // in time, each group (consecutive versions) is sorted as a whole and
-        // ORDER BY the time column needs no sort.
-        if disjoint(&kept) {
-            let ts = PhysicalSortExpr::new(
-                physical_col(&self.timestamp_column, &self.schema)?,
-                SortOptions::new(false, false),
-            );
-            config =
-                config.with_output_ordering(vec![LexOrdering::new([ts]).expect("one expression")]);
+        // The order DataFusion may rely on. Appended files are sorted by
+        // time: if the kept versions do not overlap in time, each group
+        // (consecutive versions) is sorted as a whole and ORDER BY the time
+        // column needs no sort. Files compacted with the same sort key are
+        // each sorted by it: read one per partition, they make ORDER BY
+        // that key a merge, not a sort.
+        let mut groups = partitions.min(kept.len()).max(1);
+        let order: &[String] = match kept.first() {
+            Some(first) if kept.iter().all(|f| f.sort_key == first.sort_key) => &first.sort_key,
+            _ => &[],
+        };
+        let ordering: Option<Vec<&str>> = if kept.iter().all(FileInfo::is_time_sorted) {
+            disjoint(&kept).then(|| vec![self.timestamp_column.as_str()])
+        } else if !order.is_empty() && kept.len() <= MAX_ORDERED_PARTITIONS {
+            groups = kept.len();
+            Some(order.iter().map(String::as_str).collect())
+        } else {
+            None
+        };
+        if let Some(columns) = ordering {
+            let exprs = columns
+                .iter()
+                .map(|c| {
+                    Ok(PhysicalSortExpr::new(
+                        physical_col(c, &self.schema)?,
+                        SortOptions::new(false, false),
+                    ))
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            config = config.with_output_ordering(LexOrdering::new(exprs).into_iter().collect());
         }
         let scan = SeriesScanExec::try_new(
             Arc::new(self.clone()),
@@ -380,7 +400,7 @@ impl TableProvider for SeriesTable {
             kept.len(),
             total,
             config.build(),
-            chunks(files, partitions.min(kept.len()).max(1)),
+            chunks(files, groups),
         )?;
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if let Some(window) = window {
@@ -443,6 +463,10 @@ impl DataSink for SeriesSink {
         Ok(outcome.row_count as u64)
     }
 }
+
+/// At most this many files clustered by a sort key are read one per
+/// partition to keep their order; more are read like any others.
+const MAX_ORDERED_PARTITIONS: usize = 64;
 
 /// Whether the versions, ordered by their earliest time, do not overlap.
 fn disjoint(files: &[FileInfo]) -> bool {

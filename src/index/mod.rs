@@ -54,12 +54,21 @@ pub struct FileInfo {
     /// The oplog version of the vacuum that deleted this superseded
     /// version's data file.
     pub vacuumed_at: Option<i64>,
+    /// The columns the file's rows are sorted by, when compaction clustered
+    /// them by the series' sort key (the time column last); empty when they
+    /// are sorted by time alone, as every append is.
+    pub sort_key: Vec<String>,
 }
 
 impl FileInfo {
     /// Whether reads of the series as it is now read this version.
     pub fn is_live(&self) -> bool {
         self.superseded_at.is_none()
+    }
+
+    /// Whether the file's rows are in time order.
+    pub fn is_time_sorted(&self) -> bool {
+        self.sort_key.is_empty()
     }
 }
 
@@ -72,6 +81,9 @@ pub(crate) struct SeriesState {
     /// The current schema: the first append's, widened by later schema changes.
     pub(crate) schema: SchemaRef,
     pub(crate) created_at: i64,
+    /// The declared sort key compaction clusters rows by (the time column
+    /// last); empty for time order.
+    pub(crate) sort_key: Vec<String>,
     /// Every version, superseded ones included, in version order. Shared, so
     /// that copying a series to apply a commit copies pointers, not file
     /// names.
@@ -267,6 +279,7 @@ impl OplogIndex {
                     timestamp_column: entry.timestamp_column,
                     schema,
                     created_at: entry.created_at,
+                    sort_key: Vec::new(),
                     versions: Vec::new(),
                     intervals: IntervalIndex::default(),
                     live_count: 0,
@@ -302,10 +315,13 @@ impl OplogIndex {
                     txn_seq: entry.txn_seq,
                     created_at: entry.created_at,
                     entry_type: entry.entry_type,
-                    level: level_of(&entry),
+                    level: attribute(&entry, "level")
+                        .and_then(|l| l.as_u64())
+                        .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX)),
                     superseded_at: None,
                     superseded_time: None,
                     vacuumed_at: None,
+                    sort_key: sort_key_of(&entry),
                 };
                 let series = self.series_mut(&entry.series, &location)?;
                 if let Some(schema) = schema {
@@ -315,6 +331,10 @@ impl OplogIndex {
                 if !touched.contains(&entry.series) {
                     touched.push(entry.series);
                 }
+            }
+            EntryType::Configure => {
+                let sort_key = sort_key_of(&entry);
+                self.series_mut(&entry.series, &location)?.sort_key = sort_key;
             }
             EntryType::Supersede | EntryType::Vacuum => {
                 let series = self.series_mut(&entry.series, &location)?;
@@ -348,14 +368,18 @@ impl OplogIndex {
     }
 }
 
-/// The compaction level an `append` or `compact` row records.
-fn level_of(entry: &OplogEntry) -> u32 {
-    entry
-        .extended_attributes
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
-        .and_then(|v| v.get("level")?.as_u64())
-        .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX))
+/// One attribute of a row's `extended_attributes`.
+fn attribute(entry: &OplogEntry, name: &str) -> Option<serde_json::Value> {
+    let json = entry.extended_attributes.as_deref()?;
+    let mut value = serde_json::from_str::<serde_json::Value>(json).ok()?;
+    value.get_mut(name).map(serde_json::Value::take)
+}
+
+/// The `sort_key` a `compact` or `configure` row records (empty: time order).
+fn sort_key_of(entry: &OplogEntry) -> Vec<String> {
+    attribute(entry, "sort_key")
+        .and_then(|key| serde_json::from_value(key).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub enum EntryType {
     /// The data file of the superseded version `version` was deleted by
     /// vacuum; reads as of a version that needed it fail.
     Vacuum,
+    /// A setting of the series changed: `extended_attributes` holds it, as
+    /// `{"sort_key": [columns]}` for the order compaction writes files in.
+    Configure,
 }
 
 impl EntryType {
@@ -41,6 +44,7 @@ impl EntryType {
             Self::Compact => "compact",
             Self::Supersede => "supersede",
             Self::Vacuum => "vacuum",
+            Self::Configure => "configure",
         }
     }
 
@@ -51,6 +55,7 @@ impl EntryType {
             "compact" => Some(Self::Compact),
             "supersede" => Some(Self::Supersede),
             "vacuum" => Some(Self::Vacuum),
+            "configure" => Some(Self::Configure),
             _ => None,
         }
     }

@@ -186,6 +186,7 @@ impl Pond {
             file_path,
             &plan.schema,
             timestamp_column,
+            &[],
             input,
             &self.options.write_options(),
             path,
@@ -392,7 +393,7 @@ impl Pond {
 }
 
 /// A `create` row: the series, its id and timestamp column, and its schema.
-fn create_entry(
+pub(super) fn create_entry(
     series: &str,
     series_id: &str,
     timestamp_column: &str,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use object_store::ObjectStoreExt;
 
 use super::Pond;
-use super::append::{backoff, data_file_path};
+use super::append::{backoff, create_entry, data_file_path};
 use crate::error::{Error, Result};
 use crate::index::{FileInfo, OplogIndex, SeriesState};
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
@@ -200,6 +200,51 @@ impl Pond {
         self.rewrite(&state, groups).await
     }
 
+    /// Declares the order compaction writes the files of the series at
+    /// `path` in: by `columns`, then by the time column (added at the end if
+    /// absent; it may only come last). Clustering rows by the columns
+    /// queries filter on (a host, a sensor) lets the Parquet scan skip row
+    /// groups and pages by them too. Appends stay sorted by time; files
+    /// compacted before keep their order. An empty key, or the time column
+    /// alone, returns to time order.
+    pub async fn set_sort_key(&self, path: &str, columns: &[&str]) -> Result<()> {
+        validate_series_path(path)?;
+        let attempts = self.options.commit_attempts.max(1);
+        for attempt in 0..attempts {
+            let mut oplog = self.oplog.lock().await;
+            let index = self.refresh_locked(&mut oplog).await?;
+            let state = index.series(path).ok_or_else(|| Error::UnknownSeries {
+                path: path.to_string(),
+            })?;
+            let key = sort_key(state, columns)?;
+            if key == state.sort_key {
+                return Ok(());
+            }
+            let txn_seq = index.delta_version() + 1;
+            let entry = OplogEntry {
+                entry_type: EntryType::Configure,
+                extended_attributes: Some(serde_json::json!({ "sort_key": key }).to_string()),
+                ..create_entry(path, &state.id, &state.timestamp_column, None, txn_seq)
+            };
+            if let CommitOutcome::Committed(v) = oplog
+                .commit(index.delta_version(), std::slice::from_ref(&entry))
+                .await?
+            {
+                let mut next = (*index).clone();
+                if next.apply(vec![entry], v).is_ok() {
+                    self.install(next);
+                }
+                return Ok(());
+            }
+            drop(oplog);
+            backoff(attempt).await;
+        }
+        Err(Error::CommitConflict {
+            path: path.to_string(),
+            attempts,
+        })
+    }
+
     /// After an append to `path`: compacts the lowest level that has
     /// [`PondOptions::auto_compact_versions`](super::PondOptions::auto_compact_versions)
     /// small versions (see `plan_auto`). Best effort: the append has landed
@@ -279,6 +324,7 @@ impl Pond {
             data_file_path(&state.id, version, &uuid),
             &state.schema,
             &state.timestamp_column,
+            &state.sort_key,
             rows,
             &self.options.write_options(),
             &state.path,
@@ -432,7 +478,12 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
             max_event_time: Some(f.max_event_time),
             content_hash: Some(f.content_hash.clone()),
             extended_attributes: Some(
-                serde_json::json!({ "level": o.level, "replaces": replaces }).to_string(),
+                serde_json::json!({
+                    "level": o.level,
+                    "replaces": replaces,
+                    "sort_key": state.sort_key,
+                })
+                .to_string(),
             ),
             ..base.clone()
         });
@@ -447,6 +498,50 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
         }
     }
     entries
+}
+
+/// The sort key `columns` declare for `state`: checked against its schema,
+/// with the time column last; empty for time order.
+fn sort_key(state: &SeriesState, columns: &[&str]) -> Result<Vec<String>> {
+    let ts = state.timestamp_column.as_str();
+    let mut key: Vec<String> = Vec::new();
+    for (i, &column) in columns.iter().enumerate() {
+        let field = state.schema.field_with_name(column).map_err(|_| {
+            Error::invalid_data(
+                &state.path,
+                format!("the sort key names no column {column:?}"),
+            )
+        })?;
+        if column == ts && i + 1 != columns.len() {
+            return Err(Error::invalid_data(
+                &state.path,
+                format!("the time column {ts:?} can only come last in a sort key"),
+            ));
+        }
+        if field.data_type().is_nested() {
+            return Err(Error::invalid_data(
+                &state.path,
+                format!(
+                    "column {column:?} ({}) cannot be sorted by",
+                    field.data_type()
+                ),
+            ));
+        }
+        if key.iter().any(|k| k == column) {
+            return Err(Error::invalid_data(
+                &state.path,
+                format!("column {column:?} is twice in the sort key"),
+            ));
+        }
+        key.push(column.to_string());
+    }
+    if key.is_empty() || key == [ts] {
+        return Ok(Vec::new());
+    }
+    if key.last().map(String::as_str) != Some(ts) {
+        key.push(ts.to_string());
+    }
+    Ok(key)
 }
 
 /// The oplog version of the compaction if `index` holds its first output.

@@ -70,40 +70,49 @@ pub(crate) struct WrittenFile {
 
 /// Parquet settings of every data file: zstd, page-level statistics (which
 /// also writes the column and offset indexes), bounded row groups, and the
-/// sort order declared on the time column.
+/// sort order declared: `order`'s columns.
 pub(crate) fn writer_properties(
     schema: &SchemaRef,
-    timestamp_column: &str,
+    order: &[&str],
     options: &WriteOptions,
 ) -> Result<WriterProperties> {
     let descr = ArrowSchemaConverter::new()
         .convert(schema)
         .map_err(|e| Error::parquet("<schema>", e))?;
-    let ts_leaf = descr
-        .columns()
+    let leaf = |name: &str| {
+        descr
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [name.to_string()])
+    };
+    let sorting: Option<Vec<SortingColumn>> = order
         .iter()
-        .position(|c| c.path().parts() == [timestamp_column.to_string()]);
+        .map(|name| {
+            leaf(name).map(|i| SortingColumn {
+                column_idx: i as i32,
+                descending: false,
+                nulls_first: false,
+            })
+        })
+        .collect();
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.row_group_rows))
-        .set_sorting_columns(ts_leaf.map(|i| {
-            vec![SortingColumn {
-                column_idx: i as i32,
-                descending: false,
-                nulls_first: false,
-            }]
-        }))
+        .set_sorting_columns(sorting)
         .build())
 }
 
 /// Writes the batches of `input` (already in `schema`'s shape) to `path`,
-/// sorted by `timestamp_column`. On error the partial file is removed.
+/// sorted by `timestamp_column`, or by `sort_key` (which ends with it) if
+/// that is not empty. On error the partial file is removed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_data_file<S>(
     store: &Arc<dyn ObjectStore>,
     path: Path,
     schema: &SchemaRef,
     timestamp_column: &str,
+    sort_key: &[String],
     input: S,
     options: &WriteOptions,
     series: &str,
@@ -111,48 +120,38 @@ pub(crate) async fn write_data_file<S>(
 where
     S: Stream<Item = Result<RecordBatch>> + Send,
 {
-    let first = match write_pass(
+    let by_time = [timestamp_column];
+    let key: Vec<&str> = sort_key.iter().map(String::as_str).collect();
+    let order: &[&str] = if key.is_empty() { &by_time } else { &key };
+    let file = Target {
         store,
-        &path,
         schema,
         timestamp_column,
-        input,
+        order,
         options,
         series,
-    )
-    .await
-    {
+    };
+    let first = match file.write_pass(&path, input).await {
         Ok(pass) => pass,
         Err(e) => {
             remove_quietly(store, &path).await;
             return Err(e);
         }
     };
-    if first.sorted {
+    // Rows in time order are written as they come; rows clustered by a key
+    // always need the sort.
+    if first.sorted && key.is_empty() {
         return Ok(first.file);
     }
     let sorted_path = Path::from(format!("{path}.sorted"));
     let result = async {
-        let sorted = sorted_stream(
-            store,
-            &path,
-            first.file.size as u64,
-            schema,
-            timestamp_column,
-            options,
-        )
-        .await?;
-        let pass = write_pass(
-            store,
-            &sorted_path,
-            schema,
-            timestamp_column,
-            sorted,
-            options,
-            series,
-        )
-        .await?;
-        debug_assert!(pass.sorted, "external sort produced unsorted output");
+        let sorted =
+            sorted_stream(store, &path, first.file.size as u64, schema, order, options).await?;
+        let pass = file.write_pass(&sorted_path, sorted).await?;
+        debug_assert!(
+            pass.sorted || !key.is_empty(),
+            "external sort produced unsorted output"
+        );
         store.rename(&sorted_path, &path).await?;
         Ok::<_, Error>(WrittenFile {
             path: path.clone(),
@@ -183,87 +182,102 @@ struct Pass {
     sorted: bool,
 }
 
-async fn write_pass<S>(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    schema: &SchemaRef,
-    timestamp_column: &str,
-    input: S,
-    options: &WriteOptions,
-    series: &str,
-) -> Result<Pass>
-where
-    S: Stream<Item = Result<RecordBatch>> + Send,
-{
-    let file_name = path.to_string();
-    let props = writer_properties(schema, timestamp_column, options)?;
-    let sink = HashingWriter::new(BufWriter::new(Arc::clone(store), path.clone()));
-    let mut writer = AsyncArrowWriter::try_new(sink, Arc::clone(schema), Some(props))
-        .map_err(|e| Error::parquet(&file_name, e))?;
-    let ts_index = schema
-        .index_of(timestamp_column)
-        .map_err(|_| Error::invalid_data(series, format!("no column {timestamp_column:?}")))?;
+/// Where and how one data file is written.
+struct Target<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    schema: &'a SchemaRef,
+    timestamp_column: &'a str,
+    /// The columns the file is declared sorted by.
+    order: &'a [&'a str],
+    options: &'a WriteOptions,
+    series: &'a str,
+}
 
-    let mut bounds: Option<(i64, i64)> = None;
-    let mut sorted = true;
-    let mut last: Option<i64> = None;
-    let mut rows = 0i64;
-    let mut input = std::pin::pin!(input);
-    while let Some(batch) = input.next().await {
-        let batch = batch?;
-        let stats = time_stats(batch.column(ts_index).as_ref()).map_err(|e| {
-            Error::invalid_data(series, format!("timestamp column {timestamp_column:?} {e}"))
-        })?;
-        let Some(TimeStats {
-            min,
-            max,
-            sorted: batch_sorted,
-            first,
-            last: batch_last,
-        }) = stats
-        else {
-            continue;
+impl Target<'_> {
+    /// Writes `input` to `path` as it comes, checking whether it is in time
+    /// order.
+    async fn write_pass<S>(&self, path: &Path, input: S) -> Result<Pass>
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send,
+    {
+        let Self {
+            store,
+            schema,
+            timestamp_column,
+            order,
+            options,
+            series,
+        } = *self;
+        let file_name = path.to_string();
+        let props = writer_properties(schema, order, options)?;
+        let sink = HashingWriter::new(BufWriter::new(Arc::clone(store), path.clone()));
+        let mut writer = AsyncArrowWriter::try_new(sink, Arc::clone(schema), Some(props))
+            .map_err(|e| Error::parquet(&file_name, e))?;
+        let ts_index = schema
+            .index_of(timestamp_column)
+            .map_err(|_| Error::invalid_data(series, format!("no column {timestamp_column:?}")))?;
+
+        let mut bounds: Option<(i64, i64)> = None;
+        let mut sorted = true;
+        let mut last: Option<i64> = None;
+        let mut rows = 0i64;
+        let mut input = std::pin::pin!(input);
+        while let Some(batch) = input.next().await {
+            let batch = batch?;
+            let stats = time_stats(batch.column(ts_index).as_ref()).map_err(|e| {
+                Error::invalid_data(series, format!("timestamp column {timestamp_column:?} {e}"))
+            })?;
+            let Some(TimeStats {
+                min,
+                max,
+                sorted: batch_sorted,
+                first,
+                last: batch_last,
+            }) = stats
+            else {
+                continue;
+            };
+            sorted &= batch_sorted && last.is_none_or(|l| l <= first);
+            last = Some(batch_last);
+            bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
+            rows += batch.num_rows() as i64;
+            writer
+                .write(&batch)
+                .await
+                .map_err(|e| Error::parquet(&file_name, e))?;
+        }
+        let Some((min, max)) = bounds else {
+            return Err(Error::invalid_data(series, "there are no rows to append"));
         };
-        sorted &= batch_sorted && last.is_none_or(|l| l <= first);
-        last = Some(batch_last);
-        bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
-        rows += batch.num_rows() as i64;
         writer
-            .write(&batch)
+            .finish()
             .await
             .map_err(|e| Error::parquet(&file_name, e))?;
+        let sink = writer.into_inner();
+        Ok(Pass {
+            file: WrittenFile {
+                path: path.clone(),
+                size: sink.bytes as i64,
+                row_count: rows,
+                min_event_time: min,
+                max_event_time: max,
+                content_hash: sink.digest(),
+            },
+            sorted,
+        })
     }
-    let Some((min, max)) = bounds else {
-        return Err(Error::invalid_data(series, "there are no rows to append"));
-    };
-    writer
-        .finish()
-        .await
-        .map_err(|e| Error::parquet(&file_name, e))?;
-    let sink = writer.into_inner();
-    Ok(Pass {
-        file: WrittenFile {
-            path: path.clone(),
-            size: sink.bytes as i64,
-            row_count: rows,
-            min_event_time: min,
-            max_event_time: max,
-            content_hash: sink.digest(),
-        },
-        sorted,
-    })
 }
 
 /// The rows of the Parquet file at `path` (of `size` bytes, written with
-/// `schema`), sorted by `timestamp_column` in bounded memory: DataFusion's
-/// `SortExec` spills sorted runs to disk once the memory pool is full and
-/// merges them.
+/// `schema`), sorted by the columns of `order` in bounded memory:
+/// DataFusion's `SortExec` spills sorted runs to disk once the memory pool
+/// is full and merges them.
 async fn sorted_stream(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     size: u64,
     schema: &SchemaRef,
-    timestamp_column: &str,
+    order: &[&str],
     options: &WriteOptions,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + use<>> {
     let runtime = RuntimeEnvBuilder::new()
@@ -279,11 +293,16 @@ async fn sorted_stream(
     let scan = FileScanConfigBuilder::new(store_url, source)
         .with_file(PartitionedFile::new(path.as_ref(), size))
         .build();
-    let order = PhysicalSortExpr::new(
-        col(timestamp_column, schema)?,
-        SortOptions::new(false, false),
-    );
-    let order = LexOrdering::new([order]).expect("one sort expression");
+    let order = order
+        .iter()
+        .map(|name| {
+            Ok(PhysicalSortExpr::new(
+                col(name, schema)?,
+                SortOptions::new(false, false),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let order = LexOrdering::new(order).expect("at least the time column");
     let plan = SortExec::new(order, DataSourceExec::from_data_source(scan));
     let stream = plan.execute(0, ctx.task_ctx())?;
     Ok(stream.map_err(Error::from))

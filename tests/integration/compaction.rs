@@ -526,3 +526,145 @@ async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     assert_eq!(read_all(&pond, "/plant/boiler").await.num_rows(), 422);
     assert!(pond.check().await.unwrap().is_clean());
 }
+
+/// Rows of three hosts, interleaved in time as a collector sends them: one
+/// row per host every 10 s from minute `m`.
+fn hosts_batch(m: i64) -> arrow::array::RecordBatch {
+    let mut times = Vec::new();
+    let mut hosts = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..6 {
+        for (h, host) in ["host_c", "host_a", "host_b"].iter().enumerate() {
+            times.push(JAN1 + m * MINUTE + i * 10_000_000);
+            hosts.push(*host);
+            values.push((m * 100 + i * 10 + h as i64) as f64);
+        }
+    }
+    arrow::array::RecordBatch::try_from_iter([
+        (
+            "ts",
+            timestamps(arrow::datatypes::TimeUnit::Microsecond, Some("UTC"), times),
+        ),
+        (
+            "hostname",
+            Arc::new(arrow::array::StringArray::from(hosts)) as _,
+        ),
+        (
+            "usage",
+            Arc::new(arrow::array::Float64Array::from(values)) as _,
+        ),
+    ])
+    .unwrap()
+}
+
+const HOST_QUERIES: [&str; 5] = [
+    "SELECT hostname, ts, usage FROM devops.cpu ORDER BY hostname, ts",
+    "SELECT ts, hostname, usage FROM devops.cpu ORDER BY ts, hostname",
+    "SELECT ts, usage FROM devops.cpu WHERE hostname = 'host_b' \
+     AND ts >= '2024-01-01T00:02:00Z' AND ts < '2024-01-01T00:05:00Z' ORDER BY ts",
+    "SELECT hostname, max(ts), count(*) FROM devops.cpu GROUP BY hostname ORDER BY hostname",
+    "SELECT ts, hostname FROM devops.cpu ORDER BY ts DESC, hostname LIMIT 5",
+];
+
+/// A declared sort key: compaction writes the rows clustered by it, reads
+/// answer exactly as before (time order included, though the new file is
+/// not in time order), ORDER BY the key needs no sort, and reads as of the
+/// versions before the compaction still see them.
+#[tokio::test]
+async fn a_sort_key_clusters_compacted_files_and_answers_stay_the_same() {
+    let (_dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    for m in 0..8 {
+        pond.append_series_data("/devops/cpu", &hosts_batch(m), "ts")
+            .await
+            .unwrap();
+    }
+    let ctx = context(Arc::clone(&pond));
+    let mut before = Vec::new();
+    for sql in HOST_QUERIES {
+        before.push(answer(&ctx, sql).await);
+    }
+    let as_of_4 = "SELECT hostname, ts, usage FROM series_range('/devops/cpu', \
+                   '2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z', 4) ORDER BY ts, hostname";
+    let as_of_before = answer(&ctx, as_of_4).await;
+
+    // Invalid keys are refused before anything is written.
+    let err = pond
+        .set_sort_key("/devops/cpu", &["nope"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no column \"nope\""), "{err}");
+    let err = pond
+        .set_sort_key("/devops/cpu", &["ts", "hostname"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only come last"), "{err}");
+
+    pond.set_sort_key("/devops/cpu", &["hostname"])
+        .await
+        .unwrap();
+    let done = pond.compact("/devops/cpu").await.unwrap();
+    assert_eq!((done.versions_read, done.versions_written), (8, 1));
+    let versions = pond.versions("/devops/cpu").unwrap();
+    let live: Vec<_> = versions.iter().filter(|v| v.is_live()).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].sort_key, ["hostname", "ts"]);
+
+    // The file is sorted by (hostname, ts), and says so in its footer.
+    let file = std::fs::File::open(_dir.path().join(&live[0].file_path)).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let sorting = reader.metadata().row_group(0).sorting_columns().cloned();
+    assert_eq!(sorting.map(|s| s.len()), Some(2));
+    let rows = arrow::compute::concat_batches(
+        &reader.schema().clone(),
+        &reader
+            .build()
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    )
+    .unwrap();
+    let hosts = rows.column(1).as_string::<i32>();
+    let ts = raw_i64(&rows, "ts");
+    for i in 1..rows.num_rows() {
+        let key = |i: usize| (hosts.value(i), ts[i]);
+        assert!(key(i - 1) <= key(i), "row {i} out of (hostname, ts) order");
+    }
+
+    for (sql, want) in HOST_QUERIES.iter().zip(&before) {
+        assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
+    }
+    assert_eq!(answer(&ctx, as_of_4).await, as_of_before);
+    let plan = answer(&ctx, &format!("EXPLAIN {}", HOST_QUERIES[0])).await;
+    assert!(
+        !plan.contains("SortExec"),
+        "ORDER BY the key needs no sort:\n{plan}"
+    );
+    let plan = answer(&ctx, &format!("EXPLAIN {}", HOST_QUERIES[1])).await;
+    assert!(plan.contains("SortExec"), "ORDER BY ts must sort:\n{plan}");
+
+    // A later append is in time order only: the series mixes orders and
+    // every answer stays right.
+    pond.append_series_data("/devops/cpu", &hosts_batch(8), "ts")
+        .await
+        .unwrap();
+    let twin = {
+        let (_twin_dir, plain) = temp_pond_with(manual()).await;
+        for m in 0..9 {
+            plain
+                .append_series_data("/devops/cpu", &hosts_batch(m), "ts")
+                .await
+                .unwrap();
+        }
+        let ctx = context(Arc::new(plain));
+        let mut answers = Vec::new();
+        for sql in HOST_QUERIES {
+            answers.push(answer(&ctx, sql).await);
+        }
+        answers
+    };
+    for (sql, want) in HOST_QUERIES.iter().zip(&twin) {
+        assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
+    }
+}
