@@ -7,6 +7,77 @@
 //! every sub-tree that ends before the query starts, and stops going right as
 //! soon as a start passes the query's end.
 
+use std::sync::Arc;
+
+/// Intervals added since the static index was built, past which it is
+/// rebuilt (so a commit costs O(1) amortized, not a rebuild).
+const TAIL: usize = 1024;
+
+/// The intervals of a series' live versions, kept current commit by commit
+/// in amortized O(1): a static [`IntervalIndex`] shared between copies of
+/// the index, the intervals added since (searched linearly), and a count of
+/// the static entries whose versions are no longer live (filtered out by
+/// the caller). Rebuilt once either side has grown past [`TAIL`] or half
+/// the static entries are dead.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LiveIntervals {
+    base: Arc<IntervalIndex>,
+    dead: usize,
+    tail: Vec<(i64, i64, usize)>,
+}
+
+impl LiveIntervals {
+    /// An index of exactly `intervals`.
+    pub(crate) fn new(intervals: impl IntoIterator<Item = (i64, i64, usize)>) -> Self {
+        Self {
+            base: Arc::new(IntervalIndex::new(intervals)),
+            dead: 0,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Adds the interval of a new live version.
+    pub(crate) fn add(&mut self, start: i64, end: i64, id: usize) {
+        self.tail.push((start, end, id));
+    }
+
+    /// Takes out the interval of a version that is no longer live.
+    pub(crate) fn remove(&mut self, id: usize) {
+        match self.tail.iter().position(|t| t.2 == id) {
+            Some(at) => {
+                self.tail.swap_remove(at);
+            }
+            None => self.dead += 1,
+        }
+    }
+
+    /// Whether a rebuild is due.
+    pub(crate) fn needs_rebuild(&self) -> bool {
+        self.tail.len() > TAIL || self.dead > TAIL.max(self.base.len() / 2)
+    }
+
+    /// Ids of the intervals that meet `[start, last]`, in no particular
+    /// order, among those `is_live` accepts.
+    pub(crate) fn overlapping(
+        &self,
+        start: i64,
+        last: i64,
+        is_live: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let mut hits = self.base.overlapping(start, last);
+        if self.dead > 0 {
+            hits.retain(|&id| is_live(id));
+        }
+        hits.extend(
+            self.tail
+                .iter()
+                .filter(|&&(s, e, _)| start <= last && s <= last && e >= start)
+                .map(|t| t.2),
+        );
+        hits
+    }
+}
+
 /// Closed intervals `[start, end]` with payloads `id`, sorted for overlap queries.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IntervalIndex {
@@ -116,6 +187,48 @@ mod tests {
                     .map(|i| i.2)
                     .collect();
                 assert_eq!(got, want, "query [{start}, {last}]");
+            }
+        }
+    }
+
+    #[test]
+    fn live_intervals_agree_with_a_linear_scan_through_adds_removes_and_rebuilds() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut all: Vec<(i64, i64, bool)> = Vec::new();
+        let mut index = LiveIntervals::default();
+        for step in 0..6_000 {
+            if rng.random_range(0..4) == 0 && !all.is_empty() {
+                let id = rng.random_range(0..all.len());
+                if all[id].2 {
+                    all[id].2 = false;
+                    index.remove(id);
+                }
+            } else {
+                let s = rng.random_range(-5_000..5_000);
+                let e = s + rng.random_range(0..300);
+                index.add(s, e, all.len());
+                all.push((s, e, true));
+            }
+            if index.needs_rebuild() {
+                index = LiveIntervals::new(
+                    all.iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.2)
+                        .map(|(i, t)| (t.0, t.1, i)),
+                );
+            }
+            if step % 50 == 0 {
+                let start = rng.random_range(-5_500..5_500);
+                let last = start + rng.random_range(-1..600);
+                let mut got = index.overlapping(start, last, |id| all[id].2);
+                got.sort_unstable();
+                let want: Vec<usize> = (0..all.len())
+                    .filter(|&i| {
+                        let (s, e, live) = all[i];
+                        live && start <= last && s <= last && e >= start
+                    })
+                    .collect();
+                assert_eq!(got, want, "step {step}: [{start}, {last}]");
             }
         }
     }

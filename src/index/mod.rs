@@ -7,6 +7,7 @@
 //! for a writer.
 
 mod interval;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use arrow::datatypes::{Schema, SchemaRef};
 use crate::error::{Error, Result};
 use crate::oplog::{EntryType, OplogEntry};
 use crate::time::last_micro;
-use interval::IntervalIndex;
+use interval::LiveIntervals;
+pub(crate) use versions::Versions;
 
 /// One version of a series, as recorded in the oplog.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,12 +87,15 @@ pub(crate) struct SeriesState {
     /// last); empty for time order.
     pub(crate) sort_key: Vec<String>,
     /// Every version, superseded ones included, in version order. Shared, so
-    /// that copying a series to apply a commit copies pointers, not file
-    /// names.
-    pub(crate) versions: Vec<Arc<FileInfo>>,
+    /// that copying a series to apply a commit copies a chunk of pointers,
+    /// not every version.
+    pub(crate) versions: Versions,
     /// Over the live versions only.
-    intervals: IntervalIndex,
+    intervals: LiveIntervals,
     live_count: usize,
+    /// A row arrived out of version order (only a faulty rewrite of the
+    /// oplog does that): the versions are sorted again before use.
+    unsorted: bool,
 }
 
 impl SeriesState {
@@ -100,9 +105,11 @@ impl SeriesState {
         let Some(last) = last_micro(end) else {
             return Vec::new();
         };
-        self.intervals
-            .overlapping(start, last)
-            .into_iter()
+        let mut hits = self
+            .intervals
+            .overlapping(start, last, |i| self.versions[i].is_live());
+        hits.sort_unstable_by_key(|&i| (self.versions[i].min_event_time, self.versions[i].version));
+        hits.into_iter()
             .map(|i| self.versions[i].as_ref().clone())
             .collect()
     }
@@ -144,15 +151,71 @@ impl SeriesState {
         self.live().map(|v| v.row_count).sum()
     }
 
-    /// Sorts the versions, drops exact duplicates of a row (which only a
-    /// faulty rewrite of the oplog could produce) and rebuilds the interval
-    /// index. Two different files for one version are an error.
-    fn rebuild_intervals(&mut self) -> Result<()> {
-        if !self.versions.is_sorted_by_key(|v| v.version) {
-            self.versions.sort_by_key(|v| v.version);
+    /// Adds a version committed after every version so far. An exact
+    /// duplicate of the newest row (which only a faulty rewrite of the
+    /// oplog could produce) counts once; two files for one version are an
+    /// error.
+    fn push_version(&mut self, info: FileInfo) -> Result<()> {
+        if let Some(last) = self.versions.last() {
+            if info.version == last.version {
+                if info.file_path == last.file_path {
+                    return Ok(());
+                }
+                return Err(self.two_files(info.version, &last.file_path, &info.file_path));
+            }
+            self.unsorted |= info.version < last.version;
         }
+        if !self.unsorted {
+            let id = self.versions.len();
+            self.intervals
+                .add(info.min_event_time, info.max_event_time, id);
+        }
+        self.live_count += usize::from(info.is_live());
+        self.versions.push(Arc::new(info));
+        Ok(())
+    }
+
+    /// Marks the version at `at` superseded by the compaction `entry`.
+    fn supersede(&mut self, at: usize, txn_seq: i64, created_at: i64) {
+        if self.versions[at].is_live() {
+            self.live_count -= 1;
+            self.intervals.remove(at);
+        }
+        let version = self.versions.make_mut(at);
+        version.superseded_at = Some(txn_seq);
+        version.superseded_time = Some(created_at);
+    }
+
+    /// After a commit's rows: sorts the versions if a row came out of
+    /// order, and rebuilds the interval index when it is due (amortized
+    /// O(1) per commit).
+    fn finish(&mut self) -> Result<()> {
+        if self.unsorted {
+            return self.rebuild();
+        }
+        if self.intervals.needs_rebuild() {
+            self.intervals = self.live_intervals();
+        }
+        Ok(())
+    }
+
+    fn live_intervals(&self) -> LiveIntervals {
+        LiveIntervals::new(
+            self.versions
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_live())
+                .map(|(i, v)| (v.min_event_time, v.max_event_time, i)),
+        )
+    }
+
+    /// Sorts the versions, drops exact duplicates of a row and rebuilds
+    /// the interval index.
+    fn rebuild(&mut self) -> Result<()> {
+        let mut all: Vec<Arc<FileInfo>> = self.versions.iter().cloned().collect();
+        all.sort_by_key(|v| v.version);
         let mut duplicate = None;
-        self.versions.dedup_by(|b, a| {
+        all.dedup_by(|b, a| {
             if a.version != b.version {
                 return false;
             }
@@ -162,23 +225,23 @@ impl SeriesState {
             true
         });
         if let Some((version, a, b)) = duplicate {
-            return Err(Error::invalid_oplog(
-                "oplog",
-                format!(
-                    "version {version} of {} has two files: {a} and {b}",
-                    self.path
-                ),
-            ));
+            return Err(self.two_files(version, &a, &b));
         }
-        self.intervals = IntervalIndex::new(
-            self.versions
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_live())
-                .map(|(i, v)| (v.min_event_time, v.max_event_time, i)),
-        );
-        self.live_count = self.versions.iter().filter(|v| v.is_live()).count();
+        self.live_count = all.iter().filter(|v| v.is_live()).count();
+        self.versions = Versions::from_vec(all);
+        self.intervals = self.live_intervals();
+        self.unsorted = false;
         Ok(())
+    }
+
+    fn two_files(&self, version: i64, a: &str, b: &str) -> Error {
+        Error::invalid_oplog(
+            "oplog",
+            format!(
+                "version {version} of {} has two files: {a} and {b}",
+                self.path
+            ),
+        )
     }
 }
 
@@ -224,7 +287,7 @@ impl OplogIndex {
         }
         for path in touched {
             if let Some(series) = self.series.get_mut(&path) {
-                Arc::make_mut(series).rebuild_intervals()?;
+                Arc::make_mut(series).finish()?;
             }
         }
         self.delta_version = delta_version;
@@ -280,9 +343,10 @@ impl OplogIndex {
                     schema,
                     created_at: entry.created_at,
                     sort_key: Vec::new(),
-                    versions: Vec::new(),
-                    intervals: IntervalIndex::default(),
+                    versions: Versions::default(),
+                    intervals: LiveIntervals::default(),
                     live_count: 0,
+                    unsorted: false,
                 };
                 self.series.insert(entry.series, Arc::new(state));
             }
@@ -327,7 +391,7 @@ impl OplogIndex {
                 if let Some(schema) = schema {
                     series.schema = schema;
                 }
-                series.versions.push(Arc::new(info));
+                series.push_version(info)?;
                 if !touched.contains(&entry.series) {
                     touched.push(entry.series);
                 }
@@ -340,10 +404,10 @@ impl OplogIndex {
                 let series = self.series_mut(&entry.series, &location)?;
                 // Versions are pushed in commit order, and a compaction or
                 // vacuum names versions committed before it.
-                let Ok(at) = series
-                    .versions
-                    .binary_search_by_key(&entry.version, |v| v.version)
-                else {
+                if series.unsorted {
+                    series.rebuild()?;
+                }
+                let Some(at) = series.versions.find(entry.version) else {
                     return Err(Error::invalid_oplog(
                         location,
                         format!(
@@ -352,12 +416,10 @@ impl OplogIndex {
                         ),
                     ));
                 };
-                let version = Arc::make_mut(&mut series.versions[at]);
                 if entry.entry_type == EntryType::Supersede {
-                    version.superseded_at = Some(entry.txn_seq);
-                    version.superseded_time = Some(entry.created_at);
+                    series.supersede(at, entry.txn_seq, entry.created_at);
                 } else {
-                    version.vacuumed_at = Some(entry.txn_seq);
+                    series.versions.make_mut(at).vacuumed_at = Some(entry.txn_seq);
                 }
                 if !touched.contains(&entry.series) {
                     touched.push(entry.series);

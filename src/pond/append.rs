@@ -427,9 +427,12 @@ fn schema_json(series: &str, schema: &SchemaRef) -> Result<String> {
 
 /// The outcome of `staged` if `index` holds a version with its data file.
 fn landed(index: &OplogIndex, staged: &StagedAppend, conflicts: u32) -> Option<AppendOutcome> {
-    let path = staged.file.path.as_ref();
+    // A staged file is committed as the version its name carries.
     let series = index.series(&staged.series)?;
-    let v = series.versions.iter().rev().find(|v| v.file_path == path)?;
+    let v = &series.versions[series.versions.find(staged.version)?];
+    if v.file_path != staged.file.path.as_ref() {
+        return None;
+    }
     Some(AppendOutcome {
         series: staged.series.clone(),
         version: v.version,

@@ -403,8 +403,8 @@ impl Pond {
         let still_live = outputs.iter().flat_map(|o| &o.inputs).all(|input| {
             state
                 .versions
-                .binary_search_by_key(&input.version, |v| v.version)
-                .is_ok_and(|i| state.versions[i].is_live())
+                .find(input.version)
+                .is_some_and(|i| state.versions[i].is_live())
         });
         if !still_live {
             drop(oplog);
@@ -546,14 +546,11 @@ fn sort_key(state: &SeriesState, columns: &[&str]) -> Result<Vec<String>> {
 
 /// The oplog version of the compaction if `index` holds its first output.
 fn compaction_landed(index: &OplogIndex, path: &str, outputs: &[Output]) -> Option<i64> {
-    let first = outputs.first()?.file.path.as_ref();
+    // A file is committed as the version its name carries.
+    let first = outputs.first()?;
     let series = index.series(path)?;
-    let v = series
-        .versions
-        .iter()
-        .rev()
-        .find(|v| v.file_path == first)?;
-    Some(v.txn_seq)
+    let v = &series.versions[series.versions.find(first.version)?];
+    (v.file_path == first.file.path.as_ref()).then_some(v.txn_seq)
 }
 
 #[cfg(test)]
