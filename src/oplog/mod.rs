@@ -298,7 +298,7 @@ impl Oplog {
         let bytes = write_parquet(&entries_to_batch(entries)?)?;
         let size = bytes.len() as i64;
         let path = Path::from(format!(
-            "part-00000-{}-c000.zstd.parquet",
+            "part-00000-{}-c000.snappy.parquet",
             uuid::Uuid::new_v4()
         ));
         store.put(&path, bytes.into()).await?;
@@ -543,10 +543,14 @@ fn commit_properties() -> CommitProperties {
         .with_cleanup_expired_logs(Some(false))
 }
 
-/// One oplog file's bytes: zstd Parquet of the given rows.
+/// One oplog file's bytes: Snappy Parquet of the given rows.
+///
+/// Snappy, not zstd: these files are small, and the parquet crate creates a
+/// zstd compressor and decompressor for every column chunk it reads, which
+/// made up a sixth of opening a pond.
 fn write_parquet(batch: &arrow::array::RecordBatch) -> Result<Vec<u8>> {
     let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
     let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))

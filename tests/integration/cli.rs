@@ -746,6 +746,56 @@ fn compact_and_vacuum_from_the_command_line() {
 }
 
 #[test]
+fn compact_with_a_sort_key_from_the_command_line() {
+    let (dir, at) = new_pond();
+    for minute in 0..3 {
+        let csv = file(
+            &dir,
+            &format!("m{minute}.csv"),
+            &format!(
+                "ts,host,v\n2024-01-01T00:0{minute}:00Z,b,{minute}\n2024-01-01T00:0{minute}:00Z,a,1\n"
+            ),
+        );
+        ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
+    }
+    let sql = |query: &str| pond(&["--pond", &at, "sql", query, "--format", "csv"]);
+    let by_host = "SELECT host, v FROM plant.boiler ORDER BY host, ts";
+    let before = ok(sql(by_host));
+
+    fails(
+        pond(&[
+            "--pond",
+            &at,
+            "compact",
+            "/plant/boiler",
+            "--sort-key",
+            "nope",
+        ]),
+        "no column \"nope\"",
+    );
+    let usage = pond(&["--pond", &at, "compact", "--sort-key", "host"]);
+    assert_eq!(usage.status.code(), Some(2), "a sort key needs a series");
+
+    let out = pond(&[
+        "--pond",
+        &at,
+        "compact",
+        "/plant/boiler",
+        "--sort-key",
+        "host",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(ok(sql(by_host)), before);
+    let plan = ok(sql(&format!("EXPLAIN {by_host}")));
+    assert!(
+        !plan.contains("SortExec"),
+        "sorted by the key already:\n{plan}"
+    );
+    let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
+    assert!(log.contains("configure"), "{log}");
+}
+
+#[test]
 fn appends_from_the_command_line_compact_on_their_own() {
     let (dir, at) = new_pond();
     for minute in 0..10 {
