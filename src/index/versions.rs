@@ -112,7 +112,7 @@ mod tests {
         assert_eq!((a.len(), b.len()), (2_501, 2_500));
         assert_eq!((a[5].row_count, b[5].row_count), (7, 0));
         assert!(Arc::ptr_eq(&a.chunks[1], &b.chunks[1]), "chunk 1 is shared");
-        assert_eq!(a.iter().rev().next().unwrap().version, 2_501);
+        assert_eq!(a.iter().next_back().unwrap().version, 2_501);
         assert_eq!(a.iter().map(|v| v.version).sum::<i64>(), 2_501 * 2_502 / 2);
         assert_eq!(a.find(1_500), Some(1_499));
         assert_eq!(a.find(0), None);
