@@ -1,0 +1,625 @@
+//! The devops monitoring workload of issue 9, against DuckDB's native table
+//! and DataFusion's `ListingTable` over the same rows, before and after
+//! compaction, in one run.
+//!
+//! Workload: 100 hosts × 10 CPU metrics and 9 tag columns, one row per host
+//! every 10 s for 3 days (2,592,000 rows), appended as one version per 10
+//! minutes of all hosts (432 versions). "After" is the same pond compacted
+//! with the sort key `hostname` (then vacuumed, so that its data folder
+//! holds only the live file for `ListingTable`).
+//!
+//! Every query runs warm (the table registered, a few runs first) and the
+//! median of the timed runs is reported; every answer is checked equal
+//! across all five. The whole process is measured too: `pond sql` against
+//! the DuckDB CLI on its database file, on the one-host 12-hour query,
+//! start to exit, with peak memory from GNU time.
+//!
+//! Needs DuckDB's CLI and Python API of one version (`pip install
+//! duckdb-cli==1.5.6 duckdb==1.5.6 pytz`; `$DUCKDB` names another CLI) and GNU
+//! time (`/usr/bin/time`, Debian's `time`). Run with
+//! `cargo bench --bench devops`; the data is built once under
+//! `target/bench-ponds/devops/` (delete it to rebuild). `DEVOPS_RUNS`
+//! sets the timed runs per query (default 15).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use pond::{CompactOptions, Pond, PondOptions, VacuumOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const HOSTS: usize = 100;
+const METRICS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+const TAGS: [&str; 9] = [
+    "hostname",
+    "region",
+    "datacenter",
+    "rack",
+    "os",
+    "arch",
+    "team",
+    "service",
+    "service_version",
+];
+const STEP: i64 = 10_000_000;
+/// 2024-01-01T00:00:00Z in µs.
+const START: i64 = 1_704_067_200_000_000;
+const DAYS: i64 = 3;
+/// Readings per host in one version: 10 minutes.
+const PER_VERSION: i64 = 60;
+const SERIES: &str = "/devops/cpu";
+
+/// The queries, with `{t}` for the table. The data ends at
+/// 2024-01-04T00:00:00Z.
+const QUERIES: [(&str, &str); 7] = [
+    (
+        "one host, 5 metrics, 12 h, max per minute",
+        "SELECT date_trunc('minute', ts) AS minute, max(usage_user), max(usage_system), \
+         max(usage_idle), max(usage_nice), max(usage_iowait) FROM {t} \
+         WHERE hostname = 'host_42' AND ts >= '2024-01-03T12:00:00Z' \
+         AND ts < '2024-01-04T00:00:00Z' GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "one host, all metrics, 8 h, max per hour",
+        "SELECT date_trunc('hour', ts) AS hour, max(usage_user), max(usage_system), \
+         max(usage_idle), max(usage_nice), max(usage_iowait), max(usage_irq), \
+         max(usage_softirq), max(usage_steal), max(usage_guest), max(usage_guest_nice) \
+         FROM {t} WHERE hostname = 'host_7' AND ts >= '2024-01-02T08:00:00Z' \
+         AND ts < '2024-01-02T16:00:00Z' GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "last reading per host",
+        "SELECT c.hostname, c.ts, c.usage_user FROM {t} c \
+         JOIN (SELECT hostname, max(ts) AS ts FROM {t} GROUP BY hostname) l \
+         ON c.hostname = l.hostname AND c.ts = l.ts ORDER BY c.hostname",
+    ),
+    (
+        "one host, 12 h, usage_user > 90",
+        "SELECT ts, usage_user FROM {t} WHERE hostname = 'host_42' \
+         AND ts >= '2024-01-03T12:00:00Z' AND ts < '2024-01-04T00:00:00Z' \
+         AND usage_user > 90 ORDER BY ts",
+    ),
+    (
+        "all hosts, 12 h, hourly average",
+        "SELECT hostname, date_trunc('hour', ts) AS hour, avg(usage_user) FROM {t} \
+         WHERE ts >= '2024-01-03T12:00:00Z' AND ts < '2024-01-04T00:00:00Z' \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    ),
+    (
+        "latest 5 minutes, newest 5",
+        "SELECT ts, hostname, usage_user FROM {t} WHERE ts >= '2024-01-03T23:55:00Z' \
+         ORDER BY ts DESC, hostname LIMIT 5",
+    ),
+    (
+        "count over the last hour",
+        "SELECT count(*) FROM {t} WHERE ts >= '2024-01-03T23:00:00Z'",
+    ),
+];
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runs: usize = std::env::var("DEVOPS_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let duckdb = duckdb_binary();
+    let dir = bench_dir().join("devops");
+    let data = rt.block_on(build(&dir, &duckdb));
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "devops workload: {} rows, {} versions before compaction; medians of {runs} warm runs (ms)\n",
+        HOSTS as i64 * DAYS * 86_400_000_000 / STEP,
+        DAYS * 86_400_000_000 / STEP / PER_VERSION
+    );
+    let _ = writeln!(
+        report,
+        "| query | pond before | pond after | ListingTable before | ListingTable after | DuckDB | after / DuckDB | before / after | ListingTable after / pond after |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|");
+    let before = rt.block_on(Session::new(&data.before, &data.before_files));
+    let after = rt.block_on(Session::new(&data.after, &data.after_files));
+    for (name, sql) in QUERIES {
+        let pond_sql = sql.replace("{t}", "devops.cpu");
+        let listing_sql = sql.replace("{t}", "datafusion.public.listing");
+        let duck_sql = sql.replace("{t}", "cpu");
+        // The answers first: all five must agree.
+        let want = duckdb_answer(&duckdb, &data.duckdb, &duck_sql);
+        for (who, session, sql) in [
+            ("pond before", &before, &pond_sql),
+            ("pond after", &after, &pond_sql),
+            ("ListingTable before", &before, &listing_sql),
+            ("ListingTable after", &after, &listing_sql),
+        ] {
+            let got = rt.block_on(session.csv(sql));
+            assert_same(&got, &want, &format!("{who}: {name}"));
+        }
+        let times = [
+            rt.block_on(before.time(&pond_sql, runs)),
+            rt.block_on(after.time(&pond_sql, runs)),
+            rt.block_on(before.time(&listing_sql, runs)),
+            rt.block_on(after.time(&listing_sql, runs)),
+            duckdb_time(&data.duckdb, &duck_sql, runs),
+        ];
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let _ = writeln!(
+            report,
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} |",
+            ms(times[0]),
+            ms(times[1]),
+            ms(times[2]),
+            ms(times[3]),
+            ms(times[4]),
+            ms(times[1]) / ms(times[4]),
+            ms(times[0]) / ms(times[1]),
+            ms(times[3]) / ms(times[1]),
+        );
+        eprintln!("{name}: done");
+    }
+
+    // The whole process, on the one-host 12-hour query.
+    let q1 = QUERIES[0].1;
+    let pond_bin = env!("CARGO_BIN_EXE_pond");
+    let pond_run = process_cost(
+        Command::new(pond_bin)
+            .arg("--pond")
+            .arg(&data.after)
+            .args(["sql", "--format", "csv"])
+            .arg(q1.replace("{t}", "devops.cpu")),
+        runs,
+    );
+    let duck_run = process_cost(
+        Command::new(&duckdb)
+            .args(["-readonly", "-csv"])
+            .arg(&data.duckdb)
+            .arg("-c")
+            .arg(q1.replace("{t}", "cpu")),
+        runs,
+    );
+    let _ = writeln!(
+        report,
+        "\nwhole process, one host 12 h (after compaction): `pond sql` {:.1} ms, {:.1} MiB; \
+         DuckDB CLI {:.1} ms, {:.1} MiB; ratio {:.2} (time), {:.2} (peak memory)",
+        pond_run.0.as_secs_f64() * 1e3,
+        pond_run.1,
+        duck_run.0.as_secs_f64() * 1e3,
+        duck_run.1,
+        pond_run.0.as_secs_f64() / duck_run.0.as_secs_f64(),
+        pond_run.1 / duck_run.1,
+    );
+    println!("{report}");
+    let out = bench_dir().join("devops-results.md");
+    std::fs::write(&out, &report).unwrap();
+    eprintln!("written to {}", out.display());
+}
+
+fn bench_dir() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target).join("bench-ponds")
+}
+
+/// `$DUCKDB`, the binary of the `duckdb-cli` Python package, or `duckdb`.
+fn duckdb_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("DUCKDB") {
+        return path.into();
+    }
+    let from_pip = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), 'duckdb'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let binary = from_pip.unwrap_or_else(|| "duckdb".into());
+    let works = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        works,
+        "the DuckDB CLI is needed: `pip install duckdb-cli`, or set $DUCKDB"
+    );
+    binary
+}
+
+struct Data {
+    before: PathBuf,
+    after: PathBuf,
+    before_files: PathBuf,
+    after_files: PathBuf,
+    duckdb: PathBuf,
+}
+
+/// The ponds before and after compaction, and the DuckDB database, built
+/// once.
+async fn build(dir: &Path, duckdb: &Path) -> Data {
+    let before = dir.join("before");
+    let after = dir.join("after");
+    let duck = dir.join("devops.duckdb");
+    let done = dir.join(".complete");
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let started = Instant::now();
+        let manual = PondOptions::default().with_auto_compact_versions(0);
+        let pond = Pond::create_with_options(before.to_str().unwrap(), manual.clone())
+            .await
+            .unwrap();
+        let export = dir.join("all.parquet");
+        let mut writer = None;
+        for (i, batch) in Generator::new().enumerate() {
+            pond.append_batch(SERIES, &batch, "ts").await.unwrap();
+            let w = writer.get_or_insert_with(|| {
+                let file = std::fs::File::create(&export).unwrap();
+                parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap()
+            });
+            w.write(&batch).unwrap();
+            if (i + 1) % 100 == 0 {
+                eprintln!("appended {} versions in {:?}", i + 1, started.elapsed());
+            }
+        }
+        writer.unwrap().close().unwrap();
+        copy_dir(&before, &after);
+        let compacted = Pond::open_with_options(after.to_str().unwrap(), manual)
+            .await
+            .unwrap();
+        compacted.set_sort_key(SERIES, &["hostname"]).await.unwrap();
+        let t = Instant::now();
+        let outcome = compacted
+            .compact_with_options(SERIES, &CompactOptions::default())
+            .await
+            .unwrap();
+        eprintln!("compacted in {:?}: {outcome:?}", t.elapsed());
+        compacted
+            .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
+            .await
+            .unwrap();
+        let status = Command::new(duckdb)
+            .arg(&duck)
+            .arg("-c")
+            .arg(format!(
+                "CREATE TABLE cpu AS SELECT * FROM read_parquet('{}')",
+                export.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success(), "DuckDB could not load the rows");
+        std::fs::remove_file(&export).unwrap();
+        std::fs::write(&done, b"").unwrap();
+    }
+    let files = |pond: &Path| {
+        let data = pond.join("data");
+        let series = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap();
+        series.path()
+    };
+    Data {
+        before_files: files(&before),
+        after_files: files(&after),
+        before,
+        after,
+        duckdb: duck,
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The workload's versions, one batch of all hosts per 10 minutes. Each
+/// metric of each host is a random walk within 0..100; tags are fixed per
+/// host.
+struct Generator {
+    rng: StdRng,
+    values: Vec<[f64; 10]>,
+    tags: Vec<[String; 9]>,
+    version: i64,
+}
+
+impl Generator {
+    fn new() -> Self {
+        let mut rng = StdRng::seed_from_u64(9);
+        let regions = [
+            "us-east-1",
+            "us-west-1",
+            "us-west-2",
+            "eu-west-1",
+            "eu-central-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-northeast-1",
+            "sa-east-1",
+        ];
+        let tags = (0..HOSTS)
+            .map(|h| {
+                let region = regions[h % regions.len()];
+                [
+                    format!("host_{h}"),
+                    region.to_string(),
+                    format!("{region}{}", ["a", "b", "c"][h % 3]),
+                    (h % 87).to_string(),
+                    ["Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"][h % 3].to_string(),
+                    ["x64", "x86"][h % 2].to_string(),
+                    ["SF", "NYC", "LON", "CHI"][h % 4].to_string(),
+                    (h % 19).to_string(),
+                    (h % 2).to_string(),
+                ]
+            })
+            .collect();
+        let values = (0..HOSTS)
+            .map(|_| std::array::from_fn(|_| rng.random_range(0.0..100.0)))
+            .collect();
+        Self {
+            rng,
+            values,
+            tags,
+            version: 0,
+        }
+    }
+}
+
+impl Iterator for Generator {
+    type Item = RecordBatch;
+
+    fn next(&mut self) -> Option<RecordBatch> {
+        let versions = DAYS * 86_400_000_000 / STEP / PER_VERSION;
+        if self.version == versions {
+            return None;
+        }
+        let first = START + self.version * PER_VERSION * STEP;
+        self.version += 1;
+        let rows = PER_VERSION as usize * HOSTS;
+        let mut ts = Vec::with_capacity(rows);
+        let mut tags: Vec<Vec<&str>> = vec![Vec::with_capacity(rows); TAGS.len()];
+        let mut metrics: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); METRICS.len()];
+        for step in 0..PER_VERSION {
+            for host in 0..HOSTS {
+                ts.push(first + step * STEP);
+                for (column, tag) in tags.iter_mut().zip(&self.tags[host]) {
+                    column.push(tag);
+                }
+                for (m, column) in metrics.iter_mut().enumerate() {
+                    let v = &mut self.values[host][m];
+                    *v = (*v + self.rng.random_range(-2.0..2.0)).clamp(0.0, 100.0);
+                    column.push((*v * 1e3).round() / 1e3);
+                }
+            }
+        }
+        let mut columns: Vec<(&str, ArrayRef)> = vec![(
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        )];
+        for (name, values) in TAGS.iter().zip(tags) {
+            columns.push((name, Arc::new(StringArray::from(values))));
+        }
+        for (name, values) in METRICS.iter().zip(metrics) {
+            columns.push((name, Arc::new(Float64Array::from(values))));
+        }
+        Some(RecordBatch::try_from_iter(columns).unwrap())
+    }
+}
+
+/// A warm session over one pond and a `ListingTable`,
+/// `datafusion.public.listing`, over
+/// the folder of its series' data files.
+struct Session {
+    ctx: SessionContext,
+}
+
+impl Session {
+    async fn new(pond: &Path, files: &Path) -> Self {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        if std::env::var_os("DEVOPS_PUSHDOWN").is_some() {
+            config = config
+                .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+                .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        }
+        let ctx = SessionContext::new_with_config(config);
+        let pond = Pond::open(pond.to_str().unwrap()).await.unwrap();
+        pond::register(&ctx, Arc::new(pond));
+        // The pond is the default catalog; the comparison lives beside it.
+        ctx.register_parquet(
+            "datafusion.public.listing",
+            files.to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        Self { ctx }
+    }
+
+    async fn collect(&self, sql: &str) -> Vec<RecordBatch> {
+        self.ctx.sql(sql).await.unwrap().collect().await.unwrap()
+    }
+
+    async fn csv(&self, sql: &str) -> String {
+        let batches = self.collect(sql).await;
+        let mut out = Vec::new();
+        {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(false)
+                .build(&mut out);
+            for batch in &batches {
+                writer.write(batch).unwrap();
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The median of `runs` timed runs, after 3 untimed ones.
+    async fn time(&self, sql: &str, runs: usize) -> Duration {
+        for _ in 0..3 {
+            self.collect(sql).await;
+        }
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            self.collect(sql).await;
+            times.push(t.elapsed());
+        }
+        median(times)
+    }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// DuckDB's answer, as CSV rows without the header.
+fn duckdb_answer(duckdb: &Path, db: &Path, sql: &str) -> String {
+    let out = Command::new(duckdb)
+        .args(["-readonly", "-csv", "-noheader"])
+        .arg(db)
+        .arg("-c")
+        .arg(format!("SET TimeZone = 'UTC'; {sql}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "DuckDB failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The median of `runs` runs of `sql` in one warm DuckDB session (its
+/// Python API, the same engine as the CLI), after 3 untimed ones.
+fn duckdb_time(db: &Path, sql: &str, runs: usize) -> Duration {
+    const SCRIPT: &str = "
+import duckdb, statistics, sys, time
+db, sql, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = duckdb.connect(db, read_only=True)
+con.execute(\"SET TimeZone = 'UTC'\")
+for _ in range(3):
+    con.execute(sql).fetchall()
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    con.execute(sql).fetchall()
+    times.append(time.perf_counter() - t)
+print(statistics.median(times))
+";
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(db)
+        .arg(sql)
+        .arg(runs.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "DuckDB's Python API is needed (`pip install duckdb pytz`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seconds: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    Duration::from_secs_f64(seconds)
+}
+
+/// The median wall time of `runs` runs of a whole process, and its median
+/// peak resident memory in MiB (GNU time's `%M`).
+fn process_cost(command: &mut Command, runs: usize) -> (Duration, f64) {
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut times = Vec::new();
+    let mut peaks = Vec::new();
+    for _ in 0..runs + 2 {
+        let t = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(&program)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("GNU time (/usr/bin/time) is needed");
+        let elapsed = t.elapsed();
+        assert!(out.status.success(), "{program:?} failed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let kib: f64 = stderr.lines().last().unwrap().trim().parse().unwrap();
+        times.push(elapsed);
+        peaks.push(Duration::from_secs_f64(kib / 1024.0));
+    }
+    (median(times), median(peaks).as_secs_f64())
+}
+
+/// Checks two CSV answers equal: numbers within a relative 1e-9 (sums and
+/// averages may round differently), timestamps as instants.
+fn assert_same(got: &str, want: &str, what: &str) {
+    let rows = |s: &str| -> Vec<Vec<String>> {
+        s.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').map(normalize).collect())
+            .collect()
+    };
+    let (got_rows, want_rows) = (rows(got), rows(want));
+    assert_eq!(
+        got_rows.len(),
+        want_rows.len(),
+        "{what}: row counts differ\n{got}\nvs DuckDB\n{want}"
+    );
+    assert!(
+        !want_rows.is_empty() || what.contains("> 90"),
+        "{what}: no rows"
+    );
+    for (g, w) in got_rows.iter().zip(&want_rows) {
+        let same = g.len() == w.len()
+            && g.iter()
+                .zip(w)
+                .all(|(a, b)| match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                    _ => a == b,
+                });
+        assert!(same, "{what}: {g:?} vs DuckDB {w:?}");
+    }
+}
+
+/// A timestamp in either printing (`2024-01-03T12:00:00Z`, `2024-01-03
+/// 12:00:00+00`) as µs since the epoch; anything else as it is.
+fn normalize(field: &str) -> String {
+    let field = field.trim().trim_matches('"');
+    let looks_like_time =
+        field.len() >= 19 && field.as_bytes()[4] == b'-' && field.as_bytes()[10] != b'_';
+    if looks_like_time {
+        let mut s = field.replacen(' ', "T", 1);
+        if let Some(rest) = s.strip_suffix('Z') {
+            s = format!("{rest}+00:00");
+        } else if s.ends_with("+00") {
+            s.push_str(":00");
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s) {
+            return t.timestamp_micros().to_string();
+        }
+    }
+    field.to_string()
+}
