@@ -19,7 +19,9 @@
 //! time (`/usr/bin/time`, Debian's `time`). Run with
 //! `cargo bench --bench devops`; the data is built once under
 //! `target/bench-ponds/devops/` (delete it to rebuild). `DEVOPS_RUNS`
-//! sets the timed runs per query (default 15).
+//! sets the timed runs per query (default 15); `DEVOPS_PUSHDOWN=1` turns
+//! on DataFusion's `pushdown_filters` and `reorder_filters` for pond and
+//! `ListingTable` alike.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
