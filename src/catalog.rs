@@ -109,7 +109,8 @@ impl SchemaProvider for PondSchemaProvider {
             return Ok(None);
         }
         self.pond.refresh().await.map_err(DataFusionError::from)?;
-        if self.pond.series_info(&path).is_err() {
+        // The state, not `series_info`, which sums over every version.
+        if self.pond.state(&path).is_err() {
             return Ok(None);
         }
         let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
@@ -179,7 +180,7 @@ impl SchemaProvider for PondSchemaProvider {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.pond.series_info(&self.series_path(name)).is_ok()
+        self.pond.state(&self.series_path(name)).is_ok()
     }
 }
 

@@ -62,7 +62,8 @@ pub struct SeriesTable {
 impl SeriesTable {
     /// The table of the series at `path`, with its current schema.
     pub fn try_new(pond: Arc<Pond>, path: &str) -> Result<Self> {
-        let info = pond.series_info(path)?;
+        // O(1) in the number of versions: a query resolves its tables anew.
+        let info = pond.state(path)?;
         let time_type = info
             .schema
             .field_with_name(&info.timestamp_column)
@@ -72,9 +73,9 @@ impl SeriesTable {
             .ok_or_else(|| Error::invalid_oplog(path, "the timestamp column is not a timestamp"))?;
         Ok(Self {
             pond,
-            path: info.path,
-            schema: info.schema,
-            timestamp_column: info.timestamp_column,
+            path: info.path.clone(),
+            schema: Arc::clone(&info.schema),
+            timestamp_column: info.timestamp_column.clone(),
             time_type,
             window: None,
             max_version: None,

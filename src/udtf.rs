@@ -198,11 +198,11 @@ impl TableProvider for SeriesVersionsTable {
 /// An error unless `path` names a series, after reading any new oplog
 /// commits if it does not (it may have been created by another process).
 fn known_series(pond: &Arc<Pond>, function: &str, path: &str) -> DfResult<()> {
-    if pond.series_info(path).is_err() {
+    if pond.state(path).is_err() {
         let refreshing = Arc::clone(pond);
         crate::runtime::block_on(async move { refreshing.refresh().await })??;
     }
-    match pond.series_info(path) {
+    match pond.state(path) {
         Ok(_) => Ok(()),
         Err(e) => plan_err!("{function}: {e}"),
     }
