@@ -85,23 +85,38 @@ impl Pond {
         let plan = plan_schema(path, None, &schema, timestamp_column)?;
         let schema_json = schema_json(path, &plan.schema)?;
         let series_id = uuid::Uuid::new_v4().to_string();
-        let attempts = self.options.commit_attempts.max(1);
-        for attempt in 0..attempts {
-            let mut oplog = self.oplog.lock().await;
-            let index = self.refresh_locked(&mut oplog).await?;
+        self.commit_one_row(path, |index, txn_seq| {
             if index.series(path).is_some() {
                 return Err(Error::SeriesExists {
                     path: path.to_string(),
                 });
             }
-            let txn_seq = index.delta_version() + 1;
-            let entry = create_entry(
+            Ok(Some(create_entry(
                 path,
                 &series_id,
                 timestamp_column,
                 Some(schema_json.clone()),
                 txn_seq,
-            );
+            )))
+        })
+        .await
+    }
+
+    /// Commits the one row that `plan` makes of the oplog as it is now
+    /// (given the index and the row's `txn_seq`), retrying on a fresh read
+    /// after a conflict; `plan` returning `None` means nothing to commit.
+    pub(super) async fn commit_one_row(
+        &self,
+        path: &str,
+        mut plan: impl FnMut(&OplogIndex, i64) -> Result<Option<OplogEntry>>,
+    ) -> Result<()> {
+        let attempts = self.options.commit_attempts.max(1);
+        for attempt in 0..attempts {
+            let mut oplog = self.oplog.lock().await;
+            let index = self.refresh_locked(&mut oplog).await?;
+            let Some(entry) = plan(&index, index.delta_version() + 1)? else {
+                return Ok(());
+            };
             if let CommitOutcome::Committed(v) = oplog
                 .commit(index.delta_version(), std::slice::from_ref(&entry))
                 .await?

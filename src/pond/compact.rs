@@ -209,40 +209,21 @@ impl Pond {
     /// alone, returns to time order.
     pub async fn set_sort_key(&self, path: &str, columns: &[&str]) -> Result<()> {
         validate_series_path(path)?;
-        let attempts = self.options.commit_attempts.max(1);
-        for attempt in 0..attempts {
-            let mut oplog = self.oplog.lock().await;
-            let index = self.refresh_locked(&mut oplog).await?;
+        self.commit_one_row(path, |index, txn_seq| {
             let state = index.series(path).ok_or_else(|| Error::UnknownSeries {
                 path: path.to_string(),
             })?;
             let key = sort_key(state, columns)?;
             if key == state.sort_key {
-                return Ok(());
+                return Ok(None);
             }
-            let txn_seq = index.delta_version() + 1;
-            let entry = OplogEntry {
+            Ok(Some(OplogEntry {
                 entry_type: EntryType::Configure,
                 extended_attributes: Some(serde_json::json!({ "sort_key": key }).to_string()),
                 ..create_entry(path, &state.id, &state.timestamp_column, None, txn_seq)
-            };
-            if let CommitOutcome::Committed(v) = oplog
-                .commit(index.delta_version(), std::slice::from_ref(&entry))
-                .await?
-            {
-                let mut next = (*index).clone();
-                if next.apply(vec![entry], v).is_ok() {
-                    self.install(next);
-                }
-                return Ok(());
-            }
-            drop(oplog);
-            backoff(attempt).await;
-        }
-        Err(Error::CommitConflict {
-            path: path.to_string(),
-            attempts,
+            }))
         })
+        .await
     }
 
     /// After an append to `path`: compacts the lowest level that has

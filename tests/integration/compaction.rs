@@ -32,6 +32,16 @@ async fn small_versions(pond: &Pond, versions: i64) {
     }
 }
 
+/// Appends one row a version to `/plant/boiler`, at `JAN1 + i` µs for `i`
+/// in `from..to`.
+async fn one_row_appends(pond: &Pond, from: i64, to: i64) {
+    for i in from..to {
+        pond.append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
+            .await
+            .unwrap();
+    }
+}
+
 fn context(pond: Arc<Pond>) -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     pond::register(&ctx, pond);
@@ -408,22 +418,12 @@ async fn appends_alone_keep_a_series_compacted() {
 async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     let options = manual().with_compact_oplog_after(16);
     let (dir, pond) = temp_pond_with(options).await;
-    let append = |from: i64, to: i64| {
-        let pond = &pond;
-        async move {
-            for i in from..to {
-                pond.append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
-                    .await
-                    .unwrap();
-            }
-        }
-    };
-    append(0, 40).await;
+    one_row_appends(&pond, 0, 40).await;
     // A handle that stops following here.
     let lagging = Pond::open_with_options(location(&dir), manual())
         .await
         .unwrap();
-    append(40, 90).await;
+    one_row_appends(&pond, 40, 90).await;
     let everything = pond::VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO);
     let done = pond.vacuum_with_options(&everything).await.unwrap();
     // No checkpoint yet (one every 100 commits): the log stays whole, but
@@ -436,7 +436,7 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 90);
     assert_eq!(read_all(&lagging, "/plant/boiler").await.num_rows(), 90);
 
-    append(90, 130).await;
+    one_row_appends(&pond, 90, 130).await;
     let log = dir.path().join("oplog/_delta_log");
     let count = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
     let log_before = count(&log);
@@ -466,21 +466,11 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
 async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     let options = manual().with_compact_oplog_after(16);
     let (dir, pond) = temp_pond_with(options).await;
-    let append = |from: i64, to: i64| {
-        let pond = &pond;
-        async move {
-            for i in from..to {
-                pond.append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
-                    .await
-                    .unwrap();
-            }
-        }
-    };
-    append(0, 20).await;
+    one_row_appends(&pond, 0, 20).await;
     let lagging = Pond::open_with_options(location(&dir), manual())
         .await
         .unwrap();
-    append(20, 420).await;
+    one_row_appends(&pond, 20, 420).await;
     let oplog = dir.path().join("oplog");
     let log = oplog.join("_delta_log");
     let names = |dir: &std::path::Path| -> Vec<String> {
@@ -518,7 +508,7 @@ async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     // and reloads rather than answering from its stale index.
     assert_eq!(read_all(&lagging, "/plant/boiler").await.num_rows(), 420);
     assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 420);
-    append(420, 421).await;
+    one_row_appends(&pond, 420, 421).await;
     lagging
         .append_series_data("/plant/boiler", &readings(&[JAN1 + 421]), "ts")
         .await
