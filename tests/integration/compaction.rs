@@ -426,12 +426,12 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     one_row_appends(&pond, 40, 90).await;
     let everything = pond::VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO);
     let done = pond.vacuum_with_options(&everything).await.unwrap();
-    // No checkpoint yet (one every 100 commits): the log stays whole, but
-    // the oplog files merges replaced are gone.
-    assert_eq!(done.log_files, 0, "{done:?}");
+    // Everything behind the newest checkpoint (one every 10 commits) is
+    // gone: commits, older checkpoints, and the oplog files merges replaced.
+    assert!(done.log_files >= 80, "{done:?}");
     assert!(done.oplog_files >= 60, "{done:?}");
-    // The lagging handle cannot read the commits after it one by one (their
-    // oplog files were merged and deleted), and reloads the snapshot.
+    // The lagging handle cannot read the commits after it one by one (they
+    // and their oplog files were deleted), and reloads the snapshot.
     lagging.refresh().await.unwrap();
     assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 90);
     assert_eq!(read_all(&lagging, "/plant/boiler").await.num_rows(), 90);
@@ -442,11 +442,11 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     let log_before = count(&log);
     let done = pond.vacuum_with_options(&everything).await.unwrap();
     assert!(
-        done.log_files >= 90,
-        "{done:?}: commits behind the checkpoint at 100"
+        done.log_files >= 30,
+        "{done:?}: commits behind the newest checkpoint"
     );
     assert!(
-        count(&log) <= log_before - 90,
+        count(&log) <= log_before - 30,
         "{log_before} -> {}",
         count(&log)
     );
@@ -459,7 +459,7 @@ async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
 }
 
 /// Without any `vacuum`, appends keep the oplog's metadata proportionate:
-/// at each checkpoint the Delta commits two checkpoints behind, and the
+/// at each checkpoint the Delta commits more than 200 behind, and the
 /// oplog files their merges replaced, are deleted, and checkpoints carry
 /// no tombstones. A handle that fell further behind than that reloads.
 #[tokio::test]
@@ -481,7 +481,7 @@ async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     };
     let log_files = names(&log);
     // More than 420 commits (appends and oplog merges), of which those
-    // behind the checkpoint two before the newest are gone.
+    // more than 200 behind the newest checkpoint are gone.
     assert!(log_files.len() < 300, "{} log files", log_files.len());
     assert!(
         !log_files
