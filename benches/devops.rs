@@ -23,6 +23,9 @@
 //! on DataFusion's `pushdown_filters` and `reorder_filters` for pond and
 //! `ListingTable` alike.
 
+mod common;
+use common::{bench_dir, copy_dir};
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -215,11 +218,6 @@ fn main() {
     eprintln!("written to {}", out.display());
 }
 
-fn bench_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target).join("bench-ponds")
-}
-
 /// `$DUCKDB`, the binary of the `duckdb-cli` Python package, or `duckdb`.
 fn duckdb_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("DUCKDB") {
@@ -322,19 +320,6 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
         before,
         after,
         duckdb: duck,
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

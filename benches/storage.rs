@@ -12,6 +12,9 @@
 //! open with the whole listing, and a fixed-window SQL query. Building the
 //! 100,000-version pond takes a quarter of an hour.
 
+mod common;
+use common::{bench_dir, copy_dir};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,11 +40,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn bench_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target).join("bench-ponds")
 }
 
 /// A small batch for version `v`: one minute of data starting at minute `v`.
@@ -295,19 +293,6 @@ fn scale(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Every benchmark of this file, with criterion's command-line settings.
