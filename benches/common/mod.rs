@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 
 /// Where the benchmarks keep the ponds they build once: `bench-ponds/` in
 /// the target directory.
-pub fn bench_dir() -> PathBuf {
+pub(crate) fn bench_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     PathBuf::from(target).join("bench-ponds")
 }
 
 /// Copies a folder and everything below it.
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -132,9 +132,11 @@ impl Oplog {
         let log_store = self.table.log_store();
         match log_store.get_latest_version(from.max(0) as u64).await {
             Ok(latest) => Ok(latest as i64),
-            // The log no longer holds the commits after `from` (trimmed):
+            // The log no longer holds the commits after `from`, or has a
+            // hole behind a checkpoint (deltalake wants them contiguous):
             // the newest is the highest version listed.
-            Err(DeltaTableError::InvalidVersion(_)) => {
+            Err(e) => {
+                tracing::debug!(error = %e, "finding the newest commit from {from} failed; listing");
                 let store = log_store.object_store(None);
                 let listed: Vec<object_store::ObjectMeta> =
                     store.list(Some(log_store.log_path())).try_collect().await?;
@@ -146,7 +148,6 @@ impl Oplog {
                     .map(|v| v as i64)
                     .ok_or_else(|| Error::invalid_oplog("oplog", "the Delta log holds no commit"))
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -216,9 +217,12 @@ impl Oplog {
 
     /// The entries of the commits after `from`, read one by one until the
     /// next one does not exist, and the last version read (`from` if none);
-    /// `None` if the commits after `from` may have been trimmed from the log
-    /// (commit `from` itself is gone: the log is only ever trimmed from its
-    /// start), in which case the caller must reload from a snapshot.
+    /// `None` if the log may hold commits past the last one read that the
+    /// walk could not see (the newest checkpoint is past it: the commit
+    /// after it was trimmed, before or during the walk), in which case the
+    /// caller must reload from a snapshot. The log is only trimmed behind a
+    /// checkpoint, so a missing next commit with no newer checkpoint means
+    /// there is none yet.
     pub(crate) async fn read_commits_after(
         &self,
         from: i64,
@@ -230,10 +234,25 @@ impl Oplog {
             last += 1;
             files.extend(added_files(last as u64, &bytes)?);
         }
-        if last == from && from >= 0 && log_store.read_commit_entry(from as u64).await?.is_none() {
+        if self.last_checkpoint().await? > last {
             return Ok(None);
         }
         Ok(Some((self.read_files(files).await?, last)))
+    }
+
+    /// The version of the newest checkpoint `_last_checkpoint` names, -1 if
+    /// there is none.
+    async fn last_checkpoint(&self) -> Result<i64> {
+        let store = self.table.log_store().object_store(None);
+        let path = Path::from("_delta_log/_last_checkpoint");
+        let bytes = match store.get(&path).await {
+            Ok(found) => found.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(-1),
+            Err(e) => return Err(e.into()),
+        };
+        let hint: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid_oplog("_last_checkpoint", e.to_string()))?;
+        Ok(hint["version"].as_i64().unwrap_or(-1))
     }
 
     async fn read_files(&self, files: Vec<(Path, u64)>) -> Result<Vec<OplogEntry>> {
@@ -278,6 +297,13 @@ impl Oplog {
             predicate: None,
         };
         let version = (read_version + 1) as u64;
+        // A version at or behind the newest checkpoint existed once and may
+        // have been trimmed since: the snapshot this commit was planned on
+        // is stale, however put-if-absent would answer.
+        if self.last_checkpoint().await? >= version as i64 {
+            crate::series::writer::remove_quietly(&store, &path).await;
+            return Ok(CommitOutcome::Conflict);
+        }
         match self
             .put_commit(vec![Action::Add(add)], operation, version)
             .await?
@@ -286,11 +312,27 @@ impl Oplog {
                 self.checkpoint_if_due(version as i64).await;
                 Ok(CommitOutcome::Committed(version as i64))
             }
+            // The commit file may be this commit's own, from a request that
+            // took effect and was retried: then it landed.
+            false if self.commit_adds(version, &path).await? => {
+                self.checkpoint_if_due(version as i64).await;
+                Ok(CommitOutcome::Committed(version as i64))
+            }
             false => {
                 crate::series::writer::remove_quietly(&store, &path).await;
                 Ok(CommitOutcome::Conflict)
             }
         }
+    }
+
+    /// Whether commit `version` adds the oplog file `path`.
+    async fn commit_adds(&self, version: u64, path: &Path) -> Result<bool> {
+        let Some(bytes) = self.table.log_store().read_commit_entry(version).await? else {
+            return Ok(false);
+        };
+        Ok(get_actions(version, &bytes)?
+            .iter()
+            .any(|a| matches!(a, Action::Add(add) if add.path == path.as_ref())))
     }
 
     /// Writes rows as a new oplog data file; returns its path and size.
@@ -387,12 +429,12 @@ impl Oplog {
             .buffered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        let store = self.table.object_store();
+        let mut removed = Vec::new();
         for (bytes, version) in commits.iter().zip(first..) {
             let Some(bytes) = bytes else { continue };
             for action in get_actions(version as u64, bytes)? {
                 if let Action::Remove(remove) = action {
-                    crate::series::writer::remove_quietly(&store, &Path::from(remove.path)).await;
+                    removed.push(Path::from(remove.path));
                 }
             }
         }
@@ -403,6 +445,12 @@ impl Oplog {
             None,
         )
         .await?;
+        // Only once the commits that named them are gone: a reader of one
+        // of those commits then reloads rather than failing on a file.
+        let store = self.table.object_store();
+        for path in removed {
+            crate::series::writer::remove_quietly(&store, &path).await;
+        }
         Ok(())
     }
 

@@ -172,6 +172,9 @@ struct Output {
     uuid: String,
     /// One more than the highest level among the inputs.
     level: u32,
+    /// The key the file was sorted by: the series' key when it was planned,
+    /// whatever the key is by the time it commits.
+    sort_key: Vec<String>,
 }
 
 impl Pond {
@@ -318,6 +321,7 @@ impl Pond {
             version,
             uuid,
             level,
+            sort_key: state.sort_key.clone(),
         })
     }
 
@@ -462,7 +466,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
                 serde_json::json!({
                     "level": o.level,
                     "replaces": replaces,
-                    "sort_key": state.sort_key,
+                    "sort_key": o.sort_key,
                 })
                 .to_string(),
             ),

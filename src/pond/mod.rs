@@ -275,7 +275,13 @@ impl Pond {
         if latest <= from {
             return Ok(current);
         }
-        let next = match oplog.read_commits(from, latest).await? {
+        // A commit trimmed, or an oplog file deleted, since the listing:
+        // reload from the snapshot, as for a missing commit.
+        let read = oplog.read_commits(from, latest).await.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "reading new commits failed; reloading the oplog");
+            None
+        });
+        let next = match read {
             Some(entries) => {
                 let mut next = (*current).clone();
                 next.apply(entries, latest)?;

@@ -658,3 +658,33 @@ async fn a_sort_key_clusters_compacted_files_and_answers_stay_the_same() {
         assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
     }
 }
+
+/// A hole in the log behind a checkpoint (a trim that another process
+/// overtook, or one killed half-way) must not pass for the end of the log:
+/// a handle whose next commit is missing while a newer checkpoint exists
+/// reloads, and its next append lands after the newest commit.
+#[tokio::test]
+async fn a_missing_commit_behind_a_checkpoint_is_not_the_end_of_the_log() {
+    let (dir, pond) = temp_pond_with(manual()).await;
+    one_row_appends(&pond, 0, 5).await;
+    let lagging = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    let seen = lagging.oplog_version();
+    one_row_appends(&pond, 5, 30).await;
+    let next = dir
+        .path()
+        .join(format!("oplog/_delta_log/{:020}.json", seen + 1));
+    std::fs::remove_file(&next).unwrap();
+
+    lagging.refresh().await.unwrap();
+    assert_eq!(lagging.series_info("/plant/boiler").unwrap().versions, 30);
+    lagging
+        .append_series_data("/plant/boiler", &readings(&[JAN1 + 30]), "ts")
+        .await
+        .unwrap();
+    let fresh = Pond::open_with_options(location(&dir), manual())
+        .await
+        .unwrap();
+    assert_eq!(read_all(&fresh, "/plant/boiler").await.num_rows(), 31);
+}
