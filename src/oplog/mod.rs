@@ -172,11 +172,9 @@ impl Oplog {
     /// The oplog data files of the loaded snapshot, with their sizes.
     fn snapshot_files(&self) -> Result<Vec<(Path, u64)>> {
         Ok(self
-            .table
-            .snapshot()?
-            .log_data()
-            .iter()
-            .map(|f| (f.object_store_path(), f.size() as u64))
+            .snapshot_files_with_rows()?
+            .into_iter()
+            .map(|(path, size, _)| (path, size))
             .collect())
     }
 
@@ -304,24 +302,18 @@ impl Oplog {
             crate::series::writer::remove_quietly(&store, &path).await;
             return Ok(CommitOutcome::Conflict);
         }
-        match self
+        // A commit file already there may be this commit's own, from a
+        // request that took effect and was retried: then it landed.
+        let landed = self
             .put_commit(vec![Action::Add(add)], operation, version)
             .await?
-        {
-            true => {
-                self.checkpoint_if_due(version as i64).await;
-                Ok(CommitOutcome::Committed(version as i64))
-            }
-            // The commit file may be this commit's own, from a request that
-            // took effect and was retried: then it landed.
-            false if self.commit_adds(version, &path).await? => {
-                self.checkpoint_if_due(version as i64).await;
-                Ok(CommitOutcome::Committed(version as i64))
-            }
-            false => {
-                crate::series::writer::remove_quietly(&store, &path).await;
-                Ok(CommitOutcome::Conflict)
-            }
+            || self.commit_adds(version, &path).await?;
+        if landed {
+            self.checkpoint_if_due(version as i64).await;
+            Ok(CommitOutcome::Committed(version as i64))
+        } else {
+            crate::series::writer::remove_quietly(&store, &path).await;
+            Ok(CommitOutcome::Conflict)
         }
     }
 
