@@ -128,7 +128,7 @@ impl SeriesInfo {
             id: s.id.clone(),
             timestamp_column: s.timestamp_column.clone(),
             schema: Arc::clone(&s.schema),
-            versions: s.live().count(),
+            versions: s.live_count(),
             rows: s.row_count(),
             bytes: s.live().map(|v| v.size).sum(),
             min_event_time: s.live().map(|v| v.min_event_time).min(),
@@ -265,9 +265,7 @@ impl Pond {
                         tracing::debug!(error = %e, "reading new commits failed; reloading the oplog");
                     }
                     let latest = oplog.latest_version(from).await?;
-                    oplog.update_to(latest).await?;
-                    let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;
-                    return Ok(self.install(index));
+                    return Ok(self.install(reload(oplog, latest).await?));
                 }
             }
         }
@@ -290,8 +288,7 @@ impl Pond {
             None => {
                 // Commits this handle has not seen were cleaned from the log:
                 // start again from the newest snapshot.
-                oplog.update_to(latest).await?;
-                OplogIndex::build(oplog.read_all().await?, oplog.version())?
+                reload(oplog, latest).await?
             }
         };
         Ok(self.install(next))
@@ -368,11 +365,18 @@ impl Pond {
         Ok(SeriesStream::new(
             self.object_store(),
             info,
-            state.live().count(),
+            state.live_count(),
             state.overlapping(start, end),
             (start, end),
         ))
     }
+}
+
+/// The index of the oplog's snapshot at `latest`, read whole: for a handle
+/// that can no longer follow the log commit by commit.
+async fn reload(oplog: &mut Oplog, latest: i64) -> Result<OplogIndex> {
+    oplog.update_to(latest).await?;
+    OplogIndex::build(oplog.read_all().await?, oplog.version())
 }
 
 /// Debug builds (tests): aborts the process at `point` if the environment
