@@ -42,6 +42,7 @@ use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{SeriesScanExec, chunks};
+use crate::series::schema::{cast_batch, unview_schema, view_schema};
 use crate::time::timestamp_unit;
 
 /// One series as a DataFusion [`TableProvider`].
@@ -49,7 +50,11 @@ use crate::time::timestamp_unit;
 pub struct SeriesTable {
     pond: Arc<Pond>,
     path: String,
+    /// The table's schema: the series' with string and binary columns as
+    /// views, as DataFusion reads Parquet.
     schema: SchemaRef,
+    /// The series' own schema, which appends are written in.
+    stored: SchemaRef,
     timestamp_column: String,
     /// The time column's type.
     time_type: DataType,
@@ -74,7 +79,8 @@ impl SeriesTable {
         Ok(Self {
             pond,
             path: info.path.clone(),
-            schema: Arc::clone(&info.schema),
+            schema: view_schema(&info.schema),
+            stored: Arc::clone(&info.schema),
             timestamp_column: info.timestamp_column.clone(),
             time_type,
             window: None,
@@ -312,6 +318,7 @@ impl TableProvider for SeriesTable {
             pond: Arc::clone(&self.pond),
             path: self.path.clone(),
             schema: Arc::clone(&self.schema),
+            stored: Arc::clone(&self.stored),
             timestamp_column: self.timestamp_column.clone(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
@@ -434,7 +441,10 @@ impl TableProvider for SeriesTable {
 struct SeriesSink {
     pond: Arc<Pond>,
     path: String,
+    /// The table's schema, which the inserted rows come in.
     schema: SchemaRef,
+    /// The series' own, which they are written in.
+    stored: SchemaRef,
     timestamp_column: String,
 }
 
@@ -455,8 +465,11 @@ impl DataSink for SeriesSink {
         data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
-        let schema = data.schema();
-        let input = data.map_err(Error::from);
+        let schema = unview_schema(&data.schema(), &self.stored);
+        let target = Arc::clone(&schema);
+        let input = data
+            .map_err(Error::from)
+            .and_then(move |batch| futures::future::ready(cast_batch(&batch, &target)));
         let outcome = self
             .pond
             .append_stream(&self.path, schema, input, &self.timestamp_column)
@@ -476,8 +489,8 @@ fn disjoint(files: &[FileInfo]) -> bool {
         .all(|w| w[0].max_event_time < w[1].min_event_time)
 }
 
-/// The kept files, in time order, each with its row count and time bounds
-/// as statistics.
+/// The kept files, in time order, each with its row count, time bounds and
+/// distinct counts as statistics.
 fn partitioned_files(
     files: &[FileInfo],
     schema: &SchemaRef,
@@ -503,6 +516,13 @@ fn partitioned_files(
         .map(|f| {
             let mut stats = Statistics::new_unknown(schema);
             stats.num_rows = Precision::Exact(f.row_count as usize);
+            // Estimates for the planner (group counts, join sides), which
+            // DataFusion merges across files; never used to answer a query.
+            for (name, n) in &f.distinct {
+                if let Ok(i) = schema.index_of(name) {
+                    stats.column_statistics[i].distinct_count = Precision::Inexact(*n as usize);
+                }
+            }
             stats.total_byte_size = Precision::Inexact(f.size as usize);
             if let Some((i, t, zone, exact)) = &ts {
                 let bound = |us: i64| {

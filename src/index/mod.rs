@@ -60,6 +60,9 @@ pub struct FileInfo {
     /// them by the series' sort key (the time column last); empty when they
     /// are sorted by time alone, as every append is.
     pub sort_key: Vec<String>,
+    /// Distinct counts of the file's low-cardinality columns, by name: the
+    /// planner's estimate of how many groups a `GROUP BY` makes.
+    pub distinct: Vec<(String, u64)>,
 }
 
 impl FileInfo {
@@ -360,6 +363,7 @@ impl OplogIndex {
                         ),
                     )
                 };
+                let attributes = Attributes::of(&entry);
                 let info = FileInfo {
                     file_path: entry
                         .file_path
@@ -379,13 +383,15 @@ impl OplogIndex {
                     txn_seq: entry.txn_seq,
                     created_at: entry.created_at,
                     entry_type: entry.entry_type,
-                    level: attribute(&entry, "level")
+                    level: attributes
+                        .get("level")
                         .and_then(|l| l.as_u64())
                         .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX)),
                     superseded_at: None,
                     superseded_time: None,
                     vacuumed_at: None,
-                    sort_key: sort_key_of(&entry),
+                    sort_key: attributes.sort_key(),
+                    distinct: attributes.distinct(),
                 };
                 let series = self.series_mut(&entry.series, &location)?;
                 if let Some(schema) = schema {
@@ -397,7 +403,7 @@ impl OplogIndex {
                 }
             }
             EntryType::Configure => {
-                let sort_key = sort_key_of(&entry);
+                let sort_key = Attributes::of(&entry).sort_key();
                 self.series_mut(&entry.series, &location)?.sort_key = sort_key;
             }
             EntryType::Supersede | EntryType::Vacuum => {
@@ -430,18 +436,42 @@ impl OplogIndex {
     }
 }
 
-/// One attribute of a row's `extended_attributes`.
-fn attribute(entry: &OplogEntry, name: &str) -> Option<serde_json::Value> {
-    let json = entry.extended_attributes.as_deref()?;
-    let mut value = serde_json::from_str::<serde_json::Value>(json).ok()?;
-    value.get_mut(name).map(serde_json::Value::take)
-}
+/// A row's `extended_attributes`, parsed once.
+struct Attributes(serde_json::Map<String, serde_json::Value>);
 
-/// The `sort_key` a `compact` or `configure` row records (empty: time order).
-fn sort_key_of(entry: &OplogEntry) -> Vec<String> {
-    attribute(entry, "sort_key")
-        .and_then(|key| serde_json::from_value(key).ok())
-        .unwrap_or_default()
+impl Attributes {
+    fn of(entry: &OplogEntry) -> Self {
+        let map = entry
+            .extended_attributes
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        Self(map)
+    }
+
+    fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.get(name)
+    }
+
+    /// The `sort_key` a `compact` or `configure` row records (empty: time
+    /// order).
+    fn sort_key(&self) -> Vec<String> {
+        self.get("sort_key")
+            .and_then(|key| serde_json::from_value(key.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The `distinct` counts an `append` or `compact` row records, as
+    /// `{"column": count}`.
+    fn distinct(&self) -> Vec<(String, u64)> {
+        let Some(serde_json::Value::Object(counts)) = self.get("distinct") else {
+            return Vec::new();
+        };
+        counts
+            .iter()
+            .filter_map(|(name, n)| Some((name.clone(), n.as_u64()?)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -377,6 +377,8 @@ impl Pond {
             max_event_time: Some(f.max_event_time),
             schema: (!create && plan.changed).then(|| schema_json.clone()),
             content_hash: Some(f.content_hash.clone()),
+            extended_attributes: (!f.distinct.is_empty())
+                .then(|| serde_json::json!({ "distinct": f.distinct_json() }).to_string()),
             ..base.clone()
         };
         Ok(if create {
@@ -523,6 +525,7 @@ mod tests {
                 min_event_time: 5,
                 max_event_time: 9,
                 content_hash: "sha256:0".into(),
+                distinct: Vec::new(),
             },
             file_uuid: "u".into(),
         };

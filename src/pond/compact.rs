@@ -467,6 +467,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
                     "level": o.level,
                     "replaces": replaces,
                     "sort_key": o.sort_key,
+                    "distinct": f.distinct_json(),
                 })
                 .to_string(),
             ),

@@ -1,5 +1,6 @@
 //! Series data: the [`SeriesExt`] API, writing versions and streaming them back.
 
+mod distinct;
 mod reader;
 pub(crate) mod schema;
 pub(crate) mod writer;

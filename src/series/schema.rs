@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
-use arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::time::timestamp_unit;
@@ -182,6 +182,73 @@ pub(crate) fn conform_batch(
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     Ok(RecordBatch::try_new_with_options(
         Arc::clone(target),
+        columns,
+        &options,
+    )?)
+}
+
+/// `schema` as DataFusion reads Parquet by default (its
+/// `schema_force_view_types`): string and binary columns as views, which
+/// decode from Parquet without copying and compare and hash faster. The
+/// tables of series have this schema; data files keep the series' own.
+pub(crate) fn view_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match view_type(f.data_type()) {
+            Some(view) => Arc::new(f.as_ref().clone().with_data_type(view)),
+            None => Arc::clone(f),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn view_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 => Some(DataType::Utf8View),
+        DataType::Binary | DataType::LargeBinary => Some(DataType::BinaryView),
+        _ => None,
+    }
+}
+
+/// `schema`, in the types of a series' [`view_schema`], back in the series'
+/// own types (`stored`): views become the strings and binaries the series
+/// holds. Columns `stored` lacks are left for the schema rules to judge.
+pub(crate) fn unview_schema(schema: &Schema, stored: &Schema) -> SchemaRef {
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|field| match stored.field_with_name(field.name()) {
+            Ok(own) if view_type(own.data_type()).as_ref() == Some(field.data_type()) => Arc::new(
+                field
+                    .as_ref()
+                    .clone()
+                    .with_data_type(own.data_type().clone()),
+            ),
+            _ => Arc::clone(field),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` cast column by column to `schema`, which has its columns in its
+/// order ([`unview_schema`] of its schema).
+pub(crate) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
         columns,
         &options,
     )?)

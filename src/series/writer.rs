@@ -36,6 +36,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sha2::{Digest, Sha256};
 
+use super::distinct::DistinctCounter;
 use crate::error::{Error, Result};
 use crate::time::{TimeStats, time_stats};
 
@@ -66,6 +67,22 @@ pub(crate) struct WrittenFile {
     pub(crate) min_event_time: i64,
     pub(crate) max_event_time: i64,
     pub(crate) content_hash: String,
+    /// Distinct counts of the file's low-cardinality columns (see
+    /// [`super::distinct`]).
+    pub(crate) distinct: Vec<(String, u64)>,
+}
+
+impl WrittenFile {
+    /// The distinct counts as the `{"column": count}` JSON object an oplog
+    /// row records them in.
+    pub(crate) fn distinct_json(&self) -> serde_json::Value {
+        let counts = self
+            .distinct
+            .iter()
+            .map(|(name, n)| (name.clone(), serde_json::Value::from(*n)))
+            .collect();
+        serde_json::Value::Object(counts)
+    }
 }
 
 /// Parquet settings of every data file: zstd, page-level statistics (which
@@ -218,6 +235,7 @@ impl Target<'_> {
             .map_err(|_| Error::invalid_data(series, format!("no column {timestamp_column:?}")))?;
 
         let mut bounds: Option<(i64, i64)> = None;
+        let mut distinct = DistinctCounter::new(schema, timestamp_column);
         let mut sorted = true;
         let mut last: Option<i64> = None;
         let mut rows = 0i64;
@@ -241,6 +259,7 @@ impl Target<'_> {
             last = Some(batch_last);
             bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
             rows += batch.num_rows() as i64;
+            distinct.update(&batch);
             writer
                 .write(&batch)
                 .await
@@ -262,6 +281,7 @@ impl Target<'_> {
                 min_event_time: min,
                 max_event_time: max,
                 content_hash: sink.digest(),
+                distinct: distinct.finish(),
             },
             sorted,
         })

@@ -444,3 +444,93 @@ async fn random_series_and_predicates_agree_with_a_memtable() {
         }
     }
 }
+
+/// Strings read as views, as DataFusion reads Parquet, while the series keeps
+/// its own types; and each file's distinct counts of its tags reach the
+/// planner, which sizes `GROUP BY`s and picks hash join sides with them.
+#[tokio::test]
+async fn strings_read_as_views_and_tags_carry_distinct_counts() {
+    use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::common::stats::Precision;
+    use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("value", DataType::Float64, true),
+    ]));
+    for v in 0..3i64 {
+        // Hosts 0..10 in every version, 20 rows each.
+        let times: Vec<i64> = (0..20).map(|i| JAN1 + v * HOUR + i).collect();
+        let hosts: Vec<String> = (0..20).map(|i| format!("host_{}", i % 10)).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMicrosecondArray::from(times)),
+            Arc::new(StringArray::from(hosts)),
+            Arc::new(Float64Array::from(vec![1.0; 20])),
+        ];
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+        pond.append_series_data("/fleet/cpu", &batch, "ts")
+            .await
+            .unwrap();
+    }
+    let ctx = context(Arc::clone(&pond));
+    assert_eq!(
+        answer(
+            &ctx,
+            "SELECT arrow_typeof(host) AS t FROM fleet.cpu LIMIT 1"
+        )
+        .await,
+        "+----------+\n| t        |\n+----------+\n| Utf8View |\n+----------+"
+    );
+
+    let plan = ctx
+        .sql("SELECT host, ts FROM fleet.cpu")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let stats = StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .unwrap();
+    assert_eq!(
+        stats.column_statistics[0].distinct_count,
+        Precision::Inexact(10)
+    );
+    assert_eq!(stats.column_statistics[1].distinct_count, Precision::Absent);
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM (SELECT host FROM fleet.cpu GROUP BY host)"
+        )
+        .await,
+        10
+    );
+
+    // Rows inserted by SQL arrive as views and are written as the series'
+    // strings: the schema does not change.
+    rows(
+        &ctx,
+        "INSERT INTO fleet.cpu VALUES ('2024-01-02T00:00:00', 'host_x', 2.0)",
+    )
+    .await;
+    assert_eq!(
+        pond.series_info("/fleet/cpu")
+            .unwrap()
+            .schema
+            .field(1)
+            .data_type(),
+        &DataType::Utf8
+    );
+    assert_eq!(
+        count(&ctx, "SELECT count(*) FROM fleet.cpu WHERE host = 'host_x'").await,
+        1
+    );
+}
