@@ -347,12 +347,13 @@ impl TableProvider for SeriesTable {
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
 
-        // The session's Parquet options, and its footer and page-index cache:
+        // The session's Parquet options (as `SET datafusion.execution.parquet.*`
+        // leaves them), and its footer and page-index cache:
         // without it every query re-reads the metadata of every kept file.
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
         let source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_table_parquet_options(state.default_table_options().parquet)
             .with_parquet_file_reader_factory(Arc::new(reader));
         // The filters are Inexact, so DataFusion keeps them in a FilterExec
         // above the scan, and its filter pushdown hands them back to the

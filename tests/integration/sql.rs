@@ -534,3 +534,26 @@ async fn strings_read_as_views_and_tags_carry_distinct_counts() {
         1
     );
 }
+
+/// The session's Parquet settings reach the series scan: with `pruning`
+/// off, the Parquet reader no longer skips row groups by their statistics.
+#[tokio::test]
+async fn session_parquet_settings_reach_the_scan() {
+    let (_dir, pond) = hourly_pond().await;
+    let ctx = context(pond);
+    let sql = "EXPLAIN ANALYZE SELECT count(*) FROM \"sensors/site1\".temperature \
+               WHERE reading > 170410320000000";
+    let row_groups = |plan: &str| {
+        let at = plan
+            .find("row_groups_pruned_statistics=")
+            .expect("the scan's metrics")
+            + 29;
+        plan[at..].split(',').next().unwrap().to_string()
+    };
+    let pruning = row_groups(&answer(&ctx, sql).await);
+    // Readings grow with time: the first 10 hours' row groups are skipped.
+    assert!(pruning.starts_with("20 total → 10 matched"), "{pruning}");
+    rows(&ctx, "SET datafusion.execution.parquet.pruning = false").await;
+    let not_pruning = row_groups(&answer(&ctx, sql).await);
+    assert_eq!(not_pruning, "20 total → 20 matched");
+}
