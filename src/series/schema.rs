@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
-use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
+use arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 
 use crate::error::{Error, Result};
 use crate::time::timestamp_unit;
@@ -187,45 +188,32 @@ pub(crate) fn conform_batch(
     )?)
 }
 
-/// `schema` as DataFusion reads Parquet by default (its
-/// `schema_force_view_types`): string and binary columns as views, which
-/// decode from Parquet without copying and compare and hash faster. The
-/// tables of series have this schema; data files keep the series' own.
-pub(crate) fn view_schema(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<FieldRef> = schema
-        .fields()
-        .iter()
-        .map(|f| match view_type(f.data_type()) {
-            Some(view) => Arc::new(f.as_ref().clone().with_data_type(view)),
-            None => Arc::clone(f),
-        })
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-fn view_type(data_type: &DataType) -> Option<DataType> {
-    match data_type {
-        DataType::Utf8 | DataType::LargeUtf8 => Some(DataType::Utf8View),
-        DataType::Binary | DataType::LargeBinary => Some(DataType::BinaryView),
-        _ => None,
-    }
-}
-
-/// `schema`, in the types of a series' [`view_schema`], back in the series'
-/// own types (`stored`): views become the strings and binaries the series
-/// holds. Columns `stored` lacks are left for the schema rules to judge.
+/// `schema`, in the types of a series' table (its own with string and
+/// binary columns as views, DataFusion's `transform_schema_to_view`), back
+/// in the series' own types (`stored`). Columns `stored` lacks are left for
+/// the schema rules to judge.
 pub(crate) fn unview_schema(schema: &Schema, stored: &Schema) -> SchemaRef {
+    let views = transform_schema_to_view(stored);
     let fields: Vec<FieldRef> = schema
         .fields()
         .iter()
-        .map(|field| match stored.field_with_name(field.name()) {
-            Ok(own) if view_type(own.data_type()).as_ref() == Some(field.data_type()) => Arc::new(
-                field
-                    .as_ref()
-                    .clone()
-                    .with_data_type(own.data_type().clone()),
-            ),
-            _ => Arc::clone(field),
+        .map(|field| {
+            let own = stored.field_with_name(field.name());
+            let view = views.field_with_name(field.name());
+            match (own, view) {
+                (Ok(own), Ok(view))
+                    if own.data_type() != field.data_type()
+                        && view.data_type() == field.data_type() =>
+                {
+                    Arc::new(
+                        field
+                            .as_ref()
+                            .clone()
+                            .with_data_type(own.data_type().clone()),
+                    )
+                }
+                _ => Arc::clone(field),
+            }
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
