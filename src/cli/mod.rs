@@ -139,6 +139,11 @@ enum Command {
         /// stay as they are.
         #[arg(long, default_value_t = 128)]
         target_mb: i64,
+        /// The time window of a new file (a number and s, m, h or d): the
+        /// versions of each window are rewritten apart, so a query over an
+        /// hour opens the files of one window. 0 for none.
+        #[arg(long, default_value = "1d", value_parser = parse_duration)]
+        window: Duration,
         /// Declare the order the series' compacted files are written in,
         /// comma-separated (the time column is added last), and compact by
         /// it: clustering by the columns queries filter on lets them skip
@@ -317,6 +322,7 @@ async fn run(args: Args) -> Result<()> {
             series,
             target_mb,
             sort_key,
+            window,
         } => {
             let pond = open().await?;
             if let (Some(path), Some(key)) = (&series, &sort_key) {
@@ -324,7 +330,8 @@ async fn run(args: Args) -> Result<()> {
                 pond.set_sort_key(path, &key).await?;
             }
             let options = crate::CompactOptions::default()
-                .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024));
+                .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))
+                .with_window_micros(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
             let paths = match series {
                 Some(path) => vec![path],
                 None => pond.list_series().into_iter().map(|s| s.path).collect(),

@@ -41,13 +41,24 @@ pub struct CompactOptions {
     /// At most this many bytes of input per call, to bound one call's work
     /// (at least one group is always compacted).
     pub max_input_bytes: i64,
+    /// The time window of an output file, in µs, aligned to the Unix epoch
+    /// (UTC): versions are grouped by the window their earliest row falls
+    /// in, so that a query over an hour of a year opens the files of one
+    /// window, however the files are sorted inside. A group is never cut
+    /// between versions that overlap in time, so a file reaches past its
+    /// window where a version does. 0 (or less) for no windows.
+    pub window_micros: i64,
 }
+
+/// The default [`CompactOptions::window_micros`]: one day.
+const DEFAULT_WINDOW: i64 = 86_400_000_000;
 
 impl Default for CompactOptions {
     fn default() -> Self {
         Self {
             target_file_bytes: 128 * 1024 * 1024,
             max_input_bytes: i64::MAX,
+            window_micros: DEFAULT_WINDOW,
         }
     }
 }
@@ -63,6 +74,21 @@ impl CompactOptions {
     pub fn with_max_input_bytes(mut self, bytes: i64) -> Self {
         self.max_input_bytes = bytes.max(1);
         self
+    }
+
+    /// Sets [`Self::window_micros`].
+    pub fn with_window_micros(mut self, micros: i64) -> Self {
+        self.window_micros = micros;
+        self
+    }
+
+    /// The window `t` falls in.
+    fn window_of(&self, t: i64) -> i64 {
+        if self.window_micros > 0 {
+            t.div_euclid(self.window_micros)
+        } else {
+            0
+        }
     }
 }
 
@@ -86,10 +112,11 @@ pub struct CompactOutcome {
 
 /// Groups of live versions to rewrite, each into one new version: small
 /// versions (under half the target) in order of their earliest time, cut
-/// into groups of about `target` bytes, but never between versions that
-/// overlap in time, so that the new versions are disjoint in time wherever
-/// the groups are. Groups of one version gain nothing and are left out;
-/// after `max_input` bytes no further group is started.
+/// into groups of about `target` bytes and at the start of each time
+/// window, but never between versions that overlap in time, so that the
+/// new versions are disjoint in time wherever the groups are. Groups of one
+/// version gain nothing and are left out; after `max_input` bytes no
+/// further group is started.
 pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<Vec<FileInfo>> {
     let target = options.target_file_bytes.max(1);
     let mut small: Vec<&FileInfo> = live
@@ -103,7 +130,11 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
     let (mut bytes, mut latest) = (0i64, i64::MIN);
     for v in small {
         let overlaps = !current.is_empty() && v.min_event_time <= latest;
-        if !overlaps && !current.is_empty() && bytes.saturating_add(v.size) > target {
+        let full = bytes.saturating_add(v.size) > target;
+        let new_window = current.first().is_some_and(|first| {
+            options.window_of(first.min_event_time) != options.window_of(v.min_event_time)
+        });
+        if !overlaps && !current.is_empty() && (full || new_window) {
             groups.push(std::mem::take(&mut current));
             bytes = 0;
         }
@@ -128,32 +159,46 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
         .collect()
 }
 
-/// The group an automatic compaction after an append rewrites, if any:
-/// the `k` earliest small live versions of the lowest level that has `k` of
-/// them, with later ones of that level that overlap them. Appends are level
-/// 0 and a compaction's output is one level above its inputs, so each row
-/// is rewritten about log_k(versions) times (size-tiered, as in an LSM tree)
-/// rather than at every compaction.
-pub(crate) fn plan_auto(live: &[&FileInfo], k: usize, target: i64) -> Option<Vec<FileInfo>> {
+/// The group an automatic compaction after an append rewrites, if any.
+/// First, size-tiered: the `k` earliest small live versions of the lowest
+/// level that has `k` of them in one time window, with later ones of that
+/// level that overlap them. Appends are level 0 and a compaction's output
+/// is one level above its inputs, so each row is rewritten about
+/// log_k(versions) times (as in an LSM tree) rather than at every
+/// compaction. Otherwise, the earliest closed window (one before the
+/// window of the series' newest row) that still holds two or more small
+/// versions is rewritten as one file (its first group of about the target
+/// size), so that a finished day ends as one file.
+pub(crate) fn plan_auto(
+    live: &[&FileInfo],
+    k: usize,
+    options: &CompactOptions,
+) -> Option<Vec<FileInfo>> {
     if k < 2 {
         return None;
     }
-    let small: Vec<&FileInfo> = live
+    let target = options.target_file_bytes.max(1);
+    let mut small: Vec<&FileInfo> = live
         .iter()
         .copied()
         .filter(|v| v.size.saturating_mul(2) < target)
         .collect();
+    small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
+    let same_window = |a: &&FileInfo, b: &&FileInfo| {
+        options.window_of(a.min_event_time) == options.window_of(b.min_event_time)
+    };
     let top = small.iter().map(|v| v.level).max()?;
-    (0..=top).find_map(|level| {
-        let mut at_level: Vec<&FileInfo> =
-            small.iter().copied().filter(|v| v.level == level).collect();
-        if at_level.len() < k {
-            return None;
-        }
-        at_level.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
-        let mut latest = at_level[..k].iter().map(|v| v.max_event_time).max()?;
-        let mut group: Vec<FileInfo> = at_level[..k].iter().map(|v| (*v).clone()).collect();
-        for v in &at_level[k..] {
+    let tiered = (0..=top).find_map(|level| {
+        let at_level: Vec<&FileInfo> = small.iter().copied().filter(|v| v.level == level).collect();
+        let mut first = 0;
+        let window = at_level.chunk_by(same_window).find(|w| {
+            first += w.len();
+            w.len() >= k
+        })?;
+        let first = first - window.len();
+        let mut latest = window[..k].iter().map(|v| v.max_event_time).max()?;
+        let mut group: Vec<FileInfo> = window[..k].iter().map(|v| (*v).clone()).collect();
+        for v in &at_level[first + k..] {
             if v.min_event_time > latest {
                 break;
             }
@@ -161,7 +206,16 @@ pub(crate) fn plan_auto(live: &[&FileInfo], k: usize, target: i64) -> Option<Vec
             group.push((*v).clone());
         }
         Some(group)
-    })
+    });
+    if tiered.is_some() {
+        return tiered;
+    }
+    let newest = live.iter().map(|v| v.max_event_time).max()?;
+    let open = options.window_of(newest);
+    small
+        .chunk_by(same_window)
+        .filter(|w| w.len() >= 2 && options.window_of(w[0].min_event_time) < open)
+        .find_map(|w| plan_groups(w, options).into_iter().next())
 }
 
 /// A new version written and not yet committed.
@@ -238,9 +292,8 @@ impl Pond {
         let Ok(state) = self.state(path) else {
             return;
         };
-        let target = CompactOptions::default().target_file_bytes;
         let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
-        let Some(group) = plan_auto(&live, k, target) else {
+        let Some(group) = plan_auto(&live, k, &CompactOptions::default()) else {
             return;
         };
         match self.rewrite(&state, vec![group]).await {
@@ -600,8 +653,10 @@ mod tests {
             v.level = 1;
         }
         let refs: Vec<&FileInfo> = versions.iter().collect();
-        let group =
-            |k| plan_auto(&refs, k, 1_000).map(|g| g.iter().map(|v| v.version).collect::<Vec<_>>());
+        let group = |k| {
+            plan_auto(&refs, k, &options(1_000))
+                .map(|g| g.iter().map(|v| v.version).collect::<Vec<_>>())
+        };
         assert_eq!(group(4), Some(vec![4, 5, 6, 7]), "level 0 first");
         assert_eq!(group(3), Some(vec![4, 5, 6]));
         assert_eq!(group(8), None);
@@ -609,11 +664,80 @@ mod tests {
         versions[8].level = 1;
         let refs: Vec<&FileInfo> = versions.iter().collect();
         assert_eq!(
-            plan_auto(&refs, 5, 1_000).map(|g| g.len()),
+            plan_auto(&refs, 5, &options(1_000)).map(|g| g.len()),
             Some(5),
             "level 1 has five"
         );
-        assert_eq!(plan_auto(&refs, 0, 1_000), None, "off");
+        assert_eq!(plan_auto(&refs, 0, &options(1_000)), None, "off");
+    }
+
+    fn options(target: i64) -> CompactOptions {
+        CompactOptions::default()
+            .with_target_file_bytes(target)
+            .with_window_micros(100)
+    }
+
+    fn versions_of(groups: Option<Vec<FileInfo>>) -> Option<Vec<i64>> {
+        groups.map(|g| g.iter().map(|v| v.version).collect())
+    }
+
+    #[test]
+    fn groups_are_cut_at_each_time_window() {
+        // Windows of 100 µs: 0..99, 100..199. Version 5 starts in the first
+        // window and reaches into the second; version 6 overlaps it.
+        let versions = [
+            version(1, 0, 9, 10),
+            version(2, 10, 19, 10),
+            version(3, 20, 29, 10),
+            version(4, 50, 59, 10),
+            version(5, 90, 105, 10),
+            version(6, 100, 109, 10),
+            version(7, 110, 119, 10),
+            version(8, 120, 129, 10),
+            version(9, 200, 209, 10),
+        ];
+        let refs: Vec<&FileInfo> = versions.iter().collect();
+        let groups: Vec<Vec<i64>> = plan_groups(&refs, &options(1_000))
+            .iter()
+            .map(|g| g.iter().map(|v| v.version).collect())
+            .collect();
+        assert_eq!(groups, [vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
+    }
+
+    #[test]
+    fn automatic_compaction_stays_in_a_window_and_finishes_closed_ones() {
+        // Three versions in window 0, two in window 1, one in window 2.
+        let mut versions = vec![
+            version(1, 0, 9, 10),
+            version(2, 10, 19, 10),
+            version(3, 20, 29, 10),
+            version(4, 100, 109, 10),
+            version(5, 110, 119, 10),
+            version(6, 200, 209, 10),
+        ];
+        let plan = |versions: &[FileInfo], k| {
+            let refs: Vec<&FileInfo> = versions.iter().collect();
+            versions_of(plan_auto(&refs, k, &options(1_000)))
+        };
+        assert_eq!(plan(&versions, 3), Some(vec![1, 2, 3]), "tiered first");
+        // No window has four of a level: the closed windows are finished,
+        // the earliest first; the open one (2) waits.
+        assert_eq!(plan(&versions, 4), Some(vec![1, 2, 3]));
+        versions.drain(..3);
+        assert_eq!(plan(&versions, 4), Some(vec![4, 5]));
+        versions.drain(..2);
+        versions.push(version(7, 210, 219, 10));
+        assert_eq!(plan(&versions, 4), None, "the open window waits");
+        // Tiers never mix windows: two in each of two windows is not four.
+        let versions = [
+            version(1, 0, 9, 10),
+            version(2, 10, 19, 10),
+            version(3, 100, 109, 10),
+            version(4, 110, 119, 10),
+        ];
+        assert_eq!(plan(&versions, 3), Some(vec![1, 2]), "window 0 is closed");
+        assert_eq!(plan(&versions[2..], 2), Some(vec![3, 4]), "tiered");
+        assert_eq!(plan(&versions[2..], 3), None);
     }
 
     #[test]
