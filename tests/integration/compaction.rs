@@ -688,3 +688,62 @@ async fn a_missing_commit_behind_a_checkpoint_is_not_the_end_of_the_log() {
         .unwrap();
     assert_eq!(read_all(&fresh, "/plant/boiler").await.num_rows(), 31);
 }
+
+#[tokio::test]
+async fn compacted_files_keep_to_their_day() {
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    // Six versions a day, fewer than a tier's eight: without windows they
+    // would wait for a tier, or be merged across days.
+    let appends = |pond: Pond| async move {
+        let mut all = Vec::new();
+        for h in (0..=72).step_by(4) {
+            let times = [JAN1 + h * HOUR, JAN1 + h * HOUR + MINUTE];
+            all.extend(times);
+            pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+                .await
+                .unwrap();
+        }
+        (pond, all)
+    };
+    let days = |pond: &Pond| -> Vec<(i64, usize)> {
+        let live: Vec<_> = pond
+            .versions("/plant/boiler")
+            .unwrap()
+            .into_iter()
+            .filter(|v| v.is_live())
+            .collect();
+        let mut days: Vec<(i64, usize)> = live
+            .iter()
+            .map(|v| {
+                let day = (v.min_event_time - JAN1).div_euclid(DAY);
+                assert_eq!(day, (v.max_event_time - JAN1).div_euclid(DAY), "{v:?}");
+                (day, v.row_count as usize)
+            })
+            .collect();
+        days.sort();
+        days
+    };
+    // Automatic: once a day has ended, its six versions become one.
+    let (_dir, pond) = temp_pond_with(pond::PondOptions::default()).await;
+    let (pond, all) = appends(pond).await;
+    assert_eq!(days(&pond), [(0, 12), (1, 12), (2, 12), (3, 2)]);
+    let rows = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(raw_i64(&rows, "ts"), all, "every row once, in time order");
+
+    // On demand, a file a day; with no window, one file for all.
+    let (_dir, pond) = temp_pond().await;
+    let (pond, all) = appends(pond).await;
+    pond.compact("/plant/boiler").await.unwrap();
+    assert_eq!(days(&pond), [(0, 12), (1, 12), (2, 12), (3, 2)]);
+    let rows = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(raw_i64(&rows, "ts"), all);
+    let options = CompactOptions::default().with_window_micros(0);
+    let done = pond
+        .compact_with_options("/plant/boiler", &options)
+        .await
+        .unwrap();
+    assert_eq!((done.versions_read, done.versions_written), (4, 1));
+    let rows = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(raw_i64(&rows, "ts"), all);
+}
