@@ -31,9 +31,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
 use super::distinct::DistinctCounter;
@@ -88,8 +89,19 @@ impl WrittenFile {
 /// Parquet settings of every data file: zstd, page-level statistics (which
 /// also writes the column and offset indexes), bounded row groups, and the
 /// sort order declared: `order`'s columns.
+///
+/// Encodings: the time column is delta-encoded (`DELTA_BINARY_PACKED`:
+/// sorted or clustered times are small steps), floating-point columns are
+/// plain (measurements rarely repeat: a dictionary of every distinct value
+/// is one more page that a read of any page of the column must fetch and
+/// decode, 577 KB per 128 Ki rows of the devops benchmark's metrics), and
+/// zstd compresses both. Everything else (tags, integers, flags) keeps
+/// Parquet's dictionary encoding. Measured on a day of the devops
+/// benchmark clustered by host: 38.4 MB → 29.9 MB, one host over 8 hours
+/// 19.8 → 10.2 ms, a count over the last hour 3.8 → 2.5 ms.
 pub(crate) fn writer_properties(
     schema: &SchemaRef,
+    timestamp_column: &str,
     order: &[&str],
     options: &WriteOptions,
 ) -> Result<WriterProperties> {
@@ -112,12 +124,22 @@ pub(crate) fn writer_properties(
             })
         })
         .collect();
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.row_group_rows))
-        .set_sorting_columns(sorting)
-        .build())
+        .set_sorting_columns(sorting);
+    for field in schema.fields() {
+        let path = ColumnPath::from(field.name().as_str());
+        if field.name() == timestamp_column {
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        } else if field.data_type().is_floating() {
+            builder = builder.set_column_dictionary_enabled(path, false);
+        }
+    }
+    Ok(builder.build())
 }
 
 /// Writes the batches of `input` (already in `schema`'s shape) to `path`,
@@ -226,7 +248,7 @@ impl Target<'_> {
             series,
         } = *self;
         let file_name = path.to_string();
-        let props = writer_properties(schema, order, options)?;
+        let props = writer_properties(schema, timestamp_column, order, options)?;
         let sink = HashingWriter::new(BufWriter::new(Arc::clone(store), path.clone()));
         let mut writer = AsyncArrowWriter::try_new(sink, Arc::clone(schema), Some(props))
             .map_err(|e| Error::parquet(&file_name, e))?;

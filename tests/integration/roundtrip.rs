@@ -7,6 +7,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
+use parquet::basic::Encoding;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use pond::SeriesExt;
 
@@ -171,6 +172,15 @@ async fn streamed_append_is_one_version_and_sorts_out_of_order_input_with_spilli
     assert!(rg.column(0).statistics().is_some());
     let sorting = rg.sorting_columns().unwrap();
     assert_eq!((sorting[0].column_idx, sorting[0].descending), (0, false));
+    // Times delta-encoded, floats plain: neither has a dictionary page.
+    let (ts, reading) = (rg.column(0), rg.column(1));
+    assert!(
+        ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+        "{:?}",
+        ts.encodings().collect::<Vec<_>>()
+    );
+    assert_eq!(ts.dictionary_page_offset(), None);
+    assert_eq!(reading.dictionary_page_offset(), None);
     let staged_left: Vec<_> = walk(dir.path().join("data"))
         .into_iter()
         .filter(|p| !p.ends_with(".parquet"))
