@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider};
-use datafusion::common::plan_err;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
+use datafusion::common::{ScalarValue, extensions_options, plan_err};
+use datafusion::config::ConfigExtension;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionStateBuilder;
@@ -23,7 +24,55 @@ use crate::path::schema_and_table;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::series::default_timestamp_column;
+use crate::time::floor_micros;
 use crate::udtf::{SeriesRangeFunction, SeriesVersionsFunction};
+
+extensions_options! {
+    /// pond's settings of a DataFusion session, under the prefix `pond`:
+    /// `SET pond.as_of = '2026-11-01T00:00:00Z'`. [`register`] installs
+    /// them.
+    pub struct PondSessionOptions {
+        /// Read every series as it was at this time: the versions committed
+        /// at or before it (an RFC 3339 timestamp; no zone means UTC).
+        /// Empty: as it is now. A version given to `series_range` wins.
+        pub as_of: String, default = String::new()
+    }
+}
+
+impl ConfigExtension for PondSessionOptions {
+    const PREFIX: &'static str = "pond";
+}
+
+/// Parses a time given as RFC 3339 text (no zone means UTC), to µs.
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    match ScalarValue::Utf8(Some(text.to_string()))
+        .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
+        .ok()?
+    {
+        ScalarValue::TimestampNanosecond(Some(ns), _) => floor_micros(ns, TimeUnit::Nanosecond),
+        _ => None,
+    }
+}
+
+/// The session's `pond.as_of`, if set, in µs.
+pub(crate) fn session_as_of(state: &dyn Session) -> DfResult<Option<i64>> {
+    let Some(options) = state
+        .config_options()
+        .extensions
+        .get::<PondSessionOptions>()
+    else {
+        return Ok(None);
+    };
+    let text = options.as_of.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match parse_time(text) {
+        Some(us) => Ok(Some(us)),
+        None => plan_err!("pond.as_of: {text:?} is not an RFC 3339 timestamp"),
+    }
+}
 
 /// The name of the catalog [`register`] installs.
 pub const CATALOG: &str = "pond";
@@ -213,6 +262,9 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
             .build();
     }
     let options = state.config_mut().options_mut();
+    if options.extensions.get::<PondSessionOptions>().is_none() {
+        options.extensions.insert(PondSessionOptions::default());
+    }
     options.catalog.default_catalog = CATALOG.to_string();
     options.catalog.information_schema = true;
 }

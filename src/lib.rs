@@ -70,7 +70,7 @@ mod series;
 mod time;
 mod udtf;
 
-pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, register};
+pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionOptions, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
 pub use error::{Error, Result};
 pub use index::FileInfo;

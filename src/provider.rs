@@ -37,8 +37,9 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 
+use crate::catalog::session_as_of;
 use crate::error::{Error, Result};
-use crate::index::FileInfo;
+use crate::index::{FileInfo, SeriesState};
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
@@ -64,6 +65,15 @@ pub struct SeriesTable {
     window: Option<(i64, i64)>,
     /// Only versions up to this one (time travel).
     max_version: Option<i64>,
+    /// Only versions committed at or before this time (µs UTC, time travel
+    /// by time; see [`crate::index::SeriesState::version_at`]).
+    as_of_time: Option<i64>,
+    /// The series' state a scan planned on: the pushdowns and dynamic
+    /// filters that prune its versions later (at optimization, when
+    /// execution starts) choose among these, never among versions a
+    /// compaction committed meanwhile, which would drop the files it
+    /// superseded without reading the new ones.
+    pinned: Option<Arc<SeriesState>>,
 }
 
 impl SeriesTable {
@@ -87,6 +97,8 @@ impl SeriesTable {
             time_type,
             window: None,
             max_version: None,
+            as_of_time: None,
+            pinned: None,
         })
     }
 
@@ -101,6 +113,14 @@ impl SeriesTable {
     /// when that version was the newest.
     pub fn with_max_version(mut self, version: i64) -> Self {
         self.max_version = Some(version);
+        self
+    }
+
+    /// Restricts the table to the versions committed at or before `time`
+    /// (µs UTC): the series as it was then. A version number given by
+    /// [`Self::with_max_version`] takes precedence.
+    pub fn with_as_of_time(mut self, time: i64) -> Self {
+        self.as_of_time = Some(time);
         self
     }
 
@@ -161,12 +181,18 @@ impl SeriesTable {
         ranges: &TimeRanges,
         predicate: &VersionPredicate,
     ) -> Result<(Vec<FileInfo>, usize)> {
-        let state = self.pond.state(&self.path)?;
+        let state = match &self.pinned {
+            Some(state) => Arc::clone(state),
+            None => self.pond.state(&self.path)?,
+        };
         if cfg!(debug_assertions) {
             self.check_ranges_hold(&state, predicate)?;
         }
         let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
-        let (candidates, total): (Vec<FileInfo>, usize) = match self.max_version {
+        let as_of = self
+            .max_version
+            .or_else(|| self.as_of_time.map(|t| state.version_at(t)));
+        let (candidates, total): (Vec<FileInfo>, usize) = match as_of {
             // Time travel: the versions as they were, superseded ones too.
             Some(version) => {
                 let then = state.as_of(version);
@@ -337,6 +363,24 @@ impl TableProvider for SeriesTable {
         // table was resolved (a prepared statement, a DataFrame kept by an
         // embedding program): one probe of the log when nothing changed.
         self.pond.refresh().await?;
+        let mut table = self.clone();
+        table.pinned = Some(self.pond.state(&self.path)?);
+        if table.max_version.is_none() && table.as_of_time.is_none() {
+            table.as_of_time = session_as_of(state)?;
+        }
+        table.plan_scan(state, projection, filters, limit)
+    }
+}
+
+impl SeriesTable {
+    /// [`TableProvider::scan`] on the state `self` is pinned to.
+    fn plan_scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let window = self.window.and_then(|(s, e)| self.window_predicate(s, e));
         let mut filters = filters.to_vec();
         filters.extend(window.clone());

@@ -1,4 +1,4 @@
-//! Table functions: `series_range(path, start, end [, as_of_version])` and
+//! Table functions: `series_range(path, start, end [, as_of])` and
 //! `series_versions(path)`. Both read the oplog as of each scan, so a
 //! statement prepared or a DataFrame kept earlier sees the versions committed
 //! since.
@@ -23,11 +23,12 @@ use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::time::{MAX_TIME, MIN_TIME, floor_micros};
 
-/// `series_range(path, start, end [, as_of_version])`: the rows of one series
+/// `series_range(path, start, end [, as_of])`: the rows of one series
 /// with `start <= ts < end`. `start` and `end` are timestamps or RFC 3339
 /// strings (no zone means UTC), taken at microsecond precision (rounded
-/// down); NULL means unbounded. `as_of_version` limits the read to versions
-/// up to it.
+/// down); NULL means unbounded. `as_of` reads the series as it was: a
+/// version number (the versions up to it) or a time, a timestamp or an RFC
+/// 3339 string (the versions committed at or before it).
 #[derive(Debug)]
 pub struct SeriesRangeFunction {
     pond: Arc<Pond>,
@@ -45,7 +46,7 @@ impl TableFunctionImpl for SeriesRangeFunction {
         let exprs = args.exprs();
         if !(3..=4).contains(&exprs.len()) {
             return plan_err!(
-                "series_range(path, start, end [, as_of_version]) takes 3 or 4 arguments, got {}",
+                "series_range(path, start, end [, as_of]) takes 3 or 4 arguments, got {}",
                 exprs.len()
             );
         }
@@ -58,10 +59,15 @@ impl TableFunctionImpl for SeriesRangeFunction {
             match constant(expr)? {
                 ScalarValue::Int64(Some(v)) if v >= 0 => table = table.with_max_version(v),
                 ScalarValue::Int64(None) | ScalarValue::Null => {}
-                other => {
+                ScalarValue::Int64(Some(v)) => {
                     return plan_err!(
-                        "series_range: as_of_version must be a non-negative integer, got {other}"
+                        "series_range: as_of must be a version (a non-negative integer) or a time, got {v}"
                     );
+                }
+                _ => {
+                    if let Some(time) = time_argument("as_of", &exprs[3])? {
+                        table = table.with_as_of_time(time);
+                    }
                 }
             }
         }

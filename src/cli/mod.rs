@@ -95,6 +95,10 @@ enum Command {
         /// Print at most this many rows of each result.
         #[arg(long)]
         maxrows: Option<usize>,
+        /// Read every series as it was at this time (RFC 3339; no zone
+        /// means UTC): the session setting `pond.as_of`.
+        #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
+        as_of: Option<String>,
     },
     /// List the series: path, SQL table, versions, rows, time range, bytes.
     #[command(after_help = "Examples:\n  pond ls\n  pond ls /sites/site1 --format csv")]
@@ -268,6 +272,7 @@ async fn run(args: Args) -> Result<()> {
             file,
             format,
             maxrows,
+            as_of,
         } => {
             let pond = open().await?;
             drop(out);
@@ -276,6 +281,7 @@ async fn run(args: Args) -> Result<()> {
                 file,
                 format,
                 maxrows,
+                as_of,
             };
             sql::run(pond, request).await
         }
@@ -399,6 +405,12 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
 }
 
 /// A duration such as `7d`, `12h`, `30m`, `45s` or `0`.
+fn parse_as_of(text: &str) -> std::result::Result<String, String> {
+    crate::catalog::parse_time(text)
+        .map(|_| text.to_string())
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time like 2026-11-01T00:00:00Z"))
+}
+
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     let split = text

@@ -22,6 +22,8 @@ pub(crate) struct SqlRequest {
     pub(crate) file: Option<PathBuf>,
     pub(crate) format: Option<OutputFormat>,
     pub(crate) maxrows: Option<usize>,
+    /// The session's `pond.as_of`.
+    pub(crate) as_of: Option<String>,
 }
 
 /// A session with the pond installed as DataFusion's default catalog.
@@ -33,6 +35,12 @@ pub(crate) fn session(pond: Pond) -> SessionContext {
 
 pub(crate) async fn run(pond: Pond, request: SqlRequest) -> Result<()> {
     let ctx = session(pond);
+    if let Some(time) = &request.as_of {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.set("pond.as_of", time)?;
+    }
     let script = match (&request.sql, &request.file) {
         (Some(sql), _) => Some(sql.clone()),
         (None, Some(file)) => Some(

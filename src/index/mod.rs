@@ -139,6 +139,29 @@ impl SeriesState {
             .collect()
     }
 
+    /// The version to read the series as of `time` (µs UTC) with
+    /// [`Self::as_of`]: the newest version of the newest commit (by Delta
+    /// version) among those whose rows say they were made at or before
+    /// `time` (`created_at`, the writer's clock), so that the read is the
+    /// series as one commit left it; 0, which reads nothing, if none was.
+    pub(crate) fn version_at(&self, time: i64) -> i64 {
+        let Some(txn) = self
+            .versions
+            .iter()
+            .filter(|v| v.created_at <= time)
+            .map(|v| v.txn_seq)
+            .max()
+        else {
+            return 0;
+        };
+        self.versions
+            .iter()
+            .filter(|v| v.txn_seq <= txn)
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// How many versions are live.
     pub(crate) fn live_count(&self) -> usize {
         self.live_count
@@ -578,6 +601,30 @@ mod tests {
         assert_eq!(as_of(9), [3, 4], "past the newest: the live versions");
         assert!(as_of(0).is_empty());
         assert_eq!(s.last_version(), 4);
+    }
+
+    #[test]
+    fn as_of_a_time_is_the_newest_commit_made_by_then() {
+        // Commit 2's writer had a clock behind: as of a time between its
+        // row's and commit 1's, the series is as commit 2 left it (which
+        // holds commit 1's version too), never commit 2 without commit 1.
+        let at = |mut e: OplogEntry, t| {
+            e.created_at = t;
+            e
+        };
+        let entries = vec![
+            at(entry(EntryType::Create, 0, 0, 0, 1), 100),
+            at(entry(EntryType::Append, 1, 0, 10, 1), 100),
+            at(entry(EntryType::Append, 2, 20, 30, 2), 50),
+            at(entry(EntryType::Append, 3, 40, 50, 3), 200),
+        ];
+        let index = OplogIndex::build(entries, 3).unwrap();
+        let s = index.series("/s").unwrap();
+        assert_eq!(s.version_at(10), 0, "before every commit");
+        assert_eq!(s.version_at(60), 2);
+        assert_eq!(s.version_at(150), 2);
+        assert_eq!(s.version_at(200), 3);
+        assert_eq!(s.version_at(i64::MAX), 3);
     }
 
     #[test]

@@ -824,3 +824,24 @@ fn appends_from_the_command_line_compact_on_their_own() {
         "s\n45\n"
     );
 }
+
+#[test]
+fn sql_as_of_reads_the_pond_as_it_was() {
+    let (dir, at) = new_pond();
+    let a = file(&dir, "a.csv", "ts,v\n2024-01-01T00:00:00Z,1\n");
+    let b = file(&dir, "b.csv", "ts,v\n2024-01-01T00:01:00Z,2\n");
+    ok(pond(&["--pond", &at, "append", "/s", &a]));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    ok(pond(&["--pond", &at, "append", "/s", &b]));
+    let sql = "SELECT sum(v) AS s FROM public.s";
+    let then = ok(pond(&[
+        "--pond", &at, "sql", "--format", "csv", "--as-of", &between, sql,
+    ]));
+    assert_eq!(then, "s\n1\n");
+    let now = ok(pond(&["--pond", &at, "sql", "--format", "csv", sql]));
+    assert_eq!(now, "s\n3\n");
+    let out = pond(&["--pond", &at, "sql", "--as-of", "last week", sql]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -258,7 +258,11 @@ async fn series_range_rejects_bad_arguments_by_name() {
         ),
         (
             "SELECT * FROM series_range('/status', NULL, NULL, -1)",
-            "as_of_version",
+            "as_of must be a version",
+        ),
+        (
+            "SELECT * FROM series_range('/status', NULL, NULL, 'last week')",
+            "as_of last week is not an RFC 3339 timestamp",
         ),
         ("SELECT * FROM series_versions()", "1 argument"),
     ] {
@@ -556,4 +560,63 @@ async fn session_parquet_settings_reach_the_scan() {
     rows(&ctx, "SET datafusion.execution.parquet.pruning = false").await;
     let not_pruning = row_groups(&answer(&ctx, sql).await);
     assert_eq!(not_pruning, "20 total → 20 matched");
+}
+
+/// Now, µs UTC, as RFC 3339, after a pause on either side so that commits
+/// before and after it have distinct times.
+async fn moment() -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    now
+}
+
+#[tokio::test]
+async fn time_travel_by_time_reads_each_series_as_its_commits_left_it() {
+    let (_dir, pond) = temp_pond().await;
+    let before = moment().await;
+    pond.append_series_data("/plant/boiler", &readings(&[JAN1, JAN1 + 1]), "ts")
+        .await
+        .unwrap();
+    let first = moment().await;
+    pond.append_series_data(
+        "/plant/boiler",
+        &readings(&[JAN1 + 2, JAN1 + 3, JAN1 + 4]),
+        "ts",
+    )
+    .await
+    .unwrap();
+    let second = moment().await;
+    // The compaction supersedes both versions; reads as of a time before it
+    // still see them.
+    pond.compact("/plant/boiler").await.unwrap();
+    let ctx = context(Arc::new(pond));
+    let range = |as_of: &str| {
+        format!("SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL, {as_of})")
+    };
+    assert_eq!(count(&ctx, &range(&format!("'{before}'"))).await, 0);
+    assert_eq!(count(&ctx, &range(&format!("'{first}'"))).await, 2);
+    assert_eq!(
+        count(&ctx, &range(&format!("TIMESTAMP '{first}'"))).await,
+        2
+    );
+    assert_eq!(count(&ctx, &range(&format!("'{second}'"))).await, 5);
+    assert_eq!(count(&ctx, &range("NULL")).await, 5);
+
+    // The session setting reads every table as of the time; a version
+    // given to series_range wins.
+    rows(&ctx, &format!("SET pond.as_of = '{first}'")).await;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 2);
+    assert_eq!(count(&ctx, &range("2")).await, 5);
+    rows(&ctx, "SET pond.as_of = ''").await;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 5);
+    rows(&ctx, "SET pond.as_of = 'yesterday'").await;
+    let err = ctx
+        .sql("SELECT count(*) FROM plant.boiler")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not an RFC 3339"), "{err}");
 }
