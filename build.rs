@@ -13,7 +13,10 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    // glibc targets only: musl's toolchains link static-pie themselves.
+    let os = std::env::var("CARGO_CFG_TARGET_OS");
+    let env = std::env::var("CARGO_CFG_TARGET_ENV");
+    if os.as_deref() == Ok("linux") && env.as_deref() == Ok("gnu") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

@@ -73,7 +73,17 @@ pub struct SeriesTable {
     /// execution starts) choose among these, never among versions a
     /// compaction committed meanwhile, which would drop the files it
     /// superseded without reading the new ones.
-    pinned: Option<Arc<SeriesState>>,
+    pinned: Option<Pinned>,
+}
+
+/// A series state a scan is pinned to; shown by its size, not in full.
+#[derive(Clone)]
+struct Pinned(Arc<SeriesState>);
+
+impl fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pinned({} live versions)", self.0.live_count())
+    }
 }
 
 impl SeriesTable {
@@ -182,7 +192,7 @@ impl SeriesTable {
         predicate: &VersionPredicate,
     ) -> Result<(Vec<FileInfo>, usize)> {
         let state = match &self.pinned {
-            Some(state) => Arc::clone(state),
+            Some(Pinned(state)) => Arc::clone(state),
             None => self.pond.state(&self.path)?,
         };
         if cfg!(debug_assertions) {
@@ -364,7 +374,7 @@ impl TableProvider for SeriesTable {
         // embedding program): one probe of the log when nothing changed.
         self.pond.refresh().await?;
         let mut table = self.clone();
-        table.pinned = Some(self.pond.state(&self.path)?);
+        table.pinned = Some(Pinned(self.pond.state(&self.path)?));
         if table.max_version.is_none() && table.as_of_time.is_none() {
             table.as_of_time = session_as_of(state)?;
         }

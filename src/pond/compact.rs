@@ -214,8 +214,26 @@ pub(crate) fn plan_auto(
     let open = options.window_of(newest);
     small
         .chunk_by(same_window)
-        .filter(|w| w.len() >= 2 && options.window_of(w[0].min_event_time) < open)
-        .find_map(|w| plan_groups(w, options).into_iter().next())
+        .filter(|w| options.window_of(w[0].min_event_time) < open)
+        .find_map(|w| plan_groups(&finishing(w), options).into_iter().next())
+}
+
+/// Which of a closed window's small versions to rewrite: all of them if
+/// the others together are at least as large as the largest, else all but
+/// the largest. Rows that arrive late for a finished day are thus merged
+/// among themselves, and the day's file is rewritten only once they weigh
+/// as much as it does, not at every late append (which would rewrite up to
+/// half the target per append).
+fn finishing<'a>(window: &[&'a FileInfo]) -> Vec<&'a FileInfo> {
+    let Some(largest) = window.iter().max_by_key(|v| (v.size, v.version)) else {
+        return Vec::new();
+    };
+    let others: i64 = window.iter().map(|v| v.size).sum::<i64>() - largest.size;
+    window
+        .iter()
+        .copied()
+        .filter(|v| others >= largest.size || !std::ptr::eq(*v, *largest))
+        .collect()
 }
 
 /// A new version written and not yet committed.
@@ -738,6 +756,23 @@ mod tests {
         assert_eq!(plan(&versions, 3), Some(vec![1, 2]), "window 0 is closed");
         assert_eq!(plan(&versions[2..], 2), Some(vec![3, 4]), "tiered");
         assert_eq!(plan(&versions[2..], 3), None);
+
+        // Late rows for a finished day: merged among themselves until
+        // they weigh as much as the day's file, which is not rewritten at
+        // every late append.
+        let mut versions = vec![version(1, 0, 99, 100), version(9, 200, 209, 10)];
+        versions[0].level = 1;
+        assert_eq!(plan(&versions, 4), None);
+        versions.push(version(10, 50, 51, 30));
+        assert_eq!(plan(&versions, 4), None, "one late version");
+        versions.push(version(11, 52, 53, 30));
+        assert_eq!(plan(&versions, 4), Some(vec![10, 11]));
+        versions.push(version(12, 54, 55, 40));
+        assert_eq!(
+            plan(&versions, 4),
+            Some(vec![1, 10, 11, 12]),
+            "100 of late rows"
+        );
     }
 
     #[test]

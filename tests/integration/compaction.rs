@@ -768,6 +768,12 @@ async fn a_plan_made_before_a_compaction_reads_what_it_planned() {
         .create_physical_plan()
         .await
         .unwrap();
+    // The probe side holds the join's dynamic filter, which is what prunes
+    // versions when execution starts.
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(shown.contains("DynamicFilter"), "{shown}");
     let done = pond.compact("/plant/boiler").await.unwrap();
     assert!(done.versions_read > 1, "{done:?}");
     let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())

@@ -607,6 +607,8 @@ async fn time_travel_by_time_reads_each_series_as_its_commits_left_it() {
     // given to series_range wins.
     rows(&ctx, &format!("SET pond.as_of = '{first}'")).await;
     assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 2);
+    let no_as_of = "SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL)";
+    assert_eq!(count(&ctx, no_as_of).await, 2);
     assert_eq!(count(&ctx, &range("2")).await, 5);
     rows(&ctx, "SET pond.as_of = ''").await;
     assert_eq!(count(&ctx, "SELECT count(*) FROM plant.boiler").await, 5);
