@@ -134,7 +134,8 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
         let evolved_from = rng.random_range(0..=n);
         let path = format!("/gen/s{i}");
         // Every other series is compacted after its n appends, into new
-        // versions of a random size, and then takes one more append.
+        // versions of a random size and time window, and then takes one
+        // more append.
         let compacted = i % 2 == 1;
         let mut versions = Vec::new();
         let mut batches = Vec::new();
@@ -145,7 +146,12 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
         for v in 0..appends {
             if compacted && v == n {
                 let target = rng.random_range(1_500..20_000);
-                let options = CompactOptions::default().with_target_file_bytes(target);
+                // No window, or windows of 1, 3 or 24 hours: versions of an
+                // hour each, some late, are cut at random places.
+                let window = *[0, 1, 3, 24].choose(rng).unwrap() * 3_600_000_000i64;
+                let options = CompactOptions::default()
+                    .with_target_file_bytes(target)
+                    .with_window_micros(window);
                 let done = pond.compact_with_options(&path, &options).await.unwrap();
                 for _ in 0..done.versions_written {
                     number += 1;
