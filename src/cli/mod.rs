@@ -144,8 +144,10 @@ enum Command {
         #[arg(long, default_value_t = 128)]
         target_mb: i64,
         /// The time window of a new file (a number and s, m, h or d): the
-        /// versions of each window are rewritten apart, so a query over an
-        /// hour opens the files of one window. 0 for none.
+        /// versions of each window are rewritten apart (once a file holds
+        /// an eighth of the target), so a query over an hour opens the
+        /// files of one window. 0 for none. Automatic compaction always
+        /// uses a day.
         #[arg(long, default_value = "1d", value_parser = parse_duration)]
         window: Duration,
         /// Declare the order the series' compacted files are written in,

@@ -42,11 +42,13 @@ pub struct CompactOptions {
     /// (at least one group is always compacted).
     pub max_input_bytes: i64,
     /// The time window of an output file, in µs, aligned to the Unix epoch
-    /// (UTC): versions are grouped by the window their earliest row falls
-    /// in, so that a query over an hour of a year opens the files of one
-    /// window, however the files are sorted inside. A group is never cut
-    /// between versions that overlap in time, so a file reaches past its
-    /// window where a version does. 0 (or less) for no windows.
+    /// (UTC): a group of versions is cut where a version starts a new
+    /// window, so that a query over an hour of a year opens the files of
+    /// one window, however the files are sorted inside. Only once the group
+    /// holds an eighth of the target, though: a series with less data per
+    /// window grows its files across windows. A group is never cut between
+    /// versions that overlap in time, so a file reaches past its window
+    /// where a version does. 0 (or less) for no windows.
     pub window_micros: i64,
 }
 
@@ -82,6 +84,14 @@ impl CompactOptions {
         self
     }
 
+    /// The bytes a group must hold before the start of a new window cuts
+    /// it: an eighth of the target. A series with less than that per window
+    /// (a reading a minute, a daily upload) grows its files across windows
+    /// instead of keeping one small file per window forever.
+    fn window_bytes(&self) -> i64 {
+        (self.target_file_bytes / 8).max(1)
+    }
+
     /// The window `t` falls in.
     fn window_of(&self, t: i64) -> i64 {
         if self.window_micros > 0 {
@@ -113,7 +123,8 @@ pub struct CompactOutcome {
 /// Groups of live versions to rewrite, each into one new version: small
 /// versions (under half the target) in order of their earliest time, cut
 /// into groups of about `target` bytes and at the start of each time
-/// window, but never between versions that overlap in time, so that the
+/// window (once a group holds an eighth of the target), but never between
+/// versions that overlap in time, so that the
 /// new versions are disjoint in time wherever the groups are. Groups of one
 /// version gain nothing and are left out; after `max_input` bytes no
 /// further group is started.
@@ -131,9 +142,10 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
     for v in small {
         let overlaps = !current.is_empty() && v.min_event_time <= latest;
         let full = bytes.saturating_add(v.size) > target;
-        let new_window = current.first().is_some_and(|first| {
-            options.window_of(first.min_event_time) != options.window_of(v.min_event_time)
-        });
+        let new_window = bytes >= options.window_bytes()
+            && current.first().is_some_and(|first| {
+                options.window_of(first.min_event_time) != options.window_of(v.min_event_time)
+            });
         if !overlaps && !current.is_empty() && (full || new_window) {
             groups.push(std::mem::take(&mut current));
             bytes = 0;
@@ -160,15 +172,16 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
 }
 
 /// The group an automatic compaction after an append rewrites, if any.
-/// First, size-tiered: the `k` earliest small live versions of the lowest
-/// level that has `k` of them in one time window, with later ones of that
-/// level that overlap them. Appends are level 0 and a compaction's output
-/// is one level above its inputs, so each row is rewritten about
-/// log_k(versions) times (as in an LSM tree) rather than at every
-/// compaction. Otherwise, the earliest closed window (one before the
-/// window of the series' newest row) that still holds two or more small
-/// versions is rewritten as one file (its first group of about the target
-/// size), so that a finished day ends as one file.
+/// The small live versions are cut into segments as [`plan_groups`] cuts
+/// at time windows (see [`segments`]). First, size-tiered: the `k`
+/// earliest of the lowest level that has `k` of them in one segment, with
+/// later ones of that level that overlap them. Appends are level 0 and a
+/// compaction's output is one level above its inputs, so each row is
+/// rewritten about log_k(versions) times (as in an LSM tree) rather than at
+/// every compaction. Otherwise, the earliest closed segment (every one but
+/// the last) whose small versions can be merged (see [`finishing`]) is
+/// rewritten as one file (its first group of about the target size), so
+/// that a finished day ends as one or two files.
 pub(crate) fn plan_auto(
     live: &[&FileInfo],
     k: usize,
@@ -184,38 +197,64 @@ pub(crate) fn plan_auto(
         .filter(|v| v.size.saturating_mul(2) < target)
         .collect();
     small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
-    let same_window = |a: &&FileInfo, b: &&FileInfo| {
-        options.window_of(a.min_event_time) == options.window_of(b.min_event_time)
-    };
+    let segments = segments(&small, options);
     let top = small.iter().map(|v| v.level).max()?;
     let tiered = (0..=top).find_map(|level| {
-        let at_level: Vec<&FileInfo> = small.iter().copied().filter(|v| v.level == level).collect();
-        let mut first = 0;
-        let window = at_level.chunk_by(same_window).find(|w| {
-            first += w.len();
-            w.len() >= k
-        })?;
-        let first = first - window.len();
-        let mut latest = window[..k].iter().map(|v| v.max_event_time).max()?;
-        let mut group: Vec<FileInfo> = window[..k].iter().map(|v| (*v).clone()).collect();
-        for v in &at_level[first + k..] {
-            if v.min_event_time > latest {
-                break;
+        segments.iter().find_map(|segment| {
+            let at_level: Vec<&FileInfo> = segment
+                .iter()
+                .copied()
+                .filter(|v| v.level == level)
+                .collect();
+            if at_level.len() < k {
+                return None;
             }
-            latest = latest.max(v.max_event_time);
-            group.push((*v).clone());
-        }
-        Some(group)
+            let mut latest = at_level[..k].iter().map(|v| v.max_event_time).max()?;
+            let mut group: Vec<FileInfo> = at_level[..k].iter().map(|v| (*v).clone()).collect();
+            for v in &at_level[k..] {
+                if v.min_event_time > latest {
+                    break;
+                }
+                latest = latest.max(v.max_event_time);
+                group.push((*v).clone());
+            }
+            Some(group)
+        })
     });
     if tiered.is_some() {
         return tiered;
     }
-    let newest = live.iter().map(|v| v.max_event_time).max()?;
-    let open = options.window_of(newest);
-    small
-        .chunk_by(same_window)
-        .filter(|w| options.window_of(w[0].min_event_time) < open)
-        .find_map(|w| plan_groups(&finishing(w), options).into_iter().next())
+    // Every segment but the last is closed.
+    let (_open, closed) = segments.split_last()?;
+    closed
+        .iter()
+        .find_map(|segment| plan_groups(&finishing(segment), options).into_iter().next())
+}
+
+/// `small` (ordered by earliest time) cut as [`plan_groups`] cuts at
+/// windows: where a version starts a new window, once the part before holds
+/// [`CompactOptions::window_bytes`] and the version overlaps none of it.
+fn segments<'a, 'b>(
+    small: &'b [&'a FileInfo],
+    options: &CompactOptions,
+) -> Vec<&'b [&'a FileInfo]> {
+    let mut segments = Vec::new();
+    let (mut start, mut bytes, mut latest) = (0, 0i64, i64::MIN);
+    for (i, v) in small.iter().enumerate() {
+        let new_window = i > start
+            && options.window_of(small[start].min_event_time)
+                != options.window_of(v.min_event_time);
+        if new_window && bytes >= options.window_bytes() && v.min_event_time > latest {
+            segments.push(&small[start..i]);
+            (start, bytes, latest) = (i, 0, i64::MIN);
+        }
+        bytes = bytes.saturating_add(v.size);
+        latest = latest.max(v.max_event_time);
+    }
+    if start < small.len() {
+        segments.push(&small[start..]);
+    }
+    segments
 }
 
 /// Which of a closed window's small versions to rewrite: all of them if
@@ -311,7 +350,7 @@ impl Pond {
             return;
         };
         let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
-        let Some(group) = plan_auto(&live, k, &CompactOptions::default()) else {
+        let Some(group) = plan_auto(&live, k, &self.options.auto_compact_options) else {
             return;
         };
         match self.rewrite(&state, vec![group]).await {
@@ -703,35 +742,42 @@ mod tests {
     fn groups_are_cut_at_each_time_window() {
         // Windows of 100 µs: 0..99, 100..199. Version 5 starts in the first
         // window and reaches into the second; version 6 overlaps it.
-        let versions = [
-            version(1, 0, 9, 10),
-            version(2, 10, 19, 10),
-            version(3, 20, 29, 10),
-            version(4, 50, 59, 10),
-            version(5, 90, 105, 10),
-            version(6, 100, 109, 10),
-            version(7, 110, 119, 10),
-            version(8, 120, 129, 10),
-            version(9, 200, 209, 10),
-        ];
-        let refs: Vec<&FileInfo> = versions.iter().collect();
-        let groups: Vec<Vec<i64>> = plan_groups(&refs, &options(1_000))
-            .iter()
-            .map(|g| g.iter().map(|v| v.version).collect())
-            .collect();
-        assert_eq!(groups, [vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
+        let at = |size| {
+            [
+                version(1, 0, 9, size),
+                version(2, 10, 19, size),
+                version(3, 20, 29, size),
+                version(4, 50, 59, size),
+                version(5, 90, 105, size),
+                version(6, 100, 109, size),
+                version(7, 110, 119, size),
+                version(8, 120, 129, size),
+                version(9, 200, 209, size),
+            ]
+        };
+        let plan = |versions: &[FileInfo]| -> Vec<Vec<i64>> {
+            let refs: Vec<&FileInfo> = versions.iter().collect();
+            plan_groups(&refs, &options(1_000))
+                .iter()
+                .map(|g| g.iter().map(|v| v.version).collect())
+                .collect()
+        };
+        assert_eq!(plan(&at(130)), [vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
+        // Sparse data (under an eighth of the target a window) is not cut.
+        assert_eq!(plan(&at(10)), [(1..=9).collect::<Vec<_>>()]);
     }
 
     #[test]
     fn automatic_compaction_stays_in_a_window_and_finishes_closed_ones() {
-        // Three versions in window 0, two in window 1, one in window 2.
+        // Three versions in window 0, two in window 1, one in window 2;
+        // each window's versions weigh more than an eighth of the target.
         let mut versions = vec![
-            version(1, 0, 9, 10),
-            version(2, 10, 19, 10),
-            version(3, 20, 29, 10),
-            version(4, 100, 109, 10),
-            version(5, 110, 119, 10),
-            version(6, 200, 209, 10),
+            version(1, 0, 9, 70),
+            version(2, 10, 19, 70),
+            version(3, 20, 29, 70),
+            version(4, 100, 109, 70),
+            version(5, 110, 119, 70),
+            version(6, 200, 209, 70),
         ];
         let plan = |versions: &[FileInfo], k| {
             let refs: Vec<&FileInfo> = versions.iter().collect();
@@ -744,34 +790,44 @@ mod tests {
         versions.drain(..3);
         assert_eq!(plan(&versions, 4), Some(vec![4, 5]));
         versions.drain(..2);
-        versions.push(version(7, 210, 219, 10));
+        versions.push(version(7, 210, 219, 70));
         assert_eq!(plan(&versions, 4), None, "the open window waits");
         // Tiers never mix windows: two in each of two windows is not four.
         let versions = [
-            version(1, 0, 9, 10),
-            version(2, 10, 19, 10),
-            version(3, 100, 109, 10),
-            version(4, 110, 119, 10),
+            version(1, 0, 9, 70),
+            version(2, 10, 19, 70),
+            version(3, 100, 109, 70),
+            version(4, 110, 119, 70),
         ];
         assert_eq!(plan(&versions, 3), Some(vec![1, 2]), "window 0 is closed");
         assert_eq!(plan(&versions[2..], 2), Some(vec![3, 4]), "tiered");
         assert_eq!(plan(&versions[2..], 3), None);
+        // Unless the data is sparse: then the windows are one segment.
+        let sparse: Vec<FileInfo> = versions
+            .iter()
+            .map(|v| FileInfo {
+                size: 10,
+                ..v.clone()
+            })
+            .collect();
+        assert_eq!(plan(&sparse, 4), Some(vec![1, 2, 3, 4]));
+        assert_eq!(plan(&sparse, 5), None, "no closed window");
 
         // Late rows for a finished day: merged among themselves until
         // they weigh as much as the day's file, which is not rewritten at
         // every late append.
-        let mut versions = vec![version(1, 0, 99, 100), version(9, 200, 209, 10)];
+        let mut versions = vec![version(1, 0, 99, 300), version(9, 200, 209, 10)];
         versions[0].level = 1;
         assert_eq!(plan(&versions, 4), None);
-        versions.push(version(10, 50, 51, 30));
+        versions.push(version(10, 50, 51, 90));
         assert_eq!(plan(&versions, 4), None, "one late version");
-        versions.push(version(11, 52, 53, 30));
+        versions.push(version(11, 52, 53, 90));
         assert_eq!(plan(&versions, 4), Some(vec![10, 11]));
-        versions.push(version(12, 54, 55, 40));
+        versions.push(version(12, 54, 55, 120));
         assert_eq!(
             plan(&versions, 4),
             Some(vec![1, 10, 11, 12]),
-            "100 of late rows"
+            "300 of late rows"
         );
     }
 

@@ -41,6 +41,8 @@ pub struct PondOptions {
     /// After an append, compact a series once this many small versions of
     /// one level have gathered (0: never on its own; `compact` still works).
     pub auto_compact_versions: usize,
+    /// The target size and time window automatic compaction writes with.
+    pub auto_compact_options: CompactOptions,
 }
 
 impl Default for PondOptions {
@@ -52,6 +54,7 @@ impl Default for PondOptions {
             row_group_rows: write.row_group_rows,
             sort_memory_bytes: write.sort_memory,
             auto_compact_versions: 8,
+            auto_compact_options: CompactOptions::default(),
         }
     }
 }
@@ -72,6 +75,12 @@ impl PondOptions {
     /// Sets [`Self::row_group_rows`].
     pub fn with_row_group_rows(mut self, rows: usize) -> Self {
         self.row_group_rows = rows;
+        self
+    }
+
+    /// Sets [`Self::auto_compact_options`].
+    pub fn with_auto_compact_options(mut self, options: CompactOptions) -> Self {
+        self.auto_compact_options = options;
         self
     }
 

@@ -694,12 +694,14 @@ async fn compacted_files_keep_to_their_day() {
     const HOUR: i64 = 60 * MINUTE;
     const DAY: i64 = 24 * HOUR;
     // Six versions a day, fewer than a tier's eight: without windows they
-    // would wait for a tier, or be merged across days.
+    // would wait for a tier, or be merged across days. Each is 300 rows,
+    // one every 10 s, so that file sizes follow row counts.
+    let batch_at = |start: i64| -> Vec<i64> { (0..300).map(|i| start + i * 10_000_000).collect() };
     let appends = |pond: Pond| async move {
         let mut all = Vec::new();
         for h in (0..=72).step_by(4) {
-            let times = [JAN1 + h * HOUR, JAN1 + h * HOUR + MINUTE];
-            all.extend(times);
+            let times = batch_at(JAN1 + h * HOUR);
+            all.extend(times.iter().copied());
             pond.append_series_data("/plant/boiler", &readings(&times), "ts")
                 .await
                 .unwrap();
@@ -724,26 +726,58 @@ async fn compacted_files_keep_to_their_day() {
         days.sort();
         days
     };
+    // A target of 16 such versions: a day (6) weighs more than the eighth
+    // of it that a window must hold before it cuts, and fits in it.
+    let (_dir, probe) = temp_pond().await;
+    probe
+        .append_series_data("/plant/boiler", &readings(&batch_at(JAN1)), "ts")
+        .await
+        .unwrap();
+    let size = probe.versions("/plant/boiler").unwrap()[0].size;
+    let options = CompactOptions::default().with_target_file_bytes(16 * size);
+
     // Automatic: once a day has ended, its six versions become one.
-    let (_dir, pond) = temp_pond_with(pond::PondOptions::default()).await;
+    let automatic = pond::PondOptions::default().with_auto_compact_options(options.clone());
+    let (_dir, pond) = temp_pond_with(automatic).await;
     let (pond, all) = appends(pond).await;
-    assert_eq!(days(&pond), [(0, 12), (1, 12), (2, 12), (3, 2)]);
+    assert_eq!(days(&pond), [(0, 1800), (1, 1800), (2, 1800), (3, 300)]);
     let rows = read_all(&pond, "/plant/boiler").await;
     assert_eq!(raw_i64(&rows, "ts"), all, "every row once, in time order");
 
     // On demand, a file a day; with no window, one file for all.
     let (_dir, pond) = temp_pond().await;
     let (pond, all) = appends(pond).await;
-    pond.compact("/plant/boiler").await.unwrap();
-    assert_eq!(days(&pond), [(0, 12), (1, 12), (2, 12), (3, 2)]);
+    pond.compact_with_options("/plant/boiler", &options)
+        .await
+        .unwrap();
+    assert_eq!(days(&pond), [(0, 1800), (1, 1800), (2, 1800), (3, 300)]);
     let rows = read_all(&pond, "/plant/boiler").await;
     assert_eq!(raw_i64(&rows, "ts"), all);
-    let options = CompactOptions::default().with_window_micros(0);
     let done = pond
-        .compact_with_options("/plant/boiler", &options)
+        .compact_with_options("/plant/boiler", &options.clone().with_window_micros(0))
         .await
         .unwrap();
     assert_eq!((done.versions_read, done.versions_written), (4, 1));
+    let rows = read_all(&pond, "/plant/boiler").await;
+    assert_eq!(raw_i64(&rows, "ts"), all);
+
+    // Sparse data, under an eighth of the target a day (the default
+    // target, 128 MiB): the days are not cut, the tiers merge across them.
+    let (_dir, pond) = temp_pond_with(pond::PondOptions::default()).await;
+    let (pond, all) = appends(pond).await;
+    let live: Vec<_> = pond
+        .versions("/plant/boiler")
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.is_live())
+        .collect();
+    // 19 appends: two tiers of eight, and three appends.
+    assert_eq!(live.len(), 2 + 3, "{live:?}");
+    let first = &live.iter().find(|v| v.level == 1).unwrap();
+    assert!(
+        first.max_event_time - first.min_event_time > DAY,
+        "a tier across days: {first:?}"
+    );
     let rows = read_all(&pond, "/plant/boiler").await;
     assert_eq!(raw_i64(&rows, "ts"), all);
 }
