@@ -139,16 +139,15 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
     let mut groups: Vec<Vec<FileInfo>> = Vec::new();
     let mut current: Vec<FileInfo> = Vec::new();
     let (mut bytes, mut latest) = (0i64, i64::MIN);
+    let mut windows = Windows::new(options);
     for v in small {
         let overlaps = !current.is_empty() && v.min_event_time <= latest;
-        let full = bytes.saturating_add(v.size) > target;
-        let new_window = bytes >= options.window_bytes()
-            && current.first().is_some_and(|first| {
-                options.window_of(first.min_event_time) != options.window_of(v.min_event_time)
-            });
-        if !overlaps && !current.is_empty() && (full || new_window) {
+        let full = !overlaps && bytes.saturating_add(v.size) > target;
+        let new_window = windows.cut_before(v, bytes, overlaps);
+        if !current.is_empty() && (full || new_window) {
             groups.push(std::mem::take(&mut current));
             bytes = 0;
+            windows.restart(v);
         }
         bytes = bytes.saturating_add(v.size);
         latest = if current.is_empty() {
@@ -240,11 +239,10 @@ fn segments<'a, 'b>(
 ) -> Vec<&'b [&'a FileInfo]> {
     let mut segments = Vec::new();
     let (mut start, mut bytes, mut latest) = (0, 0i64, i64::MIN);
+    let mut windows = Windows::new(options);
     for (i, v) in small.iter().enumerate() {
-        let new_window = i > start
-            && options.window_of(small[start].min_event_time)
-                != options.window_of(v.min_event_time);
-        if new_window && bytes >= options.window_bytes() && v.min_event_time > latest {
+        let overlaps = i > start && v.min_event_time <= latest;
+        if windows.cut_before(v, bytes, overlaps) && i > start {
             segments.push(&small[start..i]);
             (start, bytes, latest) = (i, 0, i64::MIN);
         }
@@ -255,6 +253,46 @@ fn segments<'a, 'b>(
         segments.push(&small[start..]);
     }
     segments
+}
+
+/// Where a run of versions, in order of their earliest time, is cut at
+/// time windows: where a version starts a later window than the run's,
+/// once the run holds [`CompactOptions::window_bytes`], and not before a
+/// version that overlaps the run (then at the first after it that does
+/// not). A run too small to cut where it crosses into a window belongs to
+/// that window from then on, so that cuts fall on window boundaries, never
+/// where a run happens to grow past the threshold.
+struct Windows<'o> {
+    options: &'o CompactOptions,
+    /// The window the run belongs to.
+    anchor: Option<i64>,
+}
+
+impl<'o> Windows<'o> {
+    fn new(options: &'o CompactOptions) -> Self {
+        Self {
+            options,
+            anchor: None,
+        }
+    }
+
+    /// Whether to cut the run of `bytes` before `v`, which `overlaps` it
+    /// or not.
+    fn cut_before(&mut self, v: &FileInfo, bytes: i64, overlaps: bool) -> bool {
+        let window = self.options.window_of(v.min_event_time);
+        let anchor = *self.anchor.get_or_insert(window);
+        let big = bytes >= self.options.window_bytes();
+        if window == anchor || (overlaps && big) {
+            return false;
+        }
+        self.anchor = Some(window);
+        !overlaps && big
+    }
+
+    /// A new run starts with `v`.
+    fn restart(&mut self, v: &FileInfo) {
+        self.anchor = Some(self.options.window_of(v.min_event_time));
+    }
 }
 
 /// Which of a closed window's small versions to rewrite: all of them if
@@ -765,6 +803,19 @@ mod tests {
         assert_eq!(plan(&at(130)), [vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
         // Sparse data (under an eighth of the target a window) is not cut.
         assert_eq!(plan(&at(10)), [(1..=9).collect::<Vec<_>>()]);
+        // A run too small to cut when it enters window 1 is cut at the
+        // start of window 2, not where it grows past the threshold (at 5).
+        let versions = [
+            version(1, 0, 9, 40),
+            version(2, 10, 19, 40),
+            version(3, 100, 109, 40),
+            version(4, 110, 119, 40),
+            version(5, 120, 129, 40),
+            version(6, 130, 139, 40),
+            version(7, 200, 209, 40),
+            version(8, 210, 219, 40),
+        ];
+        assert_eq!(plan(&versions), [vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
     }
 
     #[test]
