@@ -199,10 +199,7 @@ impl SeriesTable {
             self.check_ranges_hold(&state, predicate)?;
         }
         let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
-        let as_of = self
-            .max_version
-            .or_else(|| self.as_of_time.map(|t| state.version_at(t)));
-        let (candidates, total): (Vec<FileInfo>, usize) = match as_of {
+        let (candidates, total): (Vec<FileInfo>, usize) = match self.max_version {
             // Time travel: the versions as they were, superseded ones too.
             Some(version) => {
                 let then = state.as_of(version);
@@ -373,11 +370,17 @@ impl TableProvider for SeriesTable {
         // table was resolved (a prepared statement, a DataFrame kept by an
         // embedding program): one probe of the log when nothing changed.
         self.pond.refresh().await?;
+        // A time to read as of becomes a version once, on the state pinned.
+        let pinned = self.pond.state(&self.path)?;
         let mut table = self.clone();
-        table.pinned = Some(Pinned(self.pond.state(&self.path)?));
-        if table.max_version.is_none() && table.as_of_time.is_none() {
-            table.as_of_time = session_as_of(state)?;
+        if table.max_version.is_none() {
+            let time = match table.as_of_time {
+                Some(time) => Some(time),
+                None => session_as_of(state)?,
+            };
+            table.max_version = time.map(|t| pinned.version_at(t));
         }
+        table.pinned = Some(Pinned(pinned));
         table.plan_scan(state, projection, filters, limit)
     }
 }
