@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
-use datafusion::common::{ScalarValue, extensions_options, plan_err};
+use datafusion::common::{extensions_options, plan_err};
 use datafusion::config::ConfigExtension;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -24,7 +24,7 @@ use crate::path::schema_and_table;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::series::default_timestamp_column;
-use crate::time::floor_micros;
+use crate::time::parse_time;
 use crate::udtf::{SeriesRangeFunction, SeriesVersionsFunction};
 
 extensions_options! {
@@ -41,18 +41,6 @@ extensions_options! {
 
 impl ConfigExtension for PondSessionOptions {
     const PREFIX: &'static str = "pond";
-}
-
-/// Parses a time given as RFC 3339 text (no zone means UTC), to µs.
-pub(crate) fn parse_time(text: &str) -> Option<i64> {
-    use arrow::datatypes::{DataType, TimeUnit};
-    match ScalarValue::Utf8(Some(text.to_string()))
-        .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
-        .ok()?
-    {
-        ScalarValue::TimestampNanosecond(Some(ns), _) => floor_micros(ns, TimeUnit::Nanosecond),
-        _ => None,
-    }
 }
 
 /// The session's `pond.as_of`, if set, in µs.

@@ -11,6 +11,7 @@ use arrow::datatypes::{
     ArrowPrimitiveType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
+use datafusion::common::ScalarValue;
 
 /// The earliest representable event time; a read from here is unbounded below.
 pub const MIN_TIME: i64 = i64::MIN;
@@ -23,6 +24,18 @@ fn micros_per(unit: TimeUnit) -> i64 {
         TimeUnit::Second => 1_000_000,
         TimeUnit::Millisecond => 1_000,
         TimeUnit::Microsecond | TimeUnit::Nanosecond => 1,
+    }
+}
+
+/// A time given as RFC 3339 text (no zone means UTC), in µs, as DataFusion
+/// casts text to a timestamp.
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    match ScalarValue::Utf8(Some(text.to_string()))
+        .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
+        .ok()?
+    {
+        ScalarValue::TimestampNanosecond(Some(ns), _) => floor_micros(ns, TimeUnit::Nanosecond),
+        _ => None,
     }
 }
 

@@ -21,7 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
-use crate::time::{MAX_TIME, MIN_TIME, floor_micros};
+use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time};
 
 /// `series_range(path, start, end [, as_of])`: the rows of one series
 /// with `start <= ts < end`. `start` and `end` are timestamps or RFC 3339
@@ -246,17 +246,15 @@ fn time_argument(name: &str, expr: &Expr) -> DfResult<Option<i64>> {
     if value.is_null() {
         return Ok(None);
     }
-    let value = match value {
-        v @ (ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::LargeUtf8(_)) => {
-            match v.cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None)) {
-                Ok(t) => t,
-                Err(_) => {
-                    return plan_err!("series_range: {name} {v} is not an RFC 3339 timestamp");
-                }
-            }
-        }
-        v => v,
-    };
+    if let ScalarValue::Utf8(Some(text))
+    | ScalarValue::Utf8View(Some(text))
+    | ScalarValue::LargeUtf8(Some(text)) = &value
+    {
+        return match parse_time(text) {
+            Some(us) => Ok(Some(us)),
+            None => plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp"),
+        };
+    }
     let (raw, unit) = match value {
         ScalarValue::TimestampSecond(Some(v), _) => (v, TimeUnit::Second),
         ScalarValue::TimestampMillisecond(Some(v), _) => (v, TimeUnit::Millisecond),

@@ -408,7 +408,7 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
 
 /// A time for `--as-of`: RFC 3339, no zone meaning UTC.
 fn parse_as_of(text: &str) -> std::result::Result<String, String> {
-    crate::catalog::parse_time(text)
+    crate::time::parse_time(text)
         .map(|_| text.to_string())
         .ok_or_else(|| format!("{text:?} is not an RFC 3339 time like 2026-11-01T00:00:00Z"))
 }

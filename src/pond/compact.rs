@@ -120,22 +120,28 @@ pub struct CompactOutcome {
     pub txn_seq: Option<i64>,
 }
 
-/// Groups of live versions to rewrite, each into one new version: small
-/// versions (under half the target) in order of their earliest time, cut
-/// into groups of about `target` bytes and at the start of each time
-/// window (once a group holds an eighth of the target), but never between
-/// versions that overlap in time, so that the
-/// new versions are disjoint in time wherever the groups are. Groups of one
-/// version gain nothing and are left out; after `max_input` bytes no
-/// further group is started.
-pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<Vec<FileInfo>> {
-    let target = options.target_file_bytes.max(1);
+/// The versions under half of `target`, which compaction rewrites, in
+/// order of their earliest time.
+fn small_versions<'a>(live: &[&'a FileInfo], target: i64) -> Vec<&'a FileInfo> {
     let mut small: Vec<&FileInfo> = live
         .iter()
         .copied()
         .filter(|v| v.size.saturating_mul(2) < target)
         .collect();
     small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
+    small
+}
+
+/// Groups of live versions to rewrite, each into one new version: small
+/// versions (under half the target) in order of their earliest time, cut
+/// into groups of about `target` bytes and at the start of each time
+/// window (once a group holds an eighth of the target), but never between
+/// versions that overlap in time, so that the new versions are disjoint in
+/// time wherever the groups are. Groups of one version gain nothing and
+/// are left out; after `max_input` bytes no further group is started.
+pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<Vec<FileInfo>> {
+    let target = options.target_file_bytes.max(1);
+    let small = small_versions(live, target);
     let mut groups: Vec<Vec<FileInfo>> = Vec::new();
     let mut current: Vec<FileInfo> = Vec::new();
     let (mut bytes, mut latest) = (0i64, i64::MIN);
@@ -189,13 +195,7 @@ pub(crate) fn plan_auto(
     if k < 2 {
         return None;
     }
-    let target = options.target_file_bytes.max(1);
-    let mut small: Vec<&FileInfo> = live
-        .iter()
-        .copied()
-        .filter(|v| v.size.saturating_mul(2) < target)
-        .collect();
-    small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
+    let small = small_versions(live, options.target_file_bytes.max(1));
     let segments = segments(&small, options);
     let top = small.iter().map(|v| v.level).max()?;
     let tiered = (0..=top).find_map(|level| {
