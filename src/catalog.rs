@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
-use datafusion::common::{extensions_options, plan_err};
+use datafusion::common::{Constraint, extensions_options, plan_err};
 use datafusion::config::ConfigExtension;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -21,6 +21,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::optimizer::SeriesTimePruning;
 use crate::path::schema_and_table;
+use crate::pond::AppendOptions;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::series::default_timestamp_column;
@@ -204,15 +205,25 @@ impl SchemaProvider for PondSchemaProvider {
                 "cannot create series {path}: it needs a timestamp column (named timestamp, ts, time or event_time, or of a timestamp type)"
             );
         };
+        // `PRIMARY KEY (hostname, ts)` declares a keyed series.
+        let mut options = AppendOptions::default();
+        for constraint in table.constraints().into_iter().flat_map(|c| c.iter()) {
+            if let Constraint::PrimaryKey(columns) = constraint {
+                let names = columns.iter().map(|&i| schema.field(i).name().clone());
+                options = options.with_key(names);
+            }
+        }
         let pond = Arc::clone(&self.pond);
         // DataFusion calls this synchronously.
         let created = crate::runtime::block_on(async move {
             let batches = SessionContext::new().read_table(table)?.collect().await?;
             if batches.iter().all(|b| b.num_rows() == 0) {
-                return pond.create_series(&path, schema, &ts).await;
+                return pond
+                    .create_series_with_options(&path, schema, &ts, &options)
+                    .await;
             }
             let input = futures::stream::iter(batches.into_iter().map(Ok));
-            pond.append_stream(&path, schema, input, &ts)
+            pond.append_stream_with_options(&path, schema, input, &ts, &options)
                 .await
                 .map(|_| ())
         });

@@ -58,6 +58,7 @@ pub mod cli;
 mod error;
 mod index;
 mod io;
+mod lww;
 pub mod oplog;
 mod optimizer;
 mod path;
@@ -74,12 +75,13 @@ pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionO
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
 pub use error::{Error, Result};
 pub use index::FileInfo;
+pub use lww::LastWriterWinsExec;
 pub use oplog::{EntryType, OplogEntry};
 pub use optimizer::SeriesTimePruning;
 pub use path::{schema_and_table, validate_series_path};
 pub use pond::{
-    AppendOutcome, CompactOptions, CompactOutcome, Pond, PondOptions, SeriesInfo, StagedAppend,
-    VacuumOptions, VacuumOutcome,
+    AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, Pond, PondOptions, SeriesInfo,
+    StagedAppend, VacuumOptions, VacuumOutcome,
 };
 pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;

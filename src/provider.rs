@@ -20,6 +20,7 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -33,6 +34,7 @@ use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -40,6 +42,7 @@ use object_store::path::Path as ObjectPath;
 use crate::catalog::session_as_of;
 use crate::error::{Error, Result};
 use crate::index::{FileInfo, SeriesState};
+use crate::lww::{MergedScan, overlap_segments};
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
@@ -59,6 +62,8 @@ pub struct SeriesTable {
     /// The series' own schema, which appends are written in.
     stored: SchemaRef,
     timestamp_column: String,
+    /// A keyed series' key (see [`crate::lww`]); empty if it keeps all rows.
+    key: Vec<String>,
     /// The time column's type.
     time_type: DataType,
     /// Only rows with `start <= ts < end` (µs), as `series_range` reads.
@@ -104,6 +109,7 @@ impl SeriesTable {
             schema: Arc::new(transform_schema_to_view(&info.schema)),
             stored: Arc::clone(&info.schema),
             timestamp_column: info.timestamp_column.clone(),
+            key: info.key.clone(),
             time_type,
             window: None,
             max_version: None,
@@ -386,6 +392,93 @@ impl TableProvider for SeriesTable {
 }
 
 impl SeriesTable {
+    /// A Parquet source over `table_schema` with the session's Parquet
+    /// options (as `SET datafusion.execution.parquet.*` leaves them) and its
+    /// footer and page-index cache: without it every query re-reads the
+    /// metadata of every kept file.
+    fn parquet_source(&self, state: &dyn Session, table_schema: TableSchema) -> ParquetSource {
+        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
+        ParquetSource::new(table_schema)
+            .with_table_parquet_options(state.default_table_options().parquet)
+            .with_parquet_file_reader_factory(Arc::new(reader))
+    }
+
+    /// Of a keyed series, `kept` (the versions `filters` keep) without the
+    /// runs of versions that overlap in time and so must be merged, and
+    /// those runs. The runs are found among the versions that only the
+    /// filters on key columns keep: a filter on another column must not
+    /// drop a newer version whose row would hide an older one's.
+    fn split_runs(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        kept: Vec<FileInfo>,
+    ) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>)> {
+        if self.key.is_empty() {
+            return Ok((kept, Vec::new()));
+        }
+        let on_key = self.key_filters(filters);
+        let ranges = time_ranges(&on_key, &self.timestamp_column, &self.time_type);
+        let predicate = self.version_predicate(state, &on_key, &ranges)?;
+        let (candidates, _) = self.kept_versions(&ranges, &predicate)?;
+        let runs: Vec<Vec<FileInfo>> = overlap_segments(&candidates)
+            .into_iter()
+            .filter(|segment| segment.len() > 1)
+            .collect();
+        let merged: HashSet<i64> = runs.iter().flatten().map(|f| f.version).collect();
+        let singles = kept
+            .into_iter()
+            .filter(|f| !merged.contains(&f.version))
+            .collect();
+        Ok((singles, runs))
+    }
+
+    /// The filters that name only key columns: they keep or drop all rows
+    /// of a key alike, so they may apply before the newest row of each key
+    /// is chosen.
+    fn key_filters(&self, filters: &[Expr]) -> Vec<Expr> {
+        filters
+            .iter()
+            .filter(|f| f.column_refs().iter().all(|c| self.key.contains(&c.name)))
+            .cloned()
+            .collect()
+    }
+
+    /// The rows of `runs` of overlapping versions, one per key, in the
+    /// columns `projection`. The filters on key columns prune their row
+    /// groups and pages.
+    fn merged_scan(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        runs: &[Vec<FileInfo>],
+        url: ObjectStoreUrl,
+        projection: &[usize],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let predicate = match conjunction(self.key_filters(filters)) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+                state.create_physical_expr(expr, &df_schema).ok()
+            }
+            None => None,
+        };
+        let scan = MergedScan {
+            url,
+            schema: &self.schema,
+            timestamp_column: &self.timestamp_column,
+            key: &self.key,
+            projection,
+        };
+        scan.plan(runs, |table_schema| {
+            let source = self.parquet_source(state, table_schema);
+            match predicate {
+                Some(p) => source.with_predicate(p),
+                None => source,
+            }
+        })
+    }
+
     /// [`TableProvider::scan`] on the state `self` is pinned to.
     fn plan_scan(
         &self,
@@ -400,20 +493,13 @@ impl SeriesTable {
         let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
         let predicate = self.version_predicate(state, &filters, &ranges)?;
         let (kept, total) = self.kept_versions(&ranges, &predicate)?;
+        let (kept, runs) = self.split_runs(state, &filters, kept)?;
 
         let url = store_url(&self.pond)?;
         state
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
-
-        // The session's Parquet options (as `SET datafusion.execution.parquet.*`
-        // leaves them), and its footer and page-index cache:
-        // without it every query re-reads the metadata of every kept file.
-        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
-        let source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_table_parquet_options(state.default_table_options().parquet)
-            .with_parquet_file_reader_factory(Arc::new(reader));
+        let source = self.parquet_source(state, TableSchema::from(Arc::clone(&self.schema)));
         // The filters are Inexact, so DataFusion keeps them in a FilterExec
         // above the scan, and its filter pushdown hands them back to the
         // scan, which passes them on to the Parquet source for row group and
@@ -428,8 +514,8 @@ impl SeriesTable {
         if window.is_some() && !scanned.contains(&ts_index) {
             scanned.push(ts_index);
         }
-        let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
-            .with_projection_indices(Some(scanned))?
+        let mut config = FileScanConfigBuilder::new(url.clone(), Arc::new(source))
+            .with_projection_indices(Some(scanned.clone()))?
             .with_limit(if window.is_some() { None } else { limit });
         // The order DataFusion may rely on. Appended files are sorted by
         // time: if the kept versions do not overlap in time, each group
@@ -471,6 +557,10 @@ impl SeriesTable {
             chunks(files, groups),
         )?;
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
+        if !runs.is_empty() {
+            let merged = self.merged_scan(state, &filters, &runs, url, &scanned)?;
+            input = UnionExec::try_new(vec![input, merged])?;
+        }
         if let Some(window) = window {
             let df_schema = DFSchema::try_from(input.schema())?;
             let predicate = state.create_physical_expr(window, &df_schema)?;

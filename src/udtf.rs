@@ -127,10 +127,13 @@ impl SeriesVersionsTable {
             Field::new("txn_seq", DataType::Int64, false),
             Field::new("created_at", ts(), false),
             Field::new("live", DataType::Boolean, false),
+            Field::new("precedence", DataType::Int64, false),
+            Field::new("key", DataType::Utf8, true),
         ]))
     }
 
-    fn batch(versions: &[crate::FileInfo]) -> DfResult<RecordBatch> {
+    /// The rows of `versions` of a series with the key `key` (empty: none).
+    fn batch(versions: &[crate::FileInfo], key: &[String]) -> DfResult<RecordBatch> {
         let micros = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
             Arc::new(
                 versions
@@ -171,6 +174,13 @@ impl SeriesVersionsTable {
                         .map(|v| Some(v.is_live()))
                         .collect::<BooleanArray>(),
                 ),
+                ints(|v| v.precedence),
+                Arc::new(
+                    versions
+                        .iter()
+                        .map(|_| (!key.is_empty()).then(|| key.join(", ")))
+                        .collect::<StringArray>(),
+                ),
             ],
         )?)
     }
@@ -194,7 +204,8 @@ impl TableProvider for SeriesVersionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.pond.refresh().await?;
-        let batch = Self::batch(&self.pond.versions(&self.path)?)?;
+        let key = self.pond.series_info(&self.path)?.key;
+        let batch = Self::batch(&self.pond.versions(&self.path)?, &key)?;
         MemTable::try_new(batch.schema(), vec![vec![batch]])?
             .scan(state, projection, filters, limit)
             .await

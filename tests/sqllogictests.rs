@@ -105,13 +105,41 @@ fn format_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DbError> {
                 .iter()
                 .map(|f| match f.value(row).to_string() {
                     text if text.is_empty() => "(empty)".to_string(),
-                    text => text,
+                    text => mask_uuids(&text),
                 })
                 .collect();
             rows.extend(expand_lines(cells));
         }
     }
     Ok(rows)
+}
+
+/// `text` with every UUID (the ids in data file names, which differ from
+/// run to run) written as `<uuid>`.
+fn mask_uuids(text: &str) -> String {
+    const SHAPE: &[u8] = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    let bytes = text.as_bytes();
+    let is_uuid = |at: usize| {
+        bytes.get(at..at + SHAPE.len()).is_some_and(|window| {
+            window.iter().zip(SHAPE).all(|(&b, &s)| match s {
+                b'-' => b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+        })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if is_uuid(at) {
+            out.push_str("<uuid>");
+            at += SHAPE.len();
+        } else {
+            let c = text[at..].chars().next().expect("in bounds");
+            out.push(c);
+            at += c.len_utf8();
+        }
+    }
+    out
 }
 
 /// A row whose cells span lines (EXPLAIN plans) becomes one row per line:

@@ -64,6 +64,8 @@ pub(crate) struct AppendRequest {
     pub(crate) inputs: Vec<String>,
     pub(crate) format: Option<InputFormat>,
     pub(crate) timestamp_column: Option<String>,
+    /// The key a first append declares (the time column is added).
+    pub(crate) key: Option<Vec<String>>,
 }
 
 /// One input, opened: its name for messages, its format and its bytes.
@@ -156,8 +158,12 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     let stream = tokio_stream(rx).map(|r| {
         r.map_err(|e| crate::Error::from(DataFusionError::External(Box::new(DataError(e)))))
     });
+    let options = crate::AppendOptions {
+        key: request.key.clone(),
+        ..Default::default()
+    };
     let outcome = pond
-        .append_stream(series, schema, stream, &timestamp_column)
+        .append_stream_with_options(series, schema, stream, &timestamp_column, &options)
         .await
         .map_err(unwrap_data_error);
     reading.await.context("the input reader panicked")?;

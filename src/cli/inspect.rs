@@ -94,7 +94,18 @@ pub(crate) fn describe(
                     .map(|f| Some(f.name() == &info.timestamp_column)),
             )) as ArrayRef,
         ),
+        (
+            "key",
+            Arc::new(BooleanArray::from_iter(
+                fields.iter().map(|f| Some(info.key.contains(f.name()))),
+            )) as ArrayRef,
+        ),
     ])?;
+    let key = if info.key.is_empty() {
+        "none (every row is kept)".to_string()
+    } else {
+        info.key.join(", ")
+    };
     match format {
         OutputFormat::Table => {
             let (schema, table) = crate::schema_and_table(&info.path);
@@ -102,6 +113,7 @@ pub(crate) fn describe(
             writeln!(out, "series:           {}", info.path)?;
             writeln!(out, "table:            \"{schema}\".{table}")?;
             writeln!(out, "timestamp column: {}", info.timestamp_column)?;
+            writeln!(out, "key:              {key}")?;
             writeln!(
                 out,
                 "versions:         {} ({} rows, {} bytes)",
@@ -121,6 +133,7 @@ pub(crate) fn describe(
                 "series": info.path,
                 "table": format!("\"{schema}\".{table}"),
                 "timestamp_column": info.timestamp_column,
+                "key": info.key,
                 "versions": info.versions,
                 "rows": info.rows,
                 "bytes": info.bytes,

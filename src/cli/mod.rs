@@ -56,7 +56,8 @@ enum Command {
         pond append /sites/site1/temperature readings.csv\n  \
         pond append /sites/site1/temperature day1.csv day2.csv\n  \
         curl -s https://example.com/export.ndjson | pond append /weather/oslo - --format ndjson\n  \
-        pond append /trades/eurusd trades.parquet --timestamp-column executed_at")]
+        pond append /trades/eurusd trades.parquet --timestamp-column executed_at\n  \
+        pond append /fleet/cpu readings.csv --key hostname")]
     Append {
         /// The series path, like /sites/site1/temperature.
         series: String,
@@ -70,6 +71,11 @@ enum Command {
         /// event_time; for an existing series, its own).
         #[arg(long)]
         timestamp_column: Option<String>,
+        /// Key the series by these columns (comma-separated; the time column
+        /// is always part of the key): reads return one row per key, the
+        /// newest append's. Only the first append declares it.
+        #[arg(long, value_delimiter = ',')]
+        key: Option<Vec<String>>,
     },
     /// Run SQL against the pond: one statement or many, from the command
     /// line or a file; with neither, the interactive datafusion-cli REPL.
@@ -259,6 +265,7 @@ async fn run(args: Args) -> Result<()> {
             inputs,
             format,
             timestamp_column,
+            key,
         } => {
             let pond = open().await?;
             let request = ingest::AppendRequest {
@@ -266,6 +273,7 @@ async fn run(args: Args) -> Result<()> {
                 inputs,
                 format,
                 timestamp_column,
+                key,
             };
             ingest::append(&pond, request).await
         }

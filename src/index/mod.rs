@@ -63,6 +63,12 @@ pub struct FileInfo {
     /// Distinct counts of the file's low-cardinality columns, by name: the
     /// planner's estimate of how many groups a `GROUP BY` makes.
     pub distinct: Vec<(String, u64)>,
+    /// For a keyed series, whose rows win where live versions hold the same
+    /// key: those of the version with the highest precedence. An append's
+    /// is its version number; a compacted version takes the highest among
+    /// the versions it replaced, so that it still loses to a later append
+    /// that it did not replace.
+    pub precedence: i64,
 }
 
 impl FileInfo {
@@ -89,6 +95,10 @@ pub(crate) struct SeriesState {
     /// The declared sort key compaction clusters rows by (the time column
     /// last); empty for time order.
     pub(crate) sort_key: Vec<String>,
+    /// The key of a keyed series (its columns as declared, the time column
+    /// among them): reads return one row per key, the one of the version
+    /// with the highest precedence. Empty for a series that keeps all rows.
+    pub(crate) key: Vec<String>,
     /// Every version, superseded ones included, in version order. Shared, so
     /// that copying a series to apply a commit copies a chunk of pointers,
     /// not every version.
@@ -362,6 +372,7 @@ impl OplogIndex {
                         format!("create of {} has no schema", entry.series),
                     )
                 })?;
+                let key = Attributes::of(&entry).strings("key");
                 let state = SeriesState {
                     path: entry.series.clone(),
                     id: entry.series_id,
@@ -369,6 +380,7 @@ impl OplogIndex {
                     schema,
                     created_at: entry.created_at,
                     sort_key: Vec::new(),
+                    key,
                     versions: Versions::default(),
                     intervals: LiveIntervals::default(),
                     live_count: 0,
@@ -415,6 +427,10 @@ impl OplogIndex {
                     vacuumed_at: None,
                     sort_key: attributes.sort_key(),
                     distinct: attributes.distinct(),
+                    precedence: attributes
+                        .get("precedence")
+                        .and_then(|p| p.as_i64())
+                        .unwrap_or(entry.version),
                 };
                 let series = self.series_mut(&entry.series, &location)?;
                 if let Some(schema) = schema {
@@ -479,7 +495,12 @@ impl Attributes {
     /// The `sort_key` a `compact` or `configure` row records (empty: time
     /// order).
     fn sort_key(&self) -> Vec<String> {
-        self.get("sort_key")
+        self.strings("sort_key")
+    }
+
+    /// A list of names (empty if absent).
+    fn strings(&self, name: &str) -> Vec<String> {
+        self.get(name)
             .and_then(|key| serde_json::from_value(key.clone()).ok())
             .unwrap_or_default()
     }

@@ -43,6 +43,30 @@ pub struct AppendOutcome {
     pub conflicts: u32,
 }
 
+/// How an append treats its rows. The default suits most appends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppendOptions {
+    /// The key of the series, fixed by the append that creates it: reads
+    /// return one row per key (the time column is always part of it), the
+    /// one of the newest version holding it. A later append may name the
+    /// same key or none; another key is an error.
+    pub key: Option<Vec<String>>,
+}
+
+impl AppendOptions {
+    /// Declares the series keyed by `columns` (the time column is added if
+    /// they do not name it).
+    pub fn with_key<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.key = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
 /// An append whose data file is written but not committed: nothing of it is
 /// visible until [`Pond::commit_append`]. Dropping it leaves an unreferenced
 /// file, which [`Pond::check`] reports as garbage; [`Pond::abort_append`]
@@ -55,6 +79,8 @@ pub struct StagedAppend {
     timestamp_column: String,
     /// The schema the file was written with.
     schema: SchemaRef,
+    /// The key the file holds each of once: the series' (empty: unkeyed).
+    key: Vec<String>,
     file: WrittenFile,
     file_uuid: String,
 }
@@ -81,8 +107,21 @@ impl Pond {
         schema: SchemaRef,
         timestamp_column: &str,
     ) -> Result<()> {
+        self.create_series_with_options(path, schema, timestamp_column, &AppendOptions::default())
+            .await
+    }
+
+    /// [`Self::create_series`], with the key of `options`.
+    pub async fn create_series_with_options(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        timestamp_column: &str,
+        options: &AppendOptions,
+    ) -> Result<()> {
         validate_series_path(path)?;
         let plan = plan_schema(path, None, &schema, timestamp_column)?;
+        let key = declared_key(path, &plan.schema, timestamp_column, options)?;
         let schema_json = schema_json(path, &plan.schema)?;
         let series_id = uuid::Uuid::new_v4().to_string();
         self.commit_one_row(path, |index, txn_seq| {
@@ -96,6 +135,7 @@ impl Pond {
                 &series_id,
                 timestamp_column,
                 Some(schema_json.clone()),
+                &key,
                 txn_seq,
             )))
         })
@@ -143,11 +183,23 @@ impl Pond {
         batch: &RecordBatch,
         timestamp_column: &str,
     ) -> Result<AppendOutcome> {
+        self.append_batch_with_options(path, batch, timestamp_column, &AppendOptions::default())
+            .await
+    }
+
+    /// [`Self::append_batch`] with `options`.
+    pub async fn append_batch_with_options(
+        &self,
+        path: &str,
+        batch: &RecordBatch,
+        timestamp_column: &str,
+        options: &AppendOptions,
+    ) -> Result<AppendOutcome> {
         validate_series_path(path)?;
         let batch = sort_batch(batch, timestamp_column, path)?;
         let schema = batch.schema();
         let input = futures::stream::iter([Ok(batch)]);
-        self.append_stream(path, schema, input, timestamp_column)
+        self.append_stream_with_options(path, schema, input, timestamp_column, options)
             .await
     }
 
@@ -162,8 +214,25 @@ impl Pond {
     where
         S: Stream<Item = Result<RecordBatch>> + Send,
     {
+        let options = AppendOptions::default();
+        self.append_stream_with_options(path, schema, input, timestamp_column, &options)
+            .await
+    }
+
+    /// [`Self::append_stream`] with `options`.
+    pub async fn append_stream_with_options<S>(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        input: S,
+        timestamp_column: &str,
+        options: &AppendOptions,
+    ) -> Result<AppendOutcome>
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send,
+    {
         let staged = self
-            .stage_append(path, schema, input, timestamp_column)
+            .stage_append_with_options(path, schema, input, timestamp_column, options)
             .await?;
         self.commit_append(staged).await
     }
@@ -179,6 +248,23 @@ impl Pond {
     where
         S: Stream<Item = Result<RecordBatch>> + Send,
     {
+        let options = AppendOptions::default();
+        self.stage_append_with_options(path, schema, input, timestamp_column, &options)
+            .await
+    }
+
+    /// [`Self::stage_append`] with `options`.
+    pub async fn stage_append_with_options<S>(
+        &self,
+        path: &str,
+        schema: SchemaRef,
+        input: S,
+        timestamp_column: &str,
+        options: &AppendOptions,
+    ) -> Result<StagedAppend>
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send,
+    {
         validate_series_path(path)?;
         self.refresh().await?;
         let index = self.index();
@@ -189,6 +275,13 @@ impl Pond {
             &schema,
             timestamp_column,
         )?;
+        let key = match existing {
+            Some(series) => {
+                check_key(series, options)?;
+                series.key.clone()
+            }
+            None => declared_key(path, &plan.schema, timestamp_column, options)?,
+        };
         let series_id = existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |s| s.id.clone());
         let version = existing.map_or(0, |s| s.last_version()) + 1;
         let file_uuid = uuid::Uuid::new_v4().to_string();
@@ -202,6 +295,7 @@ impl Pond {
             &plan.schema,
             timestamp_column,
             &[],
+            &key,
             input,
             &self.options.write_options(),
             path,
@@ -213,6 +307,7 @@ impl Pond {
             version,
             timestamp_column: timestamp_column.to_string(),
             schema: plan.schema,
+            key,
             file,
             file_uuid,
         })
@@ -299,6 +394,20 @@ impl Pond {
             &staged.schema,
             &staged.timestamp_column,
         )?;
+        // Another writer may have created the series meanwhile, with
+        // another key than the file was written for.
+        if let Some(series) = existing
+            && series.key != staged.key
+        {
+            return Err(Error::invalid_data(
+                &staged.series,
+                format!(
+                    "the series was created meanwhile with {}, not {}; append again",
+                    describe_key(&series.key),
+                    describe_key(&staged.key)
+                ),
+            ));
+        }
         let series_id = existing.map_or_else(|| staged.series_id.clone(), |s| s.id.clone());
         let version = existing.map_or(0, |s| s.last_version()) + 1;
         if series_id != staged.series_id || version != staged.version {
@@ -364,6 +473,7 @@ impl Pond {
             &staged.series_id,
             &staged.timestamp_column,
             None,
+            &staged.key,
             txn_seq,
         );
         let f = &staged.file;
@@ -409,12 +519,14 @@ impl Pond {
     }
 }
 
-/// A `create` row: the series, its id and timestamp column, and its schema.
+/// A `create` row: the series, its id and timestamp column, its schema and
+/// key.
 pub(super) fn create_entry(
     series: &str,
     series_id: &str,
     timestamp_column: &str,
     schema: Option<String>,
+    key: &[String],
     txn_seq: i64,
 ) -> OplogEntry {
     OplogEntry {
@@ -432,7 +544,85 @@ pub(super) fn create_entry(
         content_hash: None,
         txn_seq,
         created_at: now_micros(),
-        extended_attributes: None,
+        extended_attributes: (!key.is_empty())
+            .then(|| serde_json::json!({ "key": key }).to_string()),
+    }
+}
+
+/// The key `options` declare for a new series of `schema`: columns that
+/// exist, each once, not nested, with the time column added last if they
+/// leave it out; empty for none.
+fn declared_key(
+    path: &str,
+    schema: &SchemaRef,
+    timestamp_column: &str,
+    options: &AppendOptions,
+) -> Result<Vec<String>> {
+    let Some(columns) = &options.key else {
+        return Ok(Vec::new());
+    };
+    let mut key: Vec<String> = Vec::new();
+    for column in columns {
+        let field = schema.field_with_name(column).map_err(|_| {
+            Error::invalid_data(path, format!("the key names no column {column:?}"))
+        })?;
+        if field.data_type().is_nested() {
+            return Err(Error::invalid_data(
+                path,
+                format!(
+                    "column {column:?} ({}) cannot be part of a key",
+                    field.data_type()
+                ),
+            ));
+        }
+        if key.contains(column) {
+            return Err(Error::invalid_data(
+                path,
+                format!("the key names {column:?} twice"),
+            ));
+        }
+        key.push(column.clone());
+    }
+    if !key.iter().any(|k| k == timestamp_column) {
+        key.push(timestamp_column.to_string());
+    }
+    Ok(key)
+}
+
+/// An error unless the key `options` name, if any, is `series`' key.
+fn check_key(series: &SeriesState, options: &AppendOptions) -> Result<()> {
+    let Some(columns) = &options.key else {
+        return Ok(());
+    };
+    let mut named: Vec<&str> = columns.iter().map(String::as_str).collect();
+    if !named.contains(&series.timestamp_column.as_str()) {
+        named.push(&series.timestamp_column);
+    }
+    let mut have: Vec<&str> = series.key.iter().map(String::as_str).collect();
+    named.sort_unstable();
+    have.sort_unstable();
+    if named == have {
+        return Ok(());
+    }
+    let reason = if series.key.is_empty() {
+        "the series was created without a key, and only its first append can declare one"
+            .to_string()
+    } else {
+        format!(
+            "the series is keyed by ({}), fixed by its first append; this append names ({})",
+            series.key.join(", "),
+            named.join(", ")
+        )
+    };
+    Err(Error::invalid_data(&series.path, reason))
+}
+
+/// `key (a, b)`, or `no key`.
+fn describe_key(key: &[String]) -> String {
+    if key.is_empty() {
+        "no key".to_string()
+    } else {
+        format!("key ({})", key.join(", "))
     }
 }
 
@@ -518,6 +708,7 @@ mod tests {
             version: 1,
             timestamp_column: "ts".into(),
             schema,
+            key: Vec::new(),
             file: WrittenFile {
                 path: data_file_path("sid", 1, "u"),
                 size: 10,
@@ -531,7 +722,7 @@ mod tests {
         };
         let pond_entries = |staged: &StagedAppend| {
             let json = schema_json(&staged.series, &staged.schema).unwrap();
-            let create = create_entry(&staged.series, &staged.series_id, "ts", Some(json), 1);
+            let create = create_entry(&staged.series, &staged.series_id, "ts", Some(json), &[], 1);
             let append = OplogEntry {
                 version: 1,
                 entry_type: EntryType::Append,

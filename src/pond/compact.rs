@@ -321,6 +321,8 @@ struct Output {
     uuid: String,
     /// One more than the highest level among the inputs.
     level: u32,
+    /// The highest precedence among the inputs.
+    precedence: i64,
     /// The key the file was sorted by: the series' key when it was planned,
     /// whatever the key is by the time it commits.
     sort_key: Vec<String>,
@@ -372,7 +374,7 @@ impl Pond {
             Ok(Some(OplogEntry {
                 entry_type: EntryType::Configure,
                 extended_attributes: Some(serde_json::json!({ "sort_key": key }).to_string()),
-                ..create_entry(path, &state.id, &state.timestamp_column, None, txn_seq)
+                ..create_entry(path, &state.id, &state.timestamp_column, None, &[], txn_seq)
             }))
         })
         .await
@@ -406,6 +408,11 @@ impl Pond {
         let mut outcome = CompactOutcome {
             series: state.path.clone(),
             ..CompactOutcome::default()
+        };
+        let groups = if state.key.is_empty() {
+            groups
+        } else {
+            keyed_groups(state, groups)
         };
         if groups.is_empty() {
             return Ok(outcome);
@@ -442,6 +449,7 @@ impl Pond {
             series: state.path.clone(),
             schema: Arc::clone(&state.schema),
             timestamp_column: state.timestamp_column.clone(),
+            key: state.key.clone(),
         };
         let rows = SeriesStream::new(
             self.object_store(),
@@ -457,18 +465,21 @@ impl Pond {
             &state.schema,
             &state.timestamp_column,
             &state.sort_key,
+            &[],
             rows,
             &self.options.write_options(),
             &state.path,
         )
         .await?;
         let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
+        let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         Ok(Output {
             inputs,
             file,
             version,
             uuid,
             level,
+            precedence,
             sort_key: state.sort_key.clone(),
         })
     }
@@ -578,6 +589,47 @@ impl Pond {
     }
 }
 
+/// The groups of a keyed series that can be rewritten as one version each.
+/// The new version wins over another live version where the group's
+/// newest input did, so no live version that overlaps a group in time may
+/// have a precedence between the group's lowest and highest: such a version
+/// joins the group, and a group that would then share a version with
+/// another is left out.
+fn keyed_groups(state: &SeriesState, groups: Vec<Vec<FileInfo>>) -> Vec<Vec<FileInfo>> {
+    let mut closed: Vec<Vec<FileInfo>> = Vec::new();
+    for mut group in groups {
+        let (lo, hi) = group.iter().fold((i64::MAX, i64::MIN), |(lo, hi), v| {
+            (lo.min(v.precedence), hi.max(v.precedence))
+        });
+        let joining = |group: &[FileInfo]| {
+            state
+                .live()
+                .find(|v| {
+                    v.precedence > lo
+                        && v.precedence < hi
+                        && group.iter().all(|g| g.version != v.version)
+                        && group.iter().any(|g| {
+                            g.min_event_time <= v.max_event_time
+                                && v.min_event_time <= g.max_event_time
+                        })
+                })
+                .map(|v| v.as_ref().clone())
+        };
+        while let Some(v) = joining(&group) {
+            group.push(v);
+        }
+        let shared = closed
+            .iter()
+            .flatten()
+            .any(|c| group.iter().any(|g| g.version == c.version));
+        if !shared {
+            group.sort_by_key(|v| (v.min_event_time, v.version));
+            closed.push(group);
+        }
+    }
+    closed
+}
+
 /// The rows of one compaction: a `compact` row per new version, a
 /// `supersede` row per input.
 fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> Vec<OplogEntry> {
@@ -613,6 +665,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
             extended_attributes: Some(
                 serde_json::json!({
                     "level": o.level,
+                    "precedence": o.precedence,
                     "replaces": replaces,
                     "sort_key": o.sort_key,
                     "distinct": f.distinct_json(),

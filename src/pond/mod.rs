@@ -18,7 +18,7 @@ mod append;
 mod compact;
 mod vacuum;
 
-pub use append::{AppendOutcome, StagedAppend};
+pub use append::{AppendOptions, AppendOutcome, StagedAppend};
 pub use compact::{CompactOptions, CompactOutcome};
 pub use vacuum::{VacuumOptions, VacuumOutcome};
 
@@ -128,6 +128,11 @@ pub struct SeriesInfo {
     pub max_event_time: Option<i64>,
     /// When the series was created, µs UTC.
     pub created_at: i64,
+    /// The key of a keyed series (the time column among it): reads return
+    /// one row per key. Empty if the series keeps every row.
+    pub key: Vec<String>,
+    /// The order compaction clusters rows by; empty for time order.
+    pub sort_key: Vec<String>,
 }
 
 impl SeriesInfo {
@@ -143,6 +148,8 @@ impl SeriesInfo {
             min_event_time: s.live().map(|v| v.min_event_time).min(),
             max_event_time: s.live().map(|v| v.max_event_time).max(),
             created_at: s.created_at,
+            key: s.key.clone(),
+            sort_key: s.sort_key.clone(),
         }
     }
 }
@@ -370,6 +377,7 @@ impl Pond {
             series: state.path.clone(),
             schema: Arc::clone(&state.schema),
             timestamp_column: state.timestamp_column.clone(),
+            key: state.key.clone(),
         };
         Ok(SeriesStream::new(
             self.object_store(),

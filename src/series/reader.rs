@@ -8,6 +8,9 @@ use std::task::{Context, Poll};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::datasource::physical_plan::ParquetSource;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::prelude::SessionContext;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
@@ -17,6 +20,7 @@ use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use crate::error::{Error, Result};
 use crate::index::FileInfo;
 use crate::io::parquet_reader;
+use crate::lww::{MergedScan, overlap_segments};
 use crate::series::schema::conform_batch;
 use crate::time::{ceil_micros, floor_micros, overlaps, range_mask, timestamp_unit};
 
@@ -30,6 +34,9 @@ pub struct SchemaInfo {
     pub schema: SchemaRef,
     /// The name of the timestamp column.
     pub timestamp_column: String,
+    /// The series' key, the time column among it; empty if the series
+    /// keeps every row it is given.
+    pub key: Vec<String>,
 }
 
 /// A stream of the record batches of one series within a time range.
@@ -38,7 +45,8 @@ pub struct SchemaInfo {
 /// order of their earliest event time, and within a file only the row groups
 /// whose statistics overlap it are read. Rows outside `[start, end)` are
 /// dropped. Versions may overlap in time, so batches are ordered by version
-/// bounds, not globally by time.
+/// bounds, not globally by time. Of a keyed series, versions that overlap
+/// are read together, one row per key (the newest version's).
 pub struct SeriesStream {
     inner: BoxStream<'static, Result<RecordBatch>>,
     total_versions: usize,
@@ -69,8 +77,22 @@ impl SeriesStream {
         (start, end): (i64, i64),
     ) -> Self {
         let info = schema_info.clone();
-        let inner = futures::stream::iter(files.clone())
-            .then(move |file| open_version(Arc::clone(&store), info.clone(), file, start, end))
+        // Of an unkeyed series every version is read on its own.
+        let segments = if info.key.is_empty() {
+            files.iter().map(|f| vec![f.clone()]).collect()
+        } else {
+            overlap_segments(&files)
+        };
+        let inner = futures::stream::iter(segments)
+            .then(move |mut segment| {
+                let (store, info) = (Arc::clone(&store), info.clone());
+                async move {
+                    match segment.len() {
+                        1 => open_version(store, info, segment.remove(0), start, end).await,
+                        _ => merge_versions(store, info, segment, start, end),
+                    }
+                }
+            })
             .try_flatten()
             .boxed();
         Self {
@@ -155,6 +177,40 @@ async fn open_version(
     let ts = info.timestamp_column.clone();
     let stream = stream
         .map_err(move |e| Error::parquet(&name, e))
+        .and_then(move |batch| {
+            let out = restrict(&batch, &ts, start, end)
+                .and_then(|b| conform_batch(&b, &info.schema, &info.series));
+            futures::future::ready(out)
+        })
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0));
+    Ok(stream.boxed())
+}
+
+/// Streams the rows in `[start, end)` of `versions` of a keyed series, which
+/// overlap in time: one row per key, the one of the highest precedence.
+fn merge_versions(
+    store: Arc<dyn ObjectStore>,
+    info: SchemaInfo,
+    versions: Vec<FileInfo>,
+    start: i64,
+    end: i64,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let ctx = SessionContext::new();
+    let url = ObjectStoreUrl::parse("pond-read://pond/")?;
+    ctx.register_object_store(url.as_ref(), store);
+    let projection: Vec<usize> = (0..info.schema.fields().len()).collect();
+    let plan = MergedScan {
+        url,
+        schema: &info.schema,
+        timestamp_column: &info.timestamp_column,
+        key: &info.key,
+        projection: &projection,
+    }
+    .plan(&[versions], ParquetSource::new)?;
+    let stream = plan.execute(0, ctx.task_ctx())?;
+    let ts = info.timestamp_column.clone();
+    let stream = stream
+        .map_err(Error::from)
         .and_then(move |batch| {
             let out = restrict(&batch, &ts, start, end)
                 .and_then(|b| conform_batch(&b, &info.schema, &info.series));

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::SortOptions;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -30,7 +31,7 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::async_writer::AsyncFileWriter;
-use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
+use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter, RowNumber};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -39,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 use super::distinct::DistinctCounter;
 use crate::error::{Error, Result};
+use crate::lww::{DuplicateKeys, LastWriterWinsExec};
 use crate::time::{TimeStats, time_stats};
 
 /// Tuning of data files.
@@ -144,7 +146,9 @@ pub(crate) fn writer_properties(
 
 /// Writes the batches of `input` (already in `schema`'s shape) to `path`,
 /// sorted by `timestamp_column`, or by `sort_key` (which ends with it) if
-/// that is not empty. On error the partial file is removed.
+/// that is not empty. With a `key` (a keyed series' append), rows that
+/// repeat a key give way to the last of them in `input`'s order, so that
+/// the file holds each key once. On error the partial file is removed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_data_file<S>(
     store: &Arc<dyn ObjectStore>,
@@ -152,6 +156,7 @@ pub(crate) async fn write_data_file<S>(
     schema: &SchemaRef,
     timestamp_column: &str,
     sort_key: &[String],
+    key: &[String],
     input: S,
     options: &WriteOptions,
     series: &str,
@@ -160,13 +165,18 @@ where
     S: Stream<Item = Result<RecordBatch>> + Send,
 {
     let by_time = [timestamp_column];
-    let key: Vec<&str> = sort_key.iter().map(String::as_str).collect();
-    let order: &[&str] = if key.is_empty() { &by_time } else { &key };
+    let clustered: Vec<&str> = sort_key.iter().map(String::as_str).collect();
+    let order: &[&str] = if clustered.is_empty() {
+        &by_time
+    } else {
+        &clustered
+    };
     let file = Target {
         store,
         schema,
         timestamp_column,
         order,
+        key,
         options,
         series,
     };
@@ -177,20 +187,26 @@ where
             return Err(e);
         }
     };
-    // Rows in time order are written as they come; rows clustered by a key
-    // always need the sort.
-    if first.sorted && key.is_empty() {
+    // Rows in time order are written as they come; rows clustered by a sort
+    // key always need the sort, and repeated keys a pass that drops them.
+    if first.sorted && sort_key.is_empty() && !first.repeats_key {
         return Ok(first.file);
     }
     let sorted_path = Path::from(format!("{path}.sorted"));
     let result = async {
-        let sorted =
-            sorted_stream(store, &path, first.file.size as u64, schema, order, options).await?;
+        let read = Written {
+            store,
+            path: &path,
+            size: first.file.size as u64,
+            schema,
+        };
+        let sorted = sorted_stream(read, order, timestamp_column, key, options).await?;
         let pass = file.write_pass(&sorted_path, sorted).await?;
         debug_assert!(
-            pass.sorted || !key.is_empty(),
+            pass.sorted || !sort_key.is_empty(),
             "external sort produced unsorted output"
         );
+        debug_assert!(!pass.repeats_key, "a key is left twice");
         store.rename(&sorted_path, &path).await?;
         Ok::<_, Error>(WrittenFile {
             path: path.clone(),
@@ -219,6 +235,8 @@ pub(crate) async fn remove_quietly(store: &Arc<dyn ObjectStore>, path: &Path) {
 struct Pass {
     file: WrittenFile,
     sorted: bool,
+    /// The rows, in time order so far, held a key twice.
+    repeats_key: bool,
 }
 
 /// Where and how one data file is written.
@@ -228,6 +246,8 @@ struct Target<'a> {
     timestamp_column: &'a str,
     /// The columns the file is declared sorted by.
     order: &'a [&'a str],
+    /// A keyed series' key, whose repeats a pass looks for.
+    key: &'a [String],
     options: &'a WriteOptions,
     series: &'a str,
 }
@@ -244,6 +264,7 @@ impl Target<'_> {
             schema,
             timestamp_column,
             order,
+            key,
             options,
             series,
         } = *self;
@@ -259,6 +280,11 @@ impl Target<'_> {
         let mut bounds: Option<(i64, i64)> = None;
         let mut distinct = DistinctCounter::new(schema, timestamp_column);
         let mut sorted = true;
+        // Only rows in time order are checked: others are sorted (and their
+        // repeats dropped) by a second pass anyway.
+        let mut repeats = (!key.is_empty())
+            .then(|| DuplicateKeys::try_new(schema, timestamp_column, key))
+            .transpose()?;
         let mut last: Option<i64> = None;
         let mut rows = 0i64;
         let mut input = std::pin::pin!(input);
@@ -278,6 +304,9 @@ impl Target<'_> {
                 continue;
             };
             sorted &= batch_sorted && last.is_none_or(|l| l <= first);
+            if let Some(repeats) = repeats.as_mut().filter(|_| sorted) {
+                repeats.update(&batch)?;
+            }
             last = Some(batch_last);
             bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
             rows += batch.num_rows() as i64;
@@ -306,22 +335,38 @@ impl Target<'_> {
                 distinct: distinct.finish(),
             },
             sorted,
+            repeats_key: repeats.is_some_and(|r| r.found),
         })
     }
 }
 
-/// The rows of the Parquet file at `path` (of `size` bytes, written with
-/// `schema`), sorted by the columns of `order` in bounded memory:
-/// DataFusion's `SortExec` spills sorted runs to disk once the memory pool
-/// is full and merges them.
-async fn sorted_stream(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
+/// A data file a first pass wrote.
+struct Written<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    path: &'a Path,
     size: u64,
-    schema: &SchemaRef,
+    schema: &'a SchemaRef,
+}
+
+/// The rows of the file `read`, sorted by the columns of `order` in bounded
+/// memory: DataFusion's `SortExec` spills sorted runs to disk once the
+/// memory pool is full and merges them. With a `key` (which holds the time
+/// column, and then `order` is the time column), the rows are sorted by
+/// time and key, and of the rows of one key only the last in the file is
+/// kept.
+async fn sorted_stream(
+    read: Written<'_>,
     order: &[&str],
+    timestamp_column: &str,
+    key: &[String],
     options: &WriteOptions,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + use<>> {
+    let Written {
+        store,
+        path,
+        size,
+        schema,
+    } = read;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.sort_memory)))
         .build_arc()?;
@@ -331,24 +376,61 @@ async fn sorted_stream(
     let store_url = ObjectStoreUrl::parse("pond-staging://data/")?;
     ctx.register_object_store(store_url.as_ref(), Arc::clone(store));
 
-    let source = Arc::new(ParquetSource::new(Arc::clone(schema)));
+    // The file's row numbers tell which of a key's rows came last.
+    let row: FieldRef =
+        Arc::new(Field::new(ROW_COLUMN, DataType::Int64, false).with_extension_type(RowNumber));
+    let mut table = TableSchema::builder(Arc::clone(schema));
+    if !key.is_empty() {
+        table = table.with_virtual_columns(vec![row]);
+    }
+    let source = Arc::new(ParquetSource::new(table.build()));
+    let columns = schema.fields().len() + usize::from(!key.is_empty());
     let scan = FileScanConfigBuilder::new(store_url, source)
         .with_file(PartitionedFile::new(path.as_ref(), size))
+        .with_projection_indices(Some((0..columns).collect()))?
         .build();
-    let order = order
-        .iter()
-        .map(|name| {
-            Ok(PhysicalSortExpr::new(
-                col(name, schema)?,
-                SortOptions::new(false, false),
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let order = LexOrdering::new(order).expect("at least the time column");
-    let plan = SortExec::new(order, DataSourceExec::from_data_source(scan));
+    let scan = DataSourceExec::from_data_source(scan);
+    let scanned = scan.schema();
+    let ascending = SortOptions::new(false, false);
+    let mut sort: Vec<PhysicalSortExpr> = Vec::new();
+    if key.is_empty() {
+        for name in order {
+            sort.push(PhysicalSortExpr::new(col(name, &scanned)?, ascending));
+        }
+    } else {
+        sort.push(PhysicalSortExpr::new(
+            col(timestamp_column, &scanned)?,
+            ascending,
+        ));
+        for name in key.iter().filter(|k| k.as_str() != timestamp_column) {
+            sort.push(PhysicalSortExpr::new(col(name, &scanned)?, ascending));
+        }
+        sort.push(PhysicalSortExpr::new(
+            col(ROW_COLUMN, &scanned)?,
+            SortOptions::new(true, false),
+        ));
+    }
+    let sort = LexOrdering::new(sort).expect("at least the time column");
+    let mut plan: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(sort.clone(), scan));
+    if !key.is_empty() {
+        let key_columns = key
+            .iter()
+            .map(|k| scanned.index_of(k))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        plan = Arc::new(LastWriterWinsExec::try_new(
+            plan,
+            sort,
+            key_columns,
+            schema.fields().len(),
+            (1, 1),
+        )?);
+    }
     let stream = plan.execute(0, ctx.task_ctx())?;
     Ok(stream.map_err(Error::from))
 }
+
+/// The row number column of a pass that drops repeated keys.
+const ROW_COLUMN: &str = "__pond_row";
 
 /// Forwards a Parquet file's bytes to the store while hashing and counting them.
 struct HashingWriter<W> {

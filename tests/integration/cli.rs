@@ -202,7 +202,7 @@ fn append_csv_then_inspect_in_every_format() {
         "csv",
     ]));
     assert!(
-        columns.starts_with("column,type,nullable,timestamp_column\n"),
+        columns.starts_with("column,type,nullable,timestamp_column,key\n"),
         "{columns}"
     );
 
@@ -793,6 +793,59 @@ fn compact_with_a_sort_key_from_the_command_line() {
     );
     let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
     assert!(log.contains("configure"), "{log}");
+}
+
+#[test]
+fn a_keyed_series_from_the_command_line() {
+    let (dir, at) = new_pond();
+    let first = file(
+        &dir,
+        "first.csv",
+        "ts,hostname,v\n2024-01-01T00:00:00Z,a,1\n2024-01-01T00:00:00Z,b,2\n",
+    );
+    let again = file(
+        &dir,
+        "again.csv",
+        "ts,hostname,v\n2024-01-01T00:00:00Z,a,10\n",
+    );
+    ok(pond(&[
+        "--pond",
+        &at,
+        "append",
+        "/fleet/cpu",
+        &first,
+        "--key",
+        "hostname",
+    ]));
+    fails(
+        pond(&["--pond", &at, "append", "/fleet/cpu", &again, "--key", "v"]),
+        "keyed by (hostname, ts)",
+    );
+    ok(pond(&["--pond", &at, "append", "/fleet/cpu", &again]));
+    let rows = ok(pond(&[
+        "--pond",
+        &at,
+        "sql",
+        "SELECT hostname, v FROM fleet.cpu ORDER BY hostname",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(rows, "hostname,v\na,10\nb,2\n");
+    let described = ok(pond(&["--pond", &at, "describe", "/fleet/cpu"]));
+    assert!(
+        described.contains("key:              hostname, ts"),
+        "{described}"
+    );
+    let json = ok(pond(&[
+        "--pond",
+        &at,
+        "describe",
+        "/fleet/cpu",
+        "--format",
+        "json",
+    ]));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["key"], serde_json::json!(["hostname", "ts"]));
 }
 
 #[test]

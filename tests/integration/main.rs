@@ -10,6 +10,7 @@ mod freshness;
 mod generated_ingest;
 mod generated_pruning;
 mod interop;
+mod keyed;
 mod optimizer;
 mod pruning;
 mod reopen;

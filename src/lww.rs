@@ -1,0 +1,456 @@
+//! Last writer wins: the rows of a keyed series, one per key.
+//!
+//! Every version of a keyed series holds each key at most once (an append
+//! keeps the last of the rows it is given for a key). Where live versions
+//! overlap in time they may hold the same key, and the row of the version
+//! with the highest precedence wins. Only such overlapping versions are
+//! merged: [`overlap_segments`] splits the versions a read keeps into runs
+//! that overlap no other, [`merged_scan`] reads each run of several versions
+//! with the version's precedence beside every row, orders them by key and
+//! newest first, and [`LastWriterWinsExec`] keeps the first row of each key.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{SortOptions, cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::{Column, col};
+use datafusion::physical_expr::{
+    Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, PhysicalExpr,
+    PhysicalSortExpr,
+};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::StreamExt;
+
+use crate::index::FileInfo;
+
+/// The column a merged scan adds: each row's version precedence.
+pub(crate) const PRECEDENCE_COLUMN: &str = "__pond_precedence";
+
+/// `files` (ordered by earliest time) cut into runs in time order: a
+/// version that overlaps no other is a run of its own, versions that
+/// overlap (directly or through others) form one run.
+pub(crate) fn overlap_segments(files: &[FileInfo]) -> Vec<Vec<FileInfo>> {
+    let mut files: Vec<&FileInfo> = files.iter().collect();
+    files.sort_by_key(|f| (f.min_event_time, f.version));
+    let mut segments: Vec<Vec<FileInfo>> = Vec::new();
+    let mut latest = i64::MIN;
+    for f in files {
+        match segments.last_mut() {
+            Some(run) if f.min_event_time <= latest => run.push(f.clone()),
+            _ => segments.push(vec![f.clone()]),
+        }
+        latest = latest.max(f.max_event_time);
+    }
+    segments
+}
+
+/// What a merged scan reads and how.
+pub(crate) struct MergedScan<'a> {
+    pub(crate) url: ObjectStoreUrl,
+    /// The table's columns, which the files are read in.
+    pub(crate) schema: &'a SchemaRef,
+    pub(crate) timestamp_column: &'a str,
+    /// The series' key (the time column among it).
+    pub(crate) key: &'a [String],
+    /// Columns of `schema` to return, in order.
+    pub(crate) projection: &'a [usize],
+}
+
+impl MergedScan<'_> {
+    /// The rows of the runs of overlapping versions `runs`, one per key,
+    /// in `projection`'s columns, ordered by time. `source` makes the
+    /// Parquet source for the table schema it is given (the series'
+    /// columns, then the precedence as a partition column).
+    pub(crate) fn plan(
+        &self,
+        runs: &[Vec<FileInfo>],
+        source: impl FnOnce(TableSchema) -> ParquetSource,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let precedence = Arc::new(Field::new(PRECEDENCE_COLUMN, DataType::Int64, false));
+        let table_schema = TableSchema::builder(Arc::clone(self.schema))
+            .with_table_partition_cols(vec![precedence])
+            .build();
+        let precedence_index = self.schema.fields().len();
+
+        // The requested columns, then the key columns they lack, then the
+        // precedence.
+        let mut scanned = self.projection.to_vec();
+        for name in self.key {
+            let i = self.schema.index_of(name)?;
+            if !scanned.contains(&i) {
+                scanned.push(i);
+            }
+        }
+        scanned.push(precedence_index);
+
+        let files: Vec<&FileInfo> = runs.iter().flatten().collect();
+        let partitioned: Vec<PartitionedFile> = files
+            .iter()
+            .map(|f| {
+                let mut file = PartitionedFile::new(f.file_path.clone(), f.size as u64);
+                file.partition_values = vec![ScalarValue::Int64(Some(f.precedence))];
+                file
+            })
+            .collect();
+        let config = FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema)))
+            .with_projection_indices(Some(scanned.clone()))?
+            .with_file_groups(vec![partitioned.into()]);
+        let scan = DataSourceExec::from_data_source(config.build());
+        let scan_schema = scan.schema();
+        let ascending = SortOptions::new(false, false);
+        // Equal keys next to each other, the winner first: time, the other
+        // key columns, then precedence from the highest. (The rows of each
+        // file are in time order, but a merge by time followed by a sort of
+        // each instant's rows is not a plan DataFusion keeps intact.)
+        let mut order = vec![PhysicalSortExpr::new(
+            col(self.timestamp_column, &scan_schema)?,
+            ascending,
+        )];
+        for name in self.key {
+            if name != self.timestamp_column {
+                order.push(PhysicalSortExpr::new(col(name, &scan_schema)?, ascending));
+            }
+        }
+        order.push(PhysicalSortExpr::new(
+            col(PRECEDENCE_COLUMN, &scan_schema)?,
+            SortOptions::new(true, false),
+        ));
+        let order = LexOrdering::new(order).expect("the time column at least");
+        let sorted: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(order.clone(), scan));
+        let key: Vec<usize> = self
+            .key
+            .iter()
+            .map(|name| sorted.schema().index_of(name))
+            .collect::<Result<_, _>>()?;
+        let merged = LastWriterWinsExec::try_new(
+            sorted,
+            order,
+            key,
+            self.projection.len(),
+            (files.len(), runs.len()),
+        )?;
+        Ok(Arc::new(merged))
+    }
+}
+
+/// Keeps the first row of each key of its input, whose rows come with equal
+/// keys next to each other and the winner first; returns the first `keep`
+/// columns. One partition in, one out.
+#[derive(Debug)]
+pub struct LastWriterWinsExec {
+    input: Arc<dyn ExecutionPlan>,
+    /// The order the input must come in.
+    order: LexOrdering,
+    /// The key columns, in the input.
+    key: Vec<usize>,
+    /// The output is the input's first `keep` columns.
+    keep: usize,
+    schema: SchemaRef,
+    /// Versions merged, and in how many runs.
+    versions: usize,
+    runs: usize,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl LastWriterWinsExec {
+    /// Over `input`, sorted by `order` (which puts equal keys together,
+    /// the winner first), with the key columns `key` and the first `keep`
+    /// columns returned; `(versions, runs)` says what it merges.
+    pub(crate) fn try_new(
+        input: Arc<dyn ExecutionPlan>,
+        order: LexOrdering,
+        key: Vec<usize>,
+        keep: usize,
+        (versions, runs): (usize, usize),
+    ) -> DfResult<Self> {
+        let input_schema = input.schema();
+        let fields: Vec<Field> = input_schema.fields()[..keep]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            input_schema.metadata().clone(),
+        ));
+        // Rows come out in the order they go in, as far as it is on the
+        // columns returned (the first `keep`, at the same positions).
+        let mut equivalence = EquivalenceProperties::new(Arc::clone(&schema));
+        let kept_order: Vec<PhysicalSortExpr> = order
+            .iter()
+            .take_while(|e| {
+                e.expr
+                    .downcast_ref::<Column>()
+                    .is_some_and(|c| c.index() < keep)
+            })
+            .cloned()
+            .collect();
+        equivalence.add_ordering(kept_order);
+        let properties = PlanProperties::new(
+            equivalence,
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            input,
+            order,
+            key,
+            keep,
+            schema,
+            versions,
+            runs,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            input,
+            order: self.order.clone(),
+            key: self.key.clone(),
+            keep: self.keep,
+            schema: Arc::clone(&self.schema),
+            versions: self.versions,
+            runs: self.runs,
+            properties: Arc::clone(&self.properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for LastWriterWinsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let schema = self.input.schema();
+        let key: Vec<&str> = self
+            .key
+            .iter()
+            .map(|&i| schema.field(i).name().as_str())
+            .collect();
+        write!(
+            f,
+            "LastWriterWinsExec: key=[{}], merged versions={} in {} runs",
+            key.join(", "),
+            self.versions,
+            self.runs
+        )
+    }
+}
+
+impl ExecutionPlan for LastWriterWinsExec {
+    fn name(&self) -> &str {
+        "LastWriterWinsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        vec![Some(OrderingRequirements::from(self.order.clone()))]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.with_input(children.swap_remove(0))))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let input_schema = self.input.schema();
+        let fields = self
+            .key
+            .iter()
+            .map(|&i| SortField::new(input_schema.field(i).data_type().clone()))
+            .collect();
+        let mut winners = Winners {
+            converter: RowConverter::new(fields)?,
+            key: self.key.clone(),
+            keep: self.keep,
+            schema: Arc::clone(&self.schema),
+            last: None,
+        };
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let stream = input.map(move |batch| {
+            let _timer = baseline.elapsed_compute().timer();
+            let out = winners.of(&batch?)?;
+            baseline.record_output(out.num_rows());
+            Ok(out)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            stream,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The state of one stream of [`LastWriterWinsExec`]: the key of the last
+/// row seen, which the next batch's first row is compared with.
+struct Winners {
+    converter: RowConverter,
+    key: Vec<usize>,
+    keep: usize,
+    schema: SchemaRef,
+    last: Option<OwnedRow>,
+}
+
+impl Winners {
+    fn of(&mut self, batch: &RecordBatch) -> DfResult<RecordBatch> {
+        let columns: Vec<ArrayRef> = self
+            .key
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let rows = self.converter.convert_columns(&columns)?;
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for i in 0..rows.num_rows() {
+            let row = rows.row(i);
+            let first = match i {
+                0 => self.last.as_ref().is_none_or(|last| last.row() != row),
+                _ => rows.row(i - 1) != row,
+            };
+            keep.push(first);
+        }
+        if rows.num_rows() > 0 {
+            self.last = Some(rows.row(rows.num_rows() - 1).owned());
+        }
+        let projected = batch.project(&(0..self.keep).collect::<Vec<_>>())?;
+        let kept = filter_record_batch(&projected, &BooleanArray::from(keep))?;
+        Ok(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            kept.columns().to_vec(),
+        )?)
+    }
+}
+
+/// Whether a batch sorted by time holds a key twice: a streaming check over
+/// the runs of equal times, which holds only the keys of the current one.
+pub(crate) struct DuplicateKeys {
+    time: usize,
+    others: Vec<usize>,
+    converter: RowConverter,
+    instant: Option<i64>,
+    /// Rows at `instant` so far, and their other key columns.
+    run: usize,
+    seen: std::collections::HashSet<OwnedRow>,
+    /// A key was seen twice.
+    pub(crate) found: bool,
+}
+
+impl DuplicateKeys {
+    /// A check of `key` (which holds the time column) over rows of `schema`.
+    pub(crate) fn try_new(
+        schema: &Schema,
+        timestamp_column: &str,
+        key: &[String],
+    ) -> DfResult<Self> {
+        let time = schema.index_of(timestamp_column)?;
+        let others: Vec<usize> = key
+            .iter()
+            .filter(|k| k.as_str() != timestamp_column)
+            .map(|k| schema.index_of(k))
+            .collect::<Result<_, _>>()?;
+        let fields = others
+            .iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect();
+        Ok(Self {
+            time,
+            others,
+            converter: RowConverter::new(fields)?,
+            instant: None,
+            run: 0,
+            seen: Default::default(),
+            found: false,
+        })
+    }
+
+    /// Looks at the next batch of rows in time order.
+    pub(crate) fn update(&mut self, batch: &RecordBatch) -> DfResult<()> {
+        if self.found || batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = cast(batch.column(self.time), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let columns: Vec<ArrayRef> = self
+            .others
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let rows = (!columns.is_empty())
+            .then(|| self.converter.convert_columns(&columns))
+            .transpose()?;
+        for i in 0..batch.num_rows() {
+            let t = times.is_valid(i).then(|| times.value(i));
+            if t != self.instant {
+                self.instant = t;
+                self.run = 0;
+                self.seen.clear();
+            }
+            self.run += 1;
+            // With the time as the whole key, a second row at an instant
+            // repeats it.
+            let repeated = match &rows {
+                Some(rows) => !self.seen.insert(rows.row(i).owned()),
+                None => self.run > 1,
+            };
+            if repeated {
+                self.found = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
