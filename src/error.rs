@@ -47,6 +47,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A delete cannot be committed as asked.
+    #[error("cannot delete from {path}: {reason}")]
+    InvalidDelete {
+        /// The series path.
+        path: String,
+        /// What is wrong with the request.
+        reason: String,
+    },
+
     /// The input's schema does not agree with the series' schema.
     #[error("schema mismatch for {path}: {reason}")]
     SchemaMismatch {

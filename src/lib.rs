@@ -80,8 +80,8 @@ pub use oplog::{EntryType, OplogEntry};
 pub use optimizer::SeriesTimePruning;
 pub use path::{schema_and_table, validate_series_path};
 pub use pond::{
-    AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, Pond, PondOptions, SeriesInfo,
-    StagedAppend, VacuumOptions, VacuumOutcome,
+    AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, DeleteOutcome, Pond, PondOptions,
+    SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,
 };
 pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;

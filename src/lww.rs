@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{SortOptions, cast, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::row::{OwnedRow, RowConverter, SortField};
-use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -25,21 +25,25 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, lit};
 use datafusion::physical_expr::expressions::{Column, col};
 use datafusion::physical_expr::{
     Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, PhysicalExpr,
     PhysicalSortExpr,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use crate::index::FileInfo;
+use crate::index::{FileInfo, Tombstone};
 
 /// The column a merged scan adds: each row's version precedence.
 pub(crate) const PRECEDENCE_COLUMN: &str = "__pond_precedence";
@@ -62,39 +66,96 @@ pub(crate) fn overlap_segments(files: &[FileInfo]) -> Vec<Vec<FileInfo>> {
     segments
 }
 
+/// How a read of `files` goes, in time order: runs of versions, each
+/// either read as it is (`false`: one version that no delete touches and,
+/// of a keyed series, that overlaps no other) or through [`MergedScan`]
+/// (`true`). Versions that a delete removes whole are left out.
+pub(crate) fn read_segments(
+    files: &[FileInfo],
+    keyed: bool,
+    deletes: &[Arc<Tombstone>],
+) -> Vec<(Vec<FileInfo>, bool)> {
+    let files: Vec<FileInfo> = files
+        .iter()
+        .filter(|f| !deletes.iter().any(|d| d.deletes_all_of(f)))
+        .cloned()
+        .collect();
+    let segments = if keyed {
+        overlap_segments(&files)
+    } else {
+        let mut files = files;
+        files.sort_by_key(|f| (f.min_event_time, f.version));
+        files.into_iter().map(|f| vec![f]).collect()
+    };
+    segments
+        .into_iter()
+        .map(|run| {
+            let merge =
+                run.len() > 1 || run.iter().any(|f| deletes.iter().any(|d| d.applies_to(f)));
+            (run, merge)
+        })
+        .collect()
+}
+
 /// What a merged scan reads and how.
 pub(crate) struct MergedScan<'a> {
     pub(crate) url: ObjectStoreUrl,
     /// The table's columns, which the files are read in.
     pub(crate) schema: &'a SchemaRef,
     pub(crate) timestamp_column: &'a str,
-    /// The series' key (the time column among it).
+    /// The series' key (the time column among it); empty for none.
     pub(crate) key: &'a [String],
     /// Columns of `schema` to return, in order.
     pub(crate) projection: &'a [usize],
+    /// The deletes to apply.
+    pub(crate) deletes: &'a [Arc<Tombstone>],
 }
 
 impl MergedScan<'_> {
-    /// The rows of the runs of overlapping versions `runs`, one per key,
-    /// in `projection`'s columns, ordered by time. `source` makes the
-    /// Parquet source for the table schema it is given (the series'
-    /// columns, then the precedence as a partition column).
+    /// The rows of `runs` in `projection`'s columns: of a keyed series, one
+    /// per key, and ordered by time; without the rows the deletes remove.
+    /// `source` makes the Parquet source for the table schema it is given
+    /// (the series' columns, then the precedence as a partition column);
+    /// `physical` plans an expression on a schema.
     pub(crate) fn plan(
         &self,
         runs: &[Vec<FileInfo>],
         source: impl FnOnce(TableSchema) -> ParquetSource,
+        physical: impl Fn(Expr, &DFSchema) -> DfResult<Arc<dyn PhysicalExpr>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let precedence = Arc::new(Field::new(PRECEDENCE_COLUMN, DataType::Int64, false));
         let table_schema = TableSchema::builder(Arc::clone(self.schema))
             .with_table_partition_cols(vec![precedence])
             .build();
         let precedence_index = self.schema.fields().len();
+        let merge = !self.key.is_empty() && runs.iter().any(|r| r.len() > 1);
+        let table_df = DFSchema::try_from(Arc::clone(self.schema))?;
+        let predicates = self
+            .deletes
+            .iter()
+            .map(|d| {
+                d.predicate
+                    .as_deref()
+                    .map(|sql| SessionContext::new().parse_sql_expr(sql, &table_df))
+                    .transpose()
+            })
+            .collect::<DfResult<Vec<Option<Expr>>>>()?;
 
-        // The requested columns, then the key columns they lack, then the
-        // precedence.
+        // The requested columns, then the key columns and the columns of
+        // the deletes' predicates they lack, then the precedence.
         let mut scanned = self.projection.to_vec();
-        for name in self.key {
-            let i = self.schema.index_of(name)?;
+        let mut needed: Vec<String> = Vec::new();
+        if merge {
+            needed.extend(self.key.iter().cloned());
+        }
+        if !self.deletes.is_empty() {
+            needed.push(self.timestamp_column.to_string());
+        }
+        for p in predicates.iter().flatten() {
+            needed.extend(p.column_refs().iter().map(|c| c.name.clone()));
+        }
+        for name in needed {
+            let i = self.schema.index_of(&name)?;
             if !scanned.contains(&i) {
                 scanned.push(i);
             }
@@ -113,13 +174,51 @@ impl MergedScan<'_> {
         let config = FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema)))
             .with_projection_indices(Some(scanned.clone()))?
             .with_file_groups(vec![partitioned.into()]);
-        let scan = DataSourceExec::from_data_source(config.build());
+        let mut plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config.build());
+        if merge {
+            plan = self.newest_per_key(plan, (files.len(), runs.len()))?;
+        }
+        // After the newest row of each key is chosen: a delete removes the
+        // key if the row it saw then (of lower precedence) is in its range
+        // and meets its predicate.
+        if !self.deletes.is_empty() {
+            let df_schema = DFSchema::try_from(plan.schema())?;
+            let ts = plan
+                .schema()
+                .field_with_name(self.timestamp_column)?
+                .clone();
+            let kept = self
+                .deletes
+                .iter()
+                .zip(predicates)
+                .map(|(d, predicate)| deleted(d, &ts, predicate).is_not_true())
+                .reduce(Expr::and)
+                .expect("at least one delete");
+            let kept = physical(kept, &df_schema)?;
+            plan = Arc::new(FilterExec::try_new(kept, plan)?);
+        }
+        let schema = plan.schema();
+        let columns = (0..self.projection.len())
+            .map(|i| {
+                let name = schema.field(i).name();
+                Ok((col(name, &schema)?, name.clone()))
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(Arc::new(ProjectionExec::try_new(columns, plan)?))
+    }
+
+    /// Of each key, the row of the highest precedence: the rows sorted by
+    /// time, the other key columns, then precedence from the highest.
+    fn newest_per_key(
+        &self,
+        scan: Arc<dyn ExecutionPlan>,
+        merged: (usize, usize),
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let scan_schema = scan.schema();
         let ascending = SortOptions::new(false, false);
-        // Equal keys next to each other, the winner first: time, the other
-        // key columns, then precedence from the highest. (The rows of each
-        // file are in time order, but a merge by time followed by a sort of
-        // each instant's rows is not a plan DataFusion keeps intact.)
+        // (The rows of each file are in time order, but a merge by time
+        // followed by a sort of each instant's rows is not a plan
+        // DataFusion keeps intact.)
         let mut order = vec![PhysicalSortExpr::new(
             col(self.timestamp_column, &scan_schema)?,
             ascending,
@@ -138,16 +237,85 @@ impl MergedScan<'_> {
         let key: Vec<usize> = self
             .key
             .iter()
-            .map(|name| sorted.schema().index_of(name))
+            .map(|name| scan_schema.index_of(name))
             .collect::<Result<_, _>>()?;
-        let merged = LastWriterWinsExec::try_new(
-            sorted,
-            order,
-            key,
-            self.projection.len(),
-            (files.len(), runs.len()),
-        )?;
-        Ok(Arc::new(merged))
+        let keep = scan_schema.fields().len();
+        Ok(Arc::new(LastWriterWinsExec::try_new(
+            sorted, order, key, keep, merged,
+        )?))
+    }
+}
+
+/// Whether delete `d` removes a row: it was written before `d` (by
+/// precedence), lies in `d`'s time range on the time column `ts` (compared
+/// in its own unit), and meets `d`'s predicate.
+fn deleted(d: &Tombstone, ts: &Field, predicate: Option<Expr>) -> Expr {
+    let mut conditions = vec![datafusion::prelude::col(PRECEDENCE_COLUMN).lt(lit(d.version))];
+    let column = || Expr::Column(datafusion::common::Column::new_unqualified(ts.name()));
+    if let DataType::Timestamp(unit, zone) = ts.data_type() {
+        let scalar = |v: i64| match unit {
+            TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone.clone()),
+            TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone.clone()),
+            TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone.clone()),
+            TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone.clone()),
+        };
+        for upper in [false, true] {
+            let micros = if upper {
+                d.max_event_time
+            } else {
+                d.min_event_time
+            };
+            match unit_bound(micros, *unit, upper) {
+                Bound::None => {}
+                Bound::Past => conditions.push(lit(false)),
+                Bound::At(v) if upper => conditions.push(column().lt_eq(lit(scalar(v)))),
+                Bound::At(v) => conditions.push(column().gt_eq(lit(scalar(v)))),
+            }
+        }
+    }
+    conditions.extend(predicate);
+    conditions
+        .into_iter()
+        .reduce(Expr::and)
+        .expect("one at least")
+}
+
+/// A bound of a delete's time range in the time column's unit.
+enum Bound {
+    /// Every value of the unit is within it.
+    None,
+    /// No value is.
+    Past,
+    /// Inclusive.
+    At(i64),
+}
+
+/// The inclusive bound, in `unit`, of the times that fall in a range whose
+/// inclusive bound is `micros`: the lower bound (`upper` false) rounds up,
+/// the upper rounds down, and a nanosecond upper bound takes the whole last
+/// microsecond.
+fn unit_bound(micros: i64, unit: TimeUnit, upper: bool) -> Bound {
+    if micros == crate::MIN_TIME && !upper || micros == crate::MAX_TIME && upper {
+        return Bound::None;
+    }
+    let per = |n: i64| {
+        Bound::At(if upper {
+            micros.div_euclid(n)
+        } else {
+            -((-micros).div_euclid(n))
+        })
+    };
+    match unit {
+        TimeUnit::Second => per(1_000_000),
+        TimeUnit::Millisecond => per(1_000),
+        TimeUnit::Microsecond => Bound::At(micros),
+        TimeUnit::Nanosecond => match micros.checked_mul(1_000) {
+            Some(ns) if upper => ns.checked_add(999).map_or(Bound::None, Bound::At),
+            Some(ns) => Bound::At(ns),
+            // Beyond every nanosecond value, on one side or the other.
+            None if (micros > 0) == upper => Bound::None,
+            None => Bound::Past,
+        },
     }
 }
 

@@ -9,14 +9,18 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::array::{RecordBatch, UInt64Array};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err};
 use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
@@ -26,23 +30,27 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
-use futures::TryStreamExt;
+use datafusion::sql::unparser::expr_to_sql;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 
 use crate::catalog::session_as_of;
 use crate::error::{Error, Result};
-use crate::index::{FileInfo, SeriesState};
-use crate::lww::{MergedScan, overlap_segments};
+use crate::index::{FileInfo, SeriesState, Tombstone};
+use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
@@ -365,6 +373,60 @@ impl TableProvider for SeriesTable {
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 
+    /// `DELETE FROM`: commits a delete of the rows the filters select (see
+    /// [`Pond::delete`]) and returns how many of them the series held.
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.window.is_some() || self.max_version.is_some() || self.as_of_time.is_some() {
+            return not_impl_err!("DELETE applies to a series table, not to a read of one");
+        }
+        // Stored as SQL and read back at every read: `now()` and other
+        // volatile parts are folded to what they are now.
+        let df_schema = Arc::new(DFSchema::try_from(Arc::clone(&self.schema))?);
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(df_schema)
+                .with_current_time()
+                .build(),
+        );
+        let filters: Vec<Expr> = filters
+            .into_iter()
+            .map(|f| simplifier.simplify(unqualified(f)))
+            .collect::<DfResult<_>>()?;
+        let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
+        let count = match ranges.hull() {
+            None => 0,
+            Some(bounds) => {
+                let deleted = self.count_matching(state, &filters).await?;
+                let predicate = match conjunction(filters) {
+                    Some(expr) => Some(expr_to_sql(&expr)?.to_string()),
+                    None => None,
+                };
+                self.pond
+                    .delete_between(&self.path, bounds, predicate.as_deref())
+                    .await?;
+                deleted
+            }
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(UInt64Array::from(vec![count]))],
+        )?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            schema,
+            None,
+        )?)
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
@@ -391,7 +453,45 @@ impl TableProvider for SeriesTable {
     }
 }
 
+/// `expr` with its columns unqualified (`fleet.cpu.v` becomes `v`), as a
+/// delete's predicate is stored and read back.
+fn unqualified(expr: Expr) -> Expr {
+    expr.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+    .expect("no error")
+}
+
 impl SeriesTable {
+    /// How many rows of the series as it is now `filters` select.
+    async fn count_matching(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<u64> {
+        let mut columns: Vec<usize> = vec![self.schema.index_of(&self.timestamp_column)?];
+        for f in filters {
+            for c in f.column_refs() {
+                let i = self.schema.index_of(&c.name)?;
+                if !columns.contains(&i) {
+                    columns.push(i);
+                }
+            }
+        }
+        let mut plan = self.scan(state, Some(&columns), filters, None).await?;
+        if let Some(predicate) = conjunction(filters.to_vec()) {
+            let df_schema = DFSchema::try_from(plan.schema())?;
+            let predicate = state.create_physical_expr(predicate, &df_schema)?;
+            plan = Arc::new(FilterExec::try_new(predicate, plan)?);
+        }
+        let mut rows = 0u64;
+        let mut stream = execute_stream(plan, state.task_ctx())?;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows() as u64;
+        }
+        Ok(rows)
+    }
+
     /// A Parquet source over `table_schema` with the session's Parquet
     /// options (as `SET datafusion.execution.parquet.*` leaves them) and its
     /// footer and page-index cache: without it every query re-reads the
@@ -404,34 +504,53 @@ impl SeriesTable {
             .with_parquet_file_reader_factory(Arc::new(reader))
     }
 
-    /// Of a keyed series, `kept` (the versions `filters` keep) without the
-    /// runs of versions that overlap in time and so must be merged, and
-    /// those runs. The runs are found among the versions that only the
-    /// filters on key columns keep: a filter on another column must not
-    /// drop a newer version whose row would hide an older one's.
-    fn split_runs(
+    /// The state reads plan on: the one pinned by `scan`, else the newest.
+    fn read_state(&self) -> Result<Arc<SeriesState>> {
+        match &self.pinned {
+            Some(Pinned(state)) => Ok(Arc::clone(state)),
+            None => self.pond.state(&self.path),
+        }
+    }
+
+    /// `kept` (the versions `filters` keep) split into those read as they
+    /// are and the runs read through [`MergedScan`] (see
+    /// [`read_segments`]), with the deletes the read applies. Of a keyed
+    /// series, the runs are found among the versions that only the filters
+    /// on key columns keep: a filter on another column must not drop a
+    /// newer version whose row hides an older one's.
+    #[allow(clippy::type_complexity)]
+    fn split_reads(
         &self,
         state: &dyn Session,
         filters: &[Expr],
         kept: Vec<FileInfo>,
-    ) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>)> {
-        if self.key.is_empty() {
-            return Ok((kept, Vec::new()));
+    ) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>, Vec<Arc<Tombstone>>)> {
+        let deletes = self.read_state()?.deletes_as_of(self.max_version);
+        if self.key.is_empty() && deletes.is_empty() {
+            return Ok((kept, Vec::new(), deletes));
         }
-        let on_key = self.key_filters(filters);
-        let ranges = time_ranges(&on_key, &self.timestamp_column, &self.time_type);
-        let predicate = self.version_predicate(state, &on_key, &ranges)?;
-        let (candidates, _) = self.kept_versions(&ranges, &predicate)?;
-        let runs: Vec<Vec<FileInfo>> = overlap_segments(&candidates)
-            .into_iter()
-            .filter(|segment| segment.len() > 1)
-            .collect();
-        let merged: HashSet<i64> = runs.iter().flatten().map(|f| f.version).collect();
+        let candidates = if self.key.is_empty() {
+            kept.clone()
+        } else {
+            let on_key = self.key_filters(filters);
+            let ranges = time_ranges(&on_key, &self.timestamp_column, &self.time_type);
+            let predicate = self.version_predicate(state, &on_key, &ranges)?;
+            self.kept_versions(&ranges, &predicate)?.0
+        };
+        let mut plain: HashSet<i64> = HashSet::new();
+        let mut runs: Vec<Vec<FileInfo>> = Vec::new();
+        for (segment, merge) in read_segments(&candidates, !self.key.is_empty(), &deletes) {
+            if merge {
+                runs.push(segment);
+            } else {
+                plain.extend(segment.iter().map(|f| f.version));
+            }
+        }
         let singles = kept
             .into_iter()
-            .filter(|f| !merged.contains(&f.version))
+            .filter(|f| plain.contains(&f.version))
             .collect();
-        Ok((singles, runs))
+        Ok((singles, runs, deletes))
     }
 
     /// The filters that name only key columns: they keep or drop all rows
@@ -445,18 +564,24 @@ impl SeriesTable {
             .collect()
     }
 
-    /// The rows of `runs` of overlapping versions, one per key, in the
-    /// columns `projection`. The filters on key columns prune their row
-    /// groups and pages.
+    /// The rows of `runs` in the columns `projection`: of a keyed series one
+    /// per key, without the rows `deletes` remove. The filters on key
+    /// columns prune their row groups and pages.
     fn merged_scan(
         &self,
         state: &dyn Session,
         filters: &[Expr],
-        runs: &[Vec<FileInfo>],
+        (runs, deletes): (&[Vec<FileInfo>], &[Arc<Tombstone>]),
         url: ObjectStoreUrl,
         projection: &[usize],
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let predicate = match conjunction(self.key_filters(filters)) {
+        // Rows of an unkeyed series stand alone: every filter may prune.
+        let pruning = if self.key.is_empty() {
+            filters.to_vec()
+        } else {
+            self.key_filters(filters)
+        };
+        let predicate = match conjunction(pruning) {
             Some(expr) => {
                 let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
                 state.create_physical_expr(expr, &df_schema).ok()
@@ -469,13 +594,17 @@ impl SeriesTable {
             timestamp_column: &self.timestamp_column,
             key: &self.key,
             projection,
+            deletes,
         };
-        scan.plan(runs, |table_schema| {
+        let source = |table_schema| {
             let source = self.parquet_source(state, table_schema);
             match predicate {
                 Some(p) => source.with_predicate(p),
                 None => source,
             }
+        };
+        scan.plan(runs, source, |expr, schema| {
+            state.create_physical_expr(expr, schema)
         })
     }
 
@@ -493,7 +622,7 @@ impl SeriesTable {
         let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
         let predicate = self.version_predicate(state, &filters, &ranges)?;
         let (kept, total) = self.kept_versions(&ranges, &predicate)?;
-        let (kept, runs) = self.split_runs(state, &filters, kept)?;
+        let (kept, runs, deletes) = self.split_reads(state, &filters, kept)?;
 
         let url = store_url(&self.pond)?;
         state
@@ -558,7 +687,7 @@ impl SeriesTable {
         )?;
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !runs.is_empty() {
-            let merged = self.merged_scan(state, &filters, &runs, url, &scanned)?;
+            let merged = self.merged_scan(state, &filters, (&runs, &deletes), url, &scanned)?;
             input = UnionExec::try_new(vec![input, merged])?;
         }
         if let Some(window) = window {

@@ -19,6 +19,8 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::index::SeriesState;
+use crate::oplog::EntryType;
 use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time};
@@ -119,71 +121,115 @@ impl SeriesVersionsTable {
         Arc::new(Schema::new(vec![
             Field::new("version", DataType::Int64, false),
             Field::new("entry_type", DataType::Utf8, false),
-            Field::new("file_path", DataType::Utf8, false),
+            Field::new("file_path", DataType::Utf8, true),
             Field::new("row_count", DataType::Int64, false),
             Field::new("size", DataType::Int64, false),
-            Field::new("min_event_time", ts(), false),
-            Field::new("max_event_time", ts(), false),
+            Field::new("min_event_time", ts(), true),
+            Field::new("max_event_time", ts(), true),
             Field::new("txn_seq", DataType::Int64, false),
             Field::new("created_at", ts(), false),
             Field::new("live", DataType::Boolean, false),
             Field::new("precedence", DataType::Int64, false),
             Field::new("key", DataType::Utf8, true),
+            Field::new("predicate", DataType::Utf8, true),
         ]))
     }
 
-    /// The rows of `versions` of a series with the key `key` (empty: none).
-    fn batch(versions: &[crate::FileInfo], key: &[String]) -> DfResult<RecordBatch> {
-        let micros = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
+    /// The rows of the versions of `state`, data and deletes, in version
+    /// order.
+    fn batch(state: &SeriesState) -> DfResult<RecordBatch> {
+        let mut rows: Vec<VersionRow> = state
+            .versions
+            .iter()
+            .map(|v| VersionRow {
+                version: v.version,
+                entry_type: v.entry_type.as_str(),
+                file_path: Some(v.file_path.clone()),
+                row_count: v.row_count,
+                size: v.size,
+                min: Some(v.min_event_time),
+                max: Some(v.max_event_time),
+                txn_seq: v.txn_seq,
+                created_at: v.created_at,
+                live: v.is_live(),
+                precedence: v.precedence,
+                predicate: None,
+            })
+            .collect();
+        rows.extend(state.deletes.iter().map(|d| VersionRow {
+            version: d.version,
+            entry_type: EntryType::Delete.as_str(),
+            file_path: None,
+            row_count: 0,
+            size: 0,
+            min: (d.min_event_time != crate::MIN_TIME).then_some(d.min_event_time),
+            max: (d.max_event_time != crate::MAX_TIME).then_some(d.max_event_time),
+            txn_seq: d.txn_seq,
+            created_at: d.created_at,
+            live: true,
+            precedence: d.version,
+            predicate: d.predicate.clone(),
+        }));
+        rows.sort_by_key(|r| r.version);
+        let micros = |f: fn(&VersionRow) -> Option<i64>| -> ArrayRef {
             Arc::new(
-                versions
-                    .iter()
-                    .map(|v| Some(f(v)))
+                rows.iter()
+                    .map(f)
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone("UTC"),
             )
         };
-        let ints = |f: fn(&crate::FileInfo) -> i64| -> ArrayRef {
-            Arc::new(versions.iter().map(f).collect::<Int64Array>())
+        let ints = |f: fn(&VersionRow) -> i64| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<Int64Array>())
         };
+        let key = (!state.key.is_empty()).then(|| state.key.join(", "));
         Ok(RecordBatch::try_new(
             Self::versions_schema(),
             vec![
-                ints(|v| v.version),
+                ints(|r| r.version),
                 Arc::new(
-                    versions
-                        .iter()
-                        .map(|v| Some(v.entry_type.as_str()))
+                    rows.iter()
+                        .map(|r| Some(r.entry_type))
                         .collect::<StringArray>(),
                 ),
                 Arc::new(
-                    versions
-                        .iter()
-                        .map(|v| Some(v.file_path.as_str()))
+                    rows.iter()
+                        .map(|r| r.file_path.as_deref())
                         .collect::<StringArray>(),
                 ),
-                ints(|v| v.row_count),
-                ints(|v| v.size),
-                micros(|v| v.min_event_time),
-                micros(|v| v.max_event_time),
-                ints(|v| v.txn_seq),
-                micros(|v| v.created_at),
+                ints(|r| r.row_count),
+                ints(|r| r.size),
+                micros(|r| r.min),
+                micros(|r| r.max),
+                ints(|r| r.txn_seq),
+                micros(|r| Some(r.created_at)),
+                Arc::new(rows.iter().map(|r| Some(r.live)).collect::<BooleanArray>()),
+                ints(|r| r.precedence),
+                Arc::new(rows.iter().map(|_| key.as_deref()).collect::<StringArray>()),
                 Arc::new(
-                    versions
-                        .iter()
-                        .map(|v| Some(v.is_live()))
-                        .collect::<BooleanArray>(),
-                ),
-                ints(|v| v.precedence),
-                Arc::new(
-                    versions
-                        .iter()
-                        .map(|_| (!key.is_empty()).then(|| key.join(", ")))
+                    rows.iter()
+                        .map(|r| r.predicate.as_deref())
                         .collect::<StringArray>(),
                 ),
             ],
         )?)
     }
+}
+
+/// One row of `series_versions`.
+struct VersionRow {
+    version: i64,
+    entry_type: &'static str,
+    file_path: Option<String>,
+    row_count: i64,
+    size: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    txn_seq: i64,
+    created_at: i64,
+    live: bool,
+    precedence: i64,
+    predicate: Option<String>,
 }
 
 #[async_trait]
@@ -204,8 +250,8 @@ impl TableProvider for SeriesVersionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.pond.refresh().await?;
-        let key = self.pond.series_info(&self.path)?.key;
-        let batch = Self::batch(&self.pond.versions(&self.path)?, &key)?;
+        let series = self.pond.state(&self.path)?;
+        let batch = Self::batch(&series)?;
         MemTable::try_new(batch.schema(), vec![vec![batch]])?
             .scan(state, projection, filters, limit)
             .await

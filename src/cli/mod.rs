@@ -163,6 +163,30 @@ enum Command {
         #[arg(long, value_delimiter = ',', requires = "series")]
         sort_key: Option<Vec<String>>,
     },
+    /// Delete rows of a series: those with --from <= time < --to for which
+    /// --where holds. The delete is a version of its own: reads leave the
+    /// rows out from then on, reads as of an earlier version still see
+    /// them, rows appended later are kept, and compaction then vacuum
+    /// remove them from disk.
+    #[command(after_help = "Examples:\n  \
+        pond delete /sites/site1/temperature --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z\n  \
+        pond delete /fleet/cpu --from 2026-11-01T00:00:00Z --to 2026-11-08T00:00:00Z --where \"hostname = 'host_7'\"")]
+    Delete {
+        /// The series path.
+        series: String,
+        /// The first time deleted (RFC 3339, no zone meaning UTC); the
+        /// earliest if not given.
+        #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+        from: Option<i64>,
+        /// The first time kept after the deleted ones; the latest if not
+        /// given.
+        #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+        to: Option<i64>,
+        /// A SQL predicate on the series' columns: only rows it holds for
+        /// are deleted.
+        #[arg(long = "where", value_name = "SQL")]
+        predicate: Option<String>,
+    },
     /// Delete the data files of versions that compaction superseded longer
     /// ago than the retention, files no commit references (left by failed
     /// or killed writes), and the oplog's old Delta log and merged files
@@ -334,6 +358,25 @@ async fn run(args: Args) -> Result<()> {
             );
             Ok(())
         }
+        Command::Delete {
+            series,
+            from,
+            to,
+            predicate,
+        } => {
+            anyhow::ensure!(
+                from.is_some() || to.is_some() || predicate.is_some(),
+                "pond delete needs --from, --to or --where (to delete every row, give a range that holds them all)"
+            );
+            let pond = open().await?;
+            let start = from.unwrap_or(crate::MIN_TIME);
+            let end = to.unwrap_or(crate::MAX_TIME);
+            let done = pond
+                .delete(&series, start, end, predicate.as_deref())
+                .await?;
+            eprintln!("deleted as version {} of {}", done.version, done.series);
+            Ok(())
+        }
         Command::Compact {
             series,
             target_mb,
@@ -418,6 +461,12 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
 fn parse_as_of(text: &str) -> std::result::Result<String, String> {
     crate::time::parse_time(text)
         .map(|_| text.to_string())
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time like 2026-11-01T00:00:00Z"))
+}
+
+/// A time for `--from` and `--to`: RFC 3339, no zone meaning UTC, as µs.
+fn parse_instant(text: &str) -> std::result::Result<i64, String> {
+    crate::time::parse_time(text)
         .ok_or_else(|| format!("{text:?} is not an RFC 3339 time like 2026-11-01T00:00:00Z"))
 }
 

@@ -83,6 +83,38 @@ impl FileInfo {
     }
 }
 
+/// A delete of a series (see [`EntryType::Delete`]): the rows of versions
+/// of lower precedence in `min_event_time..=max_event_time` that
+/// `predicate` holds for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tombstone {
+    pub(crate) version: i64,
+    pub(crate) txn_seq: i64,
+    pub(crate) created_at: i64,
+    pub(crate) min_event_time: i64,
+    pub(crate) max_event_time: i64,
+    /// A SQL predicate on the series' columns; `None` deletes every row in
+    /// the time range.
+    pub(crate) predicate: Option<String>,
+}
+
+impl Tombstone {
+    /// Whether it may delete rows of `version`.
+    pub(crate) fn applies_to(&self, version: &FileInfo) -> bool {
+        self.version > version.precedence
+            && self.min_event_time <= version.max_event_time
+            && version.min_event_time <= self.max_event_time
+    }
+
+    /// Whether it deletes every row of `version`.
+    pub(crate) fn deletes_all_of(&self, version: &FileInfo) -> bool {
+        self.predicate.is_none()
+            && self.version > version.precedence
+            && self.min_event_time <= version.min_event_time
+            && version.max_event_time <= self.max_event_time
+    }
+}
+
 /// What the index knows of one series.
 #[derive(Debug, Clone)]
 pub(crate) struct SeriesState {
@@ -99,6 +131,8 @@ pub(crate) struct SeriesState {
     /// among them): reads return one row per key, the one of the version
     /// with the highest precedence. Empty for a series that keeps all rows.
     pub(crate) key: Vec<String>,
+    /// Its deletes, in version order.
+    pub(crate) deletes: Vec<Arc<Tombstone>>,
     /// Every version, superseded ones included, in version order. Shared, so
     /// that copying a series to apply a commit copies a chunk of pointers,
     /// not every version.
@@ -155,19 +189,26 @@ impl SeriesState {
     /// `time` (`created_at`, the writer's clock), so that the read is the
     /// series as one commit left it; 0, which reads nothing, if none was.
     pub(crate) fn version_at(&self, time: i64) -> i64 {
-        let Some(txn) = self
+        let commits = self
             .versions
             .iter()
-            .filter(|v| v.created_at <= time)
-            .map(|v| v.txn_seq)
+            .map(|v| (v.created_at, v.txn_seq, v.version))
+            .chain(
+                self.deletes
+                    .iter()
+                    .map(|d| (d.created_at, d.txn_seq, d.version)),
+            );
+        let Some(txn) = commits
+            .clone()
+            .filter(|(created, _, _)| *created <= time)
+            .map(|(_, txn, _)| txn)
             .max()
         else {
             return 0;
         };
-        self.versions
-            .iter()
-            .filter(|v| v.txn_seq <= txn)
-            .map(|v| v.version)
+        commits
+            .filter(|(_, t, _)| *t <= txn)
+            .map(|(_, _, version)| version)
             .max()
             .unwrap_or(0)
     }
@@ -177,9 +218,21 @@ impl SeriesState {
         self.live_count
     }
 
-    /// The highest version number, 0 if there is none.
+    /// The highest version number (of data or a delete), 0 if there is
+    /// none.
     pub(crate) fn last_version(&self) -> i64 {
-        self.versions.last().map_or(0, |v| v.version)
+        let data = self.versions.last().map_or(0, |v| v.version);
+        let deleted = self.deletes.last().map_or(0, |d| d.version);
+        data.max(deleted)
+    }
+
+    /// The deletes reads as of `version` apply (all of them for `None`).
+    pub(crate) fn deletes_as_of(&self, version: Option<i64>) -> Vec<Arc<Tombstone>> {
+        self.deletes
+            .iter()
+            .filter(|d| version.is_none_or(|v| d.version <= v))
+            .cloned()
+            .collect()
     }
 
     /// Rows over the live versions.
@@ -381,6 +434,7 @@ impl OplogIndex {
                     created_at: entry.created_at,
                     sort_key: Vec::new(),
                     key,
+                    deletes: Vec::new(),
                     versions: Versions::default(),
                     intervals: LiveIntervals::default(),
                     live_count: 0,
@@ -444,6 +498,29 @@ impl OplogIndex {
             EntryType::Configure => {
                 let sort_key = Attributes::of(&entry).sort_key();
                 self.series_mut(&entry.series, &location)?.sort_key = sort_key;
+            }
+            EntryType::Delete => {
+                let predicate = Attributes::of(&entry)
+                    .get("where")
+                    .and_then(|w| w.as_str())
+                    .map(str::to_string);
+                let tombstone = Tombstone {
+                    version: entry.version,
+                    txn_seq: entry.txn_seq,
+                    created_at: entry.created_at,
+                    min_event_time: entry.min_event_time.unwrap_or(crate::MIN_TIME),
+                    max_event_time: entry.max_event_time.unwrap_or(crate::MAX_TIME),
+                    predicate,
+                };
+                let series = self.series_mut(&entry.series, &location)?;
+                if series
+                    .deletes
+                    .iter()
+                    .all(|d| d.version != tombstone.version)
+                {
+                    series.deletes.push(Arc::new(tombstone));
+                    series.deletes.sort_by_key(|d| d.version);
+                }
             }
             EntryType::Supersede | EntryType::Vacuum => {
                 let series = self.series_mut(&entry.series, &location)?;

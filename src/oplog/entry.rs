@@ -33,6 +33,11 @@ pub enum EntryType {
     /// A setting of the series changed: `extended_attributes` holds it, as
     /// `{"sort_key": [columns]}` for the order compaction writes files in.
     Configure,
+    /// Rows were deleted: the rows of earlier versions (by precedence) in
+    /// `min_event_time..=max_event_time` for which the SQL predicate
+    /// `extended_attributes.where` holds (all of them without one). A
+    /// tombstone, with a version number of its own and no data file.
+    Delete,
 }
 
 impl EntryType {
@@ -45,6 +50,7 @@ impl EntryType {
             Self::Supersede => "supersede",
             Self::Vacuum => "vacuum",
             Self::Configure => "configure",
+            Self::Delete => "delete",
         }
     }
 
@@ -56,6 +62,7 @@ impl EntryType {
             "supersede" => Some(Self::Supersede),
             "vacuum" => Some(Self::Vacuum),
             "configure" => Some(Self::Configure),
+            "delete" => Some(Self::Delete),
             _ => None,
         }
     }

@@ -316,7 +316,9 @@ fn finishing<'a>(window: &[&'a FileInfo]) -> Vec<&'a FileInfo> {
 /// A new version written and not yet committed.
 struct Output {
     inputs: Vec<FileInfo>,
-    file: WrittenFile,
+    /// `None` when deletes left no row of the inputs: they are superseded
+    /// by nothing.
+    file: Option<WrittenFile>,
     version: i64,
     uuid: String,
     /// One more than the highest level among the inputs.
@@ -418,8 +420,13 @@ impl Pond {
             return Ok(outcome);
         }
         let mut outputs: Vec<Output> = Vec::new();
-        for (version, inputs) in (state.last_version() + 1..).zip(groups) {
-            match self.write_group(state, inputs, version).await {
+        let mut next = state.last_version() + 1;
+        for inputs in groups {
+            match self.write_group(state, inputs, next).await {
+                Ok(output) if output.file.is_some() => {
+                    next += 1;
+                    outputs.push(output);
+                }
                 Ok(output) => outputs.push(output),
                 Err(e) => {
                     self.remove_outputs(&outputs).await;
@@ -431,9 +438,9 @@ impl Pond {
         for o in &outputs {
             outcome.versions_read += o.inputs.len();
             outcome.bytes_read += o.inputs.iter().map(|v| v.size).sum::<i64>();
-            outcome.bytes_written += o.file.size;
+            outcome.bytes_written += o.file.as_ref().map_or(0, |f| f.size);
         }
-        outcome.versions_written = outputs.len();
+        outcome.versions_written = outputs.iter().filter(|o| o.file.is_some()).count();
         outcome.txn_seq = Some(txn_seq);
         Ok(outcome)
     }
@@ -457,8 +464,24 @@ impl Pond {
             inputs.len(),
             inputs.clone(),
             (MIN_TIME, MAX_TIME),
+            state.deletes_as_of(None),
         );
+        let mut rows = futures::StreamExt::peekable(rows);
+        let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
+        let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         let uuid = uuid::Uuid::new_v4().to_string();
+        if std::pin::Pin::new(&mut rows).peek().await.is_none() {
+            // Deletes removed every row.
+            return Ok(Output {
+                inputs,
+                file: None,
+                version,
+                uuid,
+                level,
+                precedence,
+                sort_key: state.sort_key.clone(),
+            });
+        }
         let file = write_data_file(
             &self.store,
             data_file_path(&state.id, version, &uuid),
@@ -471,11 +494,9 @@ impl Pond {
             &state.path,
         )
         .await?;
-        let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
-        let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         Ok(Output {
             inputs,
-            file,
+            file: Some(file),
             version,
             uuid,
             level,
@@ -485,8 +506,8 @@ impl Pond {
     }
 
     async fn remove_outputs(&self, outputs: &[Output]) {
-        for o in outputs {
-            remove_quietly(&self.store, &o.file.path).await;
+        for file in outputs.iter().filter_map(|o| o.file.as_ref()) {
+            remove_quietly(&self.store, &file.path).await;
         }
     }
 
@@ -558,14 +579,18 @@ impl Pond {
             });
         }
         // Appends may have taken the version numbers meanwhile.
-        for (version, o) in (state.last_version() + 1..).zip(outputs.iter_mut()) {
+        let written = outputs.iter_mut().filter(|o| o.file.is_some());
+        for (version, o) in (state.last_version() + 1..).zip(written) {
+            let Some(file) = o.file.as_mut() else {
+                continue;
+            };
             if o.version != version {
                 let to = data_file_path(&state.id, version, &o.uuid);
-                if let Err(e) = self.store.rename(&o.file.path, &to).await {
+                if let Err(e) = self.store.rename(&file.path, &to).await {
                     remove_quietly(&self.store, &to).await;
                     return Err(e.into());
                 }
-                o.file.path = to;
+                file.path = to;
                 o.version = version;
             }
         }
@@ -652,7 +677,19 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
     };
     let mut entries = Vec::new();
     for o in outputs {
-        let f = &o.file;
+        let Some(f) = &o.file else {
+            // Nothing left of the inputs: superseded by nothing.
+            for input in &o.inputs {
+                entries.push(OplogEntry {
+                    version: input.version,
+                    entry_type: EntryType::Supersede,
+                    file_path: Some(input.file_path.clone()),
+                    extended_attributes: Some(serde_json::json!({ "by": null }).to_string()),
+                    ..base.clone()
+                });
+            }
+            continue;
+        };
         let replaces: Vec<i64> = o.inputs.iter().map(|v| v.version).collect();
         entries.push(OplogEntry {
             version: o.version,
@@ -733,11 +770,20 @@ fn sort_key(state: &SeriesState, columns: &[&str]) -> Result<Vec<String>> {
 
 /// The oplog version of the compaction if `index` holds its first output.
 fn compaction_landed(index: &OplogIndex, path: &str, outputs: &[Output]) -> Option<i64> {
-    // A file is committed as the version its name carries.
-    let first = outputs.first()?;
     let series = index.series(path)?;
+    // A file is committed as the version its name carries.
+    let Some((first, file)) = outputs
+        .iter()
+        .find_map(|o| o.file.as_ref().map(|file| (o, file)))
+    else {
+        // Only inputs deletes emptied: landed if they are superseded (by
+        // this compaction or another, which read the same nothing).
+        let input = outputs.first()?.inputs.first()?;
+        let v = &series.versions[series.versions.find(input.version)?];
+        return v.superseded_at;
+    };
     let v = &series.versions[series.versions.find(first.version)?];
-    (v.file_path == first.file.path.as_ref()).then_some(v.txn_seq)
+    (v.file_path == file.path.as_ref()).then_some(v.txn_seq)
 }
 
 #[cfg(test)]

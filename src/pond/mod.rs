@@ -16,10 +16,12 @@ use crate::series::{SchemaInfo, SeriesStream};
 
 mod append;
 mod compact;
+mod delete;
 mod vacuum;
 
 pub use append::{AppendOptions, AppendOutcome, StagedAppend};
 pub use compact::{CompactOptions, CompactOutcome};
+pub use delete::DeleteOutcome;
 pub use vacuum::{VacuumOptions, VacuumOutcome};
 
 /// Settings of a [`Pond`] handle. The defaults suit most uses.
@@ -385,6 +387,7 @@ impl Pond {
             state.live_count(),
             state.overlapping(start, end),
             (start, end),
+            state.deletes_as_of(None),
         ))
     }
 }

@@ -18,9 +18,9 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 
 use crate::error::{Error, Result};
-use crate::index::FileInfo;
+use crate::index::{FileInfo, Tombstone};
 use crate::io::parquet_reader;
-use crate::lww::{MergedScan, overlap_segments};
+use crate::lww::{MergedScan, read_segments};
 use crate::series::schema::conform_batch;
 use crate::time::{ceil_micros, floor_micros, overlaps, range_mask, timestamp_unit};
 
@@ -69,27 +69,26 @@ impl std::fmt::Debug for SeriesStream {
 }
 
 impl SeriesStream {
+    /// The rows of `files` (of `total_versions`) in `[start, end)`, without
+    /// those `deletes` remove.
     pub(crate) fn new(
         store: Arc<dyn ObjectStore>,
         schema_info: SchemaInfo,
         total_versions: usize,
         files: Vec<FileInfo>,
         (start, end): (i64, i64),
+        deletes: Vec<Arc<Tombstone>>,
     ) -> Self {
         let info = schema_info.clone();
-        // Of an unkeyed series every version is read on its own.
-        let segments = if info.key.is_empty() {
-            files.iter().map(|f| vec![f.clone()]).collect()
-        } else {
-            overlap_segments(&files)
-        };
+        let segments = read_segments(&files, !info.key.is_empty(), &deletes);
         let inner = futures::stream::iter(segments)
-            .then(move |mut segment| {
-                let (store, info) = (Arc::clone(&store), info.clone());
+            .then(move |(mut segment, merge)| {
+                let (store, info, deletes) = (Arc::clone(&store), info.clone(), deletes.clone());
                 async move {
-                    match segment.len() {
-                        1 => open_version(store, info, segment.remove(0), start, end).await,
-                        _ => merge_versions(store, info, segment, start, end),
+                    if merge {
+                        merge_versions(store, info, segment, (start, end), &deletes)
+                    } else {
+                        open_version(store, info, segment.remove(0), start, end).await
                     }
                 }
             })
@@ -186,14 +185,15 @@ async fn open_version(
     Ok(stream.boxed())
 }
 
-/// Streams the rows in `[start, end)` of `versions` of a keyed series, which
-/// overlap in time: one row per key, the one of the highest precedence.
+/// Streams the rows in `[start, end)` of a run of `versions` (see
+/// [`MergedScan`]): of a keyed series one row per key, the one of the
+/// highest precedence, and without the rows `deletes` remove.
 fn merge_versions(
     store: Arc<dyn ObjectStore>,
     info: SchemaInfo,
     versions: Vec<FileInfo>,
-    start: i64,
-    end: i64,
+    (start, end): (i64, i64),
+    deletes: &[Arc<Tombstone>],
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let ctx = SessionContext::new();
     let url = ObjectStoreUrl::parse("pond-read://pond/")?;
@@ -205,8 +205,11 @@ fn merge_versions(
         timestamp_column: &info.timestamp_column,
         key: &info.key,
         projection: &projection,
+        deletes,
     }
-    .plan(&[versions], ParquetSource::new)?;
+    .plan(&[versions], ParquetSource::new, |expr, schema| {
+        ctx.create_physical_expr(expr, schema)
+    })?;
     let stream = plan.execute(0, ctx.task_ctx())?;
     let ts = info.timestamp_column.clone();
     let stream = stream

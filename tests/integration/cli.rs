@@ -849,6 +849,55 @@ fn a_keyed_series_from_the_command_line() {
 }
 
 #[test]
+fn delete_from_the_command_line() {
+    let (dir, at) = new_pond();
+    let csv = file(
+        &dir,
+        "day.csv",
+        "ts,hostname,v\n2024-01-01T00:00:00Z,a,1\n2024-01-01T01:00:00Z,b,2\n2024-01-01T02:00:00Z,a,3\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/fleet/cpu", &csv]));
+    let usage = pond(&["--pond", &at, "delete", "/fleet/cpu"]);
+    assert_eq!(usage.status.code(), Some(1), "{}", text(&usage.stderr));
+    fails(
+        pond(&[
+            "--pond",
+            &at,
+            "delete",
+            "/fleet/cpu",
+            "--to",
+            "2024-01-02T00:00:00Z",
+            "--where",
+            "nope = 1",
+        ]),
+        "cannot delete from /fleet/cpu",
+    );
+    ok(pond(&[
+        "--pond",
+        &at,
+        "delete",
+        "/fleet/cpu",
+        "--from",
+        "2024-01-01T00:00:00Z",
+        "--to",
+        "2024-01-01T02:00:00Z",
+        "--where",
+        "hostname = 'a'",
+    ]));
+    let rows = ok(pond(&[
+        "--pond",
+        &at,
+        "sql",
+        "SELECT hostname, v FROM fleet.cpu ORDER BY ts",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(rows, "hostname,v\nb,2\na,3\n");
+    let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
+    assert!(log.contains(",delete,"), "{log}");
+}
+
+#[test]
 fn appends_from_the_command_line_compact_on_their_own() {
     let (dir, at) = new_pond();
     for minute in 0..10 {

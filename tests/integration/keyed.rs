@@ -3,13 +3,12 @@
 //! time travel; and a differential test of random operation sequences
 //! against an oracle.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use datafusion::prelude::SessionContext;
-use pond::{AppendOptions, CompactOptions, Pond, SeriesExt};
+use pond::{AppendOptions, CompactOptions, MAX_TIME, MIN_TIME, Pond, SeriesExt};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -278,28 +277,78 @@ async fn create_table_with_a_primary_key_makes_a_keyed_series() {
 
 const HOSTS: [&str; 3] = ["a", "b", "c"];
 
-/// What reads must return: of every key, the value of the newest append
-/// that held it (within one append, its last row for the key). This is
-/// `row_number() OVER (PARTITION BY hostname, ts ORDER BY version DESC,
-/// row DESC) = 1` over every appended row.
+/// What reads must return. Of a keyed series: of every key, the value of
+/// the newest append that held it (within one append, its last row for the
+/// key), i.e. `row_number() OVER (PARTITION BY hostname, ts ORDER BY
+/// version DESC, row DESC) = 1` over every appended row. Of an unkeyed
+/// series, every appended row. A delete removes the rows it matches as the
+/// series is then.
 #[derive(Default, Clone)]
 struct Oracle {
-    rows: BTreeMap<(i64, String), i64>,
+    keyed: bool,
+    rows: Vec<(i64, String, i64)>,
 }
 
 impl Oracle {
     fn append(&mut self, rows: &[(i64, &str, i64)]) {
         for &(t, h, v) in rows {
-            self.rows.insert((t, h.to_string()), v);
+            if self.keyed {
+                self.rows.retain(|r| !(r.0 == t && r.1 == h));
+            }
+            self.rows.push((t, h.to_string(), v));
         }
     }
 
+    fn delete(&mut self, deleted: impl Fn(i64, &str, i64) -> bool) {
+        self.rows.retain(|(t, h, v)| !deleted(*t, h, *v));
+    }
+
     fn select(&self, keep: impl Fn(i64, &str, i64) -> bool) -> Vec<(i64, String, i64)> {
-        self.rows
+        let mut out: Vec<_> = self
+            .rows
             .iter()
-            .filter(|((t, h), v)| keep(*t, h, **v))
-            .map(|((t, h), v)| (*t, h.clone(), *v))
-            .collect()
+            .filter(|(t, h, v)| keep(*t, h, *v))
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A random delete: a time range, and maybe a predicate on the host (a
+/// key column) or the value (not one), as SQL and as a test.
+#[allow(clippy::type_complexity)]
+fn random_delete(
+    rng: &mut StdRng,
+) -> (
+    i64,
+    i64,
+    Option<String>,
+    Box<dyn Fn(i64, &str, i64) -> bool + Send + Sync>,
+) {
+    let start = rng.random_range(0..70) * SECOND;
+    let end = start + rng.random_range(1..40) * SECOND;
+    let host = *HOSTS.choose(rng).unwrap();
+    let bound = rng.random_range(0..VALUES);
+    match rng.random_range(0..3) {
+        0 => (
+            start,
+            end,
+            None,
+            Box::new(move |t, _, _| t >= start && t < end),
+        ),
+        1 => (
+            start,
+            end,
+            Some(format!("hostname = '{host}'")),
+            Box::new(move |t, h, _| t >= start && t < end && h == host),
+        ),
+        _ => (
+            start,
+            end,
+            Some(format!("v >= {bound}")),
+            Box::new(move |t, _, v| t >= start && t < end && v >= bound),
+        ),
     }
 }
 
@@ -322,15 +371,20 @@ fn random_rows(rng: &mut StdRng) -> Vec<(i64, &'static str, i64)> {
         .collect()
 }
 
-/// One sequence: appends (overlapping, re-delivered, out of order) and
-/// compactions of a keyed series, every read checked after each step.
+/// One sequence: appends (overlapping, re-delivered, out of order),
+/// deletes and compactions of a keyed or unkeyed series, every read checked
+/// after each step.
 async fn run_sequence(pond: &Arc<Pond>, ctx: &SessionContext, seed: u64, case: usize) {
     let mut rng = StdRng::seed_from_u64(seed ^ (case as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let path = format!("/gen/s{case}");
     let table = format!("gen.s{case}");
-    let mut oracle = Oracle::default();
+    let keyed_series = rng.random_bool(0.75);
+    let mut oracle = Oracle {
+        keyed: keyed_series,
+        ..Oracle::default()
+    };
     let mut history: Vec<(i64, Oracle)> = Vec::new();
-    let steps = rng.random_range(2..=6);
+    let steps = rng.random_range(2..=7);
     let clustered = rng.random_bool(0.3);
     for step in 0..steps {
         let what = if step == 0 {
@@ -338,10 +392,10 @@ async fn run_sequence(pond: &Arc<Pond>, ctx: &SessionContext, seed: u64, case: u
         } else {
             rng.random_range(0..10)
         };
-        let label = format!("seed {seed} case {case} step {step}");
-        if what < 7 {
+        let label = format!("seed {seed} case {case} step {step} (keyed: {keyed_series})");
+        if what < 6 {
             let batch = random_rows(&mut rng);
-            let options = if step == 0 {
+            let options = if step == 0 && keyed_series {
                 keyed()
             } else {
                 AppendOptions::default()
@@ -355,6 +409,31 @@ async fn run_sequence(pond: &Arc<Pond>, ctx: &SessionContext, seed: u64, case: u
             if step == 0 && clustered {
                 pond.set_sort_key(&path, &["hostname"]).await.unwrap();
             }
+        } else if what < 8 {
+            let (start, end, predicate, deleted) = random_delete(&mut rng);
+            let version = if rng.random_bool(0.5) {
+                pond.delete(&path, start, end, predicate.as_deref())
+                    .await
+                    .unwrap()
+                    .version
+            } else {
+                let mut query = format!(
+                    "DELETE FROM {table} WHERE ts >= to_timestamp_micros({start}) \
+                     AND ts < to_timestamp_micros({end})"
+                );
+                if let Some(p) = &predicate {
+                    query.push_str(&format!(" AND {p}"));
+                }
+                let expected = oracle.select(|t, h, v| deleted(t, h, v)).len() as u64;
+                let counted = ctx.sql(&query).await.unwrap().collect().await.unwrap();
+                let counted = counted[0]
+                    .column(0)
+                    .as_primitive::<arrow::datatypes::UInt64Type>();
+                assert_eq!(counted.value(0), expected, "{label}: {query}");
+                last_version(ctx, &path).await
+            };
+            oracle.delete(|t, h, v| deleted(t, h, v));
+            history.push((version, oracle.clone()));
         } else {
             let window = *[0, 10 * SECOND, 30 * SECOND].choose(&mut rng).unwrap();
             let options = CompactOptions::default()
@@ -411,9 +490,16 @@ async fn run_sequence(pond: &Arc<Pond>, ctx: &SessionContext, seed: u64, case: u
     }
 }
 
+/// The newest version number of a series, deletes included.
+async fn last_version(ctx: &SessionContext, path: &str) -> i64 {
+    let query = format!("SELECT max(version) FROM series_versions('{path}')");
+    let batches = ctx.sql(&query).await.unwrap().collect().await.unwrap();
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
 /// `POND_KEYED_CASES` sets the number of sequences (default 2,000) and
 /// `POND_KEYED_SEED` the seed.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_reads_equal_the_oracle_over_random_operation_sequences() {
     let cases: usize = std::env::var("POND_KEYED_CASES")
         .ok()
@@ -423,10 +509,179 @@ async fn keyed_reads_equal_the_oracle_over_random_operation_sequences() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_261_126);
+    // Two ponds, each with half of the sequences, side by side.
+    let halves = (0..2).map(|half| {
+        tokio::spawn(async move {
+            let (_dir, pond) = temp_pond().await;
+            let pond = Arc::new(pond);
+            let ctx = session(&pond).await;
+            for case in (half..cases).step_by(2) {
+                run_sequence(&pond, &ctx, seed, case).await;
+            }
+        })
+    });
+    for half in halves.collect::<Vec<_>>() {
+        half.await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deletes.
+
+/// Every `v` of every data file on disk of the series, read as Parquet.
+fn values_on_disk(dir: &tempfile::TempDir) -> Vec<i64> {
+    let mut values = Vec::new();
+    let mut stack = vec![dir.path().join("data")];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let file = std::fs::File::open(&path).unwrap();
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .unwrap()
+                        .build()
+                        .unwrap();
+                for batch in reader {
+                    let batch = batch.unwrap();
+                    values.extend(raw_i64(&batch, "v"));
+                }
+            }
+        }
+    }
+    values.sort();
+    values
+}
+
+#[tokio::test]
+async fn deletes_survive_reopen_travel_back_and_leave_the_disk_after_compaction_and_vacuum() {
+    let (dir, pond) = temp_pond().await;
+    let s = "/fleet/cpu";
+    let day: Vec<(i64, &str, i64)> = (0..10)
+        .flat_map(|i| [(i * SECOND, "a", i), (i * SECOND, "b", 100 + i)])
+        .collect();
+    pond.append_batch(s, &rows(&day[..10]), "ts").await.unwrap();
+    pond.append_batch(s, &rows(&day[10..]), "ts").await.unwrap();
+    // Host b between 2 s and 6 s, and every row of value 8 or 9.
+    let first = pond
+        .delete(s, 2 * SECOND, 6 * SECOND, Some("hostname = 'b'"))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 3);
+    let second = pond
+        .delete(s, MIN_TIME, MAX_TIME, Some("v IN (8, 9)"))
+        .await
+        .unwrap();
+    // A later append in the deleted range is kept.
+    pond.append_batch(s, &rows(&[(3 * SECOND, "b", 777)]), "ts")
+        .await
+        .unwrap();
+    let expected: Vec<(i64, String, i64)> = {
+        let mut rows: Vec<_> = day
+            .iter()
+            .filter(|(t, h, _)| !(*h == "b" && *t >= 2 * SECOND && *t < 6 * SECOND))
+            .filter(|(_, _, v)| *v != 8 && *v != 9)
+            .map(|(t, h, v)| (*t, h.to_string(), *v))
+            .collect();
+        rows.push((3 * SECOND, "b".to_string(), 777));
+        rows.sort();
+        rows
+    };
+    assert_eq!(triples(&[read_all(&pond, s).await]), expected);
+    drop(pond);
+
+    let pond = Arc::new(Pond::open(location(&dir)).await.unwrap());
+    let ctx = session(&pond).await;
+    assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
+    // As of the version before the first delete, every row.
+    let before = sql(
+        &ctx,
+        "SELECT * FROM series_range('/fleet/cpu', NULL, NULL, 2)",
+    )
+    .await;
+    assert_eq!(before.len(), day.len());
+    let between = sql(
+        &ctx,
+        &format!(
+            "SELECT * FROM series_range('/fleet/cpu', NULL, NULL, {})",
+            second.version - 1
+        ),
+    )
+    .await;
+    assert_eq!(between.len(), day.len() - 4);
+
+    // The rows are still on disk until compaction rewrites the versions
+    // and vacuum removes the old files.
+    assert!(values_on_disk(&dir).contains(&104));
+    pond.compact(s).await.unwrap();
+    assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
+    pond.vacuum(std::time::Duration::ZERO).await.unwrap();
+    let on_disk = values_on_disk(&dir);
+    for gone in [102, 103, 104, 105, 8, 9] {
+        assert!(
+            !on_disk.contains(&gone),
+            "{gone} is still on disk: {on_disk:?}"
+        );
+    }
+    assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
+}
+
+#[tokio::test]
+async fn a_version_wholly_deleted_is_not_read_and_sql_delete_counts_rows() {
     let (_dir, pond) = temp_pond().await;
     let pond = Arc::new(pond);
-    let ctx = session(&pond).await;
-    for case in 0..cases {
-        run_sequence(&pond, &ctx, seed, case).await;
+    let s = "/plant/boiler";
+    for hour in 0..4 {
+        let t = hour * 3600 * SECOND;
+        pond.append_batch(s, &rows(&[(t, "a", hour), (t + SECOND, "a", hour)]), "ts")
+            .await
+            .unwrap();
     }
+    let ctx = session(&pond).await;
+    let deleted = ctx
+        .sql("DELETE FROM plant.boiler WHERE ts >= '1970-01-01T01:00:00Z' AND ts < '1970-01-01T03:00:00Z'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let count = deleted[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt64Type>();
+    assert_eq!(count.value(0), 4);
+    assert_eq!(sql(&ctx, "SELECT * FROM plant.boiler").await.len(), 4);
+    // A delete from the command line's form: a range and no predicate.
+    pond.delete(s, 3 * 3600 * SECOND, 4 * 3600 * SECOND, None)
+        .await
+        .unwrap();
+    let plan = ctx
+        .sql("EXPLAIN SELECT * FROM plant.boiler")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    // The hour the range-only delete covers is not read at all; the two
+    // the SQL delete covers are read through its predicate.
+    assert!(plan.contains("versions=1/4"), "{plan}");
+    assert!(plan.contains("__pond_precedence@"), "{plan}");
+    assert_eq!(sql(&ctx, "SELECT * FROM plant.boiler").await.len(), 2);
+
+    let err = pond
+        .delete(s, 0, SECOND, Some("nope > 1"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("cannot delete from /plant/boiler"), "{err}");
+    let err = pond
+        .delete(s, SECOND, SECOND, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the time range is empty"), "{err}");
 }
