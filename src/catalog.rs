@@ -146,16 +146,10 @@ impl SchemaProvider for PondSchemaProvider {
         if crate::path::validate_series_path(&path).is_err() {
             return Ok(None);
         }
-        // A series' schema is fixed when it is created, and the scan
-        // refreshes the oplog before it plans: a series this handle already
-        // knows needs no probe of the log here, one fewer per query. Only a
-        // name not known yet (perhaps created by another process) refreshes.
+        self.pond.refresh().await.map_err(DataFusionError::from)?;
         // The state, not `series_info`, which sums over every version.
         if self.pond.state(&path).is_err() {
-            self.pond.refresh().await.map_err(DataFusionError::from)?;
-            if self.pond.state(&path).is_err() {
-                return Ok(None);
-            }
+            return Ok(None);
         }
         let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
         Ok(Some(Arc::new(table)))

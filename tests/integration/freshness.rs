@@ -134,3 +134,25 @@ async fn every_read_sees_what_another_process_committed_before_it() {
     let pump = "SELECT count(*) FROM series_range('/plant/pump', NULL, NULL)";
     assert_eq!(count_of(ctx.sql(pump).await.unwrap()).await, 1);
 }
+
+#[tokio::test]
+async fn a_column_another_process_added_is_there_for_the_next_query() {
+    let (dir, pond) = temp_pond().await;
+    let at = location(&dir).to_string();
+    append_in_another_process(&at, "/plant/boiler", "ts,reading\n2024-01-01T00:00:00Z,1.0\n");
+    let pond = Arc::new(pond);
+    let ctx = SessionContext::new();
+    pond::register(&ctx, Arc::clone(&pond));
+    let rows = ctx.sql("SELECT count(*) FROM plant.boiler").await.unwrap();
+    assert_eq!(count_of(rows).await, 1);
+    append_in_another_process(
+        &at,
+        "/plant/boiler",
+        "ts,reading,pressure\n2024-01-01T00:01:00Z,2.0,7.5\n",
+    );
+    let rows = ctx
+        .sql("SELECT count(pressure) FROM plant.boiler")
+        .await
+        .unwrap();
+    assert_eq!(count_of(rows).await, 1);
+}
