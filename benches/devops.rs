@@ -22,6 +22,12 @@
 //! sets the timed runs per query (default 15); `DEVOPS_PUSHDOWN=1` turns
 //! on DataFusion's `pushdown_filters` and `reorder_filters` for pond and
 //! `ListingTable` alike.
+//!
+//! `cargo bench --bench devops -- keyed` measures instead what a key costs
+//! (issue 10): the same appends, plus one re-delivery of an earlier hour of
+//! one host after every 20th version (5% of the versions), into an unkeyed
+//! and a keyed (`hostname`) series, each query timed on both before and
+//! after compaction. Only DataFusion is needed for it.
 
 mod common;
 use common::{bench_dir, copy_dir};
@@ -34,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use pond::{CompactOptions, Pond, PondOptions, VacuumOptions};
+use pond::{AppendOptions, CompactOptions, Pond, PondOptions, VacuumOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -126,6 +132,10 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(15);
+    if std::env::args().any(|a| a == "keyed") {
+        rt.block_on(keyed_cost(runs));
+        return;
+    }
     let duckdb = duckdb_binary();
     let dir = bench_dir().join("devops");
     let data = rt.block_on(build(&dir, &duckdb));
@@ -216,6 +226,111 @@ fn main() {
     let out = bench_dir().join("devops-results.md");
     std::fs::write(&out, &report).unwrap();
     eprintln!("written to {}", out.display());
+}
+
+/// What a key costs: an unkeyed and a keyed series of the same appends,
+/// with 5% of them re-delivering an earlier hour of one host, queried
+/// before and after compaction.
+async fn keyed_cost(runs: usize) {
+    let dir = bench_dir().join("devops-keyed");
+    let (plain, keyed) = (dir.join("plain"), dir.join("keyed"));
+    let done = dir.join(".complete");
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let manual = PondOptions::default().with_auto_compact_versions(0);
+        let a = Pond::create_with_options(plain.to_str().unwrap(), manual.clone())
+            .await
+            .unwrap();
+        let b = Pond::create_with_options(keyed.to_str().unwrap(), manual)
+            .await
+            .unwrap();
+        let key = AppendOptions::default().with_key(["hostname"]);
+        let mut generator = Generator::new();
+        let mut redelivered = 0;
+        let started = Instant::now();
+        let mut i = 0;
+        while let Some(batch) = generator.next() {
+            a.append_batch(SERIES, &batch, "ts").await.unwrap();
+            b.append_batch_with_options(SERIES, &batch, "ts", &key)
+                .await
+                .unwrap();
+            i += 1;
+            if i % 20 == 0 {
+                let again = generator.redelivery(i);
+                a.append_batch(SERIES, &again, "ts").await.unwrap();
+                b.append_batch(SERIES, &again, "ts").await.unwrap();
+                redelivered += 1;
+            }
+        }
+        eprintln!(
+            "appended {i} versions and {redelivered} re-deliveries in {:?}",
+            started.elapsed()
+        );
+        std::fs::write(&done, b"").unwrap();
+    }
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "keyed vs unkeyed series, same appends (5% re-deliver an hour of one host); \
+         medians of {runs} warm runs (ms)\n"
+    );
+    let _ = writeln!(
+        report,
+        "| query | unkeyed before | keyed before | keyed / unkeyed | unkeyed after | keyed after | keyed / unkeyed |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|");
+    let mut rows: Vec<[Duration; 4]> = vec![[Duration::ZERO; 4]; QUERIES.len()];
+    for (stage, compacted) in [false, true].into_iter().enumerate() {
+        if compacted {
+            for pond in [&plain, &keyed] {
+                let pond = Pond::open(pond.to_str().unwrap()).await.unwrap();
+                pond.compact_with_options(SERIES, &CompactOptions::default())
+                    .await
+                    .unwrap();
+            }
+        }
+        let a = KeyedSession::new(&plain).await;
+        let b = KeyedSession::new(&keyed).await;
+        for (q, (name, sql)) in QUERIES.iter().enumerate() {
+            let sql = sql.replace("{t}", "devops.cpu");
+            rows[q][stage * 2] = a.0.time(&sql, runs).await;
+            rows[q][stage * 2 + 1] = b.0.time(&sql, runs).await;
+            eprintln!(
+                "{name}: done ({})",
+                if compacted { "after" } else { "before" }
+            );
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for ((name, _), t) in QUERIES.iter().zip(&rows) {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            ms(t[0]),
+            ms(t[1]),
+            ms(t[1]) / ms(t[0]),
+            ms(t[2]),
+            ms(t[3]),
+            ms(t[3]) / ms(t[2]),
+        );
+    }
+    println!("{report}");
+    let out = bench_dir().join("devops-keyed-results.md");
+    std::fs::write(&out, &report).unwrap();
+    eprintln!("written to {}", out.display());
+}
+
+/// A warm session over one pond, without the `ListingTable`.
+struct KeyedSession(Session);
+
+impl KeyedSession {
+    async fn new(pond: &Path) -> Self {
+        let ctx = SessionContext::new();
+        let pond = Pond::open(pond.to_str().unwrap()).await.unwrap();
+        pond::register(&ctx, Arc::new(pond));
+        Self(Session { ctx })
+    }
 }
 
 /// `$DUCKDB`, the binary of the `duckdb-cli` Python package, or `duckdb`.
@@ -372,6 +487,36 @@ impl Generator {
             tags,
             version: 0,
         }
+    }
+}
+
+impl Generator {
+    /// After `versions` versions: one host's readings of an hour before
+    /// the newest one, delivered again with other values.
+    fn redelivery(&mut self, versions: i64) -> RecordBatch {
+        let host = (versions as usize * 37) % HOSTS;
+        let end = START + versions * PER_VERSION * STEP;
+        let hour = 3_600_000_000;
+        let first = (end - 2 * hour).div_euclid(hour) * hour;
+        let readings = (hour / STEP) as usize;
+        let ts: Vec<i64> = (0..readings as i64).map(|k| first + k * STEP).collect();
+        let mut columns: Vec<(&str, ArrayRef)> = vec![(
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        )];
+        for (name, tag) in TAGS.iter().zip(&self.tags[host]) {
+            columns.push((
+                name,
+                Arc::new(StringArray::from(vec![tag.as_str(); readings])),
+            ));
+        }
+        for name in METRICS {
+            let values: Vec<f64> = (0..readings)
+                .map(|_| (self.rng.random_range(0.0..100.0) * 1e3_f64).round() / 1e3)
+                .collect();
+            columns.push((name, Arc::new(Float64Array::from(values))));
+        }
+        RecordBatch::try_from_iter(columns).unwrap()
     }
 }
 
