@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err};
+use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err, plan_err};
 use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -382,6 +382,12 @@ impl TableProvider for SeriesTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if self.window.is_some() || self.max_version.is_some() || self.as_of_time.is_some() {
             return not_impl_err!("DELETE applies to a series table, not to a read of one");
+        }
+        if session_as_of(state)?.is_some() {
+            return plan_err!(
+                "DELETE changes the series as it is now, but this session reads it as of \
+                 pond.as_of; SET pond.as_of = '' first"
+            );
         }
         // Stored as SQL and read back at every read: `now()` and other
         // volatile parts are folded to what they are now.

@@ -69,6 +69,9 @@ pub struct FileInfo {
     /// the versions it replaced, so that it still loses to a later append
     /// that it did not replace.
     pub precedence: i64,
+    /// The newest delete whose rows a compaction already left out of this
+    /// version (0 for an append): older deletes no longer apply to it.
+    pub deletes_applied: i64,
 }
 
 impl FileInfo {
@@ -99,9 +102,10 @@ pub(crate) struct Tombstone {
 }
 
 impl Tombstone {
-    /// Whether it may delete rows of `version`.
+    /// Whether it may delete rows of `version`: rows written before it,
+    /// that no compaction already deleted.
     pub(crate) fn applies_to(&self, version: &FileInfo) -> bool {
-        self.version > version.precedence
+        self.version > version.precedence.max(version.deletes_applied)
             && self.min_event_time <= version.max_event_time
             && version.min_event_time <= self.max_event_time
     }
@@ -109,7 +113,7 @@ impl Tombstone {
     /// Whether it deletes every row of `version`.
     pub(crate) fn deletes_all_of(&self, version: &FileInfo) -> bool {
         self.predicate.is_none()
-            && self.version > version.precedence
+            && self.applies_to(version)
             && self.min_event_time <= version.min_event_time
             && version.max_event_time <= self.max_event_time
     }
@@ -485,6 +489,10 @@ impl OplogIndex {
                         .get("precedence")
                         .and_then(|p| p.as_i64())
                         .unwrap_or(entry.version),
+                    deletes_applied: attributes
+                        .get("deletes_applied")
+                        .and_then(|p| p.as_i64())
+                        .unwrap_or(0),
                 };
                 let series = self.series_mut(&entry.series, &location)?;
                 if let Some(schema) = schema {

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::AsArray;
 use arrow::array::RecordBatch;
-use arrow::compute::{sort_to_indices, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt};
 use object_store::ObjectStoreExt;
@@ -671,7 +672,13 @@ fn sort_batch(batch: &RecordBatch, timestamp_column: &str, path: &str) -> Result
     };
     match time_stats(column.as_ref()) {
         Ok(Some(stats)) if !stats.sorted => {
-            let indices = sort_to_indices(column, None, None)?;
+            // Stable: rows of one instant keep their order, so that of a
+            // keyed series' rows the last one given for a key still wins.
+            let times = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)?;
+            let times = times.as_primitive::<arrow::datatypes::Int64Type>();
+            let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+            order.sort_by_key(|&i| times.value(i as usize));
+            let indices = arrow::array::UInt32Array::from(order);
             Ok(take_record_batch(batch, &indices)?)
         }
         Ok(_) => Ok(batch.clone()),

@@ -325,6 +325,8 @@ struct Output {
     level: u32,
     /// The highest precedence among the inputs.
     precedence: i64,
+    /// The newest delete the rows were read through.
+    deletes_applied: i64,
     /// The key the file was sorted by: the series' key when it was planned,
     /// whatever the key is by the time it commits.
     sort_key: Vec<String>,
@@ -466,6 +468,7 @@ impl Pond {
             (MIN_TIME, MAX_TIME),
             state.deletes_as_of(None),
         );
+        let deletes_applied = state.deletes.last().map_or(0, |d| d.version);
         let mut rows = futures::StreamExt::peekable(rows);
         let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
         let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
@@ -479,6 +482,7 @@ impl Pond {
                 uuid,
                 level,
                 precedence,
+                deletes_applied,
                 sort_key: state.sort_key.clone(),
             });
         }
@@ -501,6 +505,7 @@ impl Pond {
             uuid,
             level,
             precedence,
+            deletes_applied,
             sort_key: state.sort_key.clone(),
         })
     }
@@ -618,19 +623,29 @@ impl Pond {
 /// The new version wins over another live version where the group's
 /// newest input did, so no live version that overlaps a group in time may
 /// have a precedence between the group's lowest and highest: such a version
-/// joins the group, and a group that would then share a version with
-/// another is left out.
+/// joins the group. And where a delete with a predicate applies to the
+/// group, it may remove a key whose newest row is in the group: then every
+/// older version that overlaps it joins too, or its row for that key would
+/// win in the new version's place (the predicate, tested on that older row,
+/// need not hold). A group that would then share a version with another is
+/// left out.
 fn keyed_groups(state: &SeriesState, groups: Vec<Vec<FileInfo>>) -> Vec<Vec<FileInfo>> {
     let mut closed: Vec<Vec<FileInfo>> = Vec::new();
     for mut group in groups {
         let (lo, hi) = group.iter().fold((i64::MAX, i64::MIN), |(lo, hi), v| {
             (lo.min(v.precedence), hi.max(v.precedence))
         });
-        let joining = |group: &[FileInfo]| {
+        let joining = |group: &[FileInfo], lo: i64| {
+            let downward = group.iter().any(|g| {
+                state
+                    .deletes
+                    .iter()
+                    .any(|d| d.predicate.is_some() && d.applies_to(g))
+            });
             state
                 .live()
                 .find(|v| {
-                    v.precedence > lo
+                    (v.precedence > lo || downward)
                         && v.precedence < hi
                         && group.iter().all(|g| g.version != v.version)
                         && group.iter().any(|g| {
@@ -640,7 +655,9 @@ fn keyed_groups(state: &SeriesState, groups: Vec<Vec<FileInfo>>) -> Vec<Vec<File
                 })
                 .map(|v| v.as_ref().clone())
         };
-        while let Some(v) = joining(&group) {
+        let mut lo = lo;
+        while let Some(v) = joining(&group, lo) {
+            lo = lo.min(v.precedence);
             group.push(v);
         }
         let shared = closed
@@ -703,6 +720,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
                 serde_json::json!({
                     "level": o.level,
                     "precedence": o.precedence,
+                    "deletes_applied": o.deletes_applied,
                     "replaces": replaces,
                     "sort_key": o.sort_key,
                     "distinct": f.distinct_json(),
@@ -776,11 +794,14 @@ fn compaction_landed(index: &OplogIndex, path: &str, outputs: &[Output]) -> Opti
         .iter()
         .find_map(|o| o.file.as_ref().map(|file| (o, file)))
     else {
-        // Only inputs deletes emptied: landed if they are superseded (by
-        // this compaction or another, which read the same nothing).
-        let input = outputs.first()?.inputs.first()?;
-        let v = &series.versions[series.versions.find(input.version)?];
-        return v.superseded_at;
+        // Only inputs deletes emptied: landed if they are all superseded
+        // (by this compaction or another, which read the same nothing).
+        let mut landed = None;
+        for input in outputs.iter().flat_map(|o| &o.inputs) {
+            let v = &series.versions[series.versions.find(input.version)?];
+            landed = landed.max(Some(v.superseded_at?));
+        }
+        return landed;
     };
     let v = &series.versions[series.versions.find(first.version)?];
     (v.file_path == file.path.as_ref()).then_some(v.txn_seq)

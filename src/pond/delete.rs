@@ -108,6 +108,15 @@ fn check_predicate(path: &str, schema: &arrow::datatypes::SchemaRef, sql: &str) 
     let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(invalid)?;
     let ctx = SessionContext::new();
     let expr = ctx.parse_sql_expr(sql, &df_schema).map_err(invalid)?;
+    // Read back at every read: it must say the same each time.
+    if expr.is_volatile() {
+        return Err(Error::InvalidDelete {
+            path: path.to_string(),
+            reason: format!(
+                "the predicate {sql:?} is volatile (random(), now() …): it would delete other rows at every read"
+            ),
+        });
+    }
     let physical = ctx
         .create_physical_expr(expr, &df_schema)
         .map_err(invalid)?;

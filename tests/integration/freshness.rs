@@ -139,7 +139,11 @@ async fn every_read_sees_what_another_process_committed_before_it() {
 async fn a_column_another_process_added_is_there_for_the_next_query() {
     let (dir, pond) = temp_pond().await;
     let at = location(&dir).to_string();
-    append_in_another_process(&at, "/plant/boiler", "ts,reading\n2024-01-01T00:00:00Z,1.0\n");
+    append_in_another_process(
+        &at,
+        "/plant/boiler",
+        "ts,reading\n2024-01-01T00:00:00Z,1.0\n",
+    );
     let pond = Arc::new(pond);
     let ctx = SessionContext::new();
     pond::register(&ctx, Arc::clone(&pond));

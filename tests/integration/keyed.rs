@@ -617,6 +617,19 @@ async fn deletes_survive_reopen_travel_back_and_leave_the_disk_after_compaction_
     assert!(values_on_disk(&dir).contains(&104));
     pond.compact(s).await.unwrap();
     assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
+    // The compacted version holds no deleted row: the deletes no longer
+    // apply to it, and it is read as it is.
+    let plan = ctx
+        .sql("EXPLAIN SELECT * FROM fleet.cpu")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    assert!(!plan.contains("__pond_precedence"), "{plan}");
     pond.vacuum(std::time::Duration::ZERO).await.unwrap();
     let on_disk = values_on_disk(&dir);
     for gone in [102, 103, 104, 105, 8, 9] {
@@ -684,4 +697,123 @@ async fn a_version_wholly_deleted_is_not_read_and_sql_delete_counts_rows() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("the time range is empty"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Cases a review found.
+
+#[tokio::test]
+async fn a_compaction_under_a_delete_with_a_predicate_takes_the_older_versions_along() {
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let s = "/r/a";
+    // A big old version holding (0, a) = 1.
+    let mut big: Vec<(i64, &str, i64)> = (1..20_000)
+        .map(|i| (i * SECOND / 100, "a", (i * 2_654_435_761) % 1_000_003))
+        .collect();
+    big.push((0, "a", 1));
+    pond.append_batch_with_options(s, &rows(&big), "ts", &keyed())
+        .await
+        .unwrap();
+    // A small newer one replaces it with 150.
+    pond.append_batch(s, &rows(&[(0, "a", 150)]), "ts")
+        .await
+        .unwrap();
+    // Delete where v >= 100: the newest row of (0, a) is 150, so the key goes.
+    pond.delete(s, 0, SECOND, Some("v >= 100")).await.unwrap();
+    pond.append_batch(s, &rows(&[(5, "b", 3)]), "ts")
+        .await
+        .unwrap();
+    let ctx = session(&pond).await;
+    let before = sql(&ctx, "SELECT * FROM r.a WHERE ts < to_timestamp_micros(10)").await;
+    assert_eq!(before, owned(&[(5, "b", 3)]), "before compaction");
+    let big_size = pond.versions(s).unwrap()[0].size;
+    let options = CompactOptions::default().with_target_file_bytes(big_size);
+    let outcome = pond.compact_with_options(s, &options).await.unwrap();
+    assert!(
+        outcome.versions_read >= 3,
+        "the big version joins: {outcome:?}"
+    );
+    let after = sql(&ctx, "SELECT * FROM r.a WHERE ts < to_timestamp_micros(10)").await;
+    assert_eq!(after, before, "after compaction");
+}
+
+#[tokio::test]
+async fn an_append_out_of_time_order_keeps_the_last_row_of_a_key() {
+    let (_dir, pond) = temp_pond().await;
+    let s = "/r/b";
+    // 300 rows out of time order, each key once except (0, "a"): 1 first, 2 last.
+    let hosts: Vec<String> = (0..300).map(|i| format!("h{i}")).collect();
+    let mut input: Vec<(i64, &str, i64)> = (0..300)
+        .map(|i| (((300 - i) % 3) as i64 * SECOND, hosts[i].as_str(), i as i64))
+        .collect();
+    input[1] = (0, "a", 1);
+    input[298] = (0, "a", 2);
+    pond.append_batch_with_options(s, &rows(&input), "ts", &keyed())
+        .await
+        .unwrap();
+    let got = triples(&[read_all(&pond, s).await]);
+    let a: Vec<_> = got.iter().filter(|r| r.1 == "a").collect();
+    assert_eq!(a, vec![&(0, "a".to_string(), 2)]);
+}
+
+#[tokio::test]
+async fn appends_of_many_rows_out_of_order_keep_the_last_row_of_a_key() {
+    let (_dir, pond) = temp_pond().await;
+    let hosts: Vec<String> = (0..2000).map(|i| format!("h{i}")).collect();
+    let mut failures = Vec::new();
+    for case in 0..40usize {
+        let s = format!("/r/c{case}");
+        let n = 100 + case * 37;
+        let mut rng = StdRng::seed_from_u64(case as u64);
+        let mut input: Vec<(i64, &str, i64)> = (0..n)
+            .map(|i| (rng.random_range(0..3) * SECOND, hosts[i].as_str(), i as i64))
+            .collect();
+        let p = rng.random_range(0..n / 2);
+        let q = rng.random_range(n / 2..n);
+        input[p] = (0, "a", 1);
+        input[q] = (0, "a", 2);
+        input[0].0 = 5 * SECOND; // not in time order
+        pond.append_batch_with_options(&s, &rows(&input), "ts", &keyed())
+            .await
+            .unwrap();
+        let got = triples(&[read_all(&pond, &s).await]);
+        let a: Vec<_> = got.iter().filter(|r| r.1 == "a").cloned().collect();
+        if a != vec![(0, "a".to_string(), 2)] {
+            failures.push((case, a));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[tokio::test]
+async fn deletes_refuse_volatile_predicates_and_a_session_read_as_of() {
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    pond.append_batch("/r/v", &rows(&[(0, "a", 1)]), "ts")
+        .await
+        .unwrap();
+    let err = pond
+        .delete("/r/v", 0, SECOND, Some("random() < 0.5"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("volatile"), "{err}");
+    let ctx = session(&pond).await;
+    ctx.sql("SET pond.as_of = '2020-01-01T00:00:00Z'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let err = ctx
+        .sql("DELETE FROM r.v")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pond.as_of"), "{err}");
+    assert_eq!(read_all(&pond, "/r/v").await.num_rows(), 1);
 }
