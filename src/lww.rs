@@ -12,14 +12,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{SortOptions, cast, filter_record_batch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::UInt32Array;
+use arrow::compute::{SortOptions, cast, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
@@ -36,6 +39,7 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -174,10 +178,13 @@ impl MergedScan<'_> {
         let config = FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema)))
             .with_projection_indices(Some(scanned.clone()))?
             .with_file_groups(vec![partitioned.into()]);
-        let mut plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config.build());
-        if merge {
-            plan = self.newest_per_key(plan, (files.len(), runs.len()))?;
-        }
+        let scan = DataSourceExec::new(Arc::new(config.build()));
+        let mut plan: Arc<dyn ExecutionPlan> = if merge {
+            let time_sorted = files.iter().all(|f| f.is_time_sorted());
+            self.newest_per_key(scan, time_sorted, (files.len(), runs.len()))?
+        } else {
+            Arc::new(scan)
+        };
         // After the newest row of each key is chosen: a delete removes the
         // key if the row it saw then (of lower precedence) is in its range
         // and meets its predicate.
@@ -207,41 +214,58 @@ impl MergedScan<'_> {
         Ok(Arc::new(ProjectionExec::try_new(columns, plan)?))
     }
 
-    /// Of each key, the row of the highest precedence: the rows sorted by
-    /// time, the other key columns, then precedence from the highest.
+    /// Of each key, the row of the highest precedence: the files' rows
+    /// merged in time order (each file is in time order, unless clustered
+    /// by a sort key: then they are sorted), then [`LastWriterWinsExec`].
     fn newest_per_key(
         &self,
-        scan: Arc<dyn ExecutionPlan>,
+        scan: DataSourceExec,
+        time_sorted: bool,
         merged: (usize, usize),
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let scan_schema = scan.schema();
-        let ascending = SortOptions::new(false, false);
-        // (The rows of each file are in time order, but a merge by time
-        // followed by a sort of each instant's rows is not a plan
-        // DataFusion keeps intact.)
-        let mut order = vec![PhysicalSortExpr::new(
+        let time = scan_schema.index_of(self.timestamp_column)?;
+        let by_time = LexOrdering::new([PhysicalSortExpr::new(
             col(self.timestamp_column, &scan_schema)?,
-            ascending,
-        )];
-        for name in self.key {
-            if name != self.timestamp_column {
-                order.push(PhysicalSortExpr::new(col(name, &scan_schema)?, ascending));
-            }
-        }
-        order.push(PhysicalSortExpr::new(
-            col(PRECEDENCE_COLUMN, &scan_schema)?,
-            SortOptions::new(true, false),
-        ));
-        let order = LexOrdering::new(order).expect("the time column at least");
-        let sorted: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(order.clone(), scan));
+            ascending(),
+        )])
+        .expect("one");
+        let ordered: Arc<dyn ExecutionPlan> = if time_sorted {
+            let config = scan
+                .data_source()
+                .downcast_ref::<FileScanConfig>()
+                .expect("a file scan")
+                .clone();
+            let files: Vec<FileGroup> = config
+                .file_groups
+                .iter()
+                .flat_map(|g| g.iter().cloned())
+                .map(|f| FileGroup::new(vec![f]))
+                .collect();
+            let config = FileScanConfigBuilder::from(config)
+                .with_file_groups(files)
+                .with_output_ordering(vec![by_time.clone()])
+                .build();
+            Arc::new(SortPreservingMergeExec::new(
+                by_time,
+                DataSourceExec::from_data_source(config),
+            ))
+        } else {
+            Arc::new(SortExec::new(by_time, Arc::new(scan)))
+        };
         let key: Vec<usize> = self
             .key
             .iter()
+            .filter(|k| k.as_str() != self.timestamp_column)
             .map(|name| scan_schema.index_of(name))
             .collect::<Result<_, _>>()?;
+        let rank = scan_schema.index_of(PRECEDENCE_COLUMN)?;
         let keep = scan_schema.fields().len();
         Ok(Arc::new(LastWriterWinsExec::try_new(
-            sorted, order, key, keep, merged,
+            ordered,
+            (time, key, rank),
+            keep,
+            merged,
         )?))
     }
 }
@@ -319,16 +343,21 @@ fn unit_bound(micros: i64, unit: TimeUnit, upper: bool) -> Bound {
     }
 }
 
-/// Keeps the first row of each key of its input, whose rows come with equal
-/// keys next to each other and the winner first; returns the first `keep`
-/// columns. One partition in, one out.
+/// Of each key, the row of the highest rank. The input comes in time order
+/// (one partition); the key is the time column and `key`'s columns, so the
+/// rows of a key are among those of one instant, and only those are held
+/// at once. The rank is a column of `Int64`: a version's precedence, or a
+/// row's position in what an append was given. Returns the first `keep`
+/// columns.
 #[derive(Debug)]
 pub struct LastWriterWinsExec {
     input: Arc<dyn ExecutionPlan>,
-    /// The order the input must come in.
-    order: LexOrdering,
-    /// The key columns, in the input.
+    /// The time column, in the input.
+    time: usize,
+    /// The other key columns, in the input.
     key: Vec<usize>,
+    /// The rank column, in the input.
+    rank: usize,
     /// The output is the input's first `keep` columns.
     keep: usize,
     schema: SchemaRef,
@@ -340,13 +369,12 @@ pub struct LastWriterWinsExec {
 }
 
 impl LastWriterWinsExec {
-    /// Over `input`, sorted by `order` (which puts equal keys together,
-    /// the winner first), with the key columns `key` and the first `keep`
-    /// columns returned; `(versions, runs)` says what it merges.
+    /// Over `input`, in order of the time column `time`, with the other key
+    /// columns `key` and the rank column `rank`, returning the first `keep`
+    /// columns; `(versions, runs)` says what it merges.
     pub(crate) fn try_new(
         input: Arc<dyn ExecutionPlan>,
-        order: LexOrdering,
-        key: Vec<usize>,
+        (time, key, rank): (usize, Vec<usize>, usize),
         keep: usize,
         (versions, runs): (usize, usize),
     ) -> DfResult<Self> {
@@ -359,29 +387,12 @@ impl LastWriterWinsExec {
             fields,
             input_schema.metadata().clone(),
         ));
-        // Rows come out in the order they go in, as far as it is on the
-        // columns returned (the first `keep`, at the same positions).
-        let mut equivalence = EquivalenceProperties::new(Arc::clone(&schema));
-        let kept_order: Vec<PhysicalSortExpr> = order
-            .iter()
-            .take_while(|e| {
-                e.expr
-                    .downcast_ref::<Column>()
-                    .is_some_and(|c| c.index() < keep)
-            })
-            .cloned()
-            .collect();
-        equivalence.add_ordering(kept_order);
-        let properties = PlanProperties::new(
-            equivalence,
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
+        let properties = Self::properties_of(&input, &schema, keep);
         Ok(Self {
             input,
-            order,
+            time,
             key,
+            rank,
             keep,
             schema,
             versions,
@@ -391,19 +402,52 @@ impl LastWriterWinsExec {
         })
     }
 
+    /// Rows come out in the order they go in (it only leaves rows out), as
+    /// far as that order is on the columns returned (the first `keep`, at
+    /// the same positions).
+    fn properties_of(input: &Arc<dyn ExecutionPlan>, schema: &SchemaRef, keep: usize) -> PlanProperties {
+        let mut equivalence = EquivalenceProperties::new(Arc::clone(schema));
+        if let Some(order) = input.properties().output_ordering() {
+            let kept: Vec<PhysicalSortExpr> = order
+                .iter()
+                .take_while(|e| {
+                    e.expr
+                        .downcast_ref::<Column>()
+                        .is_some_and(|c| c.index() < keep)
+                })
+                .cloned()
+                .collect();
+            equivalence.add_ordering(kept);
+        }
+        PlanProperties::new(
+            equivalence,
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+    }
+
     fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Self {
+        let properties = Self::properties_of(&input, &self.schema, self.keep);
         Self {
             input,
-            order: self.order.clone(),
             key: self.key.clone(),
-            keep: self.keep,
             schema: Arc::clone(&self.schema),
-            versions: self.versions,
-            runs: self.runs,
-            properties: Arc::clone(&self.properties),
+            properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            ..*self
         }
     }
+
+    fn time_order(&self) -> LexOrdering {
+        let schema = self.input.schema();
+        let column = Arc::new(Column::new(schema.field(self.time).name(), self.time));
+        LexOrdering::new([PhysicalSortExpr::new(column, ascending())]).expect("one")
+    }
+}
+
+fn ascending() -> SortOptions {
+    SortOptions::new(false, false)
 }
 
 impl DisplayAs for LastWriterWinsExec {
@@ -412,6 +456,7 @@ impl DisplayAs for LastWriterWinsExec {
         let key: Vec<&str> = self
             .key
             .iter()
+            .chain([&self.time])
             .map(|&i| schema.field(i).name().as_str())
             .collect();
         write!(
@@ -439,13 +484,8 @@ impl ExecutionPlan for LastWriterWinsExec {
 
     fn apply_expressions(
         &self,
-        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        for sort in self.order.iter() {
-            if f(&sort.expr)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -454,7 +494,7 @@ impl ExecutionPlan for LastWriterWinsExec {
     }
 
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
-        vec![Some(OrderingRequirements::from(self.order.clone()))]
+        vec![Some(OrderingRequirements::from(self.time_order()))]
     }
 
     fn required_input_distribution(&self) -> Vec<Distribution> {
@@ -484,20 +524,46 @@ impl ExecutionPlan for LastWriterWinsExec {
             .iter()
             .map(|&i| SortField::new(input_schema.field(i).data_type().clone()))
             .collect();
-        let mut winners = Winners {
+        let winners = Winners {
             converter: RowConverter::new(fields)?,
+            time: self.time,
             key: self.key.clone(),
+            rank: self.rank,
             keep: self.keep,
             schema: Arc::clone(&self.schema),
-            last: None,
+            pending: None,
         };
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let stream = input.map(move |batch| {
-            let _timer = baseline.elapsed_compute().timer();
-            let out = winners.of(&batch?)?;
-            baseline.record_output(out.num_rows());
-            Ok(out)
-        });
+        let stream = futures::stream::unfold(
+            (input, winners, baseline, false),
+            |(mut input, mut winners, baseline, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let next = input.next().await;
+                    let _timer = baseline.elapsed_compute().timer();
+                    let (out, done) = match next {
+                        Some(Ok(batch)) => (winners.push(&batch), false),
+                        Some(Err(e)) => (Err(e), true),
+                        None => (winners.finish(), true),
+                    };
+                    match out {
+                        Ok(Some(batch)) if batch.num_rows() > 0 => {
+                            baseline.record_output(batch.num_rows());
+                            drop(_timer);
+                            return Some((Ok(batch), (input, winners, baseline, done)));
+                        }
+                        Ok(_) if !done => continue,
+                        Ok(_) => return None,
+                        Err(e) => {
+                            drop(_timer);
+                            return Some((Err(e), (input, winners, baseline, true)));
+                        }
+                    }
+                }
+            },
+        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             stream,
@@ -509,38 +575,91 @@ impl ExecutionPlan for LastWriterWinsExec {
     }
 }
 
-/// The state of one stream of [`LastWriterWinsExec`]: the key of the last
-/// row seen, which the next batch's first row is compared with.
+/// The state of one stream of [`LastWriterWinsExec`]: the rows of the last
+/// instant seen, which the next batch may continue.
 struct Winners {
     converter: RowConverter,
+    time: usize,
     key: Vec<usize>,
+    rank: usize,
     keep: usize,
     schema: SchemaRef,
-    last: Option<OwnedRow>,
+    pending: Option<RecordBatch>,
 }
 
 impl Winners {
-    fn of(&mut self, batch: &RecordBatch) -> DfResult<RecordBatch> {
+    /// The winners of the instants `batch` completes.
+    fn push(&mut self, batch: &RecordBatch) -> DfResult<Option<RecordBatch>> {
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        let batch = match self.pending.take() {
+            Some(pending) => arrow::compute::concat_batches(&batch.schema(), [&pending, batch])?,
+            None => batch.clone(),
+        };
+        let times = cast(batch.column(self.time), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let n = batch.num_rows();
+        let last = times.value(n - 1);
+        // The rows of the last instant may go on in the next batch.
+        let mut complete = n;
+        while complete > 0 && times.value(complete - 1) == last {
+            complete -= 1;
+        }
+        self.pending = Some(batch.slice(complete, n - complete));
+        if complete == 0 {
+            return Ok(None);
+        }
+        self.winners(&batch.slice(0, complete)).map(Some)
+    }
+
+    /// The winners of the rows still held.
+    fn finish(&mut self) -> DfResult<Option<RecordBatch>> {
+        match self.pending.take() {
+            Some(rest) if rest.num_rows() > 0 => self.winners(&rest).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Of each key among the whole instants of `batch`, the row of the
+    /// highest rank, in the batch's order.
+    fn winners(&self, batch: &RecordBatch) -> DfResult<RecordBatch> {
+        let times = cast(batch.column(self.time), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let ranks = cast(batch.column(self.rank), &DataType::Int64)?;
+        let ranks = ranks.as_primitive::<Int64Type>();
         let columns: Vec<ArrayRef> = self
             .key
             .iter()
             .map(|&i| Arc::clone(batch.column(i)))
             .collect();
-        let rows = self.converter.convert_columns(&columns)?;
-        let mut keep = Vec::with_capacity(batch.num_rows());
-        for i in 0..rows.num_rows() {
-            let row = rows.row(i);
-            let first = match i {
-                0 => self.last.as_ref().is_none_or(|last| last.row() != row),
-                _ => rows.row(i - 1) != row,
-            };
-            keep.push(first);
+        let rows = (!columns.is_empty())
+            .then(|| self.converter.convert_columns(&columns))
+            .transpose()?;
+        let mut chosen: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        let mut best: std::collections::HashMap<Option<arrow::row::Row<'_>>, usize> =
+            std::collections::HashMap::new();
+        let mut instant = None;
+        for i in 0..batch.num_rows() {
+            let t = times.is_valid(i).then(|| times.value(i));
+            if t != instant {
+                chosen.extend(best.drain().map(|(_, i)| i as u32));
+                instant = t;
+            }
+            let key = rows.as_ref().map(|rows| rows.row(i));
+            let rank = ranks.value(i);
+            best.entry(key)
+                .and_modify(|b| {
+                    if ranks.value(*b) < rank {
+                        *b = i;
+                    }
+                })
+                .or_insert(i);
         }
-        if rows.num_rows() > 0 {
-            self.last = Some(rows.row(rows.num_rows() - 1).owned());
-        }
+        chosen.extend(best.drain().map(|(_, i)| i as u32));
+        chosen.sort_unstable();
         let projected = batch.project(&(0..self.keep).collect::<Vec<_>>())?;
-        let kept = filter_record_batch(&projected, &BooleanArray::from(keep))?;
+        let kept = take_record_batch(&projected, &UInt32Array::from(chosen))?;
         Ok(RecordBatch::try_new(
             Arc::clone(&self.schema),
             kept.columns().to_vec(),

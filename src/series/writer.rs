@@ -411,16 +411,18 @@ async fn sorted_stream(
         ));
     }
     let sort = LexOrdering::new(sort).expect("at least the time column");
-    let mut plan: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(sort.clone(), scan));
+    let mut plan: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(sort, scan));
     if !key.is_empty() {
-        let key_columns = key
+        let others = key
             .iter()
+            .filter(|k| k.as_str() != timestamp_column)
             .map(|k| scanned.index_of(k))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let time = scanned.index_of(timestamp_column)?;
+        let row = scanned.index_of(ROW_COLUMN)?;
         plan = Arc::new(LastWriterWinsExec::try_new(
             plan,
-            sort,
-            key_columns,
+            (time, others, row),
             schema.fields().len(),
             (1, 1),
         )?);
