@@ -38,6 +38,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -113,6 +114,8 @@ pub(crate) struct MergedScan<'a> {
     pub(crate) projection: &'a [usize],
     /// The deletes to apply.
     pub(crate) deletes: &'a [Arc<Tombstone>],
+    /// How many partitions the runs may be read in.
+    pub(crate) partitions: usize,
 }
 
 impl MergedScan<'_> {
@@ -124,7 +127,7 @@ impl MergedScan<'_> {
     pub(crate) fn plan(
         &self,
         runs: &[Vec<FileInfo>],
-        source: impl FnOnce(TableSchema) -> ParquetSource,
+        source: impl Fn(TableSchema) -> ParquetSource,
         physical: impl Fn(Expr, &DFSchema) -> DfResult<Arc<dyn PhysicalExpr>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let precedence = Arc::new(Field::new(PRECEDENCE_COLUMN, DataType::Int64, false));
@@ -166,24 +169,40 @@ impl MergedScan<'_> {
         }
         scanned.push(precedence_index);
 
+        let partitioned = |files: &[&FileInfo]| -> Vec<PartitionedFile> {
+            files
+                .iter()
+                .map(|f| {
+                    let mut file = PartitionedFile::new(f.file_path.clone(), f.size as u64);
+                    file.partition_values = vec![ScalarValue::Int64(Some(f.precedence))];
+                    file
+                })
+                .collect()
+        };
+        let scan = |groups: Vec<Vec<PartitionedFile>>| -> DfResult<DataSourceExec> {
+            let config =
+                FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema.clone())))
+                    .with_projection_indices(Some(scanned.clone()))?
+                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect());
+            Ok(DataSourceExec::new(Arc::new(config.build())))
+        };
         let files: Vec<&FileInfo> = runs.iter().flatten().collect();
-        let partitioned: Vec<PartitionedFile> = files
-            .iter()
-            .map(|f| {
-                let mut file = PartitionedFile::new(f.file_path.clone(), f.size as u64);
-                file.partition_values = vec![ScalarValue::Int64(Some(f.precedence))];
-                file
-            })
-            .collect();
-        let config = FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema)))
-            .with_projection_indices(Some(scanned.clone()))?
-            .with_file_groups(vec![partitioned.into()]);
-        let scan = DataSourceExec::new(Arc::new(config.build()));
         let mut plan: Arc<dyn ExecutionPlan> = if merge {
-            let time_sorted = files.iter().all(|f| f.is_time_sorted());
-            self.newest_per_key(scan, time_sorted, (files.len(), runs.len()))?
+            // Runs are disjoint in time, so no key is in two: each share of
+            // them is merged on its own, side by side.
+            let mut branches = Vec::new();
+            for share in shares(runs, self.partitions) {
+                let files: Vec<&FileInfo> = share.iter().flat_map(|r| r.iter()).collect();
+                let time_sorted = files.iter().all(|f| f.is_time_sorted());
+                let merged = (files.len(), share.len());
+                let scan = scan(vec![partitioned(&files)])?;
+                branches.push(self.newest_per_key(scan, time_sorted, merged)?);
+            }
+            UnionExec::try_new(branches)?
         } else {
-            Arc::new(scan)
+            let all = partitioned(&files);
+            let per = all.len().div_ceil(self.partitions.max(1)).max(1);
+            Arc::new(scan(all.chunks(per).map(<[_]>::to_vec).collect())?)
         };
         // After the newest row of each key is chosen: a delete removes the
         // key if the row it saw then (of lower precedence) is in its range
@@ -268,6 +287,28 @@ impl MergedScan<'_> {
             merged,
         )?))
     }
+}
+
+/// `runs` dealt into at most `n` shares of about equal bytes, each run
+/// whole.
+fn shares(runs: &[Vec<FileInfo>], n: usize) -> Vec<Vec<&Vec<FileInfo>>> {
+    let bytes = |run: &Vec<FileInfo>| run.iter().map(|f| f.size).sum::<i64>();
+    let mut by_size: Vec<&Vec<FileInfo>> = runs.iter().collect();
+    by_size.sort_by_key(|run| std::cmp::Reverse(bytes(run)));
+    let mut shares: Vec<(i64, Vec<&Vec<FileInfo>>)> = vec![(0, Vec::new()); n.clamp(1, runs.len().max(1))];
+    for run in by_size {
+        let lightest = shares
+            .iter_mut()
+            .min_by_key(|(total, _)| *total)
+            .expect("one share at least");
+        lightest.0 += bytes(run);
+        lightest.1.push(run);
+    }
+    shares
+        .into_iter()
+        .filter(|(_, share)| !share.is_empty())
+        .map(|(_, share)| share)
+        .collect()
 }
 
 /// Whether delete `d` removes a row: it was written before `d` (by

@@ -601,11 +601,12 @@ impl SeriesTable {
             key: &self.key,
             projection,
             deletes,
+            partitions: state.config().target_partitions().max(1),
         };
         let source = |table_schema| {
             let source = self.parquet_source(state, table_schema);
-            match predicate {
-                Some(p) => source.with_predicate(p),
+            match &predicate {
+                Some(p) => source.with_predicate(Arc::clone(p)),
                 None => source,
             }
         };

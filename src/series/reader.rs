@@ -206,6 +206,7 @@ fn merge_versions(
         key: &info.key,
         projection: &projection,
         deletes,
+        partitions: 1,
     }
     .plan(&[versions], ParquetSource::new, |expr, schema| {
         ctx.create_physical_expr(expr, schema)
