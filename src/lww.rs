@@ -18,7 +18,9 @@ use arrow::compute::{SortOptions, cast, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
@@ -193,10 +195,9 @@ impl MergedScan<'_> {
             let mut branches = Vec::new();
             for share in shares(runs, self.partitions) {
                 let files: Vec<&FileInfo> = share.iter().flat_map(|r| r.iter()).collect();
-                let time_sorted = files.iter().all(|f| f.is_time_sorted());
                 let merged = (files.len(), share.len());
                 let scan = scan(vec![partitioned(&files)])?;
-                branches.push(self.newest_per_key(scan, time_sorted, merged)?);
+                branches.push(self.newest_per_key(scan, &files, merged)?);
             }
             UnionExec::try_new(branches)?
         } else {
@@ -239,9 +240,10 @@ impl MergedScan<'_> {
     fn newest_per_key(
         &self,
         scan: DataSourceExec,
-        time_sorted: bool,
+        files: &[&FileInfo],
         merged: (usize, usize),
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let time_sorted = files.iter().all(|f| f.is_time_sorted());
         let scan_schema = scan.schema();
         let time = scan_schema.index_of(self.timestamp_column)?;
         let by_time = LexOrdering::new([PhysicalSortExpr::new(
@@ -280,12 +282,8 @@ impl MergedScan<'_> {
             .collect::<Result<_, _>>()?;
         let rank = scan_schema.index_of(PRECEDENCE_COLUMN)?;
         let keep = scan_schema.fields().len();
-        Ok(Arc::new(LastWriterWinsExec::try_new(
-            ordered,
-            (time, key, rank),
-            keep,
-            merged,
-        )?))
+        let exec = LastWriterWinsExec::try_new(ordered, (time, key, rank), keep, merged)?;
+        Ok(Arc::new(exec.with_estimates(files)))
     }
 }
 
@@ -405,6 +403,9 @@ pub struct LastWriterWinsExec {
     /// Versions merged, and in how many runs.
     versions: usize,
     runs: usize,
+    /// What the planner may assume of the output (see
+    /// [`Self::with_estimates`]).
+    statistics: Arc<Statistics>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -429,6 +430,7 @@ impl LastWriterWinsExec {
             input_schema.metadata().clone(),
         ));
         let properties = Self::properties_of(&input, &schema, keep);
+        let statistics = Arc::new(Statistics::new_unknown(&schema));
         Ok(Self {
             input,
             time,
@@ -438,9 +440,35 @@ impl LastWriterWinsExec {
             schema,
             versions,
             runs,
+            statistics,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         })
+    }
+
+    /// With estimates from the oplog of the versions merged: at most their
+    /// rows, and the distinct counts they record. Without them DataFusion
+    /// knows nothing of this side of a join, and plans it as if it were
+    /// large (a repartitioned hash join, which cannot prune versions with
+    /// its dynamic filter).
+    pub(crate) fn with_estimates(mut self, files: &[&FileInfo]) -> Self {
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        let rows: i64 = files.iter().map(|f| f.row_count).sum();
+        statistics.num_rows = Precision::Inexact(rows.max(0) as usize);
+        statistics.total_byte_size =
+            Precision::Inexact(files.iter().map(|f| f.size.max(0) as usize).sum());
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let distinct = files
+                .iter()
+                .filter_map(|f| f.distinct.iter().find(|(n, _)| n == field.name()))
+                .map(|(_, n)| *n as usize)
+                .max();
+            if let Some(n) = distinct {
+                statistics.column_statistics[i].distinct_count = Precision::Inexact(n);
+            }
+        }
+        self.statistics = Arc::new(statistics);
+        self
     }
 
     /// Rows come out in the order they go in (it only leaves rows out), as
@@ -474,6 +502,7 @@ impl LastWriterWinsExec {
             input,
             key: self.key.clone(),
             schema: Arc::clone(&self.schema),
+            statistics: Arc::clone(&self.statistics),
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
             ..*self
@@ -613,6 +642,14 @@ impl ExecutionPlan for LastWriterWinsExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        Ok(Arc::clone(&self.statistics))
     }
 }
 
