@@ -20,6 +20,11 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
+use datafusion::common::config::ConfigOptions;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
@@ -36,7 +41,9 @@ use datafusion::physical_expr::{
     Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, PhysicalExpr,
     PhysicalSortExpr,
 };
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, replace_children_if_necessary,
+};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -48,7 +55,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::index::{FileInfo, Tombstone};
 
@@ -587,7 +594,13 @@ impl ExecutionPlan for LastWriterWinsExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
+        // The input starts when this stream is first polled, not now: a
+        // merge spawns its inputs, which would open their files before a
+        // hash join's build side has set the dynamic filter that prunes them.
+        let plan = Arc::clone(&self.input);
+        let input = futures::stream::once(async move { plan.execute(partition, context) })
+            .try_flatten()
+            .boxed();
         let input_schema = self.input.schema();
         let fields = self
             .key
@@ -650,6 +663,52 @@ impl ExecutionPlan for LastWriterWinsExec {
         _args: &StatisticsArgs,
     ) -> DfResult<Arc<Statistics>> {
         Ok(Arc::clone(&self.statistics))
+    }
+
+    /// No filter passes through (DataFusion's default), but the filters on
+    /// key columns alone, a join's or a TopK's dynamic filters among them,
+    /// prune the row groups and pages of the files merged: they keep or drop
+    /// every row of a key alike, so the newest row of a key they keep is
+    /// still read. They reach the scan under the merge by time here, since
+    /// `SortPreservingMergeExec` takes no filters. The filters stay above.
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let key: Vec<usize> = self.key.iter().copied().chain([self.time]).collect();
+        let on_key: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .iter()
+            .map(|f| Arc::clone(&f.filter))
+            .filter(|f| {
+                let columns = collect_columns(f);
+                !columns.is_empty() && columns.iter().all(|c| key.contains(&c.index()))
+            })
+            .collect();
+        let kept = FilterPushdownPropagation::if_all(child_pushdown_result);
+        let scan = self
+            .input
+            .children()
+            .first()
+            .and_then(|c| c.downcast_ref::<DataSourceExec>().cloned());
+        let (Some(scan), false) = (scan, on_key.is_empty()) else {
+            return Ok(kept);
+        };
+        let Some(source) = scan
+            .data_source()
+            .try_pushdown_filters(on_key, config)?
+            .updated_node
+        else {
+            return Ok(kept);
+        };
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(DataSourceExec::new(source));
+        let merge = replace_children_if_necessary(Arc::clone(&self.input), vec![scan])?;
+        Ok(FilterPushdownPropagation {
+            filters: kept.filters,
+            updated_node: Some(Arc::new(self.with_input(merge))),
+        })
     }
 }
 
@@ -714,28 +773,47 @@ impl Winners {
         let rows = (!columns.is_empty())
             .then(|| self.converter.convert_columns(&columns))
             .transpose()?;
-        let mut chosen: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        let n = batch.num_rows();
+        let mut chosen: Vec<u32> = Vec::with_capacity(n);
         let mut best: std::collections::HashMap<Option<arrow::row::Row<'_>>, usize> =
             std::collections::HashMap::new();
-        let mut instant = None;
-        for i in 0..batch.num_rows() {
-            let t = times.is_valid(i).then(|| times.value(i));
-            if t != instant {
-                chosen.extend(best.drain().map(|(_, i)| i as u32));
-                instant = t;
+        let mut start = 0;
+        while start < n {
+            let t = times.is_valid(start).then(|| times.value(start));
+            let mut end = start + 1;
+            while end < n && times.is_valid(end).then(|| times.value(end)) == t {
+                end += 1;
             }
-            let key = rows.as_ref().map(|rows| rows.row(i));
-            let rank = ranks.value(i);
-            best.entry(key)
-                .and_modify(|b| {
-                    if ranks.value(*b) < rank {
-                        *b = i;
-                    }
-                })
-                .or_insert(i);
+            // One version holds a key once: an instant whose rows are all of
+            // one rank (most are) keeps them all.
+            let rank = ranks.value(start);
+            if (start..end).all(|i| ranks.value(i) == rank) {
+                chosen.extend(start as u32..end as u32);
+            } else {
+                for i in start..end {
+                    let key = rows.as_ref().map(|rows| rows.row(i));
+                    let rank = ranks.value(i);
+                    best.entry(key)
+                        .and_modify(|b| {
+                            if ranks.value(*b) < rank {
+                                *b = i;
+                            }
+                        })
+                        .or_insert(i);
+                }
+                let from = chosen.len();
+                chosen.extend(best.drain().map(|(_, i)| i as u32));
+                chosen[from..].sort_unstable();
+            }
+            start = end;
         }
-        chosen.extend(best.drain().map(|(_, i)| i as u32));
-        chosen.sort_unstable();
+        if chosen.len() == n {
+            let projected = batch.project(&(0..self.keep).collect::<Vec<_>>())?;
+            return Ok(RecordBatch::try_new(
+                Arc::clone(&self.schema),
+                projected.columns().to_vec(),
+            )?);
+        }
         let projected = batch.project(&(0..self.keep).collect::<Vec<_>>())?;
         let kept = take_record_batch(&projected, &UInt32Array::from(chosen))?;
         Ok(RecordBatch::try_new(
