@@ -12,20 +12,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::array::UInt32Array;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{SortOptions, cast, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::row::{OwnedRow, RowConverter, SortField};
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::common::config::ConfigOptions;
-use datafusion::physical_expr::utils::collect_columns;
-use datafusion::physical_plan::filter_pushdown::{
-    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
-};
-use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
@@ -37,6 +32,7 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, lit};
 use datafusion::physical_expr::expressions::{Column, col};
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{
     Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, PhysicalExpr,
     PhysicalSortExpr,
@@ -45,12 +41,16 @@ use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, replace_children_if_necessary,
 };
 use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
-use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -189,10 +189,12 @@ impl MergedScan<'_> {
                 .collect()
         };
         let scan = |groups: Vec<Vec<PartitionedFile>>| -> DfResult<DataSourceExec> {
-            let config =
-                FileScanConfigBuilder::new(self.url.clone(), Arc::new(source(table_schema.clone())))
-                    .with_projection_indices(Some(scanned.clone()))?
-                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect());
+            let config = FileScanConfigBuilder::new(
+                self.url.clone(),
+                Arc::new(source(table_schema.clone())),
+            )
+            .with_projection_indices(Some(scanned.clone()))?
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect());
             Ok(DataSourceExec::new(Arc::new(config.build())))
         };
         let files: Vec<&FileInfo> = runs.iter().flatten().collect();
@@ -300,7 +302,8 @@ fn shares(runs: &[Vec<FileInfo>], n: usize) -> Vec<Vec<&Vec<FileInfo>>> {
     let bytes = |run: &Vec<FileInfo>| run.iter().map(|f| f.size).sum::<i64>();
     let mut by_size: Vec<&Vec<FileInfo>> = runs.iter().collect();
     by_size.sort_by_key(|run| std::cmp::Reverse(bytes(run)));
-    let mut shares: Vec<(i64, Vec<&Vec<FileInfo>>)> = vec![(0, Vec::new()); n.clamp(1, runs.len().max(1))];
+    let mut shares: Vec<(i64, Vec<&Vec<FileInfo>>)> =
+        vec![(0, Vec::new()); n.clamp(1, runs.len().max(1))];
     for run in by_size {
         let lightest = shares
             .iter_mut()
@@ -481,7 +484,11 @@ impl LastWriterWinsExec {
     /// Rows come out in the order they go in (it only leaves rows out), as
     /// far as that order is on the columns returned (the first `keep`, at
     /// the same positions).
-    fn properties_of(input: &Arc<dyn ExecutionPlan>, schema: &SchemaRef, keep: usize) -> PlanProperties {
+    fn properties_of(
+        input: &Arc<dyn ExecutionPlan>,
+        schema: &SchemaRef,
+        keep: usize,
+    ) -> PlanProperties {
         let mut equivalence = EquivalenceProperties::new(Arc::clone(schema));
         if let Some(order) = input.properties().output_ordering() {
             let kept: Vec<PhysicalSortExpr> = order
@@ -761,18 +768,10 @@ impl Winners {
     /// Of each key among the whole instants of `batch`, the row of the
     /// highest rank, in the batch's order.
     fn winners(&self, batch: &RecordBatch) -> DfResult<RecordBatch> {
-        let times = cast(batch.column(self.time), &DataType::Int64)?;
+        let (times, rows) = times_and_keys(batch, self.time, &self.key, &self.converter)?;
         let times = times.as_primitive::<Int64Type>();
         let ranks = cast(batch.column(self.rank), &DataType::Int64)?;
         let ranks = ranks.as_primitive::<Int64Type>();
-        let columns: Vec<ArrayRef> = self
-            .key
-            .iter()
-            .map(|&i| Arc::clone(batch.column(i)))
-            .collect();
-        let rows = (!columns.is_empty())
-            .then(|| self.converter.convert_columns(&columns))
-            .transpose()?;
         let n = batch.num_rows();
         let mut chosen: Vec<u32> = Vec::with_capacity(n);
         let mut best: std::collections::HashMap<Option<arrow::row::Row<'_>>, usize> =
@@ -823,6 +822,22 @@ impl Winners {
     }
 }
 
+/// The time column of `batch` as `i64`, and its other key columns `key` as
+/// rows to compare (`None` when the time is the whole key).
+fn times_and_keys(
+    batch: &RecordBatch,
+    time: usize,
+    key: &[usize],
+    converter: &RowConverter,
+) -> DfResult<(ArrayRef, Option<arrow::row::Rows>)> {
+    let times = cast(batch.column(time), &DataType::Int64)?;
+    let columns: Vec<ArrayRef> = key.iter().map(|&i| Arc::clone(batch.column(i))).collect();
+    let rows = (!columns.is_empty())
+        .then(|| converter.convert_columns(&columns))
+        .transpose()?;
+    Ok((times, rows))
+}
+
 /// Whether a batch sorted by time holds a key twice: a streaming check over
 /// the runs of equal times, which holds only the keys of the current one.
 pub(crate) struct DuplicateKeys {
@@ -870,16 +885,8 @@ impl DuplicateKeys {
         if self.found || batch.num_rows() == 0 {
             return Ok(());
         }
-        let times = cast(batch.column(self.time), &DataType::Int64)?;
+        let (times, rows) = times_and_keys(batch, self.time, &self.others, &self.converter)?;
         let times = times.as_primitive::<Int64Type>();
-        let columns: Vec<ArrayRef> = self
-            .others
-            .iter()
-            .map(|&i| Arc::clone(batch.column(i)))
-            .collect();
-        let rows = (!columns.is_empty())
-            .then(|| self.converter.convert_columns(&columns))
-            .transpose()?;
         for i in 0..batch.num_rows() {
             let t = times.is_valid(i).then(|| times.value(i));
             if t != self.instant {

@@ -473,34 +473,27 @@ impl Pond {
         let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
         let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         let uuid = uuid::Uuid::new_v4().to_string();
-        if std::pin::Pin::new(&mut rows).peek().await.is_none() {
-            // Deletes removed every row.
-            return Ok(Output {
-                inputs,
-                file: None,
-                version,
-                uuid,
-                level,
-                precedence,
-                deletes_applied,
-                sort_key: state.sort_key.clone(),
-            });
-        }
-        let file = write_data_file(
-            &self.store,
-            data_file_path(&state.id, version, &uuid),
-            &state.schema,
-            &state.timestamp_column,
-            &state.sort_key,
-            &[],
-            rows,
-            &self.options.write_options(),
-            &state.path,
-        )
-        .await?;
+        // None when deletes removed every row.
+        let file = match std::pin::Pin::new(&mut rows).peek().await {
+            None => None,
+            Some(_) => Some(
+                write_data_file(
+                    &self.store,
+                    data_file_path(&state.id, version, &uuid),
+                    &state.schema,
+                    &state.timestamp_column,
+                    &state.sort_key,
+                    &[],
+                    rows,
+                    &self.options.write_options(),
+                    &state.path,
+                )
+                .await?,
+            ),
+        };
         Ok(Output {
             inputs,
-            file: Some(file),
+            file,
             version,
             uuid,
             level,

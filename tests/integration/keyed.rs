@@ -188,29 +188,25 @@ async fn a_compaction_never_lets_older_rows_win_over_a_newer_version_it_left_out
     assert_eq!(triples(&[read_all(&pond, s).await]), before);
 }
 
+/// The error of appending `batch` to `path` with `key`.
+async fn append_error(pond: &Pond, path: &str, key: &[&str]) -> String {
+    let options = AppendOptions::default().with_key(key.iter().copied());
+    pond.append_batch_with_options(path, &rows(&[(0, "a", 1)]), "ts", &options)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn keys_are_declared_once_and_checked() {
     let (_dir, pond) = temp_pond().await;
     let batch = rows(&[(0, "a", 1)]);
-    let err = pond
-        .append_batch_with_options(
-            "/k/a",
-            &batch,
-            "ts",
-            &AppendOptions::default().with_key(["nope"]),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = append_error(&pond, "/k/a", &["nope"]).await;
     assert!(err.contains("the key names no column \"nope\""), "{err}");
     assert!(pond.series_info("/k/a").is_err(), "nothing was created");
 
     pond.append_batch("/k/plain", &batch, "ts").await.unwrap();
-    let err = pond
-        .append_batch_with_options("/k/plain", &batch, "ts", &keyed())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = append_error(&pond, "/k/plain", &["hostname"]).await;
     assert!(err.contains("created without a key"), "{err}");
 
     pond.append_batch_with_options("/k/b", &batch, "ts", &keyed())
@@ -222,16 +218,7 @@ async fn keys_are_declared_once_and_checked() {
     pond.append_batch_with_options("/k/b", &batch, "ts", &same)
         .await
         .unwrap();
-    let err = pond
-        .append_batch_with_options(
-            "/k/b",
-            &batch,
-            "ts",
-            &AppendOptions::default().with_key(["v"]),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = append_error(&pond, "/k/b", &["v"]).await;
     assert!(err.contains("keyed by (hostname, ts)"), "{err}");
     // An unkeyed series keeps every row.
     pond.append_batch("/k/plain", &batch, "ts").await.unwrap();
