@@ -26,7 +26,7 @@ use crate::pond::Pond;
 use crate::provider::SeriesTable;
 use crate::series::default_timestamp_column;
 use crate::time::parse_time;
-use crate::udtf::{SeriesRangeFunction, SeriesVersionsFunction};
+use crate::udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
 
 extensions_options! {
     /// pond's settings of a DataFusion session, under the prefix `pond`:
@@ -234,7 +234,7 @@ impl SchemaProvider for PondSchemaProvider {
 
 /// Installs pond into a session: the `pond` catalog (made the default
 /// catalog) with every series as a table, `information_schema`, the
-/// table functions `series_range` and `series_versions`, and the physical
+/// table functions `series_range`, `series_versions` and `series_list`, and the physical
 /// optimizer rule [`SeriesTimePruning`].
 pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_udtf(
@@ -244,6 +244,10 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_udtf(
         "series_versions",
         Arc::new(SeriesVersionsFunction::new(Arc::clone(&pond))),
+    );
+    ctx.register_udtf(
+        "series_list",
+        Arc::new(SeriesListFunction::new(Arc::clone(&pond))),
     );
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();

@@ -78,7 +78,7 @@ pub use index::FileInfo;
 pub use lww::LastWriterWinsExec;
 pub use oplog::{EntryType, OplogEntry};
 pub use optimizer::SeriesTimePruning;
-pub use path::{schema_and_table, validate_series_path};
+pub use path::{SeriesPattern, schema_and_table, validate_series_path};
 pub use pond::{
     AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, DeleteOutcome, Pond, PondOptions,
     SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,
@@ -87,4 +87,4 @@ pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
-pub use udtf::{SeriesRangeFunction, SeriesVersionsFunction};
+pub use udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};

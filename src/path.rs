@@ -49,9 +49,188 @@ pub fn schema_and_table(path: &str) -> (&str, &str) {
     }
 }
 
+/// A pattern over series paths, as `series_list` and `series_union` take
+/// them: `*` matches within one path segment, `**` any number of whole
+/// segments (none too), `{a,b}` either alternative (they may hold wildcards
+/// and nest); everything else matches itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPattern {
+    /// The alternatives, braces expanded, each split into segments.
+    alternatives: Vec<Vec<String>>,
+}
+
+impl SeriesPattern {
+    /// Parses `pattern`; an error names what is wrong with it.
+    pub fn parse(pattern: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidPath {
+            path: pattern.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some(rest) = pattern.strip_prefix('/') else {
+            return Err(invalid("a series pattern must start with '/'"));
+        };
+        let expanded = expand_braces(rest).map_err(|reason| invalid(&reason))?;
+        let mut alternatives = Vec::with_capacity(expanded.len());
+        for alternative in expanded {
+            let segments: Vec<String> = alternative.split('/').map(str::to_string).collect();
+            for segment in &segments {
+                if segment.is_empty() {
+                    return Err(invalid("a path segment is empty (doubled or trailing '/')"));
+                }
+                if segment.contains("**") && segment != "**" {
+                    return Err(invalid("'**' must be a whole path segment"));
+                }
+                if let Some(c) = segment
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*')))
+                {
+                    return Err(invalid(&format!(
+                        "character {c:?} cannot be in a series path"
+                    )));
+                }
+            }
+            alternatives.push(segments);
+        }
+        Ok(Self { alternatives })
+    }
+
+    /// Whether the series at `path` matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        self.alternatives
+            .iter()
+            .any(|pattern| segments_match(pattern, &segments))
+    }
+}
+
+/// `text` with each `{a,b}` group replaced by each of its alternatives, in
+/// every combination.
+fn expand_braces(text: &str) -> std::result::Result<Vec<String>, String> {
+    let Some(open) = text.find('{') else {
+        if text.contains('}') {
+            return Err("'}' without '{'".to_string());
+        }
+        return Ok(vec![text.to_string()]);
+    };
+    // The matching close, and the commas at this depth.
+    let (mut depth, mut close, mut commas) = (0usize, None, Vec::new());
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(open + i),
+            _ => {}
+        }
+    }
+    let close = close.ok_or("'{' without '}'")?;
+    let (before, after) = (&text[..open], &text[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(commas);
+    bounds.push(close);
+    let mut out = Vec::new();
+    for pair in bounds.windows(2) {
+        let choice = &text[pair[0] + 1..pair[1]];
+        for expanded in expand_braces(&format!("{before}{choice}{after}"))? {
+            if !out.contains(&expanded) {
+                out.push(expanded);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether path `segments` match pattern segments, `**` spanning any number.
+fn segments_match(pattern: &[String], segments: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => segments.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=segments.len()).any(|skip| segments_match(rest, &segments[skip..]))
+        }
+        Some((first, rest)) => match segments.split_first() {
+            Some((segment, others)) => {
+                segment_matches(first.as_bytes(), segment.as_bytes())
+                    && segments_match(rest, others)
+            }
+            None => false,
+        },
+    }
+}
+
+/// Whether one segment matches a pattern where `*` is any run of characters.
+fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| segment_matches(rest, &text[skip..])),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, others)| t == c && segment_matches(rest, others)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_segments_across_segments_and_alternatives() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "/fleet/site3/*",
+                &["/fleet/site3/a", "/fleet/site3/sensor13"],
+                &["/fleet/site3", "/fleet/site3/a/b", "/fleet/site4/a"],
+            ),
+            (
+                "/fleet/**",
+                &["/fleet/a", "/fleet/a/b/c"],
+                &["/fleet", "/other/a"],
+            ),
+            (
+                "/**/temp",
+                &["/temp", "/a/temp", "/a/b/temp"],
+                &["/a/temp2"],
+            ),
+            (
+                "/fleet/site{1,3}/s*",
+                &["/fleet/site1/s1", "/fleet/site3/sx"],
+                &["/fleet/site2/s1", "/fleet/site1/t"],
+            ),
+            (
+                "/a/{b,c/{d,e}}",
+                &["/a/b", "/a/c/d", "/a/c/e"],
+                &["/a/c", "/a/d"],
+            ),
+            ("/s*n*r", &["/sensor", "/snr"], &["/sensors"]),
+            ("/exact", &["/exact"], &["/exact/more", "/exac"]),
+        ];
+        for (pattern, yes, no) in cases {
+            let p = SeriesPattern::parse(pattern).unwrap();
+            for path in *yes {
+                assert!(p.matches(path), "{pattern} should match {path}");
+            }
+            for path in *no {
+                assert!(!p.matches(path), "{pattern} should not match {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_errors() {
+        for p in [
+            "fleet/*", "/a//b", "/a/", "/a/{b", "/a/b}", "/a/x**", "/a b",
+        ] {
+            let err = SeriesPattern::parse(p).unwrap_err();
+            assert!(matches!(err, Error::InvalidPath { .. }), "{p:?}: {err}");
+        }
+    }
 
     #[test]
     fn accepts_nested_paths() {

@@ -1,12 +1,13 @@
-//! Table functions: `series_range(path, start, end [, as_of])` and
-//! `series_versions(path)`. Both read the oplog as of each scan, so a
-//! statement prepared or a DataFrame kept earlier sees the versions committed
-//! since.
+//! Table functions: `series_range(path, start, end [, as_of])`,
+//! `series_versions(path)` and `series_list([pattern])`. They read the oplog
+//! as of each scan, so a statement prepared or a DataFrame kept earlier sees
+//! the versions (and series) committed since.
 
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
@@ -21,7 +22,8 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::index::SeriesState;
 use crate::oplog::EntryType;
-use crate::pond::Pond;
+use crate::path::SeriesPattern;
+use crate::pond::{Pond, SeriesInfo};
 use crate::provider::SeriesTable;
 use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time};
 
@@ -106,6 +108,140 @@ impl TableFunctionImpl for SeriesVersionsFunction {
             path,
         }))
     }
+}
+
+/// `series_list([pattern])`: one row per series (whose path matches the
+/// pattern, see [`SeriesPattern`]), as `pond ls` shows them.
+#[derive(Debug)]
+pub struct SeriesListFunction {
+    pond: Arc<Pond>,
+}
+
+impl SeriesListFunction {
+    /// The function over `pond`.
+    pub fn new(pond: Arc<Pond>) -> Self {
+        Self { pond }
+    }
+}
+
+impl TableFunctionImpl for SeriesListFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        let pattern = match exprs {
+            [] => None,
+            [pattern] => {
+                let text = path_argument("series_list", pattern)?;
+                match SeriesPattern::parse(&text) {
+                    Ok(pattern) => Some(pattern),
+                    Err(e) => return plan_err!("series_list: {e}"),
+                }
+            }
+            _ => {
+                return plan_err!(
+                    "series_list([pattern]) takes 0 or 1 argument, got {}",
+                    exprs.len()
+                );
+            }
+        };
+        Ok(Arc::new(SeriesListTable {
+            pond: Arc::clone(&self.pond),
+            pattern,
+        }))
+    }
+}
+
+/// The series of a pond as a table, read from the oplog at each scan.
+#[derive(Debug)]
+struct SeriesListTable {
+    pond: Arc<Pond>,
+    pattern: Option<SeriesPattern>,
+}
+
+#[async_trait]
+impl TableProvider for SeriesListTable {
+    fn schema(&self) -> SchemaRef {
+        series_list_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.pond.refresh().await?;
+        let series: Vec<SeriesInfo> = self
+            .pond
+            .list_series()
+            .into_iter()
+            .filter(|s| self.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
+            .collect();
+        let batch = series_list_batch(&series)?;
+        MemTable::try_new(batch.schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+fn series_list_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("series", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("versions", DataType::UInt64, false),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("min_time", ts.clone(), true),
+        Field::new("max_time", ts, true),
+        Field::new("bytes", DataType::Int64, false),
+        Field::new("key", DataType::Utf8, true),
+        Field::new("sort_key", DataType::Utf8, true),
+    ]))
+}
+
+/// One row per series: path, SQL table, live versions, rows, time range,
+/// bytes, key and sort key (NULL if none); `pond ls` prints the same.
+pub(crate) fn series_list_batch(series: &[SeriesInfo]) -> DfResult<RecordBatch> {
+    let tables: Vec<String> = series
+        .iter()
+        .map(|s| {
+            let (schema, table) = crate::schema_and_table(&s.path);
+            format!("\"{schema}\".{table}")
+        })
+        .collect();
+    let times = |f: fn(&SeriesInfo) -> Option<i64>| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from_iter(series.iter().map(f)).with_timezone("UTC"))
+    };
+    let columns = |f: fn(&SeriesInfo) -> &Vec<String>| -> ArrayRef {
+        Arc::new(
+            series
+                .iter()
+                .map(|s| Some(f(s)).filter(|c| !c.is_empty()).map(|c| c.join(", ")))
+                .collect::<StringArray>(),
+        )
+    };
+    Ok(RecordBatch::try_new(
+        series_list_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                series.iter().map(|s| s.path.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(tables.iter())),
+            Arc::new(UInt64Array::from_iter_values(
+                series.iter().map(|s| s.versions as u64),
+            )),
+            Arc::new(Int64Array::from_iter_values(series.iter().map(|s| s.rows))),
+            times(|s| s.min_event_time),
+            times(|s| s.max_event_time),
+            Arc::new(Int64Array::from_iter_values(series.iter().map(|s| s.bytes))),
+            columns(|s| &s.key),
+            columns(|s| &s.sort_key),
+        ],
+    )?)
 }
 
 /// The versions of one series as a table, read from the oplog at each scan.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::{Pond, SeriesInfo};
 use anyhow::Result;
 use arrow::array::TimestampMicrosecondArray;
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 
 use super::output::{OutputFormat, print};
 
@@ -17,37 +17,6 @@ fn times(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 
 fn strings<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
-}
-
-/// One row per series whose path starts with `prefix`.
-fn series_batch(series: &[SeriesInfo]) -> Result<RecordBatch> {
-    let tables: Vec<String> = series
-        .iter()
-        .map(|s| {
-            let (schema, table) = crate::schema_and_table(&s.path);
-            format!("\"{schema}\".{table}")
-        })
-        .collect();
-    Ok(RecordBatch::try_from_iter([
-        ("series", strings(series.iter().map(|s| s.path.as_str()))),
-        ("table", strings(tables.iter().map(String::as_str))),
-        (
-            "versions",
-            Arc::new(UInt64Array::from_iter_values(
-                series.iter().map(|s| s.versions as u64),
-            )) as ArrayRef,
-        ),
-        (
-            "rows",
-            Arc::new(Int64Array::from_iter_values(series.iter().map(|s| s.rows))) as ArrayRef,
-        ),
-        ("min_time", times(series.iter().map(|s| s.min_event_time))),
-        ("max_time", times(series.iter().map(|s| s.max_event_time))),
-        (
-            "bytes",
-            Arc::new(Int64Array::from_iter_values(series.iter().map(|s| s.bytes))) as ArrayRef,
-        ),
-    ])?)
 }
 
 pub(crate) fn ls(
@@ -61,7 +30,7 @@ pub(crate) fn ls(
         .into_iter()
         .filter(|s| s.path.starts_with(prefix))
         .collect();
-    print(out, &series_batch(&series)?, format)
+    print(out, &crate::udtf::series_list_batch(&series)?, format)
 }
 
 pub(crate) fn describe(

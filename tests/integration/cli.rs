@@ -163,7 +163,7 @@ fn append_csv_then_inspect_in_every_format() {
     let csv_out = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
     assert_eq!(
         csv_out.lines().next().unwrap(),
-        "series,table,versions,rows,min_time,max_time,bytes"
+        "series,table,versions,rows,min_time,max_time,bytes,key,sort_key"
     );
     // The third reading, 00:20 at +01:00, is 23:20 UTC the day before.
     assert!(
