@@ -804,3 +804,54 @@ async fn deletes_refuse_volatile_predicates_and_a_session_read_as_of() {
     assert!(err.contains("pond.as_of"), "{err}");
     assert_eq!(read_all(&pond, "/r/v").await.num_rows(), 1);
 }
+
+/// Deletes compare a range given in µs with time columns of every unit, at
+/// the edges: a bound between two ticks of the column's unit takes the
+/// ticks inside the range only.
+#[tokio::test]
+async fn deletes_bound_every_time_unit_exactly() {
+    let (_dir, pond) = temp_pond().await;
+    for (i, (unit, zone)) in [
+        (TimeUnit::Second, None),
+        (TimeUnit::Millisecond, Some("+01:00")),
+        (TimeUnit::Microsecond, Some("UTC")),
+        (TimeUnit::Nanosecond, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/units/u{i}");
+        let per_micro: f64 = match unit {
+            TimeUnit::Second => 1e-6,
+            TimeUnit::Millisecond => 1e-3,
+            TimeUnit::Microsecond => 1.0,
+            TimeUnit::Nanosecond => 1e3,
+        };
+        // Ticks around zero, before and after 1970 included.
+        let raw: Vec<i64> = (-6..=6).collect();
+        let batch = RecordBatch::try_from_iter([
+            ("ts", timestamps(unit, zone, raw.clone())),
+            (
+                "v",
+                Arc::new(Int64Array::from_iter_values(raw.iter().copied())) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        pond.append_batch(&path, &batch, "ts").await.unwrap();
+        // Bounds in µs that fall between ticks of coarse units, and on them.
+        let tick = (1.0 / per_micro).max(1.0) as i64;
+        let (start, end) = (-2 * tick - tick / 2, 3 * tick + tick / 2 + 1);
+        pond.delete(&path, start, end, None).await.unwrap();
+        let kept = raw_i64(&read_all(&pond, &path).await, "v");
+        let expected: Vec<i64> = raw
+            .iter()
+            .copied()
+            .filter(|&t| {
+                // The row's instant in µs, exactly, as a rational t / per_micro.
+                let micros = t as f64 / per_micro;
+                !(micros >= start as f64 && micros < end as f64)
+            })
+            .collect();
+        assert_eq!(kept, expected, "{unit:?} {zone:?}: [{start}, {end}) µs");
+    }
+}
