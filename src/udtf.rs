@@ -181,11 +181,24 @@ impl TableProvider for SeriesListTable {
             .into_iter()
             .filter(|s| self.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
             .collect();
-        let batch = series_list_batch(&series)?;
-        MemTable::try_new(batch.schema(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_batch(
+            series_list_batch(&series)?,
+            state,
+            (projection, filters, limit),
+        )
+        .await
     }
+}
+
+/// A scan of one in-memory batch, as the listing functions return it.
+async fn scan_batch(
+    batch: RecordBatch,
+    state: &dyn Session,
+    (projection, filters, limit): (Option<&Vec<usize>>, &[Expr], Option<usize>),
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    MemTable::try_new(batch.schema(), vec![vec![batch]])?
+        .scan(state, projection, filters, limit)
+        .await
 }
 
 fn series_list_schema() -> SchemaRef {
@@ -387,10 +400,7 @@ impl TableProvider for SeriesVersionsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.pond.refresh().await?;
         let series = self.pond.state(&self.path)?;
-        let batch = Self::batch(&series)?;
-        MemTable::try_new(batch.schema(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_batch(Self::batch(&series)?, state, (projection, filters, limit)).await
     }
 }
 

@@ -70,6 +70,14 @@ async fn sql(ctx: &SessionContext, query: &str) -> Vec<(i64, String, i64)> {
     triples(&batches)
 }
 
+/// The plan of `query`, as text.
+async fn explain(ctx: &SessionContext, query: &str) -> String {
+    let plan = ctx.sql(query).await.unwrap().collect().await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string()
+}
+
 async fn session(pond: &Arc<Pond>) -> SessionContext {
     let ctx = SessionContext::new();
     pond::register(&ctx, Arc::clone(pond));
@@ -116,16 +124,7 @@ async fn the_newest_append_wins_and_overlapping_versions_alone_are_merged() {
         sql(&ctx, "SELECT * FROM fleet.cpu WHERE v < 10 AND v > 2").await,
         owned(&[(3600 * SECOND, "a", 7)])
     );
-    let explain = ctx
-        .sql("EXPLAIN SELECT * FROM fleet.cpu WHERE v > 2")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let text = arrow::util::pretty::pretty_format_batches(&explain)
-        .unwrap()
-        .to_string();
+    let text = explain(&ctx, "EXPLAIN SELECT * FROM fleet.cpu WHERE v > 2").await;
     assert!(
         text.contains("LastWriterWinsExec: key=[hostname, ts], merged versions=2 in 1 runs"),
         "{text}"
@@ -606,16 +605,7 @@ async fn deletes_survive_reopen_travel_back_and_leave_the_disk_after_compaction_
     assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
     // The compacted version holds no deleted row: the deletes no longer
     // apply to it, and it is read as it is.
-    let plan = ctx
-        .sql("EXPLAIN SELECT * FROM fleet.cpu")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let plan = arrow::util::pretty::pretty_format_batches(&plan)
-        .unwrap()
-        .to_string();
+    let plan = explain(&ctx, "EXPLAIN SELECT * FROM fleet.cpu").await;
     assert!(!plan.contains("__pond_precedence"), "{plan}");
     pond.vacuum(std::time::Duration::ZERO).await.unwrap();
     let on_disk = values_on_disk(&dir);
@@ -656,16 +646,7 @@ async fn a_version_wholly_deleted_is_not_read_and_sql_delete_counts_rows() {
     pond.delete(s, 3 * 3600 * SECOND, 4 * 3600 * SECOND, None)
         .await
         .unwrap();
-    let plan = ctx
-        .sql("EXPLAIN SELECT * FROM plant.boiler")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let plan = arrow::util::pretty::pretty_format_batches(&plan)
-        .unwrap()
-        .to_string();
+    let plan = explain(&ctx, "EXPLAIN SELECT * FROM plant.boiler").await;
     // The hour the range-only delete covers is not read at all; the two
     // the SQL delete covers are read through its predicate.
     assert!(plan.contains("versions=1/4"), "{plan}");
