@@ -51,8 +51,9 @@ pub fn schema_and_table(path: &str) -> (&str, &str) {
 
 /// A pattern over series paths, as `series_list` and `series_union` take
 /// them: `*` matches within one path segment, `**` any number of whole
-/// segments (none too), `{a,b}` either alternative (they may hold wildcards
-/// and nest); everything else matches itself.
+/// segments (none too, but at the end it is everything below: one at
+/// least), `{a,b}` either alternative (they may hold wildcards and nest);
+/// everything else matches itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesPattern {
     /// The alternatives, braces expanded, each split into segments.
@@ -152,6 +153,8 @@ fn expand_braces(text: &str) -> std::result::Result<Vec<String>, String> {
 fn segments_match(pattern: &[String], segments: &[&str]) -> bool {
     match pattern.split_first() {
         None => segments.is_empty(),
+        // At the end, `**` is everything below: one segment at least.
+        Some((first, rest)) if first == "**" && rest.is_empty() => !segments.is_empty(),
         Some((first, rest)) if first == "**" => {
             (0..=segments.len()).any(|skip| segments_match(rest, &segments[skip..]))
         }
