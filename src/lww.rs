@@ -15,7 +15,7 @@ use std::sync::Arc;
 use arrow::array::UInt32Array;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{SortOptions, cast, take_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
@@ -58,6 +58,7 @@ use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::index::{FileInfo, Tombstone};
+use crate::time::time_range_predicate;
 
 /// The column a merged scan adds: each row's version precedence.
 pub(crate) const PRECEDENCE_COLUMN: &str = "__pond_precedence";
@@ -321,75 +322,19 @@ fn shares(runs: &[Vec<FileInfo>], n: usize) -> Vec<Vec<&Vec<FileInfo>>> {
 
 /// Whether delete `d` removes a row: it was written before `d` (by
 /// precedence), lies in `d`'s time range on the time column `ts` (compared
-/// in its own unit), and meets `d`'s predicate.
+/// in its own unit, as `series_range`'s window), and meets `d`'s predicate.
 fn deleted(d: &Tombstone, ts: &Field, predicate: Option<Expr>) -> Expr {
+    let end = match d.max_event_time {
+        crate::MAX_TIME => crate::MAX_TIME,
+        last => last.saturating_add(1),
+    };
     let mut conditions = vec![datafusion::prelude::col(PRECEDENCE_COLUMN).lt(lit(d.version))];
-    let column = || Expr::Column(datafusion::common::Column::new_unqualified(ts.name()));
-    if let DataType::Timestamp(unit, zone) = ts.data_type() {
-        let scalar = |v: i64| match unit {
-            TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone.clone()),
-            TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone.clone()),
-            TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone.clone()),
-            TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone.clone()),
-        };
-        for upper in [false, true] {
-            let micros = if upper {
-                d.max_event_time
-            } else {
-                d.min_event_time
-            };
-            match unit_bound(micros, *unit, upper) {
-                Bound::None => {}
-                Bound::Past => conditions.push(lit(false)),
-                Bound::At(v) if upper => conditions.push(column().lt_eq(lit(scalar(v)))),
-                Bound::At(v) => conditions.push(column().gt_eq(lit(scalar(v)))),
-            }
-        }
-    }
+    conditions.extend(time_range_predicate(ts, d.min_event_time, end));
     conditions.extend(predicate);
     conditions
         .into_iter()
         .reduce(Expr::and)
         .expect("one at least")
-}
-
-/// A bound of a delete's time range in the time column's unit.
-enum Bound {
-    /// Every value of the unit is within it.
-    None,
-    /// No value is.
-    Past,
-    /// Inclusive.
-    At(i64),
-}
-
-/// The inclusive bound, in `unit`, of the times that fall in a range whose
-/// inclusive bound is `micros`: the lower bound (`upper` false) rounds up,
-/// the upper rounds down, and a nanosecond upper bound takes the whole last
-/// microsecond.
-fn unit_bound(micros: i64, unit: TimeUnit, upper: bool) -> Bound {
-    if micros == crate::MIN_TIME && !upper || micros == crate::MAX_TIME && upper {
-        return Bound::None;
-    }
-    let per = |n: i64| {
-        Bound::At(if upper {
-            micros.div_euclid(n)
-        } else {
-            -((-micros).div_euclid(n))
-        })
-    };
-    match unit {
-        TimeUnit::Second => per(1_000_000),
-        TimeUnit::Millisecond => per(1_000),
-        TimeUnit::Microsecond => Bound::At(micros),
-        TimeUnit::Nanosecond => match micros.checked_mul(1_000) {
-            Some(ns) if upper => ns.checked_add(999).map_or(Bound::None, Bound::At),
-            Some(ns) => Bound::At(ns),
-            // Beyond every nanosecond value, on one side or the other.
-            None if (micros > 0) == upper => Bound::None,
-            None => Bound::Past,
-        },
-    }
 }
 
 /// Of each key, the row of the highest rank. The input comes in time order

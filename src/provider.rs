@@ -32,7 +32,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
@@ -56,7 +56,7 @@ use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{SeriesScanExec, chunks};
 use crate::series::schema::{cast_batch, unview_schema};
-use crate::time::timestamp_unit;
+use crate::time::{time_range_predicate, timestamp_unit};
 
 /// One series as a DataFusion [`TableProvider`].
 #[derive(Debug, Clone)]
@@ -152,23 +152,7 @@ impl SeriesTable {
     /// exact for every unit (see [`crate::time`]).
     fn window_predicate(&self, start: i64, end: i64) -> Option<Expr> {
         let field = self.schema.field_with_name(&self.timestamp_column).ok()?;
-        let DataType::Timestamp(unit, zone) = field.data_type() else {
-            return None;
-        };
-        let literal = |us: i64| {
-            let v = native_lower_bound(us, *unit);
-            let zone = zone.clone();
-            lit(match unit {
-                TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone),
-                TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone),
-                TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone),
-                TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone),
-            })
-        };
-        let column = col(Column::new_unqualified(&self.timestamp_column));
-        let lower = (start != crate::MIN_TIME).then(|| column.clone().gt_eq(literal(start)));
-        let upper = (end != crate::MAX_TIME).then(|| column.lt(literal(end)));
-        conjunction(lower.into_iter().chain(upper))
+        time_range_predicate(field, start, end)
     }
 
     pub(crate) fn path(&self) -> &str {
@@ -311,19 +295,6 @@ impl SeriesTable {
             &self.schema,
             &self.timestamp_column,
         ))
-    }
-}
-
-/// The smallest value in `unit` whose microsecond floor is at least `us`, so
-/// that `ts >= native_lower_bound(us)` holds exactly when `floor_us(ts) >= us`
-/// (saturating at the ends of `i64`).
-fn native_lower_bound(us: i64, unit: TimeUnit) -> i64 {
-    let per = |k: i64| us.div_euclid(k) + i64::from(us.rem_euclid(k) != 0);
-    match unit {
-        TimeUnit::Second => per(1_000_000),
-        TimeUnit::Millisecond => per(1_000),
-        TimeUnit::Microsecond => us,
-        TimeUnit::Nanosecond => us.saturating_mul(1_000),
     }
 }
 

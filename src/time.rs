@@ -7,11 +7,14 @@
 //! `s`, `floor(x) >= s` holds exactly when `x >= s`.
 
 use arrow::array::{Array, ArrayRef, BooleanArray, PrimitiveArray};
+use arrow::datatypes::Field;
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
-use datafusion::common::ScalarValue;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, lit};
 
 /// The earliest representable event time; a read from here is unbounded below.
 pub const MIN_TIME: i64 = i64::MIN;
@@ -210,6 +213,50 @@ pub fn format_micros(us: i64) -> String {
 /// The current wall-clock time in microseconds since the epoch.
 pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+/// `start <= ts < end` (µs UTC; [`crate::MIN_TIME`] / [`crate::MAX_TIME`]
+/// for unbounded) on the timestamp column `field`, compared in the
+/// column's own unit: a row is within exactly when the microsecond floor of
+/// its time is. `None` for no condition, or a column that is not a
+/// timestamp.
+pub(crate) fn time_range_predicate(field: &Field, start: i64, end: i64) -> Option<Expr> {
+    let DataType::Timestamp(unit, zone) = field.data_type() else {
+        return None;
+    };
+    let literal = |v: i64| {
+        let zone = zone.clone();
+        lit(match unit {
+            TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone),
+            TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone),
+            TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone),
+            TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone),
+        })
+    };
+    let column = || Expr::Column(Column::new_unqualified(field.name()));
+    // Past the range of `unit`, a bound holds for every value or none.
+    let lower = (start != crate::MIN_TIME).then(|| match native_lower_bound(start, *unit) {
+        Some(v) => column().gt_eq(literal(v)),
+        None => lit(start < 0),
+    });
+    let upper = (end != crate::MAX_TIME).then(|| match native_lower_bound(end, *unit) {
+        Some(v) => column().lt(literal(v)),
+        None => lit(end > 0),
+    });
+    conjunction(lower.into_iter().chain(upper))
+}
+
+/// The smallest value in `unit` whose microsecond floor is at least `us`, so
+/// that `ts >= native_lower_bound(us)` holds exactly when `floor_us(ts) >= us`;
+/// `None` where that value is beyond `i64` (nanoseconds far from 1970).
+fn native_lower_bound(us: i64, unit: TimeUnit) -> Option<i64> {
+    let per = |k: i64| us.div_euclid(k) + i64::from(us.rem_euclid(k) != 0);
+    match unit {
+        TimeUnit::Second => Some(per(1_000_000)),
+        TimeUnit::Millisecond => Some(per(1_000)),
+        TimeUnit::Microsecond => Some(us),
+        TimeUnit::Nanosecond => us.checked_mul(1_000),
+    }
 }
 
 #[cfg(test)]
