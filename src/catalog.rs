@@ -27,6 +27,7 @@ use crate::provider::SeriesTable;
 use crate::series::default_timestamp_column;
 use crate::time::parse_time;
 use crate::udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
+use crate::union::SeriesUnionFunction;
 
 extensions_options! {
     /// pond's settings of a DataFusion session, under the prefix `pond`:
@@ -234,7 +235,7 @@ impl SchemaProvider for PondSchemaProvider {
 
 /// Installs pond into a session: the `pond` catalog (made the default
 /// catalog) with every series as a table, `information_schema`, the
-/// table functions `series_range`, `series_versions` and `series_list`, and the physical
+/// table functions `series_range`, `series_versions`, `series_list` and `series_union`, and the physical
 /// optimizer rule [`SeriesTimePruning`].
 pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_udtf(
@@ -248,6 +249,10 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_udtf(
         "series_list",
         Arc::new(SeriesListFunction::new(Arc::clone(&pond))),
+    );
+    ctx.register_udtf(
+        "series_union",
+        Arc::new(SeriesUnionFunction::new(Arc::clone(&pond))),
     );
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();

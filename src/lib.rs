@@ -70,6 +70,7 @@ mod scan;
 mod series;
 mod time;
 mod udtf;
+mod union;
 
 pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionOptions, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
@@ -88,3 +89,4 @@ pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
 pub use udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
+pub use union::{SERIES_COLUMN, SeriesUnion, SeriesUnionFunction, TIME_COLUMN};

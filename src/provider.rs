@@ -54,9 +54,13 @@ use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
-use crate::scan::{SeriesScanExec, chunks};
+use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::series::schema::{cast_batch, unview_schema};
 use crate::time::{time_range_predicate, timestamp_unit};
+
+/// The reads of a scan (see [`SeriesTable::split_reads`]): the versions
+/// read as they are, the runs read merged, and the deletes they apply.
+pub(crate) type Reads = (Vec<FileInfo>, Vec<Vec<FileInfo>>, Vec<Arc<Tombstone>>);
 
 /// One series as a DataFusion [`TableProvider`].
 #[derive(Debug, Clone)]
@@ -163,28 +167,15 @@ impl SeriesTable {
         &self.timestamp_column
     }
 
-    /// The time column's type.
-    pub(crate) fn time_type(&self) -> &DataType {
-        &self.time_type
-    }
-
-    /// The files of the versions a scan must read (see [`Self::kept_versions`]).
-    pub(crate) fn kept_paths(
-        &self,
-        ranges: &TimeRanges,
-        predicate: &VersionPredicate,
-    ) -> Result<HashSet<ObjectPath>> {
-        let (kept, _) = self.kept_versions(ranges, predicate)?;
-        Ok(kept
-            .iter()
-            .map(|f| ObjectPath::from(f.file_path.as_str()))
-            .collect())
+    /// The table's schema (see [`Self::schema`](TableProvider::schema)).
+    pub(crate) fn table_schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     /// The versions a scan must read, and how many the series has: the
     /// index's candidates for `ranges`, each kept or skipped by `predicate`
     /// (see [`crate::pruning`]).
-    fn kept_versions(
+    pub(crate) fn kept_versions(
         &self,
         ranges: &TimeRanges,
         predicate: &VersionPredicate,
@@ -298,8 +289,35 @@ impl SeriesTable {
     }
 }
 
+impl ScanSource for SeriesTable {
+    fn time_column(&self) -> &str {
+        &self.timestamp_column
+    }
+
+    fn time_type(&self) -> &DataType {
+        &self.time_type
+    }
+
+    /// The files of the versions a scan must read (see [`Self::kept_versions`]).
+    fn kept_paths(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<HashSet<ObjectPath>> {
+        let (kept, _) = self.kept_versions(ranges, predicate)?;
+        Ok(kept
+            .iter()
+            .map(|f| ObjectPath::from(f.file_path.as_str()))
+            .collect())
+    }
+
+    fn describe(&self) -> String {
+        format!("series={}", self.path)
+    }
+}
+
 /// The object store URL under which a session finds a pond's files.
-fn store_url(pond: &Pond) -> DfResult<ObjectStoreUrl> {
+pub(crate) fn store_url(pond: &Pond) -> DfResult<ObjectStoreUrl> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     pond.location().as_str().hash(&mut h);
@@ -415,7 +433,16 @@ impl TableProvider for SeriesTable {
         // table was resolved (a prepared statement, a DataFrame kept by an
         // embedding program): one probe of the log when nothing changed.
         self.pond.refresh().await?;
-        // A time to read as of becomes a version once, on the state pinned.
+        self.pinned(state)?
+            .plan_scan(state, projection, filters, limit)
+    }
+}
+
+impl SeriesTable {
+    /// The table on the series' state as of the last refresh, which its
+    /// scan then plans on; a time to read as of (the table's, else the
+    /// session's `pond.as_of`) becomes a version once, on that state.
+    pub(crate) fn pinned(&self, state: &dyn Session) -> DfResult<Self> {
         let pinned = self.pond.state(&self.path)?;
         let mut table = self.clone();
         if table.max_version.is_none() {
@@ -426,13 +453,13 @@ impl TableProvider for SeriesTable {
             table.max_version = time.map(|t| pinned.version_at(t));
         }
         table.pinned = Some(Pinned(pinned));
-        table.plan_scan(state, projection, filters, limit)
+        Ok(table)
     }
 }
 
 /// `expr` with its columns unqualified (`fleet.cpu.v` becomes `v`), as a
 /// delete's predicate is stored and read back.
-fn unqualified(expr: Expr) -> Expr {
+pub(crate) fn unqualified(expr: Expr) -> Expr {
     expr.transform(|e| {
         Ok(match e {
             Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
@@ -473,7 +500,11 @@ impl SeriesTable {
     /// options (as `SET datafusion.execution.parquet.*` leaves them) and its
     /// footer and page-index cache: without it every query re-reads the
     /// metadata of every kept file.
-    fn parquet_source(&self, state: &dyn Session, table_schema: TableSchema) -> ParquetSource {
+    pub(crate) fn parquet_source(
+        &self,
+        state: &dyn Session,
+        table_schema: TableSchema,
+    ) -> ParquetSource {
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
         ParquetSource::new(table_schema)
@@ -495,13 +526,12 @@ impl SeriesTable {
     /// series, the runs are found among the versions that only the filters
     /// on key columns keep: a filter on another column must not drop a
     /// newer version whose row hides an older one's.
-    #[allow(clippy::type_complexity)]
     fn split_reads(
         &self,
         state: &dyn Session,
         filters: &[Expr],
         kept: Vec<FileInfo>,
-    ) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>, Vec<Arc<Tombstone>>)> {
+    ) -> Result<Reads> {
         let deletes = self.read_state()?.deletes_as_of(self.max_version);
         if self.key.is_empty() && deletes.is_empty() {
             return Ok((kept, Vec::new(), deletes));
@@ -514,9 +544,41 @@ impl SeriesTable {
             let predicate = self.version_predicate(state, &on_key, &ranges)?;
             self.kept_versions(&ranges, &predicate)?.0
         };
+        Ok(self.split_among(kept, &candidates, deletes))
+    }
+
+    /// [`Self::split_reads`] for a read whose filters on key columns keep
+    /// the versions within `key_ranges`: as `series_union` reads a member,
+    /// whose filters name the union's columns.
+    pub(crate) fn split_reads_within(
+        &self,
+        key_ranges: &TimeRanges,
+        kept: Vec<FileInfo>,
+    ) -> Result<Reads> {
+        let deletes = self.read_state()?.deletes_as_of(self.max_version);
+        if self.key.is_empty() && deletes.is_empty() {
+            return Ok((kept, Vec::new(), deletes));
+        }
+        let candidates = if self.key.is_empty() {
+            kept.clone()
+        } else {
+            self.kept_versions(key_ranges, &VersionPredicate::keep_all())?
+                .0
+        };
+        Ok(self.split_among(kept, &candidates, deletes))
+    }
+
+    /// `kept` without the versions of the runs that [`read_segments`] finds
+    /// among `candidates`, and those runs.
+    fn split_among(
+        &self,
+        kept: Vec<FileInfo>,
+        candidates: &[FileInfo],
+        deletes: Vec<Arc<Tombstone>>,
+    ) -> Reads {
         let mut plain: HashSet<i64> = HashSet::new();
         let mut runs: Vec<Vec<FileInfo>> = Vec::new();
-        for (segment, merge) in read_segments(&candidates, !self.key.is_empty(), &deletes) {
+        for (segment, merge) in read_segments(candidates, !self.key.is_empty(), &deletes) {
             if merge {
                 runs.push(segment);
             } else {
@@ -527,7 +589,7 @@ impl SeriesTable {
             .into_iter()
             .filter(|f| plain.contains(&f.version))
             .collect();
-        Ok((singles, runs, deletes))
+        (singles, runs, deletes)
     }
 
     /// The filters that name only key columns: they keep or drop all rows
@@ -544,7 +606,7 @@ impl SeriesTable {
     /// The rows of `runs` in the columns `projection`: of a keyed series one
     /// per key, without the rows `deletes` remove. The filters on key
     /// columns prune their row groups and pages.
-    fn merged_scan(
+    pub(crate) fn merged_scan(
         &self,
         state: &dyn Session,
         filters: &[Expr],
@@ -656,7 +718,7 @@ impl SeriesTable {
             config = config.with_output_ordering(LexOrdering::new(exprs).into_iter().collect());
         }
         let scan = SeriesScanExec::try_new(
-            Arc::new(self.clone()),
+            Arc::new(self.clone()) as Arc<dyn ScanSource>,
             ranges,
             kept.len(),
             total,

@@ -12,6 +12,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
+use object_store::path::Path as ObjectPath;
+
 use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
@@ -37,18 +40,40 @@ use datafusion_datasource::compute_all_files_statistics;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
-use crate::provider::SeriesTable;
+use crate::error::Result;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
 use crate::time::format_micros;
 
-/// The scan of one series: the version pruning of the oplog over
+/// What a [`SeriesScanExec`] reads: the versions of one series
+/// ([`crate::SeriesTable`]) or of many (`series_union`), and which of them
+/// filters pushed in later keep.
+pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
+    /// The time column in the scan's schema.
+    fn time_column(&self) -> &str;
+
+    /// The time column's type.
+    fn time_type(&self) -> &DataType;
+
+    /// The files of the versions that may hold rows within `ranges` and
+    /// meeting `predicate`, among those the scan was planned on.
+    fn kept_paths(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<HashSet<ObjectPath>>;
+
+    /// The series read, as EXPLAIN shows them: `series=/a` or `series=k/n`.
+    fn describe(&self) -> String;
+}
+
+/// The scan of one series or of many: the version pruning of the oplog over
 /// DataFusion's Parquet scan of the kept versions.
 #[derive(Debug, Clone)]
 pub struct SeriesScanExec {
     /// The Parquet scan of the kept versions.
     input: Arc<DataSourceExec>,
-    table: Arc<SeriesTable>,
+    source: Arc<dyn ScanSource>,
     /// The times the scan can still match.
     ranges: TimeRanges,
     kept: usize,
@@ -70,7 +95,7 @@ impl SeriesScanExec {
     /// A scan of `files` (the `kept` of `total` versions that meet `ranges`)
     /// in `groups`, one per output partition, configured by `config`.
     pub(crate) fn try_new(
-        table: Arc<SeriesTable>,
+        source: Arc<dyn ScanSource>,
         ranges: TimeRanges,
         kept: usize,
         total: usize,
@@ -79,7 +104,7 @@ impl SeriesScanExec {
     ) -> DfResult<Self> {
         Ok(Self {
             input: data_source(config, groups)?,
-            table,
+            source,
             ranges,
             kept,
             total,
@@ -116,7 +141,7 @@ impl SeriesScanExec {
     /// `None` if that changes nothing.
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
         let (dynamic, fixed): (Vec<_>, Vec<_>) = self.pushed.iter().cloned().partition(is_dynamic);
-        let (time_type, ts) = (self.table.time_type(), self.table.timestamp_column());
+        let (time_type, ts) = (self.source.time_type(), self.source.time_column());
         let pushed = physical_time_ranges(&fixed, ts, time_type);
         let ranges = self.ranges.intersect(&pushed);
         let predicate = VersionPredicate::new(&fixed, &self.schema(), ts);
@@ -172,8 +197,8 @@ impl SeriesScanExec {
     /// The Parquet scan without the versions the dynamic filters rule out
     /// now; each partition keeps its files in their order.
     fn dynamically_pruned(&self) -> DfResult<Arc<DataSourceExec>> {
-        let ts = self.table.timestamp_column();
-        let ranges = physical_time_ranges(&self.dynamic, ts, self.table.time_type());
+        let ts = self.source.time_column();
+        let ranges = physical_time_ranges(&self.dynamic, ts, self.source.time_type());
         let predicate = VersionPredicate::new(&self.dynamic, &self.schema(), ts);
         if ranges.is_all() && !predicate.can_prune() {
             return Ok(Arc::clone(&self.input));
@@ -194,7 +219,7 @@ impl SeriesScanExec {
         ranges: &TimeRanges,
         predicate: &VersionPredicate,
     ) -> DfResult<(Vec<Vec<PartitionedFile>>, usize)> {
-        let keep = self.table.kept_paths(ranges, predicate)?;
+        let keep = self.source.kept_paths(ranges, predicate)?;
         let mut dropped = HashSet::new();
         let groups = self
             .config()
@@ -297,8 +322,8 @@ impl DisplayAs for SeriesScanExec {
         };
         write!(
             f,
-            "SeriesScanExec: series={}, time={range}, versions={}/{}",
-            self.table.path(),
+            "SeriesScanExec: {}, time={range}, versions={}/{}",
+            self.source.describe(),
             self.kept,
             self.total
         )?;

@@ -434,7 +434,7 @@ fn constant(expr: &Expr) -> DfResult<ScalarValue> {
     }
 }
 
-fn path_argument(function: &str, expr: &Expr) -> DfResult<String> {
+pub(crate) fn path_argument(function: &str, expr: &Expr) -> DfResult<String> {
     match constant(expr)? {
         ScalarValue::Utf8(Some(p))
         | ScalarValue::Utf8View(Some(p))

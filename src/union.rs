@@ -1,0 +1,763 @@
+//! `series_union(pattern)`: every series whose path matches a pattern as one
+//! table, read by one Parquet scan.
+//!
+//! The table's columns are `series` (the path, dictionary-encoded), `ts`
+//! (each series' time column as `Timestamp(µs, UTC)`), then the other columns
+//! of the series by name, in the order they first appear (series in path
+//! order), NULL in the rows of a series that lacks one. A column with two
+//! types in two series is a planning error that names both.
+//!
+//! A scan prunes at two levels. Filters on `series` alone remove whole
+//! series before their versions are looked up; time filters then prune the
+//! versions of each remaining series through its oplog index, as for one
+//! series, including the filters that only exist in the physical plan
+//! ([`crate::SeriesTimePruning`], dynamic filters).
+//!
+//! The kept files of all series are read by one DataFusion Parquet scan over
+//! the union's schema, with `series` as a partition-style column whose value
+//! each file carries. DataFusion's expression adapter fills the columns a
+//! file lacks with NULL and casts; the time column, which has its own name
+//! in every series, is mapped to `ts` by [`UnionExprAdapter`]. It learns the
+//! name from the file's metadata, to which [`TimeColumnReaderFactory`] adds
+//! it as each file is opened (an adapter sees schemas, not files).
+//! Overlapping versions of keyed series and versions under deletes are read
+//! by their series' merged scan (see [`crate::lww`]) beside the one scan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit, UInt16Type};
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::metadata::FieldMetadata;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DFSchema, ScalarValue, Statistics, internal_err, plan_err};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
+};
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::{CastExpr, Column, Literal};
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr_adapter::{
+    DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::path::Path as ObjectPath;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
+
+use crate::error::Result;
+use crate::index::FileInfo;
+use crate::path::SeriesPattern;
+use crate::pond::Pond;
+use crate::provider::{SeriesTable, store_url, unqualified};
+use crate::pruning::versions::VersionPredicate;
+use crate::pruning::{TimeRanges, time_ranges};
+use crate::scan::{ScanSource, SeriesScanExec, chunks};
+use crate::udtf::path_argument;
+
+/// The union's column of series paths.
+pub const SERIES_COLUMN: &str = "series";
+/// The union's time column.
+pub const TIME_COLUMN: &str = "ts";
+
+/// The file metadata key under which [`TimeColumnReaderFactory`] tells
+/// [`UnionExprAdapter`] the name of a file's time column.
+const TIME_COLUMN_KEY: &str = "pond.series_union.time_column";
+/// The metadata key that marks where `ts` stands while DataFusion's adapter
+/// rewrites the other columns of an expression.
+const TIME_MARKER_KEY: &str = "pond.series_union.time";
+
+/// `series_union(pattern)`: the series whose paths match `pattern` (see
+/// [`SeriesPattern`]) as one table.
+#[derive(Debug)]
+pub struct SeriesUnionFunction {
+    pond: Arc<Pond>,
+}
+
+impl SeriesUnionFunction {
+    /// The function over `pond`.
+    pub fn new(pond: Arc<Pond>) -> Self {
+        Self { pond }
+    }
+}
+
+impl TableFunctionImpl for SeriesUnionFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let [pattern] = args.exprs() else {
+            return plan_err!(
+                "series_union(pattern) takes 1 argument, got {}",
+                args.exprs().len()
+            );
+        };
+        let text = path_argument("series_union", pattern)?;
+        let pattern = match SeriesPattern::parse(&text) {
+            Ok(pattern) => pattern,
+            Err(e) => return plan_err!("series_union: {e}"),
+        };
+        // Series another process created since the last refresh match too.
+        let refreshing = Arc::clone(&self.pond);
+        crate::runtime::block_on(async move { refreshing.refresh().await })??;
+        let members = self
+            .pond
+            .list_series()
+            .into_iter()
+            .filter(|s| pattern.matches(&s.path))
+            .map(|s| SeriesTable::try_new(Arc::clone(&self.pond), &s.path))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(SeriesUnion::try_new(
+            Arc::clone(&self.pond),
+            text,
+            members,
+        )?))
+    }
+}
+
+/// The series matching a pattern as one table (see the [module](self)).
+#[derive(Debug, Clone)]
+pub struct SeriesUnion {
+    pond: Arc<Pond>,
+    pattern: String,
+    /// The matching series, in path order.
+    members: Vec<SeriesTable>,
+    /// `series`, `ts`, then the other columns.
+    schema: SchemaRef,
+}
+
+impl SeriesUnion {
+    /// The union of `members` (series in path order), which matched
+    /// `pattern`; an error if two of them have a column of one name and two
+    /// types.
+    fn try_new(pond: Arc<Pond>, pattern: String, members: Vec<SeriesTable>) -> DfResult<Self> {
+        let mut fields = vec![
+            Field::new(SERIES_COLUMN, series_type(), false),
+            Field::new(TIME_COLUMN, time_type(), false),
+        ];
+        let mut owner: HashMap<String, (usize, &str)> = HashMap::new();
+        for member in &members {
+            for field in member.table_schema().fields() {
+                let name = field.name();
+                if name == member.timestamp_column() {
+                    continue;
+                }
+                if name == SERIES_COLUMN || name == TIME_COLUMN {
+                    return plan_err!(
+                        "series_union: series {} has a column named {name}, which the union \
+                         uses for {}",
+                        member.path(),
+                        if name == SERIES_COLUMN {
+                            "the series' paths"
+                        } else {
+                            "the time of each row"
+                        }
+                    );
+                }
+                match owner.get(name.as_str()) {
+                    Some(&(i, first)) if fields[i].data_type() != field.data_type() => {
+                        return plan_err!(
+                            "series_union: column {name} is {} in series {first} but {} in \
+                             series {}",
+                            fields[i].data_type(),
+                            field.data_type(),
+                            member.path()
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        owner.insert(name.clone(), (fields.len(), member.path()));
+                        fields.push(Field::new(name, field.data_type().clone(), true));
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            pond,
+            pattern,
+            members,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The members that the filters on `series` alone keep.
+    fn members_kept(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&SeriesTable>> {
+        let on_series: Vec<&Expr> = filters
+            .iter()
+            .filter(|f| {
+                let columns = f.column_refs();
+                !columns.is_empty() && columns.iter().all(|c| c.name == SERIES_COLUMN)
+            })
+            .collect();
+        if on_series.is_empty() || self.members.is_empty() {
+            return Ok(self.members.iter().collect());
+        }
+        let schema = Arc::new(Schema::new(vec![self.schema.field(0).clone()]));
+        let paths = StringArray::from_iter_values(self.members.iter().map(|m| m.path()));
+        let keys = (0..self.members.len() as u16).collect::<Vec<_>>();
+        let column: ArrayRef = Arc::new(DictionaryArray::<UInt16Type>::try_new(
+            keys.into(),
+            Arc::new(paths),
+        )?);
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column])?;
+        let df_schema = DFSchema::try_from(schema)?;
+        let mut keep = vec![true; self.members.len()];
+        for filter in on_series {
+            let expr = state.create_physical_expr(filter.clone(), &df_schema)?;
+            let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
+                return internal_err!("series_union: a filter on series is not a boolean");
+            };
+            for (i, keep) in keep.iter_mut().enumerate() {
+                *keep &= result.is_valid(i) && result.value(i);
+            }
+        }
+        Ok(self
+            .members
+            .iter()
+            .zip(keep)
+            .filter_map(|(m, keep)| keep.then_some(m))
+            .collect())
+    }
+
+    /// The filters as a [`VersionPredicate`] on the union's schema, whose
+    /// time column all series' oplog bounds can be compared with.
+    fn version_predicate(&self, state: &dyn Session, filters: &[Expr]) -> VersionPredicate {
+        let Ok(df_schema) = DFSchema::try_from(Arc::clone(&self.schema)) else {
+            return VersionPredicate::keep_all();
+        };
+        // A filter that cannot be planned here prunes nothing: leaving it
+        // out keeps a superset.
+        let physical: Vec<_> = filters
+            .iter()
+            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
+            .collect();
+        VersionPredicate::new(&physical, &self.schema, TIME_COLUMN)
+    }
+
+    /// The files of the scan: each kept version of `member` with the
+    /// union's statistics, its series as partition value and its time
+    /// column's name for [`TimeColumnReaderFactory`].
+    fn member_files(&self, member: &SeriesTable, versions: &[FileInfo]) -> Vec<PartitionedFile> {
+        let series = series_value(member.path());
+        let time_column = TimeColumn(Arc::from(member.timestamp_column()));
+        // Whole microseconds are exact in every unit but the nanosecond,
+        // where the oplog rounds outwards.
+        let exact = !matches!(
+            member.time_type(),
+            DataType::Timestamp(TimeUnit::Nanosecond, _)
+        );
+        let file_columns = self.schema.fields().len() - 1;
+        versions
+            .iter()
+            .map(|f| {
+                // The table's columns as the scan orders them: the files'
+                // columns (`ts` first), then `series`.
+                let mut stats = Statistics::new_unknown(&self.scan_schema());
+                stats.num_rows = Precision::Exact(f.row_count as usize);
+                stats.total_byte_size = Precision::Inexact(f.size as usize);
+                for (name, n) in &f.distinct {
+                    if name == member.timestamp_column() {
+                        continue;
+                    }
+                    if let Ok(i) = self.schema.index_of(name) {
+                        stats.column_statistics[i - 1].distinct_count =
+                            Precision::Inexact(*n as usize);
+                    }
+                }
+                let ts = &mut stats.column_statistics[0];
+                ts.null_count = Precision::Exact(0);
+                let bound = |us: i64| {
+                    let value = ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into()));
+                    if exact {
+                        Precision::Exact(value)
+                    } else {
+                        Precision::Inexact(value)
+                    }
+                };
+                ts.min_value = bound(f.min_event_time);
+                ts.max_value = bound(f.max_event_time);
+                let path = &mut stats.column_statistics[file_columns];
+                path.null_count = Precision::Exact(0);
+                path.min_value = Precision::Exact(series.clone());
+                path.max_value = Precision::Exact(series.clone());
+                path.distinct_count = Precision::Exact(1);
+                let mut file = PartitionedFile::new(f.file_path.clone(), f.size as u64)
+                    .with_statistics(Arc::new(stats));
+                file.partition_values = vec![series.clone()];
+                file.extensions.insert(time_column.clone());
+                file
+            })
+            .collect()
+    }
+
+    /// The Parquet scan's table schema, in its order: the files' columns
+    /// (`ts`, then the others), then `series`.
+    fn scan_schema(&self) -> Schema {
+        let fields: Vec<FieldRef> = self.schema.fields().iter().skip(1).cloned().collect();
+        let mut all = fields;
+        all.push(Arc::clone(&self.schema.fields()[0]));
+        Schema::new(all)
+    }
+
+    /// The rows of `member`'s `runs` (see [`SeriesTable::merged_scan`]) in
+    /// the union's columns `projection`.
+    fn member_merged(
+        &self,
+        state: &dyn Session,
+        member: &SeriesTable,
+        reads: (&[Vec<FileInfo>], &[Arc<crate::index::Tombstone>]),
+        projection: &[usize],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let own = member.table_schema();
+        let time = member.timestamp_column();
+        // The member's own columns the union's projection needs.
+        let mut columns: Vec<usize> = Vec::new();
+        for &i in projection {
+            let name = match self.schema.field(i).name().as_str() {
+                TIME_COLUMN => time,
+                SERIES_COLUMN => continue,
+                name if name == time => continue,
+                name => name,
+            };
+            if let Ok(j) = own.index_of(name)
+                && !columns.contains(&j)
+            {
+                columns.push(j);
+            }
+        }
+        let url = store_url(&self.pond)?;
+        let merged = member.merged_scan(state, &[], reads, url, &columns)?;
+        let input = merged.schema();
+        let exprs = projection
+            .iter()
+            .map(|&i| {
+                let field = self.schema.field(i);
+                let name = field.name().as_str();
+                let expr: Arc<dyn PhysicalExpr> = match name {
+                    SERIES_COLUMN => Arc::new(Literal::new(series_value(member.path()))),
+                    _ => {
+                        let own_name = if name == TIME_COLUMN { time } else { name };
+                        match input.index_of(own_name) {
+                            Ok(j) if !(name != TIME_COLUMN && name == time) => {
+                                let column: Arc<dyn PhysicalExpr> =
+                                    Arc::new(Column::new(own_name, j));
+                                if input.field(j).data_type() == field.data_type() {
+                                    column
+                                } else {
+                                    Arc::new(CastExpr::new(column, field.data_type().clone(), None))
+                                }
+                            }
+                            _ => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+                        }
+                    }
+                };
+                Ok((expr, name.to_string()))
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(Arc::new(ProjectionExec::try_new(exprs, merged)?))
+    }
+}
+
+#[async_trait]
+impl TableProvider for SeriesUnion {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Pruning is by bounds and statistics, so DataFusion keeps filtering rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.pond.refresh().await?;
+        let filters: Vec<Expr> = filters.iter().cloned().map(unqualified).collect();
+        let members = self
+            .members_kept(state, &filters)?
+            .into_iter()
+            .map(|m| m.pinned(state))
+            .collect::<DfResult<Vec<_>>>()?;
+
+        // The versions each series keeps, as for one series; of keyed
+        // series, only the time filters (on a key column) choose the runs.
+        let ranges = time_ranges(&filters, TIME_COLUMN, &time_type());
+        let predicate = self.version_predicate(state, &filters);
+        let on_time: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                let columns = f.column_refs();
+                !columns.is_empty() && columns.iter().all(|c| c.name == TIME_COLUMN)
+            })
+            .cloned()
+            .collect();
+        let key_ranges = time_ranges(&on_time, TIME_COLUMN, &time_type());
+        let mut files = Vec::new();
+        let mut merged = Vec::new();
+        let (mut kept, mut total) = (0, 0);
+        // Each file is sorted by time and holds one series: if each series'
+        // versions do not overlap, files in (series, time) order are sorted
+        // by (series, ts) as a whole.
+        let mut ordered = true;
+        for member in &members {
+            let (versions, n) = member.kept_versions(&ranges, &predicate)?;
+            total += n;
+            let (singles, runs, deletes) = member.split_reads_within(&key_ranges, versions)?;
+            kept += singles.len();
+            ordered &= singles.iter().all(FileInfo::is_time_sorted)
+                && singles
+                    .windows(2)
+                    .all(|w| w[0].max_event_time < w[1].min_event_time);
+            files.extend(self.member_files(member, &singles));
+            if !runs.is_empty() {
+                merged.push((member, runs, deletes));
+            }
+        }
+
+        let url = store_url(&self.pond)?;
+        state
+            .runtime_env()
+            .register_object_store(url.as_ref(), self.pond.object_store());
+        let scan_schema = Arc::new(self.scan_schema());
+        let file_columns = scan_schema.fields().len() - 1;
+        let table_schema = TableSchema::builder(Arc::new(Schema::new(
+            scan_schema.fields()[..file_columns].to_vec(),
+        )))
+        .with_table_partition_cols(vec![Arc::clone(&scan_schema.fields()[file_columns])])
+        .build();
+        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let reader = TimeColumnReaderFactory {
+            inner: CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache),
+        };
+        let source = ParquetSource::new(table_schema)
+            .with_table_parquet_options(state.default_table_options().parquet)
+            .with_parquet_file_reader_factory(Arc::new(reader));
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let wanted = projection.cloned().unwrap_or(all);
+        // The union's column i is the scan's i - 1; `series` is its last.
+        let scanned: Vec<usize> = wanted
+            .iter()
+            .map(|&i| if i == 0 { file_columns } else { i - 1 })
+            .collect();
+        let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
+            .with_projection_indices(Some(scanned))?
+            .with_limit(limit)
+            .with_expr_adapter(Some(Arc::new(UnionExprAdapterFactory)));
+        if ordered {
+            let sort = |name: &str| -> DfResult<PhysicalSortExpr> {
+                Ok(PhysicalSortExpr::new(
+                    Arc::new(Column::new(name, scan_schema.index_of(name)?)),
+                    SortOptions::new(false, false),
+                ))
+            };
+            let ordering = LexOrdering::new([sort(SERIES_COLUMN)?, sort(TIME_COLUMN)?]);
+            config = config.with_output_ordering(ordering.into_iter().collect());
+        }
+        let partitions = state.config().target_partitions().max(1);
+        let groups = partitions.min(files.len()).max(1);
+        let source = UnionSource {
+            pattern: self.pattern.clone(),
+            matched: self.members.len(),
+            members: members.clone(),
+        };
+        let scan = SeriesScanExec::try_new(
+            Arc::new(source),
+            ranges,
+            kept,
+            total,
+            config.build(),
+            chunks(files, groups),
+        )?;
+        let mut plan: Arc<dyn ExecutionPlan> = Arc::new(scan);
+        if !merged.is_empty() {
+            let mut inputs = vec![plan];
+            for (member, runs, deletes) in merged {
+                inputs.push(self.member_merged(state, member, (&runs, &deletes), &wanted)?);
+            }
+            plan = UnionExec::try_new(inputs)?;
+        }
+        Ok(plan)
+    }
+}
+
+/// The series a union's scan reads, for [`SeriesScanExec`].
+#[derive(Debug)]
+struct UnionSource {
+    pattern: String,
+    /// How many series the pattern matched.
+    matched: usize,
+    /// Those the filters on `series` kept, pinned to the state the scan
+    /// planned on.
+    members: Vec<SeriesTable>,
+}
+
+impl ScanSource for UnionSource {
+    fn time_column(&self) -> &str {
+        TIME_COLUMN
+    }
+
+    fn time_type(&self) -> &DataType {
+        static TIME: std::sync::LazyLock<DataType> = std::sync::LazyLock::new(time_type);
+        &TIME
+    }
+
+    fn kept_paths(
+        &self,
+        ranges: &TimeRanges,
+        predicate: &VersionPredicate,
+    ) -> Result<HashSet<ObjectPath>> {
+        let mut paths = HashSet::new();
+        for member in &self.members {
+            paths.extend(member.kept_paths(ranges, predicate)?);
+        }
+        Ok(paths)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "series_union={}, series={}/{}",
+            self.pattern,
+            self.members.len(),
+            self.matched
+        )
+    }
+}
+
+/// The type of the union's `series` column, as DataFusion types
+/// partition-style columns.
+fn series_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+}
+
+/// The type of the union's `ts` column.
+fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// `path` as a value of the `series` column.
+fn series_value(path: &str) -> ScalarValue {
+    ScalarValue::Dictionary(
+        Box::new(DataType::UInt16),
+        Box::new(ScalarValue::Utf8(Some(path.to_string()))),
+    )
+}
+
+/// The name of the time column of a file's series, carried by the file
+/// through the scan to [`TimeColumnReaderFactory`].
+#[derive(Debug, Clone)]
+struct TimeColumn(Arc<str>);
+
+/// Opens the union's files with pond's cached reader and adds to each
+/// file's metadata the name of its time column (see [`TimeColumn`]), which
+/// [`UnionExprAdapter`] reads from the file's schema.
+#[derive(Debug)]
+struct TimeColumnReaderFactory {
+    inner: CachedParquetFileReaderFactory,
+}
+
+impl ParquetFileReaderFactory for TimeColumnReaderFactory {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        partitioned_file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let column = partitioned_file.extensions.get::<TimeColumn>().cloned();
+        let inner = self.inner.create_reader(
+            partition_index,
+            partitioned_file,
+            metadata_size_hint,
+            metrics,
+        )?;
+        Ok(match column {
+            Some(TimeColumn(column)) => Box::new(TimeColumnReader { inner, column }),
+            None => inner,
+        })
+    }
+}
+
+/// A file reader whose metadata names the file's time column.
+struct TimeColumnReader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    column: Arc<str>,
+}
+
+impl AsyncFileReader for TimeColumnReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.inner.get_bytes(range)
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        self.inner.get_byte_ranges(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let metadata = self.inner.get_metadata(options).await?;
+            Ok(with_time_column(&metadata, &self.column))
+        }
+        .boxed()
+    }
+}
+
+/// `metadata` with [`TIME_COLUMN_KEY`] set to `column`.
+fn with_time_column(metadata: &ParquetMetaData, column: &str) -> Arc<ParquetMetaData> {
+    let file = metadata.file_metadata();
+    let mut pairs: Vec<KeyValue> = file
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|kv| kv.key != TIME_COLUMN_KEY)
+        .collect();
+    pairs.push(KeyValue::new(
+        TIME_COLUMN_KEY.to_string(),
+        column.to_string(),
+    ));
+    let file = FileMetaData::new(
+        file.version(),
+        file.num_rows(),
+        file.created_by().map(str::to_string),
+        Some(pairs),
+        file.schema_descr_ptr(),
+        file.column_orders().cloned(),
+    );
+    Arc::new(
+        ParquetMetaDataBuilder::new(file)
+            .set_row_groups(metadata.row_groups().to_vec())
+            .set_column_index(metadata.column_index().cloned())
+            .set_offset_index(metadata.offset_index().cloned())
+            .build(),
+    )
+}
+
+/// Creates a [`UnionExprAdapter`] for each file the union's scan opens.
+#[derive(Debug)]
+struct UnionExprAdapterFactory;
+
+impl PhysicalExprAdapterFactory for UnionExprAdapterFactory {
+    fn create(
+        &self,
+        logical_file_schema: SchemaRef,
+        physical_file_schema: SchemaRef,
+    ) -> DfResult<Arc<dyn PhysicalExprAdapter>> {
+        let Some(name) = physical_file_schema
+            .metadata()
+            .get(TIME_COLUMN_KEY)
+            .cloned()
+        else {
+            return internal_err!("series_union: a file was opened without its time column's name");
+        };
+        let Some((index, field)) = physical_file_schema.column_with_name(&name) else {
+            return internal_err!("series_union: a file has no time column {name}");
+        };
+        let target = logical_file_schema.field_with_name(TIME_COLUMN)?;
+        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, index));
+        let time = if field.data_type() == target.data_type() {
+            column
+        } else {
+            Arc::new(CastExpr::new_with_target_field(
+                column,
+                Arc::new(target.clone()),
+                None,
+            ))
+        };
+        let default = DefaultPhysicalExprAdapterFactory
+            .create(Arc::clone(&logical_file_schema), physical_file_schema)?;
+        Ok(Arc::new(UnionExprAdapter {
+            logical_file_schema,
+            time_column: name,
+            time,
+            default,
+        }))
+    }
+}
+
+/// Rewrites the union's expressions for one file: `ts` reads the file's own
+/// time column (cast to microseconds in UTC), a union column that has the
+/// name of this file's time column is another series' column and NULL here,
+/// and DataFusion's default adapter does the rest (missing columns, casts).
+#[derive(Debug)]
+struct UnionExprAdapter {
+    logical_file_schema: SchemaRef,
+    time_column: String,
+    /// The expression of `ts` in this file.
+    time: Arc<dyn PhysicalExpr>,
+    default: Arc<dyn PhysicalExprAdapter>,
+}
+
+impl PhysicalExprAdapter for UnionExprAdapter {
+    fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> DfResult<Arc<dyn PhysicalExpr>> {
+        let marker = || {
+            let metadata = BTreeMap::from([(TIME_MARKER_KEY.to_string(), String::new())]);
+            Arc::new(Literal::new_with_metadata(
+                ScalarValue::try_from(time_type()).expect("a timestamp has a null"),
+                Some(FieldMetadata::new(metadata)),
+            )) as Arc<dyn PhysicalExpr>
+        };
+        let marked = expr
+            .transform(|e| {
+                let Some(column) = e.downcast_ref::<Column>() else {
+                    return Ok(Transformed::no(e));
+                };
+                if column.name() == TIME_COLUMN {
+                    return Ok(Transformed::yes(marker()));
+                }
+                if column.name() == self.time_column {
+                    let field = self.logical_file_schema.field_with_name(column.name())?;
+                    let null = ScalarValue::try_from(field.data_type())?;
+                    return Ok(Transformed::yes(Arc::new(Literal::new(null))));
+                }
+                Ok(Transformed::no(e))
+            })
+            .data()?;
+        self.default
+            .rewrite(marked)?
+            .transform(|e| {
+                let is_marker = e.downcast_ref::<Literal>().is_some_and(|l| {
+                    l.return_field(&self.logical_file_schema)
+                        .is_ok_and(|f| f.metadata().contains_key(TIME_MARKER_KEY))
+                });
+                Ok(if is_marker {
+                    Transformed::yes(Arc::clone(&self.time))
+                } else {
+                    Transformed::no(e)
+                })
+            })
+            .data()
+    }
+}
