@@ -16,4 +16,5 @@ mod pruning;
 mod reopen;
 mod roundtrip;
 mod sql;
+mod union;
 mod validation;
