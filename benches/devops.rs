@@ -30,11 +30,14 @@
 //! after compaction. Only DataFusion is needed for it.
 
 mod common;
+#[path = "common/duckdb.rs"]
+mod duckdb;
 use common::{bench_dir, copy_dir};
+use duckdb::{assert_same, duckdb_answer, duckdb_binary, duckdb_time, median, process_cost};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -174,7 +177,7 @@ fn main() {
             rt.block_on(after.time(&pond_sql, runs)),
             rt.block_on(before.time(&listing_sql, runs)),
             rt.block_on(after.time(&listing_sql, runs)),
-            duckdb_time(&data.duckdb, &duck_sql, runs),
+            duckdb_time(&data.duckdb, "", &duck_sql, runs),
         ];
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let _ = writeln!(
@@ -339,32 +342,6 @@ impl KeyedSession {
         pond::register(&ctx, Arc::new(pond));
         Self(Session { ctx })
     }
-}
-
-/// `$DUCKDB`, the binary of the `duckdb-cli` Python package, or `duckdb`.
-fn duckdb_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("DUCKDB") {
-        return path.into();
-    }
-    let from_pip = Command::new("python3")
-        .args([
-            "-c",
-            "import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), 'duckdb'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let binary = from_pip.unwrap_or_else(|| "duckdb".into());
-    let works = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        works,
-        "the DuckDB CLI is needed: `pip install duckdb-cli`, or set $DUCKDB"
-    );
-    binary
 }
 
 struct Data {
@@ -629,137 +606,4 @@ impl Session {
         }
         median(times)
     }
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// DuckDB's answer, as CSV rows without the header.
-fn duckdb_answer(duckdb: &Path, db: &Path, sql: &str) -> String {
-    let out = Command::new(duckdb)
-        .args(["-readonly", "-csv", "-noheader"])
-        .arg(db)
-        .arg("-c")
-        .arg(format!("SET TimeZone = 'UTC'; {sql}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "DuckDB failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The median of `runs` runs of `sql` in one warm DuckDB session (its
-/// Python API, the same engine as the CLI), after 3 untimed ones.
-fn duckdb_time(db: &Path, sql: &str, runs: usize) -> Duration {
-    const SCRIPT: &str = "
-import duckdb, statistics, sys, time
-db, sql, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-con = duckdb.connect(db, read_only=True)
-con.execute(\"SET TimeZone = 'UTC'\")
-for _ in range(3):
-    con.execute(sql).fetchall()
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    con.execute(sql).fetchall()
-    times.append(time.perf_counter() - t)
-print(statistics.median(times))
-";
-    let out = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .arg(db)
-        .arg(sql)
-        .arg(runs.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "DuckDB's Python API is needed (`pip install duckdb pytz`): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seconds: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    Duration::from_secs_f64(seconds)
-}
-
-/// The median wall time of `runs` runs of a whole process, and its median
-/// peak resident memory in MiB (GNU time's `%M`).
-fn process_cost(command: &mut Command, runs: usize) -> (Duration, f64) {
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-    let mut times = Vec::new();
-    let mut peaks = Vec::new();
-    for _ in 0..runs + 2 {
-        let t = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M"])
-            .arg(&program)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("GNU time (/usr/bin/time) is needed");
-        let elapsed = t.elapsed();
-        assert!(out.status.success(), "{program:?} failed");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let kib: f64 = stderr.lines().last().unwrap().trim().parse().unwrap();
-        times.push(elapsed);
-        peaks.push(Duration::from_secs_f64(kib / 1024.0));
-    }
-    (median(times), median(peaks).as_secs_f64())
-}
-
-/// Checks two CSV answers equal: numbers within a relative 1e-9 (sums and
-/// averages may round differently), timestamps as instants.
-fn assert_same(got: &str, want: &str, what: &str) {
-    let rows = |s: &str| -> Vec<Vec<String>> {
-        s.lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| l.split(',').map(normalize).collect())
-            .collect()
-    };
-    let (got_rows, want_rows) = (rows(got), rows(want));
-    assert_eq!(
-        got_rows.len(),
-        want_rows.len(),
-        "{what}: row counts differ\n{got}\nvs DuckDB\n{want}"
-    );
-    assert!(
-        !want_rows.is_empty() || what.contains("> 90"),
-        "{what}: no rows"
-    );
-    for (g, w) in got_rows.iter().zip(&want_rows) {
-        let same = g.len() == w.len()
-            && g.iter()
-                .zip(w)
-                .all(|(a, b)| match (a.parse::<f64>(), b.parse::<f64>()) {
-                    (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-                    _ => a == b,
-                });
-        assert!(same, "{what}: {g:?} vs DuckDB {w:?}");
-    }
-}
-
-/// A timestamp in either printing (`2024-01-03T12:00:00Z`, `2024-01-03
-/// 12:00:00+00`) as µs since the epoch; anything else as it is.
-fn normalize(field: &str) -> String {
-    let field = field.trim().trim_matches('"');
-    let looks_like_time =
-        field.len() >= 19 && field.as_bytes()[4] == b'-' && field.as_bytes()[10] != b'_';
-    if looks_like_time {
-        let mut s = field.replacen(' ', "T", 1);
-        if let Some(rest) = s.strip_suffix('Z') {
-            s = format!("{rest}+00:00");
-        } else if s.ends_with("+00") {
-            s.push_str(":00");
-        }
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s) {
-            return t.timestamp_micros().to_string();
-        }
-    }
-    field.to_string()
 }

@@ -1,5 +1,6 @@
 //! Embedding pond in your own DataFusion program: register a pond in a
-//! `SessionContext`, then query its series with SQL and with the DataFrame API.
+//! `SessionContext`, then query its series with SQL and with the DataFrame
+//! API, one by one or many as one table (`series_union`).
 //!
 //! Run with `cargo run --example embed` (it writes a small pond in a
 //! temporary directory and removes it at the end).
@@ -37,6 +38,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
 
+    // A second series beside it, with its own time column and values.
+    let times: Vec<i64> = (0..12 * 6).map(|i| START + i * 10 * MINUTE).collect();
+    let bar: Vec<f64> = (0..12 * 6).map(|i| 1.0 + i as f64 / 100.0).collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "time",
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as ArrayRef,
+        ),
+        ("bar", Arc::new(Float64Array::from(bar)) as ArrayRef),
+    ])?;
+    pond.append_series_data("/plant/boiler/pressure", &batch, "time")
+        .await?;
+
     // Your own session; pond adds its catalog and table functions to it.
     let ctx = SessionContext::new();
     pond::register(&ctx, Arc::clone(&pond));
@@ -61,6 +75,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ))],
         )?;
     df.show().await?;
+
+    println!("series_union(): both series of the boiler as one table, hour by hour");
+    let sql = "SELECT series, date_bin(INTERVAL '1 hour', ts) AS h, avg(celsius), avg(bar) \
+               FROM series_union('/plant/boiler/*') \
+               WHERE ts >= '2026-01-01T03:00:00Z' AND ts < '2026-01-01T06:00:00Z' \
+               GROUP BY 1, 2 ORDER BY 1, 2";
+    let union = ctx.sql(sql).await?.collect().await?;
+    arrow::util::pretty::print_batches(&union)?;
+    // The same as the UNION ALL a user would otherwise write.
+    let by_hand = ctx
+        .sql(
+            "SELECT series, date_bin(INTERVAL '1 hour', ts) AS h, avg(celsius), avg(bar) FROM ( \
+               SELECT '/plant/boiler/temperature' AS series, ts, celsius, NULL AS bar \
+               FROM \"plant/boiler\".temperature \
+               UNION ALL SELECT '/plant/boiler/pressure', time, NULL, bar \
+               FROM \"plant/boiler\".pressure) \
+             WHERE ts >= '2026-01-01T03:00:00Z' AND ts < '2026-01-01T06:00:00Z' \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await?
+        .collect()
+        .await?;
+    let text = |batches: &[RecordBatch]| -> Result<String, arrow::error::ArrowError> {
+        let mut lines = Vec::new();
+        for batch in batches {
+            let batch = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                .map(|series| {
+                    let mut columns = batch.columns().to_vec();
+                    columns[0] = series;
+                    columns
+                })?;
+            for row in 0..batch[0].len() {
+                let cells: Vec<String> = batch
+                    .iter()
+                    .map(|c| arrow::util::display::array_value_to_string(c, row))
+                    .collect::<Result<_, _>>()?;
+                lines.push(cells.join(","));
+            }
+        }
+        Ok(lines.join("\n"))
+    };
+    assert_eq!(
+        text(&union)?,
+        text(&by_hand)?,
+        "series_union differs from UNION ALL"
+    );
+    ctx.sql(&format!("EXPLAIN {sql}")).await?.show().await?;
 
     println!("series_versions(): the first three versions");
     ctx.sql(

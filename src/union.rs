@@ -252,7 +252,12 @@ impl SeriesUnion {
     /// The files of the scan: each kept version of `member` with the
     /// union's statistics, its series as partition value and its time
     /// column's name for [`TimeColumnReaderFactory`].
-    fn member_files(&self, member: &SeriesTable, versions: &[FileInfo]) -> Vec<PartitionedFile> {
+    fn member_files(
+        &self,
+        scan_schema: &Schema,
+        member: &SeriesTable,
+        versions: &[FileInfo],
+    ) -> Vec<PartitionedFile> {
         let series = series_value(member.path());
         let time_column = TimeColumn(Arc::from(member.timestamp_column()));
         // Whole microseconds are exact in every unit but the nanosecond,
@@ -267,7 +272,7 @@ impl SeriesUnion {
             .map(|f| {
                 // The table's columns as the scan orders them: the files'
                 // columns (`ts` first), then `series`.
-                let mut stats = Statistics::new_unknown(&self.scan_schema());
+                let mut stats = Statistics::new_unknown(scan_schema);
                 stats.num_rows = Precision::Exact(f.row_count as usize);
                 stats.total_byte_size = Precision::Inexact(f.size as usize);
                 for (name, n) in &f.distinct {
@@ -419,6 +424,7 @@ impl TableProvider for SeriesUnion {
             .cloned()
             .collect();
         let key_ranges = time_ranges(&on_time, TIME_COLUMN, &time_type());
+        let scan_schema = Arc::new(self.scan_schema());
         let mut files = Vec::new();
         let mut merged = Vec::new();
         let (mut kept, mut total) = (0, 0);
@@ -435,7 +441,7 @@ impl TableProvider for SeriesUnion {
                 && singles
                     .windows(2)
                     .all(|w| w[0].max_event_time < w[1].min_event_time);
-            files.extend(self.member_files(member, &singles));
+            files.extend(self.member_files(&scan_schema, member, &singles));
             if !runs.is_empty() {
                 merged.push((member, runs, deletes));
             }
@@ -445,7 +451,6 @@ impl TableProvider for SeriesUnion {
         state
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
-        let scan_schema = Arc::new(self.scan_schema());
         let file_columns = scan_schema.fields().len() - 1;
         let table_schema = TableSchema::builder(Arc::new(Schema::new(
             scan_schema.fields()[..file_columns].to_vec(),

@@ -947,3 +947,40 @@ fn sql_as_of_reads_the_pond_as_it_was() {
     let out = pond(&["--pond", &at, "sql", "--as-of", "last week", sql]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+#[test]
+fn series_union_from_pond_sql_and_the_repl() {
+    let (dir, at) = new_pond();
+    let a = file(
+        &dir,
+        "a.csv",
+        "ts,value\n2024-01-01T00:10:00Z,1\n2024-01-01T00:50:00Z,3\n2024-01-01T01:10:00Z,5\n",
+    );
+    let b = file(
+        &dir,
+        "b.csv",
+        "time,value\n2024-01-01T00:20:00Z,10\n2024-01-02T00:00:00Z,99\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/fleet/site3/a", &a]));
+    ok(pond(&["--pond", &at, "append", "/fleet/site3/b", &b]));
+    ok(pond(&["--pond", &at, "append", "/fleet/site4/c", &a]));
+    let query = "SELECT series, date_bin(INTERVAL '1 hour', ts) AS h, avg(value) AS mean \
+                 FROM series_union('/fleet/site3/*') \
+                 WHERE ts >= '2024-01-01T00:00:00Z' AND ts < '2024-01-02T00:00:00Z' \
+                 GROUP BY 1, 2 ORDER BY 1, 2";
+    let rows = ok(pond(&["--pond", &at, "sql", query, "--format", "csv"]));
+    assert_eq!(
+        rows,
+        "series,h,mean\n\
+         /fleet/site3/a,2024-01-01T00:00:00Z,2.0\n\
+         /fleet/site3/a,2024-01-01T01:00:00Z,5.0\n\
+         /fleet/site3/b,2024-01-01T00:00:00Z,10.0\n"
+    );
+    let out = pond_with_stdin(
+        &dir,
+        &["--pond", &at, "sql"],
+        b"SELECT count(*) AS n FROM series_union('/fleet/**') WHERE series <> '/fleet/site3/b';\n\\q\n",
+    );
+    let stdout = ok(out);
+    assert!(stdout.contains("| 6 |"), "{stdout}");
+}
