@@ -85,7 +85,8 @@ const TIME_COLUMN_KEY: &str = "pond.series_union.time_column";
 const TIME_MARKER_KEY: &str = "pond.series_union.time";
 
 /// `series_union(pattern)`: the series whose paths match `pattern` (see
-/// [`SeriesPattern`]) as one table.
+/// [`SeriesPattern`]) as one table, a [`SeriesUnion`]. Installed by
+/// [`crate::register`].
 #[derive(Debug)]
 pub struct SeriesUnionFunction {
     pond: Arc<Pond>,
@@ -129,7 +130,9 @@ impl TableFunctionImpl for SeriesUnionFunction {
     }
 }
 
-/// The series matching a pattern as one table (see the [module](self)).
+/// The series matching a pattern as one table: `series`, `ts`, then the
+/// other columns of the series by name, read by one Parquet scan (see
+/// [`SeriesUnionFunction`]).
 #[derive(Debug, Clone)]
 pub struct SeriesUnion {
     pond: Arc<Pond>,
