@@ -120,6 +120,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// The pond's store could not be used.
+    #[error("cannot use the store at {location}: {reason}")]
+    Store {
+        /// The pond's location.
+        location: String,
+        /// What went wrong, in a sentence.
+        reason: String,
+    },
+
+    /// The pond's store does not refuse a second create of one object, so
+    /// a commit could overwrite another writer's.
+    #[error(
+        "the store at {location} does not refuse a second create of one object (S3's \
+         conditional write, If-None-Match: *); pond will not commit there, as two writers \
+         could overwrite each other's commit"
+    )]
+    UnsafeStore {
+        /// The pond's location.
+        location: String,
+    },
+
     /// A URL or path could not be understood.
     #[error("invalid location {location:?}: {reason}")]
     InvalidLocation {

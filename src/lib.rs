@@ -68,6 +68,7 @@ pub mod pruning;
 mod runtime;
 mod scan;
 mod series;
+mod store;
 mod time;
 mod udtf;
 mod union;

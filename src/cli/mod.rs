@@ -36,6 +36,12 @@ pub struct Args {
     #[arg(long, global = true, env = "POND_AUTO_COMPACT", default_value_t = 8)]
     auto_compact: usize,
 
+    /// An option of the pond's object store, KEY=VALUE; repeatable. For
+    /// s3:// the AWS_* variables' names in lower case (aws_endpoint_url,
+    /// aws_region, aws_allow_http, …), which win over the environment.
+    #[arg(long = "storage-option", global = true, value_name = "KEY=VALUE", value_parser = key_value)]
+    storage_options: Vec<(String, String)>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -273,9 +279,20 @@ where
     })
 }
 
+/// A `KEY=VALUE` argument.
+fn key_value(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
 async fn run(args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let options = crate::PondOptions::default().with_auto_compact_versions(args.auto_compact);
+    let mut options = crate::PondOptions::default().with_auto_compact_versions(args.auto_compact);
+    for (key, value) in &args.storage_options {
+        options = options.with_storage_option(key, value);
+    }
     let location = args.pond.as_str();
     let open = || Pond::open_with_options(location, options.clone());
     match args.command {

@@ -75,12 +75,33 @@ const LIST_INTERVAL: Duration = Duration::from_secs(600);
 pub(crate) struct Oplog {
     table: DeltaTable,
     last_listed: Instant,
+    /// The pond's location, if its store must show that it refuses a second
+    /// create of one object before this handle commits (see
+    /// [`crate::store::check_conditional_put`]).
+    put_check: Option<String>,
+    put_checked: tokio::sync::OnceCell<()>,
+}
+
+/// The store the oplog's Delta table is built on: the one under `url` by
+/// deltalake's own choice for local files, else `store` (the root of the
+/// pond's bucket or in-memory store), which the pond's data files share.
+pub(crate) type Backend = Option<(Arc<dyn ObjectStore>, Url)>;
+
+fn table_builder(url: &Url, backend: &Backend) -> Result<DeltaTableBuilder> {
+    let builder = DeltaTableBuilder::from_url(url.clone())?;
+    Ok(match backend {
+        Some((store, root)) => {
+            crate::store::register_log_store(url);
+            builder.with_storage_backend(Arc::clone(store), root.clone())
+        }
+        None => builder,
+    })
 }
 
 impl Oplog {
     /// Creates an empty oplog at `url`.
-    pub(crate) async fn create(url: &Url) -> Result<Self> {
-        let table = DeltaTableBuilder::from_url(url.clone())?.build()?;
+    pub(crate) async fn create(url: &Url, backend: &Backend) -> Result<Self> {
+        let table = table_builder(url, backend)?.build()?;
         let table = table
             .create()
             .with_table_name("pond_oplog")
@@ -96,24 +117,26 @@ impl Oplog {
             )
             .with_save_mode(SaveMode::ErrorIfExists)
             .await?;
-        Ok(Self::new(table))
+        Ok(Self::new(table, url))
     }
 
-    fn new(table: DeltaTable) -> Self {
+    fn new(table: DeltaTable, url: &Url) -> Self {
         Self {
             table,
             last_listed: Instant::now(),
+            put_check: crate::store::needs_put_check(url).then(|| url.to_string()),
+            put_checked: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Opens the oplog at `url`; `Ok(None)` if there is no Delta table there.
-    pub(crate) async fn open(url: &Url) -> Result<Option<Self>> {
-        let mut table = DeltaTableBuilder::from_url(url.clone())?.build()?;
+    pub(crate) async fn open(url: &Url, backend: &Backend) -> Result<Option<Self>> {
+        let mut table = table_builder(url, backend)?.build()?;
         if !table.verify_deltatable_existence().await? {
             return Ok(None);
         }
         table.load().await?;
-        Ok(Some(Self::new(table)))
+        Ok(Some(Self::new(table, url)))
     }
 
     /// The Delta version of the loaded snapshot.
@@ -351,6 +374,15 @@ impl Oplog {
         operation: DeltaOperation,
         version: u64,
     ) -> Result<bool> {
+        if let Some(location) = &self.put_check {
+            self.put_checked
+                .get_or_try_init(|| async {
+                    let store = self.table.object_store();
+                    crate::store::check_conditional_put(store.as_ref(), &Path::default(), location)
+                        .await
+                })
+                .await?;
+        }
         let log_store = self.table.log_store();
         let operation_id = uuid::Uuid::new_v4();
         // The builder serializes the commit (with its commitInfo) and, for

@@ -1,5 +1,6 @@
 //! [`Pond`]: a root location holding one oplog and the data files.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::SchemaRef;
@@ -45,6 +46,11 @@ pub struct PondOptions {
     pub auto_compact_versions: usize,
     /// The target size and time window automatic compaction writes with.
     pub auto_compact_options: CompactOptions,
+    /// Options of the pond's object store, which win over the environment:
+    /// for `s3://` the names object_store's `AmazonS3ConfigKey` parses,
+    /// such as `aws_access_key_id`, `aws_endpoint_url`, `aws_allow_http`
+    /// (see [`crate::store`]).
+    pub storage_options: HashMap<String, String>,
 }
 
 impl Default for PondOptions {
@@ -57,6 +63,7 @@ impl Default for PondOptions {
             sort_memory_bytes: write.sort_memory,
             auto_compact_versions: 8,
             auto_compact_options: CompactOptions::default(),
+            storage_options: HashMap::new(),
         }
     }
 }
@@ -89,6 +96,12 @@ impl PondOptions {
     /// Sets [`Self::auto_compact_versions`].
     pub fn with_auto_compact_versions(mut self, versions: usize) -> Self {
         self.auto_compact_versions = versions;
+        self
+    }
+
+    /// Adds one of [`Self::storage_options`].
+    pub fn with_storage_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.storage_options.insert(key.into(), value.into());
         self
     }
 
@@ -186,24 +199,37 @@ impl Pond {
     /// Creates an empty pond with the given options.
     pub async fn create_with_options(location: &str, options: PondOptions) -> Result<Self> {
         let url = resolve_location(location, true)?;
+        Self::create_at(url.clone(), options)
+            .await
+            .map_err(|e| crate::store::explain(&url, e))
+    }
+
+    async fn create_at(url: Url, options: PondOptions) -> Result<Self> {
         let oplog_url = oplog_url(&url)?;
         if let Ok(dir) = oplog_url.to_file_path() {
             std::fs::create_dir_all(dir)?;
         }
-        if Oplog::open(&oplog_url).await?.is_some() {
+        let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
+        let backend = backend(&url, &root)?;
+        if Oplog::open(&oplog_url, &backend).await?.is_some() {
             return Err(Error::PondExists {
                 location: display_location(&url),
             });
         }
-        let oplog = Oplog::create(&oplog_url).await.map_err(|e| match e {
-            Error::Delta {
-                source: deltalake::DeltaTableError::VersionAlreadyExists(_),
-            } => Error::PondExists {
-                location: display_location(&url),
-            },
-            other => other,
-        })?;
-        Self::from_parts(url, oplog, options).await
+        if crate::store::needs_put_check(&url) {
+            crate::store::check_conditional_put(root.as_ref(), &prefix, url.as_str()).await?;
+        }
+        let oplog = Oplog::create(&oplog_url, &backend)
+            .await
+            .map_err(|e| match e {
+                Error::Delta {
+                    source: deltalake::DeltaTableError::VersionAlreadyExists(_),
+                } => Error::PondExists {
+                    location: display_location(&url),
+                },
+                other => other,
+            })?;
+        Self::from_parts(url, (root, prefix), oplog, options).await
     }
 
     /// Opens the pond at a local path or URL.
@@ -214,18 +240,30 @@ impl Pond {
     /// Opens a pond with the given options.
     pub async fn open_with_options(location: &str, options: PondOptions) -> Result<Self> {
         let url = resolve_location(location, false)?;
-        let Some(oplog) = Oplog::open(&oplog_url(&url)?).await? else {
+        Self::open_at(url.clone(), options)
+            .await
+            .map_err(|e| crate::store::explain(&url, e))
+    }
+
+    async fn open_at(url: Url, options: PondOptions) -> Result<Self> {
+        let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
+        let backend = backend(&url, &root)?;
+        let Some(oplog) = Oplog::open(&oplog_url(&url)?, &backend).await? else {
             return Err(Error::NotAPond {
                 location: display_location(&url),
                 reason: "it has no oplog/ Delta table".into(),
             });
         };
-        Self::from_parts(url, oplog, options).await
+        Self::from_parts(url, (root, prefix), oplog, options).await
     }
 
-    async fn from_parts(url: Url, oplog: Oplog, options: PondOptions) -> Result<Self> {
-        let (store, prefix) = object_store::parse_url(&url)?;
-        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
+    async fn from_parts(
+        url: Url,
+        (root, prefix): (Arc<dyn ObjectStore>, object_store::path::Path),
+        oplog: Oplog,
+        options: PondOptions,
+    ) -> Result<Self> {
+        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(root, prefix));
         let index = OplogIndex::build(oplog.read_all().await?, oplog.version())?;
         Ok(Self {
             location: url,
@@ -390,6 +428,18 @@ impl Pond {
             state.deletes_as_of(None),
         ))
     }
+}
+
+/// The store deltalake builds the oplog on (see [`crate::oplog::Backend`]):
+/// its own for local files, else the root of the pond's store, which the
+/// pond's data files share.
+fn backend(url: &Url, root: &Arc<dyn ObjectStore>) -> Result<crate::oplog::Backend> {
+    if url.scheme() == "file" {
+        return Ok(None);
+    }
+    let mut root_url = url.clone();
+    root_url.set_path("/");
+    Ok(Some((Arc::clone(root), root_url)))
 }
 
 /// The index of the oplog's snapshot at `latest`, read whole: for a handle

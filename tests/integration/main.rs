@@ -2,6 +2,7 @@
 
 mod common;
 
+mod backends;
 mod check;
 mod cli;
 mod compaction;
@@ -15,6 +16,7 @@ mod optimizer;
 mod pruning;
 mod reopen;
 mod roundtrip;
+mod s3_server;
 mod sql;
 mod union;
 mod validation;

@@ -1,0 +1,315 @@
+//! Where a pond lives: the object store behind a location.
+//!
+//! - a local path or `file://` URL: the local file system;
+//! - `s3://bucket/prefix`: S3 or any S3-compatible server, through
+//!   object_store's `AmazonS3Builder`, configured as the AWS tools are (the
+//!   `AWS_*` environment variables: `AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+//!   `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …) and by storage options
+//!   ([`crate::PondOptions::with_storage_option`], `--storage-option` on the
+//!   command line) with the same names, which win;
+//! - `memory://name/prefix`: an in-memory store shared by every pond
+//!   handle of this process that names it, for tests.
+//!
+//! The oplog's Delta table and the data files use the same store. Delta
+//! commits are put-if-absent writes (object_store's `PutMode::Create`,
+//! which S3 performs with `If-None-Match: *`); a store that ignores the
+//! condition would let two writers overwrite each other's commit, so
+//! before its first commit a handle checks that the store refuses a second
+//! create of one object ([`check_conditional_put`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use deltalake::DeltaResult;
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// The store at the root of `url`'s file system or bucket, and the path of
+/// `url` in it.
+pub(crate) fn root_store(
+    url: &Url,
+    options: &HashMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let invalid = |reason: String| Error::InvalidLocation {
+        location: url.to_string(),
+        reason,
+    };
+    match url.scheme() {
+        "file" => {
+            let (store, prefix) = object_store::parse_url(url)?;
+            Ok((Arc::from(store), prefix))
+        }
+        "memory" => {
+            let name = url.host_str().unwrap_or_default().to_string();
+            let store = memory_store(&name);
+            Ok((store, Path::from(url.path())))
+        }
+        "s3" | "s3a" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(invalid(
+                    "an S3 location names a bucket: s3://bucket/prefix".into(),
+                ));
+            }
+            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+            for (key, value) in options {
+                let parsed: AmazonS3ConfigKey = key
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| invalid(format!("{key} is not an S3 storage option")))?;
+                builder = builder.with_config(parsed, value);
+            }
+            let has_credentials = builder
+                .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+                .is_some()
+                || builder
+                    .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+                    .is_some_and(|v| v == "true")
+                || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+                || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+                || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+                || builder
+                    .get_config_value(&AmazonS3ConfigKey::MetadataEndpoint)
+                    .is_some();
+            if !has_credentials {
+                return Err(invalid(
+                    "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
+                     --storage-option aws_access_key_id=… and aws_secret_access_key=…)"
+                        .into(),
+                ));
+            }
+            let store = builder.build().map_err(|e| invalid(e.to_string()))?;
+            Ok((Arc::new(store), Path::from(url.path())))
+        }
+        other => Err(invalid(format!(
+            "unsupported scheme {other}://; a pond lives at a local path, file://, s3:// or \
+             memory://"
+        ))),
+    }
+}
+
+/// The process's in-memory store called `name`.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("memory stores lock poisoned");
+    let store = stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()));
+    Arc::clone(store) as Arc<dyn ObjectStore>
+}
+
+/// Whether commits to `url`'s store need [`check_conditional_put`]: the
+/// local file system and the in-memory store create atomically.
+pub(crate) fn needs_put_check(url: &Url) -> bool {
+    !matches!(url.scheme(), "file" | "memory")
+}
+
+/// Refuses a store that does not refuse a second create of one object: on
+/// it, a Delta commit could overwrite another writer's.
+pub(crate) async fn check_conditional_put(
+    store: &dyn ObjectStore,
+    dir: &Path,
+    location: &str,
+) -> Result<()> {
+    let probe = dir
+        .clone()
+        .join("_pond_probe")
+        .join(uuid::Uuid::new_v4().to_string().as_str());
+    let create = || PutOptions::from(PutMode::Create);
+    store
+        .put_opts(&probe, PutPayload::from_static(b"1"), create())
+        .await?;
+    let second = store
+        .put_opts(&probe, PutPayload::from_static(b"2"), create())
+        .await;
+    let _ = store.delete(&probe).await;
+    match second {
+        Err(object_store::Error::AlreadyExists { .. })
+        | Err(object_store::Error::Precondition { .. }) => Ok(()),
+        Ok(_) => Err(Error::UnsafeStore {
+            location: location.to_string(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Delta's default log store (commits by put-if-absent) for a store pond
+/// builds itself.
+struct PutIfAbsentLogStores;
+
+impl LogStoreFactory for PutIfAbsentLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+/// Makes deltalake build the log store of a table at `url`'s scheme on a
+/// store pond gives it (deltalake knows only `file` and `memory` without
+/// its cloud crates, which pond does without).
+pub(crate) fn register_log_store(url: &Url) {
+    let scheme = Url::parse(&format!("{}://", url.scheme())).expect("a scheme makes a URL");
+    let factories = logstore_factories();
+    if !factories.contains_key(&scheme) {
+        factories.insert(scheme, Arc::new(PutIfAbsentLogStores));
+    }
+}
+
+/// `error` from the store at `url` as one plain sentence where it is a
+/// common mistake (a missing bucket, refused credentials, an endpoint that
+/// does not answer), instead of the HTTP exchange behind it.
+pub(crate) fn explain(url: &Url, error: Error) -> Error {
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return error;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    let refused = [
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+        "ExpiredToken",
+    ]
+    .into_iter()
+    .find(|code| text.contains(&format!("<Code>{code}</Code>")));
+    let reason = if text.contains("<Code>NoSuchBucket</Code>") {
+        format!(
+            "the bucket {} does not exist",
+            url.host_str().unwrap_or_default()
+        )
+    } else if let Some(code) = refused {
+        format!("the S3 server refused the credentials ({code})")
+    } else if text.contains("Connect") || text.contains("dns error") {
+        "the S3 endpoint does not answer (check AWS_ENDPOINT_URL and the network)".to_string()
+    } else {
+        return error;
+    };
+    Error::Store {
+        location: url.to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream::BoxStream;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+        PutMultipartOptions, PutResult,
+    };
+
+    /// An in-memory store that overwrites where it was asked to create
+    /// only: as an S3 server that ignores `If-None-Match`.
+    #[derive(Debug, Default)]
+    struct IgnoresConditions(InMemory);
+
+    impl std::fmt::Display for IgnoresConditions {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "IgnoresConditions")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for IgnoresConditions {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            _opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.0
+                .put_opts(location, payload, PutOptions::default())
+                .await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.0.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.0.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.0.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.0.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.0.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.0.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_ignores_conditional_writes_is_refused() {
+        let unsafe_store = IgnoresConditions::default();
+        let refused = check_conditional_put(&unsafe_store, &Path::from("p"), "s3://b/p").await;
+        assert!(
+            matches!(refused, Err(Error::UnsafeStore { .. })),
+            "{refused:?}"
+        );
+        let safe = InMemory::new();
+        check_conditional_put(&safe, &Path::from("p"), "memory://b/p")
+            .await
+            .unwrap();
+        // The probe leaves nothing behind.
+        use futures::TryStreamExt;
+        let left: Vec<_> = safe.list(None).try_collect().await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

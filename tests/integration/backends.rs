@@ -1,0 +1,405 @@
+//! One set of pond scenarios, two backends: a local directory and a real S3
+//! server on 127.0.0.1 (`s3s-fs`, embedded in the test binary: see
+//! [`crate::s3_server`]), plus the in-memory store of `memory://` URLs.
+//! Each scenario on S3 gets a bucket of its own.
+
+use std::io::Write;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, Float64Array, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimeUnit};
+use datafusion::prelude::SessionContext;
+use pond::{CompactOptions, MAX_TIME, MIN_TIME, Pond, PondOptions, VacuumOptions};
+use tempfile::TempDir;
+
+use crate::common::*;
+use crate::s3_server::{ACCESS_KEY, SECRET_KEY, server};
+
+const HOUR: i64 = 3_600_000_000;
+
+/// Where a scenario's pond lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Local,
+    S3,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Local, Backend::S3];
+
+/// A new pond's location on `backend`, the options that reach it, and the
+/// environment a `pond` process needs for it (`AWS_*` only).
+struct Place {
+    location: String,
+    options: PondOptions,
+    env: Vec<(&'static str, String)>,
+    _dir: TempDir,
+}
+
+fn place(backend: Backend) -> Place {
+    let dir = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Local => Place {
+            location: dir.path().join("pond").to_str().unwrap().to_string(),
+            options: manual(),
+            env: Vec::new(),
+            _dir: dir,
+        },
+        Backend::S3 => {
+            let server = server();
+            // A bucket per scenario: a folder of the server's root.
+            let bucket = format!("b{}", uuid_like(&dir));
+            server.create_bucket(&bucket);
+            let env = vec![
+                ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+                ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+                ("AWS_REGION", "us-east-1".to_string()),
+                (
+                    "AWS_ENDPOINT_URL",
+                    format!("http://127.0.0.1:{}", server.port),
+                ),
+                ("AWS_ALLOW_HTTP", "true".to_string()),
+            ];
+            let mut options = manual();
+            for (key, value) in &env {
+                options = options.with_storage_option(key.to_ascii_lowercase(), value);
+            }
+            Place {
+                location: format!("s3://{bucket}/ponds/p"),
+                options,
+                env,
+                _dir: dir,
+            }
+        }
+    }
+}
+
+/// A lowercase name unique to `dir`, fit for a bucket.
+fn uuid_like(dir: &TempDir) -> String {
+    dir.path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Runs the `pond` binary on `place` with only the environment it needs.
+fn pond_process(place: &Place, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("POND", &place.location)
+        .env("POND_AUTO_COMPACT", "0");
+    for (key, value) in &place.env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn stdout_of(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn sql(ctx: &SessionContext, query: &str) -> Vec<RecordBatch> {
+    ctx.sql(query).await.unwrap().collect().await.unwrap()
+}
+
+fn first_i64(batches: &[RecordBatch]) -> i64 {
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+fn first_f64(batches: &[RecordBatch]) -> f64 {
+    batches[0].column(0).as_primitive::<Float64Type>().value(0)
+}
+
+/// A batch `(ts, value)` of `n` readings from `start` (µs), one a minute.
+fn minutes(start: i64, n: i64) -> RecordBatch {
+    let times: Vec<i64> = (0..n).map(|i| start + i * 60_000_000).collect();
+    RecordBatch::try_from_iter([
+        ("ts", timestamps(TimeUnit::Microsecond, Some("UTC"), times)),
+        (
+            "value",
+            Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64))) as Arc<dyn Array>,
+        ),
+    ])
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_read_and_query_on_every_backend() {
+    for backend in BACKENDS {
+        let place = place(backend);
+        let pond = Pond::create_with_options(&place.location, place.options.clone())
+            .await
+            .unwrap();
+        for hour in 0..3 {
+            pond.append_batch("/site/temp", &minutes(hour * HOUR, 60), "ts")
+                .await
+                .unwrap();
+        }
+        let pond = Arc::new(pond);
+        let ctx = SessionContext::new();
+        pond::register(&ctx, Arc::clone(&pond));
+        let count = sql(
+            &ctx,
+            "SELECT count(*) FROM site.temp WHERE ts >= '1970-01-01T01:00:00Z'",
+        )
+        .await;
+        assert_eq!(first_i64(&count), 120, "{backend:?}");
+        let union = sql(&ctx, "SELECT sum(value) FROM series_union('/site/*')").await;
+        assert_eq!(first_f64(&union), 3.0 * (59.0 * 60.0 / 2.0), "{backend:?}");
+        let plan = sql(
+            &ctx,
+            "EXPLAIN SELECT value FROM site.temp WHERE ts >= '1970-01-01T02:00:00Z'",
+        )
+        .await;
+        let plan = arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert!(plan.contains("versions=1/3"), "{backend:?}: {plan}");
+
+        // Another handle, opened now, reads the same; one opened before an
+        // append sees it on its next query.
+        let other = Arc::new(
+            Pond::open_with_options(&place.location, place.options.clone())
+                .await
+                .unwrap(),
+        );
+        let rows: usize = other
+            .read_time_range("/site/temp", MIN_TIME, MAX_TIME)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 180, "{backend:?}");
+        let later = SessionContext::new();
+        pond::register(&later, Arc::clone(&other));
+        pond.append_batch("/site/wind", &minutes(0, 10), "ts")
+            .await
+            .unwrap();
+        let count = sql(&later, "SELECT count(*) FROM site.wind").await;
+        assert_eq!(first_i64(&count), 10, "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_vacuum_and_check_on_every_backend() {
+    for backend in BACKENDS {
+        let place = place(backend);
+        let pond = Pond::create_with_options(&place.location, place.options.clone())
+            .await
+            .unwrap();
+        for hour in 0..6 {
+            pond.append_batch("/site/temp", &minutes(hour * HOUR, 60), "ts")
+                .await
+                .unwrap();
+        }
+        let outcome = pond
+            .compact_with_options("/site/temp", &CompactOptions::default())
+            .await
+            .unwrap();
+        assert!(outcome.versions_read > 1, "{backend:?}: {outcome:?}");
+        let vacuumed = pond
+            .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
+            .await
+            .unwrap();
+        assert!(vacuumed.superseded_files > 0, "{backend:?}: {vacuumed:?}");
+        let report = pond.check().await.unwrap();
+        assert!(report.is_clean(), "{backend:?}: {report:?}");
+        let rows: usize = pond
+            .read_time_range("/site/temp", MIN_TIME, MAX_TIME)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 360, "{backend:?}");
+    }
+}
+
+#[test]
+fn the_command_line_on_every_backend_with_only_aws_variables() {
+    for backend in BACKENDS {
+        let place = place(backend);
+        stdout_of(pond_process(&place, &["init"]));
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("r.csv");
+        let mut file = std::fs::File::create(&csv).unwrap();
+        writeln!(file, "ts,value").unwrap();
+        for minute in 0..30 {
+            writeln!(file, "2024-01-01T00:{minute:02}:00Z,{minute}").unwrap();
+        }
+        drop(file);
+        let csv = csv.to_str().unwrap();
+        stdout_of(pond_process(&place, &["append", "/plant/boiler", csv]));
+        stdout_of(pond_process(&place, &["append", "/plant/boiler", csv]));
+        let out = stdout_of(pond_process(
+            &place,
+            &[
+                "sql",
+                "SELECT count(*) AS n, sum(value) AS s FROM plant.boiler",
+                "--format",
+                "csv",
+            ],
+        ));
+        assert_eq!(out, "n,s\n60,870\n", "{backend:?}");
+        let listed = stdout_of(pond_process(&place, &["ls", "--format", "csv"]));
+        assert!(listed.contains("/plant/boiler"), "{backend:?}: {listed}");
+        if backend == Backend::S3 {
+            // The server holds the pond: its oplog and data files.
+            let bucket = place.location["s3://".len()..].split('/').next().unwrap();
+            let pond_dir = server().bucket_dir(bucket).join("ponds/p");
+            assert!(pond_dir.join("oplog/_delta_log").is_dir(), "{pond_dir:?}");
+            assert!(pond_dir.join("data").is_dir(), "{pond_dir:?}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_append_processes_all_land_on_every_backend() {
+    for backend in BACKENDS {
+        let place = place(backend);
+        stdout_of(pond_process(&place, &["init"]));
+        let dir = tempfile::tempdir().unwrap();
+        let writers = 4;
+        let children: Vec<_> = (0..writers)
+            .map(|w| {
+                let csv = dir.path().join(format!("w{w}.csv"));
+                let mut file = std::fs::File::create(&csv).unwrap();
+                writeln!(file, "ts,value").unwrap();
+                for minute in 0..10 {
+                    writeln!(file, "2024-01-01T0{w}:{minute:02}:00Z,{w}").unwrap();
+                }
+                let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
+                command
+                    .args(["append", "/plant/boiler", csv.to_str().unwrap()])
+                    .env_clear()
+                    .env("POND", &place.location)
+                    .env("POND_AUTO_COMPACT", "0");
+                for (key, value) in &place.env {
+                    command.env(key, value);
+                }
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            assert!(
+                child.wait_with_output().unwrap().status.success(),
+                "{backend:?}"
+            );
+        }
+        let out = stdout_of(pond_process(
+            &place,
+            &[
+                "sql",
+                "SELECT count(*) AS n, count(DISTINCT value) AS writers FROM plant.boiler",
+                "--format",
+                "csv",
+            ],
+        ));
+        assert_eq!(
+            out,
+            format!("n,writers\n{},{writers}\n", 10 * writers),
+            "{backend:?}"
+        );
+        let versions = stdout_of(pond_process(
+            &place,
+            &[
+                "sql",
+                "SELECT count(*) AS versions, count(DISTINCT version) AS distinct_versions \
+                 FROM series_versions('/plant/boiler') WHERE entry_type = 'append'",
+                "--format",
+                "csv",
+            ],
+        ));
+        assert_eq!(
+            versions,
+            format!("versions,distinct_versions\n{writers},{writers}\n"),
+            "{backend:?}"
+        );
+    }
+}
+
+#[test]
+fn s3_errors_are_one_clear_line() {
+    let server = server();
+    let place = place(Backend::S3);
+    // No credentials at all.
+    let out = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["--pond", &place.location, "init"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no S3 credentials"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // A bucket the server does not have.
+    let missing = Place {
+        location: "s3://nosuchbucket/p".into(),
+        options: manual(),
+        env: place.env.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let out = pond_process(&missing, &["init"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: cannot use the store at s3://nosuchbucket/p/: the bucket nosuchbucket does not exist\n"
+    );
+    // Credentials the server does not accept.
+    let mut wrong = place.env.clone();
+    wrong[1].1 = "not-the-secret".into();
+    let refused = Place {
+        location: place.location.clone(),
+        options: manual(),
+        env: wrong,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let out = pond_process(&refused, &["init"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with("the S3 server refused the credentials (SignatureDoesNotMatch)\n"),
+        "{stderr}"
+    );
+    // A scheme pond does not know.
+    let out = pond_process(&place, &["--pond", "gopher://x/y", "ls"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unsupported scheme gopher://"), "{stderr}");
+    let _ = server;
+}
+
+#[tokio::test]
+async fn memory_ponds_are_shared_within_a_process() {
+    let location = "memory://tests-shared/pond";
+    let pond = Pond::create_with_options(location, manual()).await.unwrap();
+    pond.append_batch("/a/b", &minutes(0, 5), "ts")
+        .await
+        .unwrap();
+    let again = Pond::open_with_options(location, manual()).await.unwrap();
+    assert_eq!(again.series_info("/a/b").unwrap().rows, 5);
+    assert!(matches!(
+        Pond::create_with_options(location, manual()).await,
+        Err(pond::Error::PondExists { .. })
+    ));
+}
