@@ -88,6 +88,7 @@ pub use pond::{
 pub use provider::SeriesTable;
 pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};
+pub use store::{Requests, StoreRequests};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
 pub use udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
 pub use union::{SERIES_COLUMN, SeriesUnion, SeriesUnionFunction, TIME_COLUMN};

@@ -19,7 +19,12 @@
 //! create of one object ([`check_conditional_put`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use deltalake::DeltaResult;
 use deltalake::logstore::{
@@ -28,7 +33,10 @@ use deltalake::logstore::{
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -215,14 +223,225 @@ pub(crate) fn explain(url: &Url, error: Error) -> Error {
     }
 }
 
+/// Requests of one kind to one part of a pond's store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Requests {
+    /// GET requests (whole objects and ranges; a multi-range read counts
+    /// each range).
+    pub gets: u64,
+    /// HEAD requests.
+    pub heads: u64,
+    /// PUT requests (and parts of multipart uploads).
+    pub puts: u64,
+    /// LIST requests.
+    pub lists: u64,
+    /// Objects the LIST requests returned.
+    pub listed: u64,
+    /// DELETE requests (one per object).
+    pub deletes: u64,
+}
+
+/// The requests a [`crate::Pond`] handle made to its store since it was
+/// opened, by part of the pond (see [`crate::Pond::store_requests`]).
+/// Counted on object stores pond builds (S3, memory); a local pond's
+/// oplog goes through deltalake's own file store and is not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreRequests {
+    /// The data files, under `data/`.
+    pub data: Requests,
+    /// The oplog's Delta log, under `oplog/_delta_log/`.
+    pub delta_log: Requests,
+    /// The oplog's own Parquet files, under `oplog/`.
+    pub oplog: Requests,
+    /// Anything else (pond's probe of conditional writes).
+    pub other: Requests,
+}
+
+#[derive(Debug, Default)]
+struct Counters([[AtomicU64; 6]; 4]);
+
+#[derive(Clone, Copy)]
+enum Op {
+    Get = 0,
+    Head = 1,
+    Put = 2,
+    List = 3,
+    Listed = 4,
+    Delete = 5,
+}
+
+impl Counters {
+    fn add(&self, path: &str, op: Op, n: u64) {
+        let area = if path.contains("oplog/_delta_log") {
+            1
+        } else if path.contains("oplog") {
+            2
+        } else if path.contains("data") {
+            0
+        } else {
+            3
+        };
+        self.0[area][op as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> StoreRequests {
+        let area = |i: usize| {
+            let c = |op: Op| self.0[i][op as usize].load(Ordering::Relaxed);
+            Requests {
+                gets: c(Op::Get),
+                heads: c(Op::Head),
+                puts: c(Op::Put),
+                lists: c(Op::List),
+                listed: c(Op::Listed),
+                deletes: c(Op::Delete),
+            }
+        };
+        StoreRequests {
+            data: area(0),
+            delta_log: area(1),
+            oplog: area(2),
+            other: area(3),
+        }
+    }
+}
+
+/// A store that counts the requests made through it, by part of the pond.
+#[derive(Debug)]
+pub(crate) struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    counters: Arc<Counters>,
+}
+
+/// What [`CountingStore`] counted, shared with the pond that reads it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestCounter(Arc<Counters>);
+
+impl RequestCounter {
+    pub(crate) fn snapshot(&self) -> StoreRequests {
+        self.0.snapshot()
+    }
+
+    /// `store` with its requests counted here.
+    pub(crate) fn wrap(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        Arc::new(CountingStore {
+            inner: store,
+            counters: Arc::clone(&self.0),
+        })
+    }
+}
+
+impl std::fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.counters.add(location.as_ref(), Op::Put, 1);
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.counters.add(location.as_ref(), Op::Put, 1);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let op = if options.head { Op::Head } else { Op::Get };
+        self.counters.add(location.as_ref(), op, 1);
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.counters
+            .add(location.as_ref(), Op::Get, ranges.len() as u64);
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let counters = Arc::clone(&self.counters);
+        let counted = locations.inspect(move |p| {
+            if let Ok(p) = p {
+                counters.add(p.as_ref(), Op::Delete, 1);
+            }
+        });
+        self.inner.delete_stream(counted.boxed())
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
+        self.counters.add(&area, Op::List, 1);
+        let counters = Arc::clone(&self.counters);
+        self.inner
+            .list(prefix)
+            .inspect(move |_| counters.add(&area, Op::Listed, 1))
+            .boxed()
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
+        self.counters.add(&area, Op::List, 1);
+        let counters = Arc::clone(&self.counters);
+        self.inner
+            .list_with_offset(prefix, offset)
+            .inspect(move |_| counters.add(&area, Op::Listed, 1))
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
+        self.counters.add(&area, Op::List, 1);
+        let result = self.inner.list_with_delimiter(prefix).await?;
+        self.counters.add(
+            &area,
+            Op::Listed,
+            (result.objects.len() + result.common_prefixes.len()) as u64,
+        );
+        Ok(result)
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.counters.add(to.as_ref(), Op::Put, 1);
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::stream::BoxStream;
-    use object_store::{
-        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-        PutMultipartOptions, PutResult,
-    };
 
     /// An in-memory store that overwrites where it was asked to create
     /// only: as an S3 server that ignores `If-None-Match`.

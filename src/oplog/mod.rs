@@ -37,11 +37,9 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, Path, TableProperty};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::io::parquet_reader;
 
 /// Delta versions between checkpoints. Delta's usual interval is 100, but
 /// deltalake replays a commit file in about half a millisecond, so opening
@@ -279,7 +277,7 @@ impl Oplog {
     async fn read_files(&self, files: Vec<(Path, u64)>) -> Result<Vec<OplogEntry>> {
         let store = self.table.object_store();
         let batches: Vec<Vec<OplogEntry>> = futures::stream::iter(files)
-            .map(|(path, size)| read_entries(Arc::clone(&store), path, size))
+            .map(|(path, _)| read_entries(Arc::clone(&store), path))
             .buffered(READ_CONCURRENCY)
             .try_collect()
             .await?;
@@ -655,25 +653,20 @@ fn added_files(version: u64, commit: &bytes::Bytes) -> Result<Vec<(Path, u64)>> 
     Ok(files)
 }
 
-async fn read_entries(
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
-) -> Result<Vec<OplogEntry>> {
+async fn read_entries(store: Arc<dyn ObjectStore>, path: Path) -> Result<Vec<OplogEntry>> {
     let location = format!("oplog/{path}");
-    let reader = parquet_reader(store, path.as_ref(), size)?;
-    let stream = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
+    // One GET for the whole file: an oplog file is small and read whole,
+    // and on object storage a request per column chunk costs more than
+    // the bytes.
+    let bytes = store.get(&path).await?.bytes().await?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| Error::parquet(&location, e))?
         .build()
         .map_err(|e| Error::parquet(&location, e))?;
-    let batches: Vec<_> = stream
-        .try_collect()
-        .await
-        .map_err(|e| Error::parquet(&location, e))?;
     let mut entries = Vec::new();
-    for batch in &batches {
-        entries.extend(batch_to_entries(batch, &location)?);
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(&location, e.into()))?;
+        entries.extend(batch_to_entries(&batch, &location)?);
     }
     Ok(entries)
 }

@@ -49,7 +49,7 @@ pub struct PondOptions {
     /// Options of the pond's object store, which win over the environment:
     /// for `s3://` the names object_store's `AmazonS3ConfigKey` parses,
     /// such as `aws_access_key_id`, `aws_endpoint_url`, `aws_allow_http`
-    /// (see [`crate::store`]).
+    /// (as in the README's *Ponds on S3*).
     pub storage_options: HashMap<String, String>,
 }
 
@@ -180,6 +180,7 @@ pub struct Pond {
     oplog: tokio::sync::Mutex<Oplog>,
     index: RwLock<Arc<OplogIndex>>,
     options: PondOptions,
+    requests: crate::store::RequestCounter,
 }
 
 impl std::fmt::Debug for Pond {
@@ -210,6 +211,8 @@ impl Pond {
             std::fs::create_dir_all(dir)?;
         }
         let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
+        let requests = crate::store::RequestCounter::default();
+        let root = requests.wrap(root);
         let backend = backend(&url, &root)?;
         if Oplog::open(&oplog_url, &backend).await?.is_some() {
             return Err(Error::PondExists {
@@ -229,7 +232,7 @@ impl Pond {
                 },
                 other => other,
             })?;
-        Self::from_parts(url, (root, prefix), oplog, options).await
+        Self::from_parts(url, (root, prefix, requests), oplog, options).await
     }
 
     /// Opens the pond at a local path or URL.
@@ -247,6 +250,8 @@ impl Pond {
 
     async fn open_at(url: Url, options: PondOptions) -> Result<Self> {
         let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
+        let requests = crate::store::RequestCounter::default();
+        let root = requests.wrap(root);
         let backend = backend(&url, &root)?;
         let Some(oplog) = Oplog::open(&oplog_url(&url)?, &backend).await? else {
             return Err(Error::NotAPond {
@@ -254,12 +259,16 @@ impl Pond {
                 reason: "it has no oplog/ Delta table".into(),
             });
         };
-        Self::from_parts(url, (root, prefix), oplog, options).await
+        Self::from_parts(url, (root, prefix, requests), oplog, options).await
     }
 
     async fn from_parts(
         url: Url,
-        (root, prefix): (Arc<dyn ObjectStore>, object_store::path::Path),
+        (root, prefix, requests): (
+            Arc<dyn ObjectStore>,
+            object_store::path::Path,
+            crate::store::RequestCounter,
+        ),
         oplog: Oplog,
         options: PondOptions,
     ) -> Result<Self> {
@@ -271,7 +280,15 @@ impl Pond {
             oplog: tokio::sync::Mutex::new(oplog),
             index: RwLock::new(Arc::new(index)),
             options,
+            requests,
         })
+    }
+
+    /// The requests this handle made to its store since it was opened, by
+    /// part of the pond: on object storage each costs tens of milliseconds,
+    /// so reads are planned to need few (see [`crate::StoreRequests`]).
+    pub fn store_requests(&self) -> crate::StoreRequests {
+        self.requests.snapshot()
     }
 
     /// The pond's root URL.

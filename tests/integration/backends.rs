@@ -403,3 +403,50 @@ async fn memory_ponds_are_shared_within_a_process() {
         Err(pond::Error::PondExists { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_query_on_s3_costs_requests_by_kept_versions_not_by_all() {
+    let place = place(Backend::S3);
+    let versions = 120;
+    {
+        let pond = Pond::create_with_options(&place.location, place.options.clone())
+            .await
+            .unwrap();
+        for v in 0..versions {
+            pond.append_batch("/site/temp", &minutes(v * HOUR, 10), "ts")
+                .await
+                .unwrap();
+        }
+    }
+    // Opening reads the oplog, never the data, and not the whole Delta log
+    // (checkpoints and the trimming behind them keep it short).
+    let pond = Arc::new(
+        Pond::open_with_options(&place.location, place.options.clone())
+            .await
+            .unwrap(),
+    );
+    let opened = pond.store_requests();
+    assert_eq!(opened.data, pond::Requests::default(), "{opened:?}");
+    assert!(opened.delta_log.listed < 40, "{opened:?}");
+    // One GET per oplog file, whose number grows with the log of the
+    // number of commits (its files are merged by size tiers).
+    assert!(opened.oplog.gets < 30, "{opened:?}");
+
+    let ctx = SessionContext::new();
+    pond::register(&ctx, Arc::clone(&pond));
+    let query = "SELECT count(*) FROM site.temp \
+                 WHERE ts >= '1970-01-05T00:00:00Z' AND ts < '1970-01-05T05:00:00Z'";
+    let mut gets = Vec::new();
+    for _ in 0..2 {
+        let before = pond.store_requests();
+        let count = sql(&ctx, query).await;
+        assert_eq!(first_i64(&count), 50);
+        let after = pond.store_requests();
+        assert_eq!(after.data.lists, before.data.lists, "{after:?}");
+        gets.push(after.data.gets - before.data.gets);
+    }
+    // 5 of 300 versions kept: a few GETs each (footer, page index, the
+    // column chunks), and fewer once their footers are cached.
+    assert!(gets[0] > 0 && gets[0] <= 5 * 8, "{gets:?}");
+    assert!(gets[1] < gets[0], "{gets:?}");
+}
