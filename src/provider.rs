@@ -56,6 +56,7 @@ use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::series::schema::{cast_batch, unview_schema};
+use crate::store::RequestCounter;
 use crate::time::{time_range_predicate, timestamp_unit};
 
 /// The reads of a scan (see [`SeriesTable::split_reads`]): the versions
@@ -500,13 +501,16 @@ impl SeriesTable {
     /// options (as `SET datafusion.execution.parquet.*` leaves them) and its
     /// footer and page-index cache: without it every query re-reads the
     /// metadata of every kept file.
+    /// Its requests to the store are counted by `requests`.
     pub(crate) fn parquet_source(
         &self,
         state: &dyn Session,
         table_schema: TableSchema,
+        requests: &RequestCounter,
     ) -> ParquetSource {
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let reader = CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache);
+        let store = requests.wrap(self.pond.object_store());
+        let reader = CachedParquetFileReaderFactory::new(store, metadata_cache);
         ParquetSource::new(table_schema)
             .with_table_parquet_options(state.default_table_options().parquet)
             .with_parquet_file_reader_factory(Arc::new(reader))
@@ -532,19 +536,12 @@ impl SeriesTable {
         filters: &[Expr],
         kept: Vec<FileInfo>,
     ) -> Result<Reads> {
-        let deletes = self.read_state()?.deletes_as_of(self.max_version);
-        if self.key.is_empty() && deletes.is_empty() {
-            return Ok((kept, Vec::new(), deletes));
-        }
-        let candidates = if self.key.is_empty() {
-            kept.clone()
-        } else {
-            let on_key = self.key_filters(filters);
-            let ranges = time_ranges(&on_key, &self.timestamp_column, &self.time_type);
-            let predicate = self.version_predicate(state, &on_key, &ranges)?;
-            self.kept_versions(&ranges, &predicate)?.0
-        };
-        Ok(self.split_among(kept, &candidates, deletes))
+        self.split_reads_by(kept, |table| {
+            let on_key = table.key_filters(filters);
+            let ranges = time_ranges(&on_key, &table.timestamp_column, &table.time_type);
+            let predicate = table.version_predicate(state, &on_key, &ranges)?;
+            Ok(table.kept_versions(&ranges, &predicate)?.0)
+        })
     }
 
     /// [`Self::split_reads`] for a read whose filters on key columns keep
@@ -555,6 +552,20 @@ impl SeriesTable {
         key_ranges: &TimeRanges,
         kept: Vec<FileInfo>,
     ) -> Result<Reads> {
+        self.split_reads_by(kept, |table| {
+            Ok(table
+                .kept_versions(key_ranges, &VersionPredicate::keep_all())?
+                .0)
+        })
+    }
+
+    /// `kept` split as [`Self::split_reads`] says, the runs of a keyed
+    /// series found among the versions `on_key` returns.
+    fn split_reads_by(
+        &self,
+        kept: Vec<FileInfo>,
+        on_key: impl FnOnce(&Self) -> Result<Vec<FileInfo>>,
+    ) -> Result<Reads> {
         let deletes = self.read_state()?.deletes_as_of(self.max_version);
         if self.key.is_empty() && deletes.is_empty() {
             return Ok((kept, Vec::new(), deletes));
@@ -562,8 +573,7 @@ impl SeriesTable {
         let candidates = if self.key.is_empty() {
             kept.clone()
         } else {
-            self.kept_versions(key_ranges, &VersionPredicate::keep_all())?
-                .0
+            on_key(self)?
         };
         Ok(self.split_among(kept, &candidates, deletes))
     }
@@ -637,7 +647,7 @@ impl SeriesTable {
             partitions: state.config().target_partitions().max(1),
         };
         let source = |table_schema| {
-            let source = self.parquet_source(state, table_schema);
+            let source = self.parquet_source(state, table_schema, &RequestCounter::default());
             match &predicate {
                 Some(p) => source.with_predicate(Arc::clone(p)),
                 None => source,
@@ -668,7 +678,12 @@ impl SeriesTable {
         state
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
-        let source = self.parquet_source(state, TableSchema::from(Arc::clone(&self.schema)));
+        let requests = RequestCounter::default();
+        let source = self.parquet_source(
+            state,
+            TableSchema::from(Arc::clone(&self.schema)),
+            &requests,
+        );
         // The filters are Inexact, so DataFusion keeps them in a FilterExec
         // above the scan, and its filter pushdown hands them back to the
         // scan, which passes them on to the Parquet source for row group and
@@ -719,6 +734,7 @@ impl SeriesTable {
         }
         let scan = SeriesScanExec::try_new(
             Arc::new(self.clone()) as Arc<dyn ScanSource>,
+            requests,
             ranges,
             kept.len(),
             total,

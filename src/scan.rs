@@ -43,6 +43,7 @@ use tokio::sync::OnceCell;
 use crate::error::Result;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
+use crate::store::RequestCounter;
 use crate::time::format_micros;
 
 /// What a [`SeriesScanExec`] reads: the versions of one series
@@ -89,6 +90,8 @@ pub struct SeriesScanExec {
     started: Arc<OnceCell<Arc<DataSourceExec>>>,
     /// Versions pruned at execution by dynamic filters.
     metrics: ExecutionPlanMetricsSet,
+    /// The requests the Parquet scan made to the pond's store.
+    requests: RequestCounter,
 }
 
 impl SeriesScanExec {
@@ -96,6 +99,7 @@ impl SeriesScanExec {
     /// in `groups`, one per output partition, configured by `config`.
     pub(crate) fn try_new(
         source: Arc<dyn ScanSource>,
+        requests: RequestCounter,
         ranges: TimeRanges,
         kept: usize,
         total: usize,
@@ -112,6 +116,7 @@ impl SeriesScanExec {
             dynamic: Vec::new(),
             started: Arc::default(),
             metrics: ExecutionPlanMetricsSet::new(),
+            requests,
         })
     }
 
@@ -488,6 +493,17 @@ impl ExecutionPlan for SeriesScanExec {
         MetricBuilder::new(&planned)
             .global_counter("versions_pruned")
             .add(self.total.saturating_sub(self.kept));
+        // On object storage each request costs tens of milliseconds.
+        let requests = self.requests.snapshot().data;
+        for (name, n) in [
+            ("store_get_requests", requests.gets),
+            ("store_head_requests", requests.heads),
+            ("store_list_requests", requests.lists),
+        ] {
+            MetricBuilder::new(&planned)
+                .global_counter(name)
+                .add(n as usize);
+        }
         let mut set = planned.clone_inner();
         for metric in self.metrics.clone_inner().iter() {
             set.push(Arc::clone(metric));

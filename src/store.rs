@@ -332,6 +332,22 @@ impl RequestCounter {
     }
 }
 
+impl CountingStore {
+    /// `listing` of `prefix`, counted as one LIST and the objects it returns.
+    fn counted_list(
+        &self,
+        prefix: Option<&Path>,
+        listing: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
+        self.counters.add(&area, Op::List, 1);
+        let counters = Arc::clone(&self.counters);
+        listing
+            .inspect(move |_| counters.add(&area, Op::Listed, 1))
+            .boxed()
+    }
+}
+
 impl std::fmt::Display for CountingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Counting({})", self.inner)
@@ -393,13 +409,7 @@ impl ObjectStore for CountingStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
-        self.counters.add(&area, Op::List, 1);
-        let counters = Arc::clone(&self.counters);
-        self.inner
-            .list(prefix)
-            .inspect(move |_| counters.add(&area, Op::Listed, 1))
-            .boxed()
+        self.counted_list(prefix, self.inner.list(prefix))
     }
 
     fn list_with_offset(
@@ -407,13 +417,7 @@ impl ObjectStore for CountingStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let area = prefix.map(|p| p.to_string()).unwrap_or_default();
-        self.counters.add(&area, Op::List, 1);
-        let counters = Arc::clone(&self.counters);
-        self.inner
-            .list_with_offset(prefix, offset)
-            .inspect(move |_| counters.add(&area, Op::Listed, 1))
-            .boxed()
+        self.counted_list(prefix, self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {

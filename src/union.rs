@@ -70,6 +70,7 @@ use crate::provider::{SeriesTable, store_url, unqualified};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
+use crate::store::RequestCounter;
 use crate::udtf::path_argument;
 
 /// The union's column of series paths.
@@ -461,8 +462,12 @@ impl TableProvider for SeriesUnion {
         .with_table_partition_cols(vec![Arc::clone(&scan_schema.fields()[file_columns])])
         .build();
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let requests = RequestCounter::default();
         let reader = TimeColumnReaderFactory {
-            inner: CachedParquetFileReaderFactory::new(self.pond.object_store(), metadata_cache),
+            inner: CachedParquetFileReaderFactory::new(
+                requests.wrap(self.pond.object_store()),
+                metadata_cache,
+            ),
         };
         let source = ParquetSource::new(table_schema)
             .with_table_parquet_options(state.default_table_options().parquet)
@@ -497,6 +502,7 @@ impl TableProvider for SeriesUnion {
         };
         let scan = SeriesScanExec::try_new(
             Arc::new(source),
+            requests,
             ranges,
             kept,
             total,

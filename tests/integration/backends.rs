@@ -137,19 +137,38 @@ fn minutes(start: i64, n: i64) -> RecordBatch {
     .unwrap()
 }
 
+/// A new pond at `place` whose series `/site/temp` has `hours` versions of
+/// an hour of readings each.
+async fn filled(place: &Place, hours: i64) -> Pond {
+    let pond = Pond::create_with_options(&place.location, place.options.clone())
+        .await
+        .unwrap();
+    for hour in 0..hours {
+        pond.append_batch("/site/temp", &minutes(hour * HOUR, 60), "ts")
+            .await
+            .unwrap();
+    }
+    pond
+}
+
+/// The rows of `/site/temp`, read through `SeriesStream`.
+async fn rows_of(pond: &Pond) -> usize {
+    pond.read_time_range("/site/temp", MIN_TIME, MAX_TIME)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_read_and_query_on_every_backend() {
     for backend in BACKENDS {
         let place = place(backend);
-        let pond = Pond::create_with_options(&place.location, place.options.clone())
-            .await
-            .unwrap();
-        for hour in 0..3 {
-            pond.append_batch("/site/temp", &minutes(hour * HOUR, 60), "ts")
-                .await
-                .unwrap();
-        }
-        let pond = Arc::new(pond);
+        let pond = Arc::new(filled(&place, 3).await);
         let ctx = SessionContext::new();
         pond::register(&ctx, Arc::clone(&pond));
         let count = sql(
@@ -177,17 +196,7 @@ async fn append_read_and_query_on_every_backend() {
                 .await
                 .unwrap(),
         );
-        let rows: usize = other
-            .read_time_range("/site/temp", MIN_TIME, MAX_TIME)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        assert_eq!(rows, 180, "{backend:?}");
+        assert_eq!(rows_of(&other).await, 180, "{backend:?}");
         let later = SessionContext::new();
         pond::register(&later, Arc::clone(&other));
         pond.append_batch("/site/wind", &minutes(0, 10), "ts")
@@ -202,14 +211,7 @@ async fn append_read_and_query_on_every_backend() {
 async fn compaction_vacuum_and_check_on_every_backend() {
     for backend in BACKENDS {
         let place = place(backend);
-        let pond = Pond::create_with_options(&place.location, place.options.clone())
-            .await
-            .unwrap();
-        for hour in 0..6 {
-            pond.append_batch("/site/temp", &minutes(hour * HOUR, 60), "ts")
-                .await
-                .unwrap();
-        }
+        let pond = filled(&place, 6).await;
         let outcome = pond
             .compact_with_options("/site/temp", &CompactOptions::default())
             .await
@@ -222,17 +224,7 @@ async fn compaction_vacuum_and_check_on_every_backend() {
         assert!(vacuumed.superseded_files > 0, "{backend:?}: {vacuumed:?}");
         let report = pond.check().await.unwrap();
         assert!(report.is_clean(), "{backend:?}: {report:?}");
-        let rows: usize = pond
-            .read_time_range("/site/temp", MIN_TIME, MAX_TIME)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        assert_eq!(rows, 360, "{backend:?}");
+        assert_eq!(rows_of(&pond).await, 360, "{backend:?}");
     }
 }
 
@@ -449,4 +441,14 @@ async fn a_windowed_query_on_s3_costs_requests_by_kept_versions_not_by_all() {
     // column chunks), and fewer once their footers are cached.
     assert!(gets[0] > 0 && gets[0] <= 5 * 8, "{gets:?}");
     assert!(gets[1] < gets[0], "{gets:?}");
+    // EXPLAIN ANALYZE shows them on the scan.
+    let analyzed = sql(&ctx, &format!("EXPLAIN ANALYZE {query}")).await;
+    let analyzed = arrow::util::pretty::pretty_format_batches(&analyzed)
+        .unwrap()
+        .to_string();
+    assert!(analyzed.contains("store_list_requests=0"), "{analyzed}");
+    assert!(
+        analyzed.contains(&format!("store_get_requests={}", gets[1])),
+        "{gets:?} {analyzed}"
+    );
 }
