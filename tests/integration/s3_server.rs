@@ -6,10 +6,14 @@
 //! other request is s3s-fs's own.
 //!
 //! It runs on a runtime of its own (tests run on many), started by the
-//! first test that needs it, and lives as long as the test binary.
+//! first test that needs it, and lives as long as the test binary. It
+//! counts the requests it answers and can wait before each, as object
+//! storage does (`benches/s3.rs` uses both).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -23,6 +27,25 @@ use tokio::sync::Mutex;
 
 pub(crate) const ACCESS_KEY: &str = "pondtest";
 pub(crate) const SECRET_KEY: &str = "pondtestsecret";
+
+/// Milliseconds the server waits before it answers each request: the
+/// latency of object storage, for benchmarks (0 in the tests).
+pub(crate) static DELAY_MS: AtomicU64 = AtomicU64::new(0);
+/// Requests the server answered: GET object (whole or ranged), LIST, HEAD,
+/// and all others.
+pub(crate) static GETS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LISTS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static HEADS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static OTHERS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a request in `counter` and waits [`DELAY_MS`].
+async fn arrive(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+    let delay = DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+}
 
 /// The server: its port and the directory whose folders are its buckets.
 pub(crate) struct S3Server {
@@ -103,6 +126,7 @@ impl S3 for AtomicPuts {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let _one_at_a_time = self.puts.lock().await;
+        arrive(&OTHERS).await;
         self.inner.put_object(req).await
     }
 
@@ -111,6 +135,7 @@ impl S3 for AtomicPuts {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let _one_at_a_time = self.puts.lock().await;
+        arrive(&OTHERS).await;
         self.inner.copy_object(req).await
     }
 
@@ -119,6 +144,7 @@ impl S3 for AtomicPuts {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let _one_at_a_time = self.puts.lock().await;
+        arrive(&OTHERS).await;
         self.inner.complete_multipart_upload(req).await
     }
 
@@ -126,6 +152,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        arrive(&OTHERS).await;
         self.inner.create_bucket(req).await
     }
 
@@ -133,6 +160,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        arrive(&OTHERS).await;
         self.inner.delete_bucket(req).await
     }
 
@@ -140,6 +168,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        arrive(&OTHERS).await;
         self.inner.delete_object(req).await
     }
 
@@ -147,6 +176,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        arrive(&OTHERS).await;
         self.inner.delete_objects(req).await
     }
 
@@ -154,6 +184,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        arrive(&OTHERS).await;
         self.inner.get_bucket_location(req).await
     }
 
@@ -161,6 +192,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        arrive(&GETS).await;
         self.inner.get_object(req).await
     }
 
@@ -168,6 +200,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
+        arrive(&HEADS).await;
         self.inner.head_bucket(req).await
     }
 
@@ -175,6 +208,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        arrive(&HEADS).await;
         self.inner.head_object(req).await
     }
 
@@ -182,6 +216,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        arrive(&OTHERS).await;
         self.inner.list_buckets(req).await
     }
 
@@ -189,6 +224,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
+        arrive(&LISTS).await;
         self.inner.list_objects(req).await
     }
 
@@ -196,6 +232,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        arrive(&LISTS).await;
         self.inner.list_objects_v2(req).await
     }
 
@@ -203,6 +240,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        arrive(&OTHERS).await;
         self.inner.create_multipart_upload(req).await
     }
 
@@ -210,6 +248,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        arrive(&OTHERS).await;
         self.inner.upload_part(req).await
     }
 
@@ -217,6 +256,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        arrive(&OTHERS).await;
         self.inner.upload_part_copy(req).await
     }
 
@@ -224,6 +264,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        arrive(&OTHERS).await;
         self.inner.list_parts(req).await
     }
 
@@ -231,6 +272,7 @@ impl S3 for AtomicPuts {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        arrive(&OTHERS).await;
         self.inner.abort_multipart_upload(req).await
     }
 }
