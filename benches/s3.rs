@@ -66,9 +66,11 @@ fn main() {
 
     // A 1% window: 10 of the 1,000 hours.
     let window = "ts >= '1970-01-22T00:00:00Z' AND ts < '1970-01-22T10:00:00Z'";
-    let pond_sql = format!("SELECT count(*), avg(value) FROM site.temp WHERE {window}");
-    let listing_sql =
-        format!("SELECT count(*), avg(value) FROM datafusion.public.listing WHERE {window}");
+    let pond_sql =
+        format!("SELECT count(*) AS n, avg(value) AS mean FROM site.temp WHERE {window}");
+    let listing_sql = format!(
+        "SELECT count(*) AS n, avg(value) AS mean FROM datafusion.public.listing WHERE {window}"
+    );
 
     s3_server::DELAY_MS.store(delay, Ordering::Relaxed);
     let report = rt.block_on(async {
