@@ -452,3 +452,52 @@ async fn a_windowed_query_on_s3_costs_requests_by_kept_versions_not_by_all() {
         "{gets:?} {analyzed}"
     );
 }
+
+#[test]
+fn a_killed_append_leaves_no_version_on_every_backend() {
+    for backend in BACKENDS {
+        let place = place(backend);
+        stdout_of(pond_process(&place, &["init"]));
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.csv");
+        std::fs::write(&first, "ts,v\n2024-01-01T00:00:00Z,1\n").unwrap();
+        stdout_of(pond_process(
+            &place,
+            &["append", "/s", first.to_str().unwrap()],
+        ));
+        let log = stdout_of(pond_process(&place, &["log", "--format", "csv"]));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
+        command
+            .args(["append", "/s", "-"])
+            .env_clear()
+            .env("POND", &place.location)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (key, value) in &place.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"ts,v\n").unwrap();
+        for i in 0..200_000 {
+            writeln!(stdin, "2024-01-02T00:00:00.{i:06}Z,{i}").unwrap();
+        }
+        // Rows are in flight; the input never ends. Kill it mid-append.
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(stdin);
+        assert_eq!(
+            stdout_of(pond_process(&place, &["log", "--format", "csv"])),
+            log,
+            "{backend:?}"
+        );
+        let check = stdout_of(pond_process(&place, &["check"]));
+        assert!(!check.contains("CORRUPT"), "{backend:?}: {check}");
+        let rows = stdout_of(pond_process(
+            &place,
+            &["sql", "SELECT count(*) AS n FROM s", "--format", "csv"],
+        ));
+        assert_eq!(rows, "n\n1\n", "{backend:?}");
+    }
+}
