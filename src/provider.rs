@@ -21,7 +21,9 @@ use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err
 use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
+};
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::table_schema::TableSchema;
@@ -45,6 +47,7 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::sql::unparser::expr_to_sql;
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
 use crate::catalog::session_as_of;
@@ -317,6 +320,30 @@ impl ScanSource for SeriesTable {
     }
 }
 
+/// A reader of `store`'s Parquet files through the session's footer and
+/// page-index cache: without it every query re-reads the metadata of every
+/// kept file.
+pub(crate) fn cached_reader(
+    state: &dyn Session,
+    store: Arc<dyn ObjectStore>,
+) -> CachedParquetFileReaderFactory {
+    let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+    CachedParquetFileReaderFactory::new(store, metadata_cache)
+}
+
+/// A Parquet source over `table_schema` with the session's Parquet options
+/// (as `SET datafusion.execution.parquet.*` leaves them), reading through
+/// `reader`.
+pub(crate) fn parquet_source(
+    state: &dyn Session,
+    table_schema: TableSchema,
+    reader: Arc<dyn ParquetFileReaderFactory>,
+) -> ParquetSource {
+    ParquetSource::new(table_schema)
+        .with_table_parquet_options(state.default_table_options().parquet)
+        .with_parquet_file_reader_factory(reader)
+}
+
 /// The object store URL under which a session finds a pond's files.
 pub(crate) fn store_url(pond: &Pond) -> DfResult<ObjectStoreUrl> {
     use std::hash::{Hash, Hasher};
@@ -497,25 +524,6 @@ impl SeriesTable {
         Ok(rows)
     }
 
-    /// A Parquet source over `table_schema` with the session's Parquet
-    /// options (as `SET datafusion.execution.parquet.*` leaves them) and its
-    /// footer and page-index cache: without it every query re-reads the
-    /// metadata of every kept file.
-    /// Its requests to the store are counted by `requests`.
-    pub(crate) fn parquet_source(
-        &self,
-        state: &dyn Session,
-        table_schema: TableSchema,
-        requests: &RequestCounter,
-    ) -> ParquetSource {
-        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let store = requests.wrap(self.pond.object_store());
-        let reader = CachedParquetFileReaderFactory::new(store, metadata_cache);
-        ParquetSource::new(table_schema)
-            .with_table_parquet_options(state.default_table_options().parquet)
-            .with_parquet_file_reader_factory(Arc::new(reader))
-    }
-
     /// The state reads plan on: the one pinned by `scan`, else the newest.
     fn read_state(&self) -> Result<Arc<SeriesState>> {
         match &self.pinned {
@@ -647,7 +655,8 @@ impl SeriesTable {
             partitions: state.config().target_partitions().max(1),
         };
         let source = |table_schema| {
-            let source = self.parquet_source(state, table_schema, &RequestCounter::default());
+            let reader = cached_reader(state, self.pond.object_store());
+            let source = parquet_source(state, table_schema, Arc::new(reader));
             match &predicate {
                 Some(p) => source.with_predicate(Arc::clone(p)),
                 None => source,
@@ -679,10 +688,11 @@ impl SeriesTable {
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
         let requests = RequestCounter::default();
-        let source = self.parquet_source(
+        let reader = cached_reader(state, requests.wrap(self.pond.object_store()));
+        let source = parquet_source(
             state,
             TableSchema::from(Arc::clone(&self.schema)),
-            &requests,
+            Arc::new(reader),
         );
         // The filters are Inexact, so DataFusion keeps them in a FilterExec
         // above the scan, and its filter pushdown hands them back to the

@@ -38,10 +38,10 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue, Statistics, internal_err, plan_err};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::FileScanConfigBuilder;
 use datafusion::datasource::physical_plan::parquet::{
     CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
@@ -66,7 +66,7 @@ use crate::error::Result;
 use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
-use crate::provider::{SeriesTable, store_url, unqualified};
+use crate::provider::{SeriesTable, cached_reader, parquet_source, store_url, unqualified};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
@@ -334,16 +334,22 @@ impl SeriesUnion {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let own = member.table_schema();
         let time = member.timestamp_column();
+        // The name of the union's column `name` in the member: its time
+        // column for `ts`; none for `series`, nor for another series'
+        // column that has the name of this one's time column.
+        let in_member = |name: &str| -> Option<String> {
+            match name {
+                TIME_COLUMN => Some(time.to_string()),
+                SERIES_COLUMN => None,
+                name if name == time => None,
+                name => Some(name.to_string()),
+            }
+        };
         // The member's own columns the union's projection needs.
         let mut columns: Vec<usize> = Vec::new();
         for &i in projection {
-            let name = match self.schema.field(i).name().as_str() {
-                TIME_COLUMN => time,
-                SERIES_COLUMN => continue,
-                name if name == time => continue,
-                name => name,
-            };
-            if let Ok(j) = own.index_of(name)
+            if let Some(j) =
+                in_member(self.schema.field(i).name()).and_then(|name| own.index_of(&name).ok())
                 && !columns.contains(&j)
             {
                 columns.push(j);
@@ -357,23 +363,21 @@ impl SeriesUnion {
             .map(|&i| {
                 let field = self.schema.field(i);
                 let name = field.name().as_str();
-                let expr: Arc<dyn PhysicalExpr> = match name {
-                    SERIES_COLUMN => Arc::new(Literal::new(series_value(member.path()))),
-                    _ => {
-                        let own_name = if name == TIME_COLUMN { time } else { name };
-                        match input.index_of(own_name) {
-                            Ok(j) if !(name != TIME_COLUMN && name == time) => {
-                                let column: Arc<dyn PhysicalExpr> =
-                                    Arc::new(Column::new(own_name, j));
-                                if input.field(j).data_type() == field.data_type() {
-                                    column
-                                } else {
-                                    Arc::new(CastExpr::new(column, field.data_type().clone(), None))
-                                }
-                            }
-                            _ => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+                let column = in_member(name)
+                    .and_then(|own_name| Some((input.index_of(&own_name).ok()?, own_name)));
+                let expr: Arc<dyn PhysicalExpr> = match column {
+                    _ if name == SERIES_COLUMN => {
+                        Arc::new(Literal::new(series_value(member.path())))
+                    }
+                    Some((j, own_name)) => {
+                        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&own_name, j));
+                        if input.field(j).data_type() == field.data_type() {
+                            column
+                        } else {
+                            Arc::new(CastExpr::new(column, field.data_type().clone(), None))
                         }
                     }
+                    None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
                 };
                 Ok((expr, name.to_string()))
             })
@@ -461,17 +465,11 @@ impl TableProvider for SeriesUnion {
         )))
         .with_table_partition_cols(vec![Arc::clone(&scan_schema.fields()[file_columns])])
         .build();
-        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let requests = RequestCounter::default();
         let reader = TimeColumnReaderFactory {
-            inner: CachedParquetFileReaderFactory::new(
-                requests.wrap(self.pond.object_store()),
-                metadata_cache,
-            ),
+            inner: cached_reader(state, requests.wrap(self.pond.object_store())),
         };
-        let source = ParquetSource::new(table_schema)
-            .with_table_parquet_options(state.default_table_options().parquet)
-            .with_parquet_file_reader_factory(Arc::new(reader));
+        let source = parquet_source(state, table_schema, Arc::new(reader));
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.cloned().unwrap_or(all);
         // The union's column i is the scan's i - 1; `series` is its last.
