@@ -260,7 +260,12 @@ pub struct StoreRequests {
 }
 
 #[derive(Debug, Default)]
-struct Counters([[AtomicU64; 6]; 4]);
+struct Counters {
+    /// The pond's path in the store the counted one wraps; empty if that
+    /// store is the pond's own (paths start at `data/`, `oplog/`).
+    prefix: String,
+    counts: [[AtomicU64; 6]; 4],
+}
 
 #[derive(Clone, Copy)]
 enum Op {
@@ -274,21 +279,26 @@ enum Op {
 
 impl Counters {
     fn add(&self, path: &str, op: Op, n: u64) {
-        let area = if path.contains("oplog/_delta_log") {
+        // Classified by the path within the pond, so that a pond whose own
+        // prefix holds "data" or "oplog" is counted right.
+        let within = path
+            .strip_prefix(self.prefix.as_str())
+            .map_or(path, |rest| rest.trim_start_matches('/'));
+        let area = if within.starts_with("oplog/_delta_log") {
             1
-        } else if path.contains("oplog") {
+        } else if within.starts_with("oplog") {
             2
-        } else if path.contains("data") {
+        } else if within.starts_with("data") {
             0
         } else {
             3
         };
-        self.0[area][op as usize].fetch_add(n, Ordering::Relaxed);
+        self.counts[area][op as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> StoreRequests {
         let area = |i: usize| {
-            let c = |op: Op| self.0[i][op as usize].load(Ordering::Relaxed);
+            let c = |op: Op| self.counts[i][op as usize].load(Ordering::Relaxed);
             Requests {
                 gets: c(Op::Get),
                 heads: c(Op::Head),
@@ -319,6 +329,14 @@ pub(crate) struct CountingStore {
 pub(crate) struct RequestCounter(Arc<Counters>);
 
 impl RequestCounter {
+    /// A counter for a store in which the pond's files are under `prefix`.
+    pub(crate) fn new(prefix: &Path) -> Self {
+        Self(Arc::new(Counters {
+            prefix: prefix.to_string(),
+            counts: Default::default(),
+        }))
+    }
+
     pub(crate) fn snapshot(&self) -> StoreRequests {
         self.0.snapshot()
     }
@@ -516,6 +534,34 @@ mod tests {
         ) -> object_store::Result<()> {
             self.0.copy_opts(from, to, options).await
         }
+    }
+
+    #[test]
+    fn requests_are_counted_by_their_place_within_the_pond() {
+        // A pond whose own prefix holds the words "oplog" and "data".
+        let counter = RequestCounter::new(&Path::from("oplogs/metadata/p"));
+        counter
+            .0
+            .add("oplogs/metadata/p/data/x/1.parquet", Op::Get, 1);
+        counter
+            .0
+            .add("oplogs/metadata/p/oplog/_delta_log/0.json", Op::Get, 1);
+        counter
+            .0
+            .add("oplogs/metadata/p/oplog/part-0.parquet", Op::Get, 1);
+        counter.0.add("oplogs/metadata/p/_pond_probe/u", Op::Put, 1);
+        let counted = counter.snapshot();
+        assert_eq!(
+            (
+                counted.data.gets,
+                counted.delta_log.gets,
+                counted.oplog.gets,
+                counted.other.puts
+            ),
+            (1, 1, 1, 1),
+            "{counted:?}"
+        );
+        assert_eq!(counted.other.gets + counted.data.puts, 0, "{counted:?}");
     }
 
     #[tokio::test]

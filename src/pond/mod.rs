@@ -211,7 +211,7 @@ impl Pond {
             std::fs::create_dir_all(dir)?;
         }
         let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
-        let requests = crate::store::RequestCounter::default();
+        let requests = crate::store::RequestCounter::new(&prefix);
         let root = requests.wrap(root);
         let backend = backend(&url, &root)?;
         if Oplog::open(&oplog_url, &backend).await?.is_some() {
@@ -250,7 +250,7 @@ impl Pond {
 
     async fn open_at(url: Url, options: PondOptions) -> Result<Self> {
         let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
-        let requests = crate::store::RequestCounter::default();
+        let requests = crate::store::RequestCounter::new(&prefix);
         let root = requests.wrap(root);
         let backend = backend(&url, &root)?;
         let Some(oplog) = Oplog::open(&oplog_url(&url)?, &backend).await? else {
