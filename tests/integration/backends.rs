@@ -89,6 +89,12 @@ fn uuid_like(dir: &TempDir) -> String {
 
 /// Runs the `pond` binary on `place` with only the environment it needs.
 fn pond_process(place: &Place, args: &[&str]) -> Output {
+    pond_command(place, args).output().unwrap()
+}
+
+/// The `pond` command with `args` on `place`, with only the environment it
+/// needs: the pond's location and, on S3, the `AWS_*` variables.
+fn pond_command(place: &Place, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
     command
         .args(args)
@@ -99,7 +105,7 @@ fn pond_process(place: &Place, args: &[&str]) -> Output {
     for (key, value) in &place.env {
         command.env(key, value);
     }
-    command.output().unwrap()
+    command
 }
 
 fn stdout_of(out: Output) -> String {
@@ -281,16 +287,9 @@ fn concurrent_append_processes_all_land_on_every_backend() {
                 for minute in 0..10 {
                     writeln!(file, "2024-01-01T0{w}:{minute:02}:00Z,{w}").unwrap();
                 }
-                let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
-                command
-                    .args(["append", "/plant/boiler", csv.to_str().unwrap()])
-                    .env_clear()
-                    .env("POND", &place.location)
-                    .env("POND_AUTO_COMPACT", "0");
-                for (key, value) in &place.env {
-                    command.env(key, value);
-                }
-                command.spawn().unwrap()
+                pond_command(&place, &["append", "/plant/boiler", csv.to_str().unwrap()])
+                    .spawn()
+                    .unwrap()
             })
             .collect();
         for child in children {
@@ -466,17 +465,11 @@ fn a_killed_append_leaves_no_version_on_every_backend() {
             &["append", "/s", first.to_str().unwrap()],
         ));
         let log = stdout_of(pond_process(&place, &["log", "--format", "csv"]));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
-        command
-            .args(["append", "/s", "-"])
-            .env_clear()
-            .env("POND", &place.location)
+        let mut child = pond_command(&place, &["append", "/s", "-"])
             .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        for (key, value) in &place.env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().unwrap();
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"ts,v\n").unwrap();
         for i in 0..200_000 {
