@@ -316,6 +316,7 @@ impl Oplog {
             predicate: None,
         };
         let version = (read_version + 1) as u64;
+        crate::pond::crash_point("oplog-before-commit");
         // A version at or behind the newest checkpoint existed once and may
         // have been trimmed since: the snapshot this commit was planned on
         // is stale, however put-if-absent would answer.

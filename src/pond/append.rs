@@ -329,9 +329,11 @@ impl Pond {
     pub async fn commit_append(&self, mut staged: StagedAppend) -> Result<AppendOutcome> {
         let attempts = self.options.commit_attempts.max(1);
         let mut failure = None;
+        super::crash_point("append-before-commit");
         for attempt in 0..attempts {
             match self.try_commit(&mut staged, attempt).await {
                 Ok(Some(outcome)) => {
+                    super::crash_point("append-after-commit");
                     self.auto_compact(&outcome.series).await;
                     return Ok(outcome);
                 }

@@ -10,6 +10,7 @@
 //! checkpoint, and oplog data files that merges replaced, once older than
 //! the retention (and an hour).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -93,11 +94,17 @@ impl Pond {
             .list(Some(&Path::from("data")))
             .try_collect()
             .await?;
-        let mut outcome = self.vacuum_superseded(retain).await?;
+        let (mut outcome, superseded) = self.vacuum_superseded(retain).await?;
         let referenced = self.referenced_files();
         let cutoff = chrono::Utc::now() - retain.max(options.grace);
         for meta in listed {
-            if !referenced.contains(meta.location.as_ref()) && meta.last_modified <= cutoff {
+            let path = meta.location.as_ref();
+            // The superseded files just deleted are no longer referenced,
+            // but they were never garbage.
+            if !referenced.contains(path)
+                && !superseded.contains(path)
+                && meta.last_modified <= cutoff
+            {
                 match self.store.delete(&meta.location).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                         outcome.garbage_files += 1;
@@ -119,8 +126,11 @@ impl Pond {
     }
 
     /// Commits `vacuum` rows for the versions superseded before the
-    /// retention, then deletes their files.
-    async fn vacuum_superseded(&self, retain: Duration) -> Result<VacuumOutcome> {
+    /// retention, then deletes their files; returns their paths too.
+    async fn vacuum_superseded(
+        &self,
+        retain: Duration,
+    ) -> Result<(VacuumOutcome, HashSet<String>)> {
         let cutoff =
             now_micros().saturating_sub(i64::try_from(retain.as_micros()).unwrap_or(i64::MAX));
         let attempts = self.options.commit_attempts.max(1);
@@ -130,7 +140,7 @@ impl Pond {
             let txn_seq = index.delta_version() + 1;
             let entries = vacuum_entries(&index, cutoff, txn_seq);
             if entries.is_empty() {
-                return Ok(VacuumOutcome::default());
+                return Ok((VacuumOutcome::default(), HashSet::new()));
             }
             let CommitOutcome::Committed(delta_version) =
                 oplog.commit(index.delta_version(), &entries).await?
@@ -151,16 +161,18 @@ impl Pond {
                 txn_seq: Some(delta_version),
                 ..VacuumOutcome::default()
             };
+            let mut deleted = HashSet::new();
             for entry in &entries {
-                let path = Path::from(entry.file_path.as_deref().unwrap_or_default());
-                match self.store.delete(&path).await {
+                let file = entry.file_path.clone().unwrap_or_default();
+                match self.store.delete(&Path::from(file.as_str())).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
                 outcome.superseded_files += 1;
                 outcome.superseded_bytes += entry.size.unwrap_or(0);
+                deleted.insert(file);
             }
-            return Ok(outcome);
+            return Ok((outcome, deleted));
         }
         Err(Error::CommitConflict {
             path: "the oplog (vacuum)".to_string(),
