@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod aws_profile;
 mod catalog;
 mod check;
 #[cfg(feature = "cli")]

@@ -5,9 +5,11 @@
 //!   object_store's `AmazonS3Builder`, configured as the AWS tools are (the
 //!   `AWS_*` environment variables: `AWS_ACCESS_KEY_ID`,
 //!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
-//!   `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …) and by storage options
+//!   `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …), by storage options
 //!   ([`crate::PondOptions::with_storage_option`], `--storage-option` on the
-//!   command line) with the same names, which win;
+//!   command line) with the same names, which win, and by the profile of
+//!   the AWS shared files that `AWS_PROFILE` (or the option `aws_profile`)
+//!   names, `default` otherwise, for what neither sets;
 //! - `memory://name/prefix`: an in-memory store shared by every pond
 //!   handle of this process that names it, for tests.
 //!
@@ -68,12 +70,24 @@ pub(crate) fn root_store(
                 ));
             }
             let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+            let mut profile = None;
             for (key, value) in options {
+                if matches!(key.to_ascii_lowercase().as_str(), "aws_profile" | "profile") {
+                    profile = Some(value.as_str());
+                    continue;
+                }
                 let parsed: AmazonS3ConfigKey = key
                     .to_ascii_lowercase()
                     .parse()
                     .map_err(|_| invalid(format!("{key} is not an S3 storage option")))?;
                 builder = builder.with_config(parsed, value);
+            }
+            // A named profile's settings fill what neither the environment
+            // nor the options set, as the AWS tools do.
+            for (key, value) in crate::aws_profile::settings(profile).map_err(invalid)? {
+                if builder.get_config_value(&key).is_none() {
+                    builder = builder.with_config(key, value);
+                }
             }
             let has_credentials = builder
                 .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
@@ -90,7 +104,8 @@ pub(crate) fn root_store(
             if !has_credentials {
                 return Err(invalid(
                     "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
-                     --storage-option aws_access_key_id=… and aws_secret_access_key=…)"
+                     --storage-option aws_access_key_id=… and aws_secret_access_key=…, or a \
+                     profile in ~/.aws/credentials named by AWS_PROFILE)"
                         .into(),
                 ));
             }

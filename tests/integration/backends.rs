@@ -500,6 +500,67 @@ fn s3_errors_are_one_clear_line() {
     let _ = server;
 }
 
+/// Credentials, region and endpoint from a named profile of the AWS
+/// shared files, as the AWS tools read them; the environment names only
+/// the profile (and allows plain HTTP to the test server).
+#[test]
+fn s3_settings_come_from_a_named_aws_profile() {
+    let server = server();
+    let place = place(Backend::S3);
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [lab]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile lab]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{}\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let profiled = |profile: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["--pond", &place.location])
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("AWS_PROFILE", profile)
+            .env("AWS_ALLOW_HTTP", "true")
+            .output()
+            .unwrap()
+    };
+    stdout_of(profiled("lab", &["init"]));
+    let csv = home.path().join("r.csv");
+    std::fs::write(
+        &csv,
+        "ts,v\n2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,2\n",
+    )
+    .unwrap();
+    stdout_of(profiled("lab", &["append", "/s", csv.to_str().unwrap()]));
+    let sum = stdout_of(profiled(
+        "lab",
+        &["sql", "SELECT sum(v) AS s FROM s", "--format", "csv"],
+    ));
+    assert_eq!(sum, "s\n3\n");
+    // A profile in neither file is one error line naming it.
+    let out = profiled("nosuch", &["ls"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the AWS profile nosuch is in neither"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 #[tokio::test]
 async fn memory_ponds_are_shared_within_a_process() {
     let location = "memory://tests-shared/pond";
