@@ -631,6 +631,7 @@ impl SeriesTable {
         (runs, deletes): (&[Vec<FileInfo>], &[Arc<Tombstone>]),
         url: ObjectStoreUrl,
         projection: &[usize],
+        requests: &RequestCounter,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         // Rows of an unkeyed series stand alone: every filter may prune.
         let pruning = if self.key.is_empty() {
@@ -655,7 +656,7 @@ impl SeriesTable {
             partitions: state.config().target_partitions().max(1),
         };
         let source = |table_schema| {
-            let reader = cached_reader(state, self.pond.object_store());
+            let reader = cached_reader(state, requests.wrap(self.pond.object_store()));
             let source = parquet_source(state, table_schema, Arc::new(reader));
             match &predicate {
                 Some(p) => source.with_predicate(Arc::clone(p)),
@@ -744,7 +745,7 @@ impl SeriesTable {
         }
         let scan = SeriesScanExec::try_new(
             Arc::new(self.clone()) as Arc<dyn ScanSource>,
-            requests,
+            requests.clone(),
             ranges,
             kept.len(),
             total,
@@ -753,7 +754,9 @@ impl SeriesTable {
         )?;
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !runs.is_empty() {
-            let merged = self.merged_scan(state, &filters, (&runs, &deletes), url, &scanned)?;
+            // The merged runs' requests count on the scan beside them.
+            let merged =
+                self.merged_scan(state, &filters, (&runs, &deletes), url, &scanned, &requests)?;
             input = UnionExec::try_new(vec![input, merged])?;
         }
         if let Some(window) = window {

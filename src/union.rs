@@ -331,6 +331,7 @@ impl SeriesUnion {
         member: &SeriesTable,
         reads: (&[Vec<FileInfo>], &[Arc<crate::index::Tombstone>]),
         projection: &[usize],
+        requests: &RequestCounter,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let own = member.table_schema();
         let time = member.timestamp_column();
@@ -356,7 +357,7 @@ impl SeriesUnion {
             }
         }
         let url = store_url(&self.pond)?;
-        let merged = member.merged_scan(state, &[], reads, url, &columns)?;
+        let merged = member.merged_scan(state, &[], reads, url, &columns, requests)?;
         let input = merged.schema();
         let exprs = projection
             .iter()
@@ -500,7 +501,7 @@ impl TableProvider for SeriesUnion {
         };
         let scan = SeriesScanExec::try_new(
             Arc::new(source),
-            requests,
+            requests.clone(),
             ranges,
             kept,
             total,
@@ -511,7 +512,13 @@ impl TableProvider for SeriesUnion {
         if !merged.is_empty() {
             let mut inputs = vec![plan];
             for (member, runs, deletes) in merged {
-                inputs.push(self.member_merged(state, member, (&runs, &deletes), &wanted)?);
+                inputs.push(self.member_merged(
+                    state,
+                    member,
+                    (&runs, &deletes),
+                    &wanted,
+                    &requests,
+                )?);
             }
             plan = UnionExec::try_new(inputs)?;
         }

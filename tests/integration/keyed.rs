@@ -131,6 +131,19 @@ async fn the_newest_append_wins_and_overlapping_versions_alone_are_merged() {
     );
     // The version that overlaps nothing is read as it is.
     assert!(text.contains("versions=1/3"), "{text}");
+    // The merged runs' requests count on the scan, even when every version
+    // it keeps is merged.
+    let analyzed = explain(
+        &ctx,
+        "EXPLAIN ANALYZE SELECT * FROM fleet.cpu WHERE ts < '1970-01-01T00:10:00Z'",
+    )
+    .await;
+    let gets = analyzed
+        .split("store_get_requests=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(gets.is_some_and(|n| n >= 2), "{analyzed}");
 
     // Time travel: before the re-delivery, the first append's rows.
     assert_eq!(
