@@ -36,8 +36,8 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use url::Url;
 
@@ -472,6 +472,176 @@ impl ObjectStore for CountingStore {
         options: CopyOptions,
     ) -> object_store::Result<()> {
         self.counters.add(to.as_ref(), Op::Put, 1);
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// How many checkpoints [`WholeCheckpoints`] keeps.
+const CHECKPOINTS_KEPT: usize = 2;
+
+/// A store that reads the Delta log's checkpoints whole, once: deltalake
+/// reads a checkpoint's Parquet a column chunk at a time, a request each,
+/// which on object storage costs tens of milliseconds apiece (about 40
+/// GETs to open a pond). A checkpoint file never changes once written, and
+/// pond's stay small (one row per live version and series), so one GET of
+/// the whole file serves every read of it. Everything else passes through.
+#[derive(Debug)]
+pub(crate) struct WholeCheckpoints {
+    inner: Arc<dyn ObjectStore>,
+    kept: Mutex<Vec<(Path, ObjectMeta, Bytes)>>,
+}
+
+impl WholeCheckpoints {
+    pub(crate) fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn is_checkpoint(location: &Path) -> bool {
+        let path = location.as_ref();
+        path.contains("_delta_log/") && path.contains(".checkpoint") && path.ends_with(".parquet")
+    }
+
+    /// The checkpoint at `location`, from memory or with one GET.
+    async fn whole(&self, location: &Path) -> object_store::Result<(ObjectMeta, Bytes)> {
+        let kept = |kept: &Vec<(Path, ObjectMeta, Bytes)>| {
+            kept.iter()
+                .find(|(p, _, _)| p == location)
+                .map(|(_, meta, bytes)| (meta.clone(), bytes.clone()))
+        };
+        if let Some(hit) = kept(&self.kept.lock().expect("checkpoint cache lock poisoned")) {
+            return Ok(hit);
+        }
+        let got = self.inner.get_opts(location, GetOptions::default()).await?;
+        let meta = got.meta.clone();
+        let bytes = got.bytes().await?;
+        let mut cached = self.kept.lock().expect("checkpoint cache lock poisoned");
+        if cached.len() >= CHECKPOINTS_KEPT {
+            cached.remove(0);
+        }
+        cached.push((location.clone(), meta.clone(), bytes.clone()));
+        Ok((meta, bytes))
+    }
+}
+
+impl std::fmt::Display for WholeCheckpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WholeCheckpoints({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for WholeCheckpoints {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let conditional = options.if_match.is_some()
+            || options.if_none_match.is_some()
+            || options.if_modified_since.is_some()
+            || options.if_unmodified_since.is_some()
+            || options.version.is_some();
+        if conditional || !Self::is_checkpoint(location) {
+            return self.inner.get_opts(location, options).await;
+        }
+        let (meta, bytes) = self.whole(location).await?;
+        let range = match &options.range {
+            Some(range) => range
+                .as_range(meta.size)
+                .map_err(|e| object_store::Error::Generic {
+                    store: "pond",
+                    source: Box::new(e),
+                })?,
+            None => 0..meta.size,
+        };
+        let payload = if options.head {
+            Bytes::new()
+        } else {
+            bytes.slice(range.start as usize..range.end as usize)
+        };
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(
+                futures::stream::once(futures::future::ready(Ok(payload))).boxed(),
+            ),
+            meta,
+            range,
+            attributes: Default::default(),
+        })
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        if !Self::is_checkpoint(location) {
+            return self.inner.get_ranges(location, ranges).await;
+        }
+        let (meta, bytes) = self.whole(location).await?;
+        ranges
+            .iter()
+            .map(|r| {
+                if r.start > r.end || r.end > meta.size {
+                    return Err(object_store::Error::Generic {
+                        store: "pond",
+                        source: format!("range {r:?} is outside {location} ({} bytes)", meta.size)
+                            .into(),
+                    });
+                }
+                Ok(bytes.slice(r.start as usize..r.end as usize))
+            })
+            .collect()
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
         self.inner.copy_opts(from, to, options).await
     }
 }

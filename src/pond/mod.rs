@@ -456,7 +456,8 @@ fn backend(url: &Url, root: &Arc<dyn ObjectStore>) -> Result<crate::oplog::Backe
     }
     let mut root_url = url.clone();
     root_url.set_path("/");
-    Ok(Some((Arc::clone(root), root_url)))
+    let store = crate::store::WholeCheckpoints::new(Arc::clone(root));
+    Ok(Some((Arc::new(store), root_url)))
 }
 
 /// The index of the oplog's snapshot at `latest`, read whole: for a handle
