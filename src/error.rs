@@ -230,6 +230,21 @@ impl Error {
     }
 }
 
+/// `err` and its causes as one line, each cause once: what the command
+/// line prints after `error: `, and the text of pond's Python exceptions.
+pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
 impl From<Error> for DataFusionError {
     fn from(err: Error) -> Self {
         match err {

@@ -68,6 +68,7 @@ mod provider;
 pub mod pruning;
 mod runtime;
 mod scan;
+mod scope;
 mod series;
 mod store;
 mod time;
@@ -76,7 +77,7 @@ mod union;
 
 pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionOptions, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_line};
 pub use index::FileInfo;
 pub use lww::LastWriterWinsExec;
 pub use oplog::{EntryType, OplogEntry};

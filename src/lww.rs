@@ -58,6 +58,7 @@ use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::index::{FileInfo, Tombstone};
+use crate::scope::{ScopedExec, StoreScope};
 use crate::time::time_range_predicate;
 
 /// The column a merged scan adds: each row's version precedence.
@@ -115,6 +116,8 @@ pub(crate) fn read_segments(
 /// What a merged scan reads and how.
 pub(crate) struct MergedScan<'a> {
     pub(crate) url: ObjectStoreUrl,
+    /// The store behind `url`, for tasks whose environment has not got it.
+    pub(crate) scope: Arc<StoreScope>,
     /// The table's columns, which the files are read in.
     pub(crate) schema: &'a SchemaRef,
     pub(crate) timestamp_column: &'a str,
@@ -213,7 +216,8 @@ impl MergedScan<'_> {
         } else {
             let all = partitioned(&files);
             let per = all.len().div_ceil(self.partitions.max(1)).max(1);
-            Arc::new(scan(all.chunks(per).map(<[_]>::to_vec).collect())?)
+            let scan = scan(all.chunks(per).map(<[_]>::to_vec).collect())?;
+            Arc::new(ScopedExec::new(Arc::new(scan), Arc::clone(&self.scope)))
         };
         // After the newest row of each key is chosen: a delete removes the
         // key if the row it saw then (of lower precedence) is in its range
@@ -292,7 +296,8 @@ impl MergedScan<'_> {
             .collect::<Result<_, _>>()?;
         let rank = scan_schema.index_of(PRECEDENCE_COLUMN)?;
         let keep = scan_schema.fields().len();
-        let exec = LastWriterWinsExec::try_new(ordered, (time, key, rank), keep, merged)?;
+        let exec = LastWriterWinsExec::try_new(ordered, (time, key, rank), keep, merged)?
+            .with_scope(Arc::clone(&self.scope));
         Ok(Arc::new(exec.with_estimates(files)))
     }
 }
@@ -363,6 +368,9 @@ pub struct LastWriterWinsExec {
     statistics: Arc<Statistics>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// The store its input reads, for tasks whose environment has not got
+    /// it (see [`StoreScope`]).
+    scope: Option<Arc<StoreScope>>,
 }
 
 impl LastWriterWinsExec {
@@ -398,6 +406,7 @@ impl LastWriterWinsExec {
             statistics,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            scope: None,
         })
     }
 
@@ -464,8 +473,16 @@ impl LastWriterWinsExec {
             statistics: Arc::clone(&self.statistics),
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            scope: self.scope.clone(),
             ..*self
         }
+    }
+
+    /// Runs the input with `scope`'s store when a task's environment has
+    /// not got it.
+    pub(crate) fn with_scope(mut self, scope: Arc<StoreScope>) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     fn time_order(&self) -> LexOrdering {
@@ -550,6 +567,10 @@ impl ExecutionPlan for LastWriterWinsExec {
         // merge spawns its inputs, which would open their files before a
         // hash join's build side has set the dynamic filter that prunes them.
         let plan = Arc::clone(&self.input);
+        let context = match &self.scope {
+            Some(scope) => scope.context(context),
+            None => context,
+        };
         let input = futures::stream::once(async move { plan.execute(partition, context) })
             .try_flatten()
             .boxed();

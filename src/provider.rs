@@ -32,12 +32,15 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::expressions::col as physical_col;
-use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_expr::{
+    LexOrdering, PhysicalExpr, PhysicalSortExpr, create_physical_expr,
+};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::filter::FilterExec;
@@ -58,6 +61,7 @@ use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
+use crate::scope::StoreScope;
 use crate::series::schema::{cast_batch, unview_schema};
 use crate::store::RequestCounter;
 use crate::time::{time_range_predicate, timestamp_unit};
@@ -273,7 +277,7 @@ impl SeriesTable {
         // out keeps a superset.
         let physical: Vec<_> = filters
             .iter()
-            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
+            .filter_map(|f| physical_expr(state, f.clone(), &df_schema).ok())
             .collect();
         if cfg!(debug_assertions) && physical.len() == filters.len() {
             let read = physical_time_ranges(&physical, &self.timestamp_column, &self.time_type);
@@ -318,6 +322,10 @@ impl ScanSource for SeriesTable {
     fn describe(&self) -> String {
         format!("series={}", self.path)
     }
+
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        self.pond.object_store()
+    }
 }
 
 /// A reader of `store`'s Parquet files through the session's footer and
@@ -342,6 +350,31 @@ pub(crate) fn parquet_source(
     ParquetSource::new(table_schema)
         .with_table_parquet_options(state.default_table_options().parquet)
         .with_parquet_file_reader_factory(reader)
+}
+
+/// `expr` as a physical expression over `schema`, coerced as a session
+/// would and planned by pond itself with the session's execution
+/// properties. A session across datafusion-ffi would plan it on its side
+/// and hand back an opaque expression that neither Parquet pruning nor
+/// pond's own time analysis can read, and that crosses the boundary for
+/// every batch it filters.
+pub(crate) fn physical_expr(
+    state: &dyn Session,
+    expr: Expr,
+    schema: &DFSchema,
+) -> DfResult<Arc<dyn PhysicalExpr>> {
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build(),
+    );
+    let expr = simplifier.coerce(expr, schema)?;
+    create_physical_expr(
+        &expr,
+        schema,
+        state.execution_props(),
+        &PhysicalPlanningContext::default(),
+    )
 }
 
 /// The object store URL under which a session finds a pond's files.
@@ -513,7 +546,7 @@ impl SeriesTable {
         let mut plan = self.scan(state, Some(&columns), filters, None).await?;
         if let Some(predicate) = conjunction(filters.to_vec()) {
             let df_schema = DFSchema::try_from(plan.schema())?;
-            let predicate = state.create_physical_expr(predicate, &df_schema)?;
+            let predicate = physical_expr(state, predicate, &df_schema)?;
             plan = Arc::new(FilterExec::try_new(predicate, plan)?);
         }
         let mut rows = 0u64;
@@ -642,11 +675,12 @@ impl SeriesTable {
         let predicate = match conjunction(pruning) {
             Some(expr) => {
                 let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-                state.create_physical_expr(expr, &df_schema).ok()
+                physical_expr(state, expr, &df_schema).ok()
             }
             None => None,
         };
         let scan = MergedScan {
+            scope: StoreScope::new(url.clone(), self.pond.object_store()),
             url,
             schema: &self.schema,
             timestamp_column: &self.timestamp_column,
@@ -664,7 +698,7 @@ impl SeriesTable {
             }
         };
         scan.plan(runs, source, |expr, schema| {
-            state.create_physical_expr(expr, schema)
+            physical_expr(state, expr, schema)
         })
     }
 
@@ -761,7 +795,7 @@ impl SeriesTable {
         }
         if let Some(window) = window {
             let df_schema = DFSchema::try_from(input.schema())?;
-            let predicate = state.create_physical_expr(window, &df_schema)?;
+            let predicate = physical_expr(state, window, &df_schema)?;
             input = Arc::new(FilterExec::try_new(predicate, input)?);
             let schema = input.schema();
             let columns = wanted

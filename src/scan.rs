@@ -43,6 +43,9 @@ use tokio::sync::OnceCell;
 use crate::error::Result;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
+use object_store::ObjectStore;
+
+use crate::scope::StoreScope;
 use crate::store::RequestCounter;
 use crate::time::format_micros;
 
@@ -66,6 +69,9 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
 
     /// The series read, as EXPLAIN shows them: `series=/a` or `series=k/n`.
     fn describe(&self) -> String;
+
+    /// The store the files are read from.
+    fn store(&self) -> Arc<dyn ObjectStore>;
 }
 
 /// The scan of one series or of many: the version pruning of the oplog over
@@ -92,6 +98,8 @@ pub struct SeriesScanExec {
     metrics: ExecutionPlanMetricsSet,
     /// The requests the Parquet scan made to the pond's store.
     requests: RequestCounter,
+    /// The store, for tasks whose environment has not got it.
+    scope: Arc<StoreScope>,
 }
 
 impl SeriesScanExec {
@@ -106,8 +114,10 @@ impl SeriesScanExec {
         config: FileScanConfig,
         groups: Vec<Vec<PartitionedFile>>,
     ) -> DfResult<Self> {
+        let scope = StoreScope::new(config.object_store_url.clone(), source.store());
         Ok(Self {
             input: data_source(config, groups)?,
+            scope,
             source,
             ranges,
             kept,
@@ -476,6 +486,7 @@ impl ExecutionPlan for SeriesScanExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
+        let context = self.scope.context(context);
         if self.dynamic.is_empty() {
             self.input.execute(partition, context)
         } else {

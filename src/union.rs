@@ -66,7 +66,9 @@ use crate::error::Result;
 use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
-use crate::provider::{SeriesTable, cached_reader, parquet_source, store_url, unqualified};
+use crate::provider::{
+    SeriesTable, cached_reader, parquet_source, physical_expr, store_url, unqualified,
+};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
@@ -221,7 +223,7 @@ impl SeriesUnion {
         let df_schema = DFSchema::try_from(schema)?;
         let mut keep = vec![true; self.members.len()];
         for filter in on_series {
-            let expr = state.create_physical_expr(filter.clone(), &df_schema)?;
+            let expr = physical_expr(state, filter.clone(), &df_schema)?;
             let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
             let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
                 return internal_err!("series_union: a filter on series is not a boolean");
@@ -248,7 +250,7 @@ impl SeriesUnion {
         // out keeps a superset.
         let physical: Vec<_> = filters
             .iter()
-            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
+            .filter_map(|f| physical_expr(state, f.clone(), &df_schema).ok())
             .collect();
         VersionPredicate::new(&physical, &self.schema, TIME_COLUMN)
     }
@@ -498,6 +500,7 @@ impl TableProvider for SeriesUnion {
             pattern: self.pattern.clone(),
             matched: self.members.len(),
             members: members.clone(),
+            store: self.pond.object_store(),
         };
         let scan = SeriesScanExec::try_new(
             Arc::new(source),
@@ -535,6 +538,8 @@ struct UnionSource {
     /// Those the filters on `series` kept, pinned to the state the scan
     /// planned on.
     members: Vec<SeriesTable>,
+    /// The pond's store.
+    store: Arc<dyn object_store::ObjectStore>,
 }
 
 impl ScanSource for UnionSource {
@@ -566,6 +571,10 @@ impl ScanSource for UnionSource {
             self.members.len(),
             self.matched
         )
+    }
+
+    fn store(&self) -> Arc<dyn object_store::ObjectStore> {
+        Arc::clone(&self.store)
     }
 }
 

@@ -509,14 +509,7 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 
 /// An error and its causes on one line, for `error: …`.
 fn one_line(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ").replace('\n', " ")
+    crate::error_line(err.as_ref())
 }
 
 #[cfg(test)]

@@ -197,9 +197,10 @@ fn merge_versions(
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let ctx = SessionContext::new();
     let url = ObjectStoreUrl::parse("pond-read://pond/")?;
-    ctx.register_object_store(url.as_ref(), store);
+    ctx.register_object_store(url.as_ref(), Arc::clone(&store));
     let projection: Vec<usize> = (0..info.schema.fields().len()).collect();
     let plan = MergedScan {
+        scope: crate::scope::StoreScope::new(url.clone(), store),
         url,
         schema: &info.schema,
         timestamp_column: &info.timestamp_column,
