@@ -1,0 +1,265 @@
+"""pond from Python: appends of pyarrow and pandas data, SQL through
+datafusion-python compared with pyarrow compute on the same rows, pruning
+in EXPLAIN, table functions, errors, and two sessions on one pond."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import random
+import subprocess
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from datafusion import SessionContext
+
+import pond
+
+HOUR = 3_600_000_000
+UTC = dt.timezone.utc
+
+
+def readings(start_hour: int, hours: int, seed: int) -> pa.Table:
+    """A reading a minute from `start_hour` (hours since the epoch), with a
+    random value and a site name."""
+    rng = random.Random(seed)
+    n = hours * 60
+    ts = [start_hour * HOUR + i * 60_000_000 for i in range(n)]
+    return pa.table(
+        {
+            "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+            "celsius": pa.array([rng.uniform(-10, 40) for _ in range(n)]),
+            "site": pa.array([rng.choice(["north", "south"]) for _ in range(n)]),
+        }
+    )
+
+
+def iso(hour: int) -> str:
+    return dt.datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def session(p: pond.Pond) -> SessionContext:
+    ctx = SessionContext()
+    pond.register(ctx, p)
+    return ctx
+
+
+def scalar(ctx: SessionContext, sql: str):
+    table = ctx.sql(sql).to_arrow_table()
+    assert table.num_rows == 1, table
+    return table.column(0)[0].as_py()
+
+
+@pytest.fixture
+def filled(tmp_path: Path):
+    """A pond whose /plant/boiler has six versions of 4 hours, appended
+    out of order, and the same rows as one pyarrow table."""
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    parts = [readings(start, 4, seed=start) for start in (8, 0, 16, 4, 20, 12)]
+    for part in parts:
+        p.append("/plant/boiler", part)
+    return p, pa.concat_tables(parts)
+
+
+def test_appends_of_pyarrow_and_pandas_data_become_versions(tmp_path: Path):
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    table = readings(0, 2, seed=1)
+    outcome = p.append("/site1/temperature", table)
+    assert outcome["version"] == 1 and outcome["rows"] == 120
+    assert outcome["min_event_time"] == 0
+    assert outcome["max_event_time"] == 119 * 60_000_000
+
+    frame = readings(2, 1, seed=2).to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+    outcome = p.append("/site1/temperature", frame)
+    assert outcome["version"] == 2 and outcome["rows"] == 60
+
+    # A record batch, a reader, and a time column of another name.
+    batch = readings(3, 1, seed=3).to_batches()[0]
+    p.append("/site1/temperature", batch)
+    reader = pa.RecordBatchReader.from_batches(table.schema, readings(4, 1, seed=4).to_batches())
+    p.append("/site1/temperature", reader)
+    other = pa.table({"when": pa.array([5, 6], type=pa.timestamp("ms")), "v": [1.0, 2.0]})
+    p.append("/site2/flow", other, timestamp_column="when")
+
+    described = p.describe("/site1/temperature")
+    assert described["versions"] == 4 and described["rows"] == 300
+    assert described["timestamp_column"] == "ts"
+    assert described["schema"].field("celsius").type == pa.float64()
+    assert [s["path"] for s in p.ls()] == ["/site1/temperature", "/site2/flow"]
+    assert p.describe("/site2/flow")["timestamp_column"] == "when"
+    report = p.check()
+    assert report["clean"] and report["files_checked"] == 5, report
+
+    # Another handle reads what this one wrote.
+    again = pond.Pond.open(str(tmp_path / "pond"))
+    assert again.describe("/site1/temperature")["rows"] == 300
+    ctx = session(again)
+    assert scalar(ctx, "SELECT count(*) FROM site1.temperature") == 300
+    assert scalar(ctx, "SELECT sum(v) FROM site2.flow") == 3.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sql_answers_equal_pyarrow_compute_on_the_same_rows(filled, seed: int):
+    p, rows = filled
+    ctx = session(p)
+    rng = random.Random(seed)
+    for _ in range(6):
+        start = rng.randrange(0, 24)
+        end = rng.randrange(start + 1, 26)
+        site = rng.choice(["north", "south"])
+        lo, hi = pa.scalar(start * HOUR, pa.timestamp("us", tz="UTC")), pa.scalar(
+            end * HOUR, pa.timestamp("us", tz="UTC")
+        )
+        mask = pc.and_(
+            pc.and_(pc.greater_equal(rows["ts"], lo), pc.less(rows["ts"], hi)),
+            pc.equal(rows["site"], site),
+        )
+        expected = rows.filter(mask)
+        where = f"ts >= '{iso(start)}' AND ts < '{iso(end)}' AND site = '{site}'"
+        got = ctx.sql(
+            f"SELECT count(*) AS n, sum(celsius) AS s, min(celsius) AS lo, max(ts) AS last "
+            f"FROM plant.boiler WHERE {where}"
+        ).to_arrow_table()
+        assert got["n"][0].as_py() == expected.num_rows
+        if expected.num_rows:
+            assert got["s"][0].as_py() == pytest.approx(pc.sum(expected["celsius"]).as_py())
+            assert got["lo"][0].as_py() == pc.min(expected["celsius"]).as_py()
+            assert got["last"][0].as_py() == pc.max(expected["ts"]).as_py()
+        # The rows themselves, in time order, through series_range.
+        window = ctx.sql(
+            f"SELECT ts, celsius FROM series_range('/plant/boiler', '{iso(start)}', '{iso(end)}') "
+            f"WHERE site = '{site}' ORDER BY ts"
+        ).to_arrow_table()
+        assert window.column("ts").to_pylist() == expected.sort_by("ts").column("ts").to_pylist()
+        assert window.column("celsius").to_pylist() == (
+            expected.sort_by("ts").column("celsius").to_pylist()
+        )
+
+
+def test_a_time_filter_prunes_versions_in_explain(filled):
+    p, _ = filled
+    ctx = session(p)
+    plan = ctx.sql(
+        f"EXPLAIN SELECT avg(celsius) FROM plant.boiler WHERE ts >= '{iso(5)}' AND ts < '{iso(7)}'"
+    ).to_arrow_table()
+    text = "\n".join(plan.column("plan").to_pylist())
+    assert "versions=1/6" in text, text
+    plan = ctx.sql(
+        f"EXPLAIN SELECT * FROM series_range('/plant/boiler', '{iso(3)}', '{iso(9)}')"
+    ).to_arrow_table()
+    text = "\n".join(plan.column("plan").to_pylist())
+    assert "versions=3/6" in text, text
+
+
+def test_table_functions_and_the_catalog_list_the_pond(filled):
+    p, rows = filled
+    ctx = session(p)
+    versions = ctx.sql(
+        "SELECT version, row_count FROM series_versions('/plant/boiler') ORDER BY version"
+    ).to_arrow_table()
+    assert versions.column("version").to_pylist() == [1, 2, 3, 4, 5, 6]
+    assert sum(versions.column("row_count").to_pylist()) == rows.num_rows
+    tables = ctx.sql(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = 'pond' AND table_schema = 'plant'"
+    ).to_arrow_table()
+    assert tables.to_pylist() == [{"table_schema": "plant", "table_name": "boiler"}]
+    assert scalar(ctx, "SELECT count(*) FROM series_union('/plant/*')") == rows.num_rows
+
+
+def test_keyed_appends_keep_the_newest_row_of_each_key(tmp_path: Path):
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    first = pa.table(
+        {
+            "ts": pa.array([0, 0, 1], type=pa.timestamp("us", tz="UTC")),
+            "host": ["a", "b", "a"],
+            "v": [1, 2, 3],
+        }
+    )
+    p.append("/fleet/cpu", first, key=["host"])
+    p.append("/fleet/cpu", first.set_column(2, "v", pa.array([10, 20, 30])).slice(0, 1))
+    assert p.describe("/fleet/cpu")["key"] == ["host", "ts"]
+    ctx = session(p)
+    got = ctx.sql("SELECT host, v FROM fleet.cpu ORDER BY ts, host").to_arrow_table()
+    assert got.to_pylist() == [{"host": "a", "v": 10}, {"host": "b", "v": 2}, {"host": "a", "v": 3}]
+
+
+def cli_error(pond_bin: str, *args: str) -> str:
+    """The text after `error: ` of a failing `pond` command."""
+    done = subprocess.run([pond_bin, *args], capture_output=True, text=True, env={"PATH": ""})
+    assert done.returncode != 0, done
+    line = done.stderr.strip()
+    assert line.startswith("error: ") and "\n" not in line, line
+    return line[len("error: ") :]
+
+
+def test_errors_are_python_exceptions_with_the_command_line_text(tmp_path: Path, pond_bin: str):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(pond.PondError) as raised:
+        pond.Pond.open(missing)
+    assert str(raised.value) == cli_error(pond_bin, "--pond", missing, "ls")
+
+    at = str(tmp_path / "pond")
+    p = pond.Pond.create(at)
+    p.append("/s", pa.table({"ts": pa.array([1], type=pa.timestamp("us")), "v": [1.0]}))
+    csv = tmp_path / "r.csv"
+    csv.write_text("other,v\n2024-01-01T00:00:00Z,2\n")
+    with pytest.raises(pond.PondError) as raised:
+        p.append("/s", pa.table({"other": [1], "v": [2.0]}), timestamp_column="other")
+    cli = cli_error(pond_bin, "--pond", at, "append", "/s", str(csv), "--timestamp-column", "other")
+    assert str(raised.value) == cli
+
+    with pytest.raises(pond.PondError, match="no timestamp column"):
+        p.append("/t", pa.table({"v": [1.0]}))
+    with pytest.raises(pond.PondError, match="cannot append a int"):
+        p.append("/t", 42)
+    with pytest.raises(pond.PondError) as raised:
+        pond.Pond.create(at)
+    assert str(raised.value) == cli_error(pond_bin, "--pond", at, "init")
+
+
+def test_two_sessions_share_one_pond_and_see_new_appends(filled):
+    p, rows = filled
+    first, second = session(p), session(p)
+    query = "SELECT count(*) FROM plant.boiler"
+    assert scalar(first, query) == scalar(second, query) == rows.num_rows
+    p.append("/plant/boiler", readings(30, 1, seed=30))
+    assert scalar(first, query) == scalar(second, query) == rows.num_rows + 60
+
+    # Both sessions at once, from threads.
+    answers: list[int] = []
+    failures: list[BaseException] = []
+
+    def run(ctx: SessionContext) -> None:
+        try:
+            for _ in range(5):
+                answers.append(scalar(ctx, f"{query} WHERE ts >= '{iso(4)}'"))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(ctx,)) for ctx in (first, second, first)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert answers == [rows.num_rows + 60 - 4 * 60] * 15
+
+
+def test_a_datafusion_of_another_major_version_is_refused(monkeypatch):
+    real = importlib.metadata.version
+
+    def fake(name: str) -> str:
+        return "54.1.0" if name == "datafusion" else real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", fake)
+    with pytest.raises(ImportError, match="pond was built for datafusion 55"):
+        pond.check_datafusion()
+    monkeypatch.undo()
+    assert pond.check_datafusion().startswith("55.")
+
