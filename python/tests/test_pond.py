@@ -263,3 +263,14 @@ def test_a_datafusion_of_another_major_version_is_refused(monkeypatch):
     monkeypatch.undo()
     assert pond.check_datafusion().startswith("55.")
 
+
+
+def test_the_readme_snippet_runs(tmp_path: Path, capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## From Python") :]
+    snippet = section[section.index("```python\n") + len("```python\n") :]
+    snippet = snippet[: snippet.index("```")]
+    assert '"/tmp/plant"' in snippet
+    exec(snippet.replace('"/tmp/plant"', repr(str(tmp_path / "plant"))), {})
+    shown = capsys.readouterr().out
+    assert "60.894999999999996" in shown and "2024-03-01T00:30:00Z" in shown, shown
