@@ -40,6 +40,10 @@ info = p.describe("/plant/boiler")
 print(f"{info['path']}: {info['versions']} versions, {info['rows']} rows")
 
 # %% [markdown]
+# Fewer than 24: as appends arrive, pond merges small versions into larger
+# ones (automatic compaction), without changing any answer.
+
+# %% [markdown]
 # Every series is a table: /plant/boiler is `plant.boiler`.
 
 # %%
@@ -57,7 +61,8 @@ print(hourly)
 assert len(hourly) == 3
 
 # %% [markdown]
-# The time filter kept 3 of the 24 versions before any file was opened:
+# The time filter kept only the versions that can hold rows in the window,
+# before any file was opened:
 
 # %%
 plan = ctx.sql(
@@ -66,7 +71,8 @@ plan = ctx.sql(
 ).to_pandas()
 scan = [line for line in "\n".join(plan["plan"]).splitlines() if "SeriesScanExec" in line]
 print(scan[0].strip())
-assert "versions=3/24" in scan[0]
+kept, total = scan[0].split("versions=")[1].split(",")[0].split("/")
+assert int(total) == info["versions"] and int(kept) < int(total), scan[0]
 
 # %% [markdown]
 # `series_range` reads a window; `series_versions` lists the oplog.
