@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::series::schema::column_names;
 use crate::{Pond, SeriesInfo, format_micros, validate_series_path};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::{Array, ArrayRef, RecordBatch};
@@ -565,15 +566,6 @@ fn same_columns(a: &Schema, b: &Schema) -> bool {
             b.field_with_name(f.name())
                 .is_ok_and(|g| g.data_type() == f.data_type())
         })
-}
-
-fn column_names(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

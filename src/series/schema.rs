@@ -242,7 +242,8 @@ pub(crate) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<Reco
     )?)
 }
 
-fn column_names(schema: &Schema) -> String {
+/// The names of `schema`'s columns, for messages.
+pub(crate) fn column_names(schema: &Schema) -> String {
     schema
         .fields()
         .iter()
