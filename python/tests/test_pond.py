@@ -271,6 +271,15 @@ def test_the_readme_snippet_runs(tmp_path: Path, capsys):
     snippet = section[section.index("```python\n") + len("```python\n") :]
     snippet = snippet[: snippet.index("```")]
     assert '"/tmp/plant"' in snippet
+    # It must run right after `pip install ./python`: pond's dependencies
+    # and the standard library only.
+    imported = {
+        name.strip().split(" as ")[0].split(".")[0]
+        for line in snippet.splitlines()
+        if line.startswith("import ")
+        for name in line[len("import ") :].split(",")
+    }
+    assert imported <= {"datetime", "datafusion", "pyarrow", "pond"}, imported
     exec(snippet.replace('"/tmp/plant"', repr(str(tmp_path / "plant"))), {})
     shown = capsys.readouterr().out
     assert "60.894999999999996" in shown and "2024-03-01T00:30:00Z" in shown, shown
