@@ -37,7 +37,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_plan::metrics::MetricsSet;
-use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, displayable,
 };
@@ -252,14 +252,14 @@ impl ExecutionPlan for PondScanExec {
         Ok(self)
     }
 
+    /// Those of the plan inside: the kept versions' row counts and bounds,
+    /// for datafusion-python's join planning.
     fn statistics_from_inputs(
         &self,
         _input_stats: &[Arc<Statistics>],
-        _args: &StatisticsArgs,
+        args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
-        Ok(Arc::new(Statistics::new_unknown(
-            self.input.schema().as_ref(),
-        )))
+        StatisticsContext::new().compute(self.input.as_ref(), args)
     }
 
     fn execute(

@@ -142,7 +142,7 @@ def test_sql_answers_equal_pyarrow_compute_on_the_same_rows(filled, seed: int):
 
 
 def test_a_time_filter_prunes_versions_in_explain(filled):
-    p, _ = filled
+    p, rows = filled
     ctx = session(p)
     plan = ctx.sql(
         f"EXPLAIN SELECT avg(celsius) FROM plant.boiler WHERE ts >= '{iso(5)}' AND ts < '{iso(7)}'"
@@ -154,6 +154,11 @@ def test_a_time_filter_prunes_versions_in_explain(filled):
     ).to_arrow_table()
     text = "\n".join(plan.column("plan").to_pylist())
     assert "versions=3/6" in text, text
+    # The oplog's row counts reach datafusion-python's planner.
+    ctx.sql("SET datafusion.explain.show_statistics = true")
+    plan = ctx.sql("EXPLAIN SELECT * FROM plant.boiler").to_arrow_table()
+    text = "\n".join(plan.column("plan").to_pylist())
+    assert f"Rows=Exact({rows.num_rows})" in text, text
 
 
 def test_table_functions_and_the_catalog_list_the_pond(filled):
