@@ -228,6 +228,61 @@ impl PyPond {
         Ok(out)
     }
 
+    /// Rewrites the small versions of `series` (every series if none) into
+    /// few large ones, as `pond compact` does; answers stay the same.
+    /// Returns one dict per series: versions and bytes read and written.
+    #[pyo3(signature = (series = None))]
+    fn compact<'py>(
+        &self,
+        py: Python<'py>,
+        series: Option<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let pond = Arc::clone(&self.pond);
+        let done = wait_for_future(py, async move {
+            let paths = match series {
+                Some(path) => vec![path],
+                None => {
+                    pond.refresh().await?;
+                    pond.list_series().into_iter().map(|s| s.path).collect()
+                }
+            };
+            let mut done = Vec::new();
+            for path in paths {
+                done.push(pond.compact(&path).await?);
+            }
+            Ok::<_, pond::Error>(done)
+        })?
+        .map_err(error)?;
+        let list = PyList::empty(py);
+        for outcome in done {
+            let out = PyDict::new(py);
+            out.set_item("series", outcome.series)?;
+            out.set_item("versions_read", outcome.versions_read)?;
+            out.set_item("versions_written", outcome.versions_written)?;
+            out.set_item("bytes_read", outcome.bytes_read)?;
+            out.set_item("bytes_written", outcome.bytes_written)?;
+            list.append(out)?;
+        }
+        Ok(list)
+    }
+
+    /// Deletes the files of versions superseded more than `retain_seconds`
+    /// ago (7 days by default, as `pond vacuum`) and unreferenced files
+    /// older than that; reads as of earlier versions fail afterwards.
+    #[pyo3(signature = (retain_seconds = 7 * 86_400))]
+    fn vacuum<'py>(&self, py: Python<'py>, retain_seconds: u64) -> PyResult<Bound<'py, PyDict>> {
+        let pond = Arc::clone(&self.pond);
+        let retain = std::time::Duration::from_secs(retain_seconds);
+        let done = wait_for_future(py, async move { pond.vacuum(retain).await })?.map_err(error)?;
+        let out = PyDict::new(py);
+        out.set_item("superseded_files", done.superseded_files)?;
+        out.set_item("superseded_bytes", done.superseded_bytes)?;
+        out.set_item("garbage_files", done.garbage_files)?;
+        out.set_item("log_files", done.log_files)?;
+        out.set_item("oplog_files", done.oplog_files)?;
+        Ok(out)
+    }
+
     /// Reads the commits other writers made since the last look.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
         let pond = Arc::clone(&self.pond);
