@@ -56,14 +56,6 @@ struct PyPond {
     pond: Arc<pond::Pond>,
 }
 
-impl PyPond {
-    fn new(pond: pond::Pond) -> PyResult<Self> {
-        Ok(Self {
-            pond: Arc::new(pond),
-        })
-    }
-}
-
 fn options(storage_options: Option<HashMap<String, String>>) -> PondOptions {
     let mut options = PondOptions::default();
     for (key, value) in storage_options.unwrap_or_default() {
@@ -85,7 +77,9 @@ impl PyPond {
     ) -> PyResult<Self> {
         let options = options(storage_options);
         let opened = wait_for_future(py, pond::Pond::create_with_options(uri, options))?;
-        Self::new(opened.map_err(error)?)
+        Ok(Self {
+            pond: Arc::new(opened.map_err(error)?),
+        })
     }
 
     /// Opens the pond at `uri`.
@@ -98,7 +92,9 @@ impl PyPond {
     ) -> PyResult<Self> {
         let options = options(storage_options);
         let opened = wait_for_future(py, pond::Pond::open_with_options(uri, options))?;
-        Self::new(opened.map_err(error)?)
+        Ok(Self {
+            pond: Arc::new(opened.map_err(error)?),
+        })
     }
 
     /// The pond's location, as a URL.

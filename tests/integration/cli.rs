@@ -598,43 +598,6 @@ fn a_large_stdin_ingest_streams_in_bounded_memory() {
     );
 }
 
-#[test]
-fn a_killed_append_leaves_no_version() {
-    let (dir, at) = new_pond();
-    let first = file(&dir, "first.csv", "ts,v\n2024-01-01T00:00:00Z,1\n");
-    ok(pond(&["--pond", &at, "append", "/s", &first]));
-    let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["--pond", &at, "append", "/s", "-"])
-        .env_remove("POND")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"ts,v\n").unwrap();
-    for i in 0..200_000 {
-        writeln!(stdin, "2024-01-02T00:00:00.{i:06}Z,{i}").unwrap();
-    }
-    // Rows are in flight; the input never ends. Kill it mid-append.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(stdin);
-    assert_eq!(ok(pond(&["--pond", &at, "log", "--format", "csv"])), log);
-    let check = ok(pond(&["--pond", &at, "check"]));
-    assert!(!check.contains("CORRUPT"), "{check}");
-    let rows = ok(pond(&[
-        "--pond",
-        &at,
-        "sql",
-        "SELECT count(*) AS n FROM s",
-        "--format",
-        "csv",
-    ]));
-    assert_eq!(rows, "n\n1\n");
-}
-
 /// Waits for `child` to exit and returns its peak resident set size in
 /// bytes (sampled from /proc until it exits, which the kernel tracks as
 /// VmHWM, the high-water mark).
