@@ -56,6 +56,8 @@ mod catalog;
 mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod error;
 mod index;
 mod io;

@@ -478,6 +478,26 @@ impl LastWriterWinsExec {
         }
     }
 
+    /// What [`Self::try_new`] was given, and the scope: for the codec that
+    /// sends the node to another process ([`crate::cluster`]).
+    #[cfg(feature = "cluster")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        (usize, Vec<usize>, usize),
+        usize,
+        (usize, usize),
+        Option<&Arc<StoreScope>>,
+    ) {
+        (
+            (self.time, self.key.clone(), self.rank),
+            self.keep,
+            (self.versions, self.runs),
+            self.scope.as_ref(),
+        )
+    }
+
     /// Runs the input with `scope`'s store when a task's environment has
     /// not got it.
     pub(crate) fn with_scope(mut self, scope: Arc<StoreScope>) -> Self {

@@ -61,7 +61,7 @@ use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
-use crate::scope::StoreScope;
+use crate::scope::{StoreOrigin, StoreScope};
 use crate::series::schema::{cast_batch, unview_schema};
 use crate::store::RequestCounter;
 use crate::time::{time_range_predicate, timestamp_unit};
@@ -165,6 +165,37 @@ impl SeriesTable {
     fn window_predicate(&self, start: i64, end: i64) -> Option<Expr> {
         let field = self.schema.field_with_name(&self.timestamp_column).ok()?;
         time_range_predicate(field, start, end)
+    }
+
+    /// The pond the series is in.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn pond(&self) -> &Arc<Pond> {
+        &self.pond
+    }
+
+    /// What restricts the read: the window, the version and the time to
+    /// read as of (see [`Self::with_time_range`] and the two after it).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn restrictions(&self) -> (Option<(i64, i64)>, Option<i64>, Option<i64>) {
+        (self.window, self.max_version, self.as_of_time)
+    }
+
+    /// The table pinned to the series as a plan made in another process
+    /// saw it, when `last_version` was its newest version: scans read that
+    /// state without refreshing. If the series changed since, it is read as
+    /// of that version (unless the table reads as of a version or time of
+    /// its own already).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn pinned_at(mut self, last_version: i64) -> Result<Self> {
+        let state = self.pond.state(&self.path)?;
+        if state.last_version() != last_version
+            && self.max_version.is_none()
+            && self.as_of_time.is_none()
+        {
+            self.max_version = Some(last_version);
+        }
+        self.pinned = Some(Pinned(state));
+        Ok(self)
     }
 
     pub(crate) fn path(&self) -> &str {
@@ -325,6 +356,10 @@ impl ScanSource for SeriesTable {
 
     fn store(&self) -> Arc<dyn ObjectStore> {
         self.pond.object_store()
+    }
+
+    fn origin(&self) -> Option<StoreOrigin> {
+        Some(self.pond.origin())
     }
 }
 
@@ -493,7 +528,11 @@ impl TableProvider for SeriesTable {
         // Every read plans on the oplog as of its own start, whenever the
         // table was resolved (a prepared statement, a DataFrame kept by an
         // embedding program): one probe of the log when nothing changed.
-        self.pond.refresh().await?;
+        // A table sent by another process comes pinned already (see
+        // `Self::pinned_at`).
+        if self.pinned.is_none() {
+            self.pond.refresh().await?;
+        }
         self.pinned(state)?
             .plan_scan(state, projection, filters, limit)
     }
@@ -504,7 +543,10 @@ impl SeriesTable {
     /// scan then plans on; a time to read as of (the table's, else the
     /// session's `pond.as_of`) becomes a version once, on that state.
     pub(crate) fn pinned(&self, state: &dyn Session) -> DfResult<Self> {
-        let pinned = self.pond.state(&self.path)?;
+        let pinned = match &self.pinned {
+            Some(Pinned(pinned)) => Arc::clone(pinned),
+            None => self.pond.state(&self.path)?,
+        };
         let mut table = self.clone();
         if table.max_version.is_none() {
             let time = match table.as_of_time {
@@ -680,7 +722,11 @@ impl SeriesTable {
             None => None,
         };
         let scan = MergedScan {
-            scope: StoreScope::new(url.clone(), self.pond.object_store()),
+            scope: StoreScope::new(
+                url.clone(),
+                self.pond.object_store(),
+                Some(self.pond.origin()),
+            ),
             url,
             schema: &self.schema,
             timestamp_column: &self.timestamp_column,
@@ -765,7 +811,16 @@ impl SeriesTable {
         } else {
             None
         };
-        if let Some(columns) = ordering {
+        // Only an ordering on columns the scan returns means anything above
+        // it (and only such a one survives being sent to another process:
+        // datafusion-proto reads it against the returned columns).
+        let ordering = ordering.map(|columns| -> Vec<&str> {
+            columns
+                .into_iter()
+                .take_while(|c| self.schema.index_of(c).is_ok_and(|i| scanned.contains(&i)))
+                .collect()
+        });
+        if let Some(columns) = ordering.filter(|c| !c.is_empty()) {
             let exprs = columns
                 .iter()
                 .map(|c| {

@@ -72,6 +72,9 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
 
     /// The store the files are read from.
     fn store(&self) -> Arc<dyn ObjectStore>;
+
+    /// Where that store comes from, if another process can open it too.
+    fn origin(&self) -> Option<crate::scope::StoreOrigin>;
 }
 
 /// The scan of one series or of many: the version pruning of the oplog over
@@ -100,6 +103,10 @@ pub struct SeriesScanExec {
     requests: RequestCounter,
     /// The store, for tasks whose environment has not got it.
     scope: Arc<StoreScope>,
+    /// The Parquet scan as the scan's child, once the plan is final and
+    /// goes to a distributed engine (see [`Self::with_visible_input`]);
+    /// `None` while DataFusion optimizes it.
+    visible: Option<Arc<dyn ExecutionPlan>>,
 }
 
 impl SeriesScanExec {
@@ -114,7 +121,11 @@ impl SeriesScanExec {
         config: FileScanConfig,
         groups: Vec<Vec<PartitionedFile>>,
     ) -> DfResult<Self> {
-        let scope = StoreScope::new(config.object_store_url.clone(), source.store());
+        let scope = StoreScope::new(
+            config.object_store_url.clone(),
+            source.store(),
+            source.origin(),
+        );
         Ok(Self {
             input: data_source(config, groups)?,
             scope,
@@ -127,12 +138,67 @@ impl SeriesScanExec {
             started: Arc::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             requests,
+            visible: None,
         })
     }
 
     /// Versions read out of the series' total.
     pub fn versions(&self) -> (usize, usize) {
         (self.kept, self.total)
+    }
+
+    /// The scan as another process rebuilds it from a plan sent to it (see
+    /// [`crate::cluster`]): the Parquet scan of exactly the versions the
+    /// planner kept, read through `source`. Filters pushed in and dynamic
+    /// filters are in the Parquet scan's predicate; the versions they
+    /// pruned are gone from it already.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn rebuilt(
+        input: Arc<DataSourceExec>,
+        source: Arc<dyn ScanSource>,
+        ranges: TimeRanges,
+        (kept, total): (usize, usize),
+    ) -> DfResult<Self> {
+        let config = input
+            .data_source()
+            .downcast_ref::<FileScanConfig>()
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(
+                    "a series scan reads files".to_string(),
+                )
+            })?;
+        let scope = StoreScope::new(
+            config.object_store_url.clone(),
+            source.store(),
+            source.origin(),
+        );
+        Ok(Self {
+            input,
+            scope,
+            source,
+            ranges,
+            kept,
+            total,
+            pushed: Vec::new(),
+            dynamic: Vec::new(),
+            started: Arc::default(),
+            metrics: ExecutionPlanMetricsSet::new(),
+            requests: RequestCounter::default(),
+            visible: None,
+        }
+        .with_visible_input())
+    }
+
+    /// The Parquet scan inside, as the oplog's pruning left it.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn input(&self) -> &Arc<DataSourceExec> {
+        &self.input
+    }
+
+    /// What the scan reads, and the times it can still match.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn source(&self) -> (&Arc<dyn ScanSource>, &TimeRanges) {
+        (&self.source, &self.ranges)
     }
 
     fn config(&self) -> &FileScanConfig {
@@ -143,12 +209,35 @@ impl SeriesScanExec {
     }
 
     fn with_input(&self, input: Arc<dyn ExecutionPlan>) -> Option<Self> {
-        let input = input.downcast_ref::<DataSourceExec>()?.clone();
+        let input = Arc::new(input.downcast_ref::<DataSourceExec>()?.clone());
         Some(Self {
-            input: Arc::new(input),
+            visible: self
+                .visible
+                .as_ref()
+                .map(|_| Arc::clone(&input) as Arc<dyn ExecutionPlan>),
+            input,
             started: Arc::default(),
             ..self.clone()
         })
+    }
+
+    /// The scan with its Parquet scan as its child, for an engine that
+    /// hands each task a share of a stage's partitions by rewriting the
+    /// plan's file scans (Ballista's scheduler): the files of partitions
+    /// another task reads are then gone from this task's scan. Only for a
+    /// plan DataFusion has finished optimizing: its rules would otherwise
+    /// change the Parquet scan behind the oplog's back.
+    pub(crate) fn with_visible_input(self) -> Self {
+        Self {
+            visible: Some(Arc::clone(&self.input) as Arc<dyn ExecutionPlan>),
+            ..self
+        }
+    }
+
+    /// Whether the Parquet scan is the scan's child.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn input_is_visible(&self) -> bool {
+        self.visible.is_some()
     }
 
     /// This scan with its versions pruned by the static filters pushed into
@@ -372,16 +461,26 @@ impl ExecutionPlan for SeriesScanExec {
     }
 
     /// A leaf: the Parquet scan inside is reached through the pushdown
-    /// methods below, which keep the oplog's view of it in step.
+    /// methods below, which keep the oplog's view of it in step. In a plan
+    /// sent to a distributed engine, the Parquet scan is its child (see
+    /// `with_visible_input`).
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
+        self.visible.iter().collect()
     }
 
     fn with_new_children(
         self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        match (&self.visible, <[_; 1]>::try_from(children)) {
+            (Some(_), Ok([input])) => match self.with_input(input) {
+                Some(scan) => Ok(Arc::new(scan)),
+                None => Err(datafusion::error::DataFusionError::Internal(
+                    "a series scan's child must be a Parquet scan".to_string(),
+                )),
+            },
+            _ => Ok(self),
+        }
     }
 
     /// Keeps the filters for [`crate::SeriesTimePruning`] and hands them on
@@ -519,8 +618,11 @@ impl ExecutionPlan for SeriesScanExec {
         for metric in self.metrics.clone_inner().iter() {
             set.push(Arc::clone(metric));
         }
-        for metric in self.input.metrics().iter().flat_map(|m| m.iter()) {
-            set.push(Arc::clone(metric));
+        // A visible Parquet scan shows its own.
+        if self.visible.is_none() {
+            for metric in self.input.metrics().iter().flat_map(|m| m.iter()) {
+                set.push(Arc::clone(metric));
+            }
         }
         Some(set)
     }

@@ -27,22 +27,52 @@ use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use object_store::ObjectStore;
 
+/// Where a pond's store comes from: what another process (a Ballista
+/// executor) needs to open it again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoreOrigin {
+    /// The pond's root URL.
+    pub(crate) location: String,
+    /// Its storage options (credentials among them, if they were given as
+    /// options rather than by the environment).
+    pub(crate) storage_options: std::collections::BTreeMap<String, String>,
+}
+
 /// A pond's store, and the URL its scans look it up by.
 #[derive(Debug)]
 pub(crate) struct StoreScope {
     url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
+    /// Where the store comes from, if another process can open it too.
+    origin: Option<StoreOrigin>,
     /// An environment with only the store, made when first needed.
     runtime: OnceLock<Arc<RuntimeEnv>>,
 }
 
 impl StoreScope {
-    pub(crate) fn new(url: ObjectStoreUrl, store: Arc<dyn ObjectStore>) -> Arc<Self> {
+    pub(crate) fn new(
+        url: ObjectStoreUrl,
+        store: Arc<dyn ObjectStore>,
+        origin: Option<StoreOrigin>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             url,
             store,
+            origin,
             runtime: OnceLock::new(),
         })
+    }
+
+    /// The URL the scans under this scope look the store up by.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn url(&self) -> &ObjectStoreUrl {
+        &self.url
+    }
+
+    /// Where the store comes from (see [`StoreOrigin`]).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn origin(&self) -> Option<&StoreOrigin> {
+        self.origin.as_ref()
     }
 
     /// `context` itself if its environment has the store; otherwise the
@@ -80,6 +110,11 @@ pub(crate) struct ScopedExec {
 impl ScopedExec {
     pub(crate) fn new(input: Arc<dyn ExecutionPlan>, scope: Arc<StoreScope>) -> Self {
         Self { input, scope }
+    }
+
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn scope(&self) -> &Arc<StoreScope> {
+        &self.scope
     }
 }
 

@@ -150,7 +150,11 @@ impl SeriesUnion {
     /// The union of `members` (series in path order), which matched
     /// `pattern`; an error if two of them have a column of one name and two
     /// types.
-    fn try_new(pond: Arc<Pond>, pattern: String, members: Vec<SeriesTable>) -> DfResult<Self> {
+    pub(crate) fn try_new(
+        pond: Arc<Pond>,
+        pattern: String,
+        members: Vec<SeriesTable>,
+    ) -> DfResult<Self> {
         let mut fields = vec![
             Field::new(SERIES_COLUMN, series_type(), false),
             Field::new(TIME_COLUMN, time_type(), false),
@@ -201,6 +205,12 @@ impl SeriesUnion {
     }
 
     /// The members that the filters on `series` alone keep.
+    /// The pattern, and the series it matched.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (&Arc<Pond>, &str, &[SeriesTable]) {
+        (&self.pond, &self.pattern, &self.members)
+    }
+
     fn members_kept(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&SeriesTable>> {
         let on_series: Vec<&Expr> = filters
             .iter()
@@ -501,6 +511,7 @@ impl TableProvider for SeriesUnion {
             matched: self.members.len(),
             members: members.clone(),
             store: self.pond.object_store(),
+            origin: self.pond.origin(),
         };
         let scan = SeriesScanExec::try_new(
             Arc::new(source),
@@ -540,6 +551,7 @@ struct UnionSource {
     members: Vec<SeriesTable>,
     /// The pond's store.
     store: Arc<dyn object_store::ObjectStore>,
+    origin: crate::scope::StoreOrigin,
 }
 
 impl ScanSource for UnionSource {
@@ -575,6 +587,10 @@ impl ScanSource for UnionSource {
 
     fn store(&self) -> Arc<dyn object_store::ObjectStore> {
         Arc::clone(&self.store)
+    }
+
+    fn origin(&self) -> Option<crate::scope::StoreOrigin> {
+        Some(self.origin.clone())
     }
 }
 

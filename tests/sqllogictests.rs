@@ -3,6 +3,15 @@
 //! target partitions. What SQL cannot create (a series whose schema widens)
 //! comes from a fixture that a file asks for by name (`# fixture: evolving`).
 //!
+//! Built with the feature `cluster`, every file runs a second time with its
+//! queries on an Apache Ballista cluster in this process (standalone mode:
+//! plans go through pond's codecs and gRPC to a scheduler and an executor),
+//! and must give the same answers. Statements that change the pond
+//! (`CREATE`, `INSERT`, `DELETE`, `DROP`), `DESCRIBE` and `SHOW`, and
+//! `EXPLAIN`, whose plans differ on a cluster by design, run in a local
+//! session on the same pond; `SET` goes to both. Records marked
+//! `skipif cluster` (with the reason beside them) run locally only.
+//!
 //! `cargo test --test sqllogictests` checks the files;
 //! `cargo test --test sqllogictests -- --complete` rewrites their expected
 //! output (review the diff before committing it). Further arguments select
@@ -37,9 +46,11 @@ impl From<datafusion::error::DataFusionError> for DbError {
     }
 }
 
-/// One session over one pond.
+/// One session over one pond; with `local`, the session `ctx` is a
+/// cluster's, and `local` runs what does not go to the cluster.
 struct PondDb {
     ctx: SessionContext,
+    local: Option<SessionContext>,
 }
 
 #[async_trait]
@@ -48,10 +59,25 @@ impl AsyncDB for PondDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
-        let df = self.ctx.sql(sql).await?;
+        let keyword = sql.split_whitespace().next().unwrap_or("").to_uppercase();
+        let ctx = match &self.local {
+            Some(local) if keyword == "SET" => {
+                local.sql(sql).await?.collect().await?;
+                &self.ctx
+            }
+            Some(local)
+                if matches!(
+                    keyword.as_str(),
+                    "CREATE" | "INSERT" | "DELETE" | "DROP" | "EXPLAIN" | "DESCRIBE" | "SHOW"
+                ) =>
+            {
+                local
+            }
+            _ => &self.ctx,
+        };
+        let df = ctx.sql(sql).await?;
         let schema = Arc::clone(df.schema().inner());
         let batches = df.collect().await?;
-        let keyword = sql.split_whitespace().next().unwrap_or("").to_uppercase();
         if matches!(keyword.as_str(), "CREATE" | "INSERT" | "DROP" | "SET") {
             let n = batches.first().and_then(count_of).unwrap_or(0);
             return Ok(DBOutput::StatementComplete(n));
@@ -159,7 +185,17 @@ fn expand_lines(cells: Vec<String>) -> Vec<Vec<String>> {
     std::iter::once(first).chain(rest).collect()
 }
 
-async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
+/// Where a file's queries run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A DataFusion session in this process.
+    Local,
+    /// A Ballista cluster in this process (feature `cluster`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Cluster,
+}
+
+async fn run_file(path: &Path, complete: bool, mode: Mode) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let pond = Pond::create(dir.path().to_str().expect("utf-8 temp path"))
         .await
@@ -168,12 +204,20 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
     if text.lines().any(|l| l.trim() == "# fixture: evolving") {
         evolving_fixture(&pond).await.map_err(|e| e.to_string())?;
     }
+    let pond = Arc::new(pond);
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
-    pond::register(&ctx, Arc::new(pond));
+    pond::register(&ctx, Arc::clone(&pond));
+    let (ctx, local) = match mode {
+        Mode::Local => (ctx, None),
+        Mode::Cluster => (cluster_session(pond).await?, Some(ctx)),
+    };
     let mut runner = Runner::new(move || {
-        let ctx = ctx.clone();
-        async move { Ok::<_, DbError>(PondDb { ctx }) }
+        let (ctx, local) = (ctx.clone(), local.clone());
+        async move { Ok::<_, DbError>(PondDb { ctx, local }) }
     });
+    if mode == Mode::Cluster {
+        runner.add_label("cluster");
+    }
     if complete {
         runner
             .update_test_file(
@@ -230,6 +274,26 @@ async fn evolving_fixture(pond: &Pond) -> pond::Result<()> {
     Ok(())
 }
 
+/// A session on a Ballista cluster in this process over `pond`.
+#[cfg(feature = "cluster")]
+async fn cluster_session(pond: Arc<Pond>) -> Result<SessionContext, String> {
+    let ctx = pond::cluster::standalone(pond)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .target_partitions = 2;
+    Ok(ctx)
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn cluster_session(_pond: Arc<Pond>) -> Result<SessionContext, String> {
+    Err("built without the feature cluster".to_string())
+}
+
 fn slt_files(filters: &[String]) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sqllogictests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -255,16 +319,27 @@ fn main() -> std::process::ExitCode {
         .expect("tokio runtime");
     let files = slt_files(&filters);
     let (mut passed, mut failed) = (0, 0);
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy();
-        match runtime.block_on(run_file(file, complete)) {
-            Ok(()) => {
-                passed += 1;
-                println!("sqllogictest {name} ... ok");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("sqllogictest {name} ... FAILED\n{e}");
+    let mut modes = vec![Mode::Local];
+    if cfg!(feature = "cluster") && !complete {
+        modes.push(Mode::Cluster);
+    }
+    for mode in modes {
+        let suffix = if mode == Mode::Cluster {
+            " (cluster)"
+        } else {
+            ""
+        };
+        for file in &files {
+            let name = file.file_name().unwrap().to_string_lossy();
+            match runtime.block_on(run_file(file, complete, mode)) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("sqllogictest {name}{suffix} ... ok");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("sqllogictest {name}{suffix} ... FAILED\n{e}");
+                }
             }
         }
     }

@@ -111,6 +111,11 @@ enum Command {
         /// means UTC): the session setting `pond.as_of`.
         #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
         as_of: Option<String>,
+        /// Run the queries on the Apache Ballista cluster whose scheduler
+        /// is at this URL (`df://HOST:PORT`; see `pond-scheduler`). Built
+        /// with the cargo feature `cluster`.
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
     },
     /// List the series: path, SQL table, versions, rows, time range, bytes.
     #[command(after_help = "Examples:\n  pond ls\n  pond ls /sites/site1 --format csv")]
@@ -324,6 +329,7 @@ async fn run(args: Args) -> Result<()> {
             format,
             maxrows,
             as_of,
+            cluster,
         } => {
             let pond = open().await?;
             drop(out);
@@ -333,6 +339,7 @@ async fn run(args: Args) -> Result<()> {
                 format,
                 maxrows,
                 as_of,
+                cluster,
             };
             sql::run(pond, request).await
         }

@@ -24,6 +24,8 @@ pub(crate) struct SqlRequest {
     pub(crate) maxrows: Option<usize>,
     /// The session's `pond.as_of`.
     pub(crate) as_of: Option<String>,
+    /// The Ballista scheduler to run the queries on.
+    pub(crate) cluster: Option<String>,
 }
 
 /// A session with the pond installed as DataFusion's default catalog.
@@ -33,8 +35,26 @@ pub(crate) fn session(pond: Pond) -> SessionContext {
     ctx
 }
 
+/// A session on the Ballista cluster whose scheduler is at `url`.
+#[cfg(feature = "cluster")]
+async fn cluster_session(pond: Pond, url: &str) -> Result<SessionContext> {
+    crate::cluster::remote(url, Arc::new(pond))
+        .await
+        .with_context(|| format!("cannot reach the Ballista scheduler at {url}"))
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn cluster_session(_pond: Pond, _url: &str) -> Result<SessionContext> {
+    anyhow::bail!(
+        "this pond was built without Ballista: build it with `--features cluster` for --cluster"
+    )
+}
+
 pub(crate) async fn run(pond: Pond, request: SqlRequest) -> Result<()> {
-    let ctx = session(pond);
+    let ctx = match &request.cluster {
+        Some(url) => cluster_session(pond, url).await?,
+        None => session(pond),
+    };
     if let Some(time) = &request.as_of {
         let state = ctx.state_ref();
         let mut state = state.write();

@@ -301,6 +301,29 @@ impl Pond {
         Arc::clone(&self.store)
     }
 
+    /// Where the pond's store comes from, for another process to open it.
+    pub(crate) fn origin(&self) -> crate::scope::StoreOrigin {
+        crate::scope::StoreOrigin {
+            location: self.location.to_string(),
+            storage_options: self
+                .options
+                .storage_options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The store rooted at the pond `origin` names, opened without reading
+    /// its oplog: what a Ballista executor reads data files with.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn open_store(origin: &crate::scope::StoreOrigin) -> Result<Arc<dyn ObjectStore>> {
+        let url = resolve_location(&origin.location, false)?;
+        let options: HashMap<String, String> = origin.storage_options.clone().into_iter().collect();
+        let (root, prefix) = crate::store::root_store(&url, &options)?;
+        Ok(Arc::new(PrefixStore::new(root, prefix)))
+    }
+
     /// The oplog (Delta) version the in-memory index reflects.
     pub fn oplog_version(&self) -> i64 {
         self.index().delta_version()

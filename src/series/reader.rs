@@ -200,7 +200,7 @@ fn merge_versions(
     ctx.register_object_store(url.as_ref(), Arc::clone(&store));
     let projection: Vec<usize> = (0..info.schema.fields().len()).collect();
     let plan = MergedScan {
-        scope: crate::scope::StoreScope::new(url.clone(), store),
+        scope: crate::scope::StoreScope::new(url.clone(), store, None),
         url,
         schema: &info.schema,
         timestamp_column: &info.timestamp_column,

@@ -5,6 +5,8 @@ mod common;
 mod backends;
 mod check;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod compaction;
 mod concurrency;
 mod freshness;

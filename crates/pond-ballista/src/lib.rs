@@ -1,0 +1,43 @@
+//! Apache Ballista's scheduler and executor with pond installed: the
+//! binaries `pond-scheduler` and `pond-executor` take the same flags as
+//! Ballista's `ballista-scheduler` and `ballista-executor`, and add pond's
+//! codecs ([`pond::cluster::PondCodec`]), so that they can plan and run
+//! queries on series, and pond's physical optimizer rule, so that the
+//! scheduler prunes versions by the filters of the physical plan.
+
+use std::sync::Arc;
+
+mod local;
+pub use local::LocalCluster;
+
+use ballista_executor::executor_process::ExecutorProcessConfig;
+use ballista_scheduler::config::SchedulerConfig;
+use pond::cluster::{PondCodec, session_config, session_state};
+
+/// The log filter: `RUST_LOG` if set, else the level the flags give.
+pub fn log_filter(default: &str) -> tracing_subscriber::EnvFilter {
+    let level = std::env::var(tracing_subscriber::EnvFilter::DEFAULT_ENV)
+        .unwrap_or_else(|_| default.to_string());
+    tracing_subscriber::EnvFilter::new(level)
+}
+
+/// `config` with pond's codecs, and sessions that know pond's settings and
+/// prune versions with [`pond::SeriesTimePruning`].
+pub fn scheduler_config(mut config: SchedulerConfig) -> SchedulerConfig {
+    let codec = Arc::new(PondCodec::new());
+    config.override_logical_codec = Some(Arc::clone(&codec) as _);
+    config.override_physical_codec = Some(Arc::clone(&codec) as _);
+    config
+        .with_override_config_producer(Arc::new(move || session_config(Arc::clone(&codec))))
+        .with_override_session_builder(Arc::new(session_state))
+}
+
+/// `config` with pond's codecs, and task sessions that know pond's
+/// settings.
+pub fn executor_config(mut config: ExecutorProcessConfig) -> ExecutorProcessConfig {
+    let codec = Arc::new(PondCodec::new());
+    config.override_logical_codec = Some(Arc::clone(&codec) as _);
+    config.override_physical_codec = Some(Arc::clone(&codec) as _);
+    config.override_config_producer = Some(Arc::new(move || session_config(Arc::clone(&codec))));
+    config
+}

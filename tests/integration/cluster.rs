@@ -1,0 +1,194 @@
+//! pond on Apache Ballista, in this process: a standalone cluster (a
+//! scheduler and an executor on 127.0.0.1, plans sent through pond's
+//! codecs and gRPC), and the codecs on their own. The sqllogictest files
+//! run on such a cluster too (`tests/sqllogictests.rs`), and
+//! `crates/pond-ballista/tests` runs the real binaries.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::execution::TaskContext;
+use datafusion::prelude::SessionContext;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use pond::cluster::PondCodec;
+use pond::{Pond, SeriesExt, SeriesTable};
+
+use crate::common::*;
+
+const HOUR: i64 = 3_600_000_000;
+const JAN1: i64 = 1_704_067_200_000_000;
+
+/// `n` readings one minute apart from hour `hour` of 2024-01-01.
+fn hour_of_readings(hour: i64, n: i64) -> RecordBatch {
+    let times: Vec<i64> = (0..n)
+        .map(|i| JAN1 + hour * HOUR + i * 60_000_000)
+        .collect();
+    readings(&times)
+}
+
+async fn sql_rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    ctx.sql(sql).await.unwrap().collect().await.unwrap()
+}
+
+fn count_of(batches: &[RecordBatch]) -> i64 {
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+fn text_of(batches: &[RecordBatch]) -> String {
+    arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
+    let (_dir, pond) = temp_pond().await;
+    for hour in 0..6 {
+        pond.append_series_data("/plant/boiler", &hour_of_readings(hour, 60), "ts")
+            .await
+            .unwrap();
+    }
+    let pond = Arc::new(pond);
+    let local = SessionContext::new();
+    pond::register(&local, Arc::clone(&pond));
+    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+
+    let window = "WHERE ts >= '2024-01-01T02:00:00Z' AND ts < '2024-01-01T03:00:00Z'";
+    for sql in [
+        format!("SELECT count(*), sum(reading), min(ts), max(ts) FROM plant.boiler {window}"),
+        "SELECT date_trunc('hour', ts) AS h, avg(reading) FROM plant.boiler GROUP BY h ORDER BY h"
+            .to_string(),
+        "SELECT ts, reading FROM plant.boiler ORDER BY ts DESC LIMIT 3".to_string(),
+        "SELECT count(*) FROM series_range('/plant/boiler', '2024-01-01T01:30:00', \
+         '2024-01-01T04:00:00')"
+            .to_string(),
+    ] {
+        let here = text_of(&sql_rows(&local, &sql).await);
+        let there = text_of(&sql_rows(&cluster, &sql).await);
+        assert_eq!(here, there, "{sql}");
+    }
+
+    // The scheduler plans with pond's rule: the oplog keeps one version of
+    // six before any file is opened.
+    let plan = text_of(
+        &sql_rows(
+            &cluster,
+            &format!("EXPLAIN SELECT count(*) FROM plant.boiler {window}"),
+        )
+        .await,
+    );
+    assert!(
+        plan.contains("SeriesScanExec: series=/plant/boiler"),
+        "{plan}"
+    );
+    assert!(plan.contains("versions=1/6"), "{plan}");
+}
+
+/// Encodes `table` as a client does, for a scheduler.
+fn encode(codec: &PondCodec, table: SeriesTable) -> Vec<u8> {
+    let mut buf = Vec::new();
+    codec
+        .try_encode_table_provider(&TableReference::bare("boiler"), Arc::new(table), &mut buf)
+        .unwrap();
+    buf
+}
+
+/// Decodes what [`encode`] wrote, as a scheduler does, and counts its rows.
+async fn decode_and_count(codec: &PondCodec, bytes: &[u8], planned: &SeriesTable) -> i64 {
+    let table = codec
+        .try_decode_table_provider(
+            bytes,
+            &TableReference::bare("boiler"),
+            planned.schema(),
+            &TaskContext::default(),
+        )
+        .unwrap();
+    let ctx = SessionContext::new();
+    ctx.read_table(table).unwrap().count().await.unwrap() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_reads_the_series_as_the_client_planned_it() {
+    let (dir, pond) = temp_pond().await;
+    pond.append_series_data("/plant/boiler", &hour_of_readings(0, 60), "ts")
+        .await
+        .unwrap();
+    // A scheduler's handle, opened before the client's planned.
+    let stale = Arc::new(Pond::open(location(&dir)).await.unwrap());
+    pond.append_series_data("/plant/boiler", &hour_of_readings(1, 60), "ts")
+        .await
+        .unwrap();
+
+    let client = Arc::new(pond);
+    let planned = SeriesTable::try_new(Arc::clone(&client), "/plant/boiler").unwrap();
+    let bytes = encode(&PondCodec::new(), planned.clone());
+
+    // Appends land after the client planned.
+    let writer = Pond::open(location(&dir)).await.unwrap();
+    writer
+        .append_series_data("/plant/boiler", &hour_of_readings(2, 60), "ts")
+        .await
+        .unwrap();
+    let fresh = Arc::new(Pond::open(location(&dir)).await.unwrap());
+    assert_eq!(fresh.versions("/plant/boiler").unwrap().len(), 3);
+
+    // A scheduler that has seen the later append reads as of the plan; one
+    // that had not seen what the client saw catches up to it; one with no
+    // handle opens the pond itself.
+    for scheduler in [
+        PondCodec::new().with_pond(Arc::clone(&fresh)),
+        PondCodec::new().with_pond(Arc::clone(&stale)),
+        PondCodec::new(),
+    ] {
+        assert_eq!(decode_and_count(&scheduler, &bytes, &planned).await, 120);
+    }
+    // A table read as of a version keeps it.
+    let bytes = encode(&PondCodec::new(), planned.clone().with_max_version(1));
+    let scheduler = PondCodec::new().with_pond(fresh);
+    assert_eq!(decode_and_count(&scheduler, &bytes, &planned).await, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_distributed_query_answers_as_of_its_plan_while_appends_land() {
+    let (dir, pond) = temp_pond().await;
+    pond.append_series_data("/plant/boiler", &hour_of_readings(0, 50), "ts")
+        .await
+        .unwrap();
+    let pond = Arc::new(pond);
+    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+
+    // Another handle keeps appending versions of 50 rows, each within one
+    // hour.
+    let writer = Pond::open(location(&dir)).await.unwrap();
+    let appending = tokio::spawn(async move {
+        for hour in 1..=24 {
+            writer
+                .append_series_data("/plant/boiler", &hour_of_readings(hour, 50), "ts")
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    let mut answers = Vec::new();
+    while !appending.is_finished() {
+        let sql = "SELECT count(*), count(DISTINCT date_trunc('hour', ts)) FROM plant.boiler";
+        let batches = sql_rows(&cluster, sql).await;
+        let rows = count_of(&batches);
+        let hours = batches[0].column(1).as_primitive::<Int64Type>().value(0);
+        // Whole versions only, and every row of each.
+        assert_eq!(
+            rows,
+            hours * 50,
+            "a version half read: {rows} rows in {hours} hours"
+        );
+        answers.push(rows);
+    }
+    appending.await.unwrap();
+    assert!(answers.windows(2).all(|w| w[0] <= w[1]), "{answers:?}");
+    let batches = sql_rows(&cluster, "SELECT count(*) FROM plant.boiler").await;
+    assert_eq!(count_of(&batches), 1250);
+    assert!(answers.len() > 1, "no query ran while appends landed");
+}
