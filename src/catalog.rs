@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
-use datafusion::common::{Constraint, extensions_options, plan_err};
+use datafusion::common::{Constraint, plan_err};
 use datafusion::config::ConfigExtension;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -29,15 +29,63 @@ use crate::time::parse_time;
 use crate::udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
 use crate::union::SeriesUnionFunction;
 
-extensions_options! {
-    /// pond's settings of a DataFusion session, under the prefix `pond`:
-    /// `SET pond.as_of = '2026-11-01T00:00:00Z'`. [`register`] installs
-    /// them.
-    pub struct PondSessionOptions {
-        /// Read every series as it was at this time: the versions committed
-        /// at or before it (an RFC 3339 timestamp; no zone means UTC).
-        /// Empty: as it is now. A version given to `series_range` wins.
-        pub as_of: String, default = String::new()
+/// pond's settings of a DataFusion session, under the prefix `pond`:
+/// `SET pond.as_of = '2026-11-01T00:00:00Z'`. [`register`] installs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PondSessionOptions {
+    /// Read every series as it was at this time: the versions committed at
+    /// or before it (an RFC 3339 timestamp; no zone means UTC). Empty: as
+    /// it is now. A version given to `series_range` wins.
+    pub as_of: String,
+    /// Set by `pond::cluster`, not by hand: the stores of the ponds a
+    /// session's plans read, as JSON, so that a Ballista executor has them
+    /// in its runtime before it decodes a plan.
+    pub stores: String,
+}
+
+/// Written by hand rather than with DataFusion's `extensions_options!`,
+/// whose entries leave out the prefix: Ballista sends a session's settings
+/// to its scheduler and executors as `entries()`, and `as_of` alone would
+/// not find its way back to `pond.as_of` there.
+impl datafusion::config::ExtensionOptions for PondSessionOptions {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn datafusion::config::ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> DfResult<()> {
+        match key {
+            "as_of" => self.as_of = value.to_string(),
+            "stores" => self.stores = value.to_string(),
+            _ => {
+                return Err(datafusion::error::DataFusionError::Configuration(format!(
+                    "pond has no setting {key}: its settings are pond.as_of and pond.stores"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<datafusion::config::ConfigEntry> {
+        vec![
+            datafusion::config::ConfigEntry {
+                key: "pond.as_of".to_string(),
+                value: Some(self.as_of.clone()),
+                description: "Read every series as it was at this time (RFC 3339); empty: now",
+            },
+            datafusion::config::ConfigEntry {
+                key: "pond.stores".to_string(),
+                value: Some(self.stores.clone()),
+                description: "The stores a cluster's executors register (set by pond)",
+            },
+        ]
     }
 }
 

@@ -50,6 +50,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -108,7 +109,7 @@ enum TableNode {
 
 /// A store scope: the URL scans look the store up by, and its origin.
 #[derive(Debug, Serialize, Deserialize)]
-struct ScopeNode {
+pub(crate) struct ScopeNode {
     url: String,
     origin: StoreOrigin,
 }
@@ -264,6 +265,26 @@ impl PondCodec {
         let store = Pond::open_store(origin)?;
         stores.insert(origin.clone(), Arc::clone(&store));
         Ok(store)
+    }
+
+    /// Registers in `runtime` the stores of the ponds that `config`'s
+    /// `pond.stores` names: a Ballista executor's runtime producer calls it
+    /// (see `pond-executor`), since decoding a Parquet scan looks its store
+    /// up before pond's part of the plan is decoded.
+    pub fn register_stores(&self, runtime: &RuntimeEnv, config: &SessionConfig) -> DfResult<()> {
+        let Some(options) = config.options().extensions.get::<PondSessionOptions>() else {
+            return Ok(());
+        };
+        if options.stores.is_empty() {
+            return Ok(());
+        }
+        let stores: Vec<ScopeNode> = serde_json::from_str(&options.stores)
+            .map_err(|e| DataFusionError::Configuration(format!("pond.stores: {e}")))?;
+        for node in stores {
+            let url = ObjectStoreUrl::parse(&node.url)?;
+            runtime.register_object_store(url.as_ref(), self.store(&node.origin)?);
+        }
+        Ok(())
     }
 
     fn scope(&self, node: &ScopeNode) -> DfResult<Arc<StoreScope>> {
@@ -747,8 +768,25 @@ pub async fn remote(url: &str, pond: Arc<Pond>) -> DfResult<SessionContext> {
     let codec = Arc::new(PondCodec::new().with_pond(Arc::clone(&pond)));
     let state = session_state(session_config(codec))?;
     let ctx = SessionContext::remote_with_state(url, state).await?;
-    crate::register(&ctx, pond);
+    install(&ctx, pond)?;
     Ok(ctx)
+}
+
+/// [`crate::register`], and the pond's store in `pond.stores`, which the
+/// session's jobs carry to executors.
+fn install(ctx: &SessionContext, pond: Arc<Pond>) -> DfResult<()> {
+    let stores = vec![ScopeNode {
+        url: crate::provider::store_url(&pond)?.as_str().to_string(),
+        origin: pond.origin(),
+    }];
+    let stores =
+        serde_json::to_string(&stores).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    crate::register(ctx, pond);
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .set("pond.stores", &stores)
 }
 
 /// A session on a Ballista cluster in this process (Ballista's standalone
@@ -759,7 +797,7 @@ pub async fn standalone(pond: Arc<Pond>) -> DfResult<SessionContext> {
     let codec = Arc::new(PondCodec::new().with_pond(Arc::clone(&pond)));
     let state = session_state(session_config(codec))?;
     let ctx = SessionContext::standalone_with_state(state).await?;
-    crate::register(&ctx, pond);
+    install(&ctx, pond)?;
     Ok(ctx)
 }
 

@@ -12,6 +12,8 @@ pub use local::LocalCluster;
 
 use ballista_executor::executor_process::ExecutorProcessConfig;
 use ballista_scheduler::config::SchedulerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 use pond::cluster::{PondCodec, session_config, session_state};
 
 /// The log filter: `RUST_LOG` if set, else the level the flags give.
@@ -38,6 +40,21 @@ pub fn executor_config(mut config: ExecutorProcessConfig) -> ExecutorProcessConf
     let codec = Arc::new(PondCodec::new());
     config.override_logical_codec = Some(Arc::clone(&codec) as _);
     config.override_physical_codec = Some(Arc::clone(&codec) as _);
-    config.override_config_producer = Some(Arc::new(move || session_config(Arc::clone(&codec))));
+    let producing = Arc::clone(&codec);
+    config.override_config_producer =
+        Some(Arc::new(move || session_config(Arc::clone(&producing))));
+    // Ballista's own runtime (spills under the work directory), with the
+    // stores of the ponds a task's session reads: decoding its plan needs
+    // them.
+    let work_dir = config.work_dir.clone();
+    config.override_runtime_producer = Some(Arc::new(move |session: &SessionConfig| {
+        let mut builder = RuntimeEnvBuilder::new();
+        if let Some(dir) = &work_dir {
+            builder = builder.with_temp_file_path(dir.clone());
+        }
+        let runtime = builder.build()?;
+        codec.register_stores(&runtime, session)?;
+        Ok(Arc::new(runtime))
+    }));
     config
 }

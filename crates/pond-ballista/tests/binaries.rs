@@ -137,8 +137,6 @@ fn same_answers(location: &str, cluster: &LocalCluster, env: &[(&str, String)]) 
 }
 
 #[test]
-#[ignore = "not yet: a remote pond-executor decodes a Parquet scan with a filter only with the \
-            pond's store in its runtime, which nothing registers there yet (issue 14)"]
 fn pond_sql_on_a_cluster_of_the_real_binaries_answers_as_locally() {
     let dir = tempfile::tempdir().unwrap();
     let location = dir.path().join("demo");
@@ -150,8 +148,6 @@ fn pond_sql_on_a_cluster_of_the_real_binaries_answers_as_locally() {
 }
 
 #[test]
-#[ignore = "not yet: a remote pond-executor decodes a Parquet scan with a filter only with the \
-            pond's store in its runtime, which nothing registers there yet (issue 14)"]
 fn pond_sql_on_a_cluster_reads_a_pond_on_s3() {
     let server = s3_server::server();
     server.create_bucket("cluster");
