@@ -52,7 +52,9 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Projection, TableScanBuilder};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -735,6 +737,107 @@ impl PhysicalOptimizerRule for SortAfterShuffles {
     }
 }
 
+/// A logical rule of a cluster session, last: every table qualifier that
+/// would not survive datafusion-proto becomes one that does.
+/// datafusion-proto writes a column's qualifier as its text without quotes
+/// (`sites/site1.temperature` for `"sites/site1".temperature`) and reads it
+/// back by parsing that text, which gives another name, so the scheduler
+/// cannot resolve the plan's columns. The rule renames such a qualifier,
+/// everywhere in the plan, to the single name its text parses back to.
+#[derive(Debug, Default)]
+pub struct ProtoSafeQualifiers;
+
+/// The name `name`'s qualifier becomes, if it does not survive
+/// datafusion-proto and its text as one name does.
+fn proto_safe(name: &TableReference) -> Option<TableReference> {
+    let text = name.to_string();
+    if TableReference::from(text.as_str()) == *name {
+        return None;
+    }
+    let bare = TableReference::bare(text.clone());
+    (TableReference::from(text.as_str()) == bare).then_some(bare)
+}
+
+fn proto_safe_columns(expr: Expr) -> DfResult<Transformed<Expr>> {
+    expr.transform(|e| {
+        Ok(match e {
+            Expr::Column(Column {
+                relation: Some(relation),
+                name,
+                spans,
+            }) => match proto_safe(&relation) {
+                Some(safe) => Transformed::yes(Expr::Column(Column {
+                    relation: Some(safe),
+                    name,
+                    spans,
+                })),
+                None => Transformed::no(Expr::Column(Column {
+                    relation: Some(relation),
+                    name,
+                    spans,
+                })),
+            },
+            other => Transformed::no(other),
+        })
+    })
+}
+
+impl OptimizerRule for ProtoSafeQualifiers {
+    fn name(&self) -> &str {
+        "ProtoSafeQualifiers"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> DfResult<Transformed<LogicalPlan>> {
+        let schema = Arc::clone(plan.schema());
+        let renamed = plan.transform_up_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = &node
+                && let Some(safe) = proto_safe(&scan.table_name)
+            {
+                let filters = scan
+                    .filters
+                    .iter()
+                    .cloned()
+                    .map(|f| proto_safe_columns(f).map(|t| t.data))
+                    .collect::<DfResult<Vec<_>>>()?;
+                let renamed = TableScanBuilder::new(safe, Arc::clone(&scan.source))
+                    .with_projection(scan.projection.clone())
+                    .with_filters(filters)
+                    .with_fetch(scan.fetch)
+                    .with_statistics_requests(scan.statistics_requests.clone())
+                    .build()?;
+                return Ok(Transformed::yes(LogicalPlan::TableScan(renamed)));
+            }
+            let rewritten = node.map_expressions(proto_safe_columns)?;
+            if rewritten.transformed {
+                Ok(Transformed::yes(rewritten.data.recompute_schema()?))
+            } else {
+                Ok(rewritten)
+            }
+        })?;
+        if !renamed.transformed || renamed.data.schema() == &schema {
+            return Ok(renamed);
+        }
+        // The plan's output keeps its names: a projection gives its columns
+        // their qualifiers back (an alias's qualifier survives datafusion-proto).
+        let plan = renamed.data;
+        let exprs = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(schema.iter())
+            .map(|(column, (qualifier, field))| {
+                Expr::Column(column).alias_qualified(qualifier.cloned(), field.name())
+            })
+            .collect::<Vec<_>>();
+        let projection = Projection::try_new(exprs, Arc::new(plan))?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    }
+}
+
 /// A Ballista session configuration with `codec` as its logical and
 /// physical extension codec, pond's session options (`pond.as_of`), and
 /// Ballista's static planner: its adaptive planner (the default) plans
@@ -749,13 +852,15 @@ pub fn session_config(codec: Arc<PondCodec>) -> SessionConfig {
         .with_option_extension(PondSessionOptions::default())
 }
 
-/// Ballista's session state for `config`, with pond's physical optimizer
-/// rules [`SeriesTimePruning`], [`SortAfterShuffles`] and, last,
-/// [`DistributeSeriesScans`]: what a scheduler plans queries in.
+/// Ballista's session state for `config`, with pond's logical rule
+/// [`ProtoSafeQualifiers`] and physical rules [`SeriesTimePruning`],
+/// [`SortAfterShuffles`] and, last, [`DistributeSeriesScans`]: what a
+/// client and a scheduler plan queries in.
 pub fn session_state(config: SessionConfig) -> DfResult<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
     Ok(SessionStateBuilder::new_from_existing(state)
         .with_physical_optimizer_rule(Arc::new(SeriesTimePruning::new()))
+        .with_optimizer_rule(Arc::new(ProtoSafeQualifiers))
         .with_physical_optimizer_rule(Arc::new(SortAfterShuffles))
         .with_physical_optimizer_rule(Arc::new(DistributeSeriesScans))
         .build())
