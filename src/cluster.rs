@@ -38,13 +38,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
+use datafusion::common::Column;
 use datafusion::common::TableReference;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -52,7 +55,6 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Projection, TableScanBuilder};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -107,6 +109,10 @@ enum TableNode {
         pattern: String,
         members: Vec<SeriesNode>,
     },
+    /// A table sent as its rows, in Arrow IPC after the header: the tables
+    /// of `series_list` and `series_versions` (as they were when the client
+    /// planned), and memory tables.
+    Rows,
 }
 
 /// A store scope: the URL scans look the store up by, and its origin.
@@ -327,6 +333,20 @@ impl PondCodec {
     }
 }
 
+/// Every row of a memory table, its partitions one after the other.
+fn memory_rows(memory: &MemTable, table_ref: &TableReference) -> DfResult<Vec<RecordBatch>> {
+    let mut rows = Vec::new();
+    for partition in &memory.batches {
+        let Ok(batches) = partition.try_read() else {
+            return Err(DataFusionError::Execution(format!(
+                "{table_ref}: the memory table is being written; run the query again"
+            )));
+        };
+        rows.extend(batches.iter().cloned());
+    }
+    Ok(rows)
+}
+
 /// The schema a decoded table has must be the one the client planned
 /// with: the plan's column indices refer to it.
 fn same_schema(
@@ -364,12 +384,17 @@ impl LogicalExtensionCodec for PondCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> DfResult<Arc<dyn TableProvider>> {
-        let Some((node, _)) = unframe::<TableNode>(buf)? else {
+        let Some((node, body)) = unframe::<TableNode>(buf)? else {
             return self
                 .logical
                 .try_decode_table_provider(buf, table_ref, schema, ctx);
         };
         let table: Arc<dyn TableProvider> = match node {
+            TableNode::Rows => {
+                let reader = arrow::ipc::reader::StreamReader::try_new(body, None)?;
+                let batches = reader.collect::<Result<Vec<_>, _>>()?;
+                Arc::new(MemTable::try_new(Arc::clone(&schema), vec![batches])?)
+            }
             TableNode::Series(node) => Arc::new(self.decode_series(&node)?),
             TableNode::Union { pattern, members } => {
                 let members = members
@@ -414,6 +439,23 @@ impl LogicalExtensionCodec for PondCodec {
                 members,
             };
             return frame(&node, &[], buf);
+        }
+        let rows = match crate::udtf::listing_rows(node.as_ref()) {
+            Some(batch) => Some(vec![batch?]),
+            None => match node.downcast_ref::<MemTable>() {
+                Some(memory) => Some(memory_rows(memory, table_ref)?),
+                None => None,
+            },
+        };
+        if let Some(batches) = rows {
+            let mut body = Vec::new();
+            let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut body, &node.schema())?;
+            for batch in &batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            drop(writer);
+            return frame(&TableNode::Rows, &body, buf);
         }
         self.logical.try_encode_table_provider(table_ref, node, buf)
     }

@@ -190,6 +190,37 @@ impl TableProvider for SeriesListTable {
     }
 }
 
+/// The rows of the table of `series_list` or `series_versions`, as they are
+/// after reading new oplog commits; `None` for another table. This is how
+/// [`crate::cluster`] sends such a table: a cluster gets its rows.
+#[cfg(feature = "cluster")]
+pub(crate) fn listing_rows(table: &dyn TableProvider) -> Option<DfResult<RecordBatch>> {
+    let refresh = |pond: &Arc<Pond>| -> DfResult<()> {
+        let refreshing = Arc::clone(pond);
+        crate::runtime::block_on(async move { refreshing.refresh().await })??;
+        Ok(())
+    };
+    if let Some(list) = table.downcast_ref::<SeriesListTable>() {
+        return Some(refresh(&list.pond).and_then(|()| {
+            let series: Vec<SeriesInfo> = list
+                .pond
+                .list_series()
+                .into_iter()
+                .filter(|s| list.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
+                .collect();
+            series_list_batch(&series)
+        }));
+    }
+    if let Some(versions) = table.downcast_ref::<SeriesVersionsTable>() {
+        let rows = refresh(&versions.pond).and_then(|()| {
+            let state = versions.pond.state(&versions.path)?;
+            SeriesVersionsTable::batch(&state)
+        });
+        return Some(rows);
+    }
+    None
+}
+
 /// A scan of one in-memory batch, as the listing functions return it.
 async fn scan_batch(
     batch: RecordBatch,

@@ -9,7 +9,10 @@
 //! and must give the same answers. Statements that change the pond
 //! (`CREATE`, `INSERT`, `DELETE`, `DROP`), `DESCRIBE` and `SHOW`, and
 //! `EXPLAIN`, whose plans differ on a cluster by design, run in a local
-//! session on the same pond; `SET` goes to both. Records marked
+//! session on the same pond; `SET` goes to both. The two sessions share
+//! DataFusion's own catalog, so the memory tables and views a file makes
+//! there are read on the cluster too (pond's codec sends memory tables'
+//! rows). Records marked
 //! `skipif cluster` (with the reason beside them) run locally only.
 //!
 //! `cargo test --test sqllogictests` checks the files;
@@ -209,7 +212,13 @@ async fn run_file(path: &Path, complete: bool, mode: Mode) -> Result<(), String>
     pond::register(&ctx, Arc::clone(&pond));
     let (ctx, local) = match mode {
         Mode::Local => (ctx, None),
-        Mode::Cluster => (cluster_session(pond).await?, Some(ctx)),
+        Mode::Cluster => {
+            let cluster = cluster_session(pond).await?;
+            if let Some(own) = ctx.catalog("datafusion") {
+                cluster.register_catalog("datafusion", own);
+            }
+            (cluster, Some(ctx))
+        }
     };
     let mut runner = Runner::new(move || {
         let (ctx, local) = (ctx.clone(), local.clone());
