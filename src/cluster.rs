@@ -49,6 +49,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
@@ -106,6 +107,8 @@ struct SeriesNode {
 enum TableNode {
     Series(SeriesNode),
     Union {
+        pond: StoreOrigin,
+        oplog_version: i64,
         pattern: String,
         members: Vec<SeriesNode>,
     },
@@ -136,6 +139,9 @@ enum ExecNode {
         ranges: Vec<(i64, i64)>,
         kept: usize,
         total: usize,
+        /// Of a union's scan, each file's time column (path, column).
+        #[serde(default)]
+        time_columns: Vec<(String, String)>,
     },
     LastWriterWins {
         time: usize,
@@ -396,17 +402,17 @@ impl LogicalExtensionCodec for PondCodec {
                 Arc::new(MemTable::try_new(Arc::clone(&schema), vec![batches])?)
             }
             TableNode::Series(node) => Arc::new(self.decode_series(&node)?),
-            TableNode::Union { pattern, members } => {
+            TableNode::Union {
+                pond,
+                oplog_version,
+                pattern,
+                members,
+            } => {
+                let pond = self.pond(&pond, oplog_version)?;
                 let members = members
                     .iter()
                     .map(|m| self.decode_series(m))
                     .collect::<DfResult<Vec<_>>>()?;
-                let Some(first) = members.first() else {
-                    return Err(DataFusionError::Internal(
-                        "a series_union of no series cannot be sent".to_string(),
-                    ));
-                };
-                let pond = Arc::clone(first.pond());
                 Arc::new(SeriesUnion::try_new(pond, pattern, members)?)
             }
         };
@@ -423,18 +429,14 @@ impl LogicalExtensionCodec for PondCodec {
             return frame(&TableNode::Series(Self::encode_series(table)?), &[], buf);
         }
         if let Some(union) = node.downcast_ref::<SeriesUnion>() {
-            let (_, pattern, members) = union.parts();
-            if members.is_empty() {
-                return Err(DataFusionError::Plan(format!(
-                    "{table_ref}: series_union('{pattern}') matches no series; a cluster \
-                     cannot read it"
-                )));
-            }
+            let (pond, pattern, members) = union.parts();
             let members = members
                 .iter()
                 .map(Self::encode_series)
                 .collect::<DfResult<Vec<_>>>()?;
             let node = TableNode::Union {
+                pond: pond.origin(),
+                oplog_version: pond.oplog_version(),
                 pattern: pattern.to_string(),
                 members,
             };
@@ -502,6 +504,7 @@ impl PhysicalExtensionCodec for PondCodec {
                 ranges,
                 kept,
                 total,
+                time_columns,
             } => {
                 let plan = if inline {
                     PhysicalPlanNode::decode(body)
@@ -516,7 +519,23 @@ impl PhysicalExtensionCodec for PondCodec {
                         plan.name()
                     )));
                 };
-                let input = Arc::new(scan.clone());
+                let mut input = Arc::new(scan.clone());
+                if !time_columns.is_empty() {
+                    let config = input
+                        .data_source()
+                        .downcast_ref::<FileScanConfig>()
+                        .ok_or_else(|| {
+                            DataFusionError::Internal("a series scan reads files".to_string())
+                        })?;
+                    let columns = time_columns.into_iter().collect();
+                    let config = crate::union::with_file_time_columns(
+                        config,
+                        &columns,
+                        self.store(&scope.origin)?,
+                        ctx,
+                    )?;
+                    input = DataSourceExec::from_data_source(config);
+                }
                 // The time column need not be among the columns returned.
                 let time_type = scan_table_schema(&input)?
                     .field_with_name(&time_column)?
@@ -598,6 +617,12 @@ impl PhysicalExtensionCodec for PondCodec {
                 ranges: ranges.ranges().to_vec(),
                 kept: scan.versions().0,
                 total: scan.versions().1,
+                time_columns: scan
+                    .input()
+                    .data_source()
+                    .downcast_ref::<FileScanConfig>()
+                    .map(crate::union::file_time_columns)
+                    .unwrap_or_default(),
             };
             let body = match inline {
                 true => PhysicalPlanNode::try_from_physical_plan(input, self)?.encode_to_vec(),

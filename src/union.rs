@@ -805,3 +805,70 @@ impl PhysicalExprAdapter for UnionExprAdapter {
             .data()
     }
 }
+
+/// The time column of each file of a union's scan (path, column), which a
+/// plan sent to another process loses with the files' extensions; empty
+/// for a scan of one series.
+#[cfg(feature = "cluster")]
+pub(crate) fn file_time_columns(
+    config: &datafusion::datasource::physical_plan::FileScanConfig,
+) -> Vec<(String, String)> {
+    config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .filter_map(|f| {
+            let TimeColumn(column) = f.extensions.get::<TimeColumn>()?;
+            Some((f.object_meta.location.to_string(), column.to_string()))
+        })
+        .collect()
+}
+
+/// A union's Parquet scan as another process decoded it, made to read as
+/// the union's scan does again: each file knows its time column, read
+/// through [`TimeColumnReaderFactory`] and [`UnionExprAdapterFactory`].
+#[cfg(feature = "cluster")]
+pub(crate) fn with_file_time_columns(
+    config: &datafusion::datasource::physical_plan::FileScanConfig,
+    columns: &HashMap<String, String>,
+    store: Arc<dyn object_store::ObjectStore>,
+    context: &datafusion::execution::TaskContext,
+) -> DfResult<datafusion::datasource::physical_plan::FileScanConfig> {
+    use datafusion::datasource::physical_plan::{FileGroup, ParquetSource};
+    let Some(parquet) = config.file_source().downcast_ref::<ParquetSource>() else {
+        return plan_err!("a series_union scan reads Parquet");
+    };
+    let cache = context
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    let reader = TimeColumnReaderFactory {
+        inner: CachedParquetFileReaderFactory::new(store, cache),
+    };
+    let source = parquet
+        .clone()
+        .with_parquet_file_reader_factory(Arc::new(reader));
+    let groups = config
+        .file_groups
+        .iter()
+        .map(|group| {
+            let files = group
+                .iter()
+                .cloned()
+                .map(|mut file| {
+                    if let Some(column) = columns.get(file.object_meta.location.as_ref()) {
+                        file.extensions
+                            .insert(TimeColumn(Arc::from(column.as_str())));
+                    }
+                    file
+                })
+                .collect::<Vec<_>>();
+            FileGroup::new(files)
+        })
+        .collect();
+    Ok(FileScanConfigBuilder::from(config.clone())
+        .with_source(Arc::new(source))
+        .with_file_groups(groups)
+        .with_expr_adapter(Some(Arc::new(UnionExprAdapterFactory)))
+        .build())
+}
