@@ -107,6 +107,8 @@ pub struct SeriesScanExec {
     /// goes to a distributed engine (see [`Self::with_visible_input`]);
     /// `None` while DataFusion optimizes it.
     visible: Option<Arc<dyn ExecutionPlan>>,
+    /// Rebuilt from a plan another process sent (see `Self::rebuilt`).
+    rebuilt: bool,
 }
 
 impl SeriesScanExec {
@@ -139,6 +141,7 @@ impl SeriesScanExec {
             metrics: ExecutionPlanMetricsSet::new(),
             requests,
             visible: None,
+            rebuilt: false,
         })
     }
 
@@ -185,6 +188,7 @@ impl SeriesScanExec {
             metrics: ExecutionPlanMetricsSet::new(),
             requests: RequestCounter::default(),
             visible: None,
+            rebuilt: true,
         }
         .with_visible_input())
     }
@@ -597,12 +601,17 @@ impl ExecutionPlan for SeriesScanExec {
     /// (files, row groups and pages pruned, bytes scanned).
     fn metrics(&self) -> Option<MetricsSet> {
         let planned = ExecutionPlanMetricsSet::new();
-        MetricBuilder::new(&planned)
-            .global_counter("versions_total")
-            .add(self.total);
-        MetricBuilder::new(&planned)
-            .global_counter("versions_pruned")
-            .add(self.total.saturating_sub(self.kept));
+        // A scan another process planned (a Ballista task's) leaves the
+        // planner's counts to the plan's display: an engine that sums its
+        // tasks' metrics would count them once per task.
+        if !self.rebuilt {
+            MetricBuilder::new(&planned)
+                .global_counter("versions_total")
+                .add(self.total);
+            MetricBuilder::new(&planned)
+                .global_counter("versions_pruned")
+                .add(self.total.saturating_sub(self.kept));
+        }
         // On object storage each request costs tens of milliseconds.
         let requests = self.requests.snapshot().data;
         for (name, n) in [

@@ -51,6 +51,24 @@ fn read_bytes(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The plan column of an `EXPLAIN`, as text.
+async fn plan_text(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<String> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let mut text = String::new();
+    for batch in &batches {
+        let column = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8)?;
+        let column = column
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("plan text".into()))?;
+        for plan in column.iter().flatten() {
+            text.push_str(plan);
+            text.push('\n');
+        }
+    }
+    Ok(text)
+}
+
 async fn text(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<String> {
     let batches = ctx.sql(sql).await?.collect().await?;
     Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
@@ -125,11 +143,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .zip(before)
                 .map(|(pid, b)| format!("{:.1} MB", (read_bytes(pid) - b) as f64 / 5e6))
                 .collect();
-            let plan = text(&ctx, &format!("EXPLAIN ANALYZE {sql}")).await?;
-            let stages: Vec<&str> = plan
+            let plan = plan_text(&ctx, &format!("EXPLAIN ANALYZE {sql}")).await?;
+            let stages: Vec<String> = plan
                 .lines()
-                .filter(|l| l.contains("Stage") || l.contains("SeriesScanExec"))
-                .map(str::trim)
+                .filter(|l| l.contains("Stage["))
+                .map(|l| l.trim().to_string())
                 .collect();
             println!(
                 "\n{name}, {executors} executor(s): median {:.1?}; read per run by each executor: {}",
