@@ -123,14 +123,37 @@ impl SeriesScanExec {
         config: FileScanConfig,
         groups: Vec<Vec<PartitionedFile>>,
     ) -> DfResult<Self> {
-        let scope = StoreScope::new(
-            config.object_store_url.clone(),
-            source.store(),
-            source.origin(),
-        );
+        Self::over(
+            data_source(config, groups)?,
+            source,
+            requests,
+            ranges,
+            (kept, total),
+        )
+    }
+
+    /// A scan of `input`, the Parquet scan of the `kept` of `total`
+    /// versions that meet `ranges`, with the store `source` names for tasks
+    /// whose environment has not got it.
+    fn over(
+        input: Arc<DataSourceExec>,
+        source: Arc<dyn ScanSource>,
+        requests: RequestCounter,
+        ranges: TimeRanges,
+        (kept, total): (usize, usize),
+    ) -> DfResult<Self> {
+        let url = input
+            .data_source()
+            .downcast_ref::<FileScanConfig>()
+            .map(|config| config.object_store_url.clone())
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(
+                    "a series scan reads files".to_string(),
+                )
+            })?;
         Ok(Self {
-            input: data_source(config, groups)?,
-            scope,
+            scope: StoreScope::new(url, source.store(), source.origin()),
+            input,
             source,
             ranges,
             kept,
@@ -162,33 +185,16 @@ impl SeriesScanExec {
         ranges: TimeRanges,
         (kept, total): (usize, usize),
     ) -> DfResult<Self> {
-        let config = input
-            .data_source()
-            .downcast_ref::<FileScanConfig>()
-            .ok_or_else(|| {
-                datafusion::error::DataFusionError::Internal(
-                    "a series scan reads files".to_string(),
-                )
-            })?;
-        let scope = StoreScope::new(
-            config.object_store_url.clone(),
-            source.store(),
-            source.origin(),
-        );
-        Ok(Self {
+        let scan = Self::over(
             input,
-            scope,
             source,
+            RequestCounter::default(),
             ranges,
-            kept,
-            total,
-            pushed: Vec::new(),
-            dynamic: Vec::new(),
-            started: Arc::default(),
-            metrics: ExecutionPlanMetricsSet::new(),
-            requests: RequestCounter::default(),
-            visible: None,
+            (kept, total),
+        )?;
+        Ok(Self {
             rebuilt: true,
+            ..scan
         }
         .with_visible_input())
     }
@@ -231,6 +237,7 @@ impl SeriesScanExec {
     /// another task reads are then gone from this task's scan. Only for a
     /// plan DataFusion has finished optimizing: its rules would otherwise
     /// change the Parquet scan behind the oplog's back.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn with_visible_input(self) -> Self {
         Self {
             visible: Some(Arc::clone(&self.input) as Arc<dyn ExecutionPlan>),

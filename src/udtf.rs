@@ -175,18 +175,20 @@ impl TableProvider for SeriesListTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.pond.refresh().await?;
+        scan_batch(self.rows()?, state, (projection, filters, limit)).await
+    }
+}
+
+impl SeriesListTable {
+    /// Its rows, from the oplog as last read.
+    fn rows(&self) -> DfResult<RecordBatch> {
         let series: Vec<SeriesInfo> = self
             .pond
             .list_series()
             .into_iter()
             .filter(|s| self.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
             .collect();
-        scan_batch(
-            series_list_batch(&series)?,
-            state,
-            (projection, filters, limit),
-        )
-        .await
+        series_list_batch(&series)
     }
 }
 
@@ -201,22 +203,10 @@ pub(crate) fn listing_rows(table: &dyn TableProvider) -> Option<DfResult<RecordB
         Ok(())
     };
     if let Some(list) = table.downcast_ref::<SeriesListTable>() {
-        return Some(refresh(&list.pond).and_then(|()| {
-            let series: Vec<SeriesInfo> = list
-                .pond
-                .list_series()
-                .into_iter()
-                .filter(|s| list.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
-                .collect();
-            series_list_batch(&series)
-        }));
+        return Some(refresh(&list.pond).and_then(|()| list.rows()));
     }
     if let Some(versions) = table.downcast_ref::<SeriesVersionsTable>() {
-        let rows = refresh(&versions.pond).and_then(|()| {
-            let state = versions.pond.state(&versions.path)?;
-            SeriesVersionsTable::batch(&state)
-        });
-        return Some(rows);
+        return Some(refresh(&versions.pond).and_then(|()| versions.rows()));
     }
     None
 }
@@ -296,6 +286,12 @@ struct SeriesVersionsTable {
 }
 
 impl SeriesVersionsTable {
+    /// Its rows, from the oplog as last read.
+    fn rows(&self) -> DfResult<RecordBatch> {
+        let state = self.pond.state(&self.path)?;
+        Self::batch(&state)
+    }
+
     fn versions_schema() -> SchemaRef {
         let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         Arc::new(Schema::new(vec![
@@ -430,8 +426,7 @@ impl TableProvider for SeriesVersionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.pond.refresh().await?;
-        let series = self.pond.state(&self.path)?;
-        scan_batch(Self::batch(&series)?, state, (projection, filters, limit)).await
+        scan_batch(self.rows()?, state, (projection, filters, limit)).await
     }
 }
 
