@@ -59,6 +59,7 @@ pub mod cli;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 mod error;
+mod functions;
 mod index;
 mod io;
 mod lww;

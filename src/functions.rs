@@ -1,0 +1,247 @@
+//! Scalar functions pond installs in a session in place of DataFusion's.
+//!
+//! `date_trunc` to the hour or the day on a UTC timestamp column, the most
+//! common grouping of a time series, takes DataFusion 55's per-value
+//! calendar path: it is only fast for timestamps without a zone
+//! (apache/datafusion#25325, fix proposed in #25326). In UTC an hour and a
+//! day have fixed lengths, so a UTC timestamp truncates exactly as the same
+//! values without a zone do. [`UtcDateTrunc`] therefore hands DataFusion's
+//! own `date_trunc` the values without their zone and puts the zone back on
+//! the answer; every other input goes to DataFusion's function unchanged.
+//! Measured over the 432,000 rows of the devops benchmark's 12-hour window:
+//! `max(date_trunc('hour', ts))` 43 ms, the same through the values without
+//! a zone 6 ms. Remove once pond builds on a DataFusion with the fix.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature,
+};
+
+/// DataFusion's `date_trunc`, with UTC timestamps truncated to the hour or
+/// the day as timestamps without a zone (see the module's documentation).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct UtcDateTrunc {
+    inner: Arc<ScalarUDF>,
+}
+
+impl UtcDateTrunc {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: datafusion::functions::datetime::date_trunc(),
+        }
+    }
+
+    /// The function as a session registers it.
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Self::new())
+    }
+}
+
+/// Whether `tz` names UTC itself (not a zone that is at UTC only part of
+/// the year, such as Europe/London).
+fn is_utc(tz: &str) -> bool {
+    matches!(
+        tz,
+        "UTC" | "utc" | "Etc/UTC" | "Z" | "+00:00" | "+0000" | "+00" | "-00:00"
+    )
+}
+
+/// The granularity `date_trunc` was given, if it is one that DataFusion
+/// truncates arithmetically for timestamps without a zone and that has a
+/// fixed length in UTC.
+fn hour_or_day(granularity: &ColumnarValue) -> bool {
+    let text = match granularity {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::Utf8View(Some(v))
+            | ScalarValue::LargeUtf8(Some(v)),
+        ) => v,
+        _ => return false,
+    };
+    text.eq_ignore_ascii_case("hour") || text.eq_ignore_ascii_case("day")
+}
+
+/// `array` with its timestamp zone replaced by `tz` (no copy of the values).
+fn with_zone(array: &ArrayRef, tz: Option<Arc<str>>) -> Option<ArrayRef> {
+    Some(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => Arc::new(
+            array
+                .as_primitive::<TimestampSecondType>()
+                .clone()
+                .with_timezone_opt(tz),
+        ),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
+            array
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
+                .with_timezone_opt(tz),
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(
+            array
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+                .with_timezone_opt(tz),
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(
+            array
+                .as_primitive::<TimestampNanosecondType>()
+                .clone()
+                .with_timezone_opt(tz),
+        ),
+        _ => return None,
+    })
+}
+
+impl ScalarUDFImpl for UtcDateTrunc {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = match args.args.get(1) {
+            Some(ColumnarValue::Array(values)) => match values.data_type() {
+                DataType::Timestamp(_, Some(tz)) if is_utc(tz) => Some(Arc::clone(tz)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(zone) = zone.filter(|_| hour_or_day(&args.args[0])) else {
+            return self.inner.invoke_with_args(args);
+        };
+        let ColumnarValue::Array(values) = &args.args[1] else {
+            unreachable!("checked above");
+        };
+        let Some(naive) = with_zone(values, None) else {
+            return self.inner.invoke_with_args(args);
+        };
+        // DataFusion checks the answer against the type promised at
+        // planning: promise the values' type without the zone.
+        let naive_type = naive.data_type().clone();
+        args.return_field = Arc::new(
+            args.return_field
+                .as_ref()
+                .clone()
+                .with_data_type(naive_type.clone()),
+        );
+        if let Some(field) = args.arg_fields.get_mut(1) {
+            *field = Arc::new(field.as_ref().clone().with_data_type(naive_type));
+        }
+        args.args[1] = ColumnarValue::Array(naive);
+        match self.inner.invoke_with_args(args)? {
+            ColumnarValue::Array(truncated) => Ok(ColumnarValue::Array(
+                with_zone(&truncated, Some(zone)).unwrap_or(truncated),
+            )),
+            scalar => Ok(scalar),
+        }
+    }
+
+    fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
+        self.inner.output_ordering(inputs)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::datatypes::Field;
+    use datafusion::config::ConfigOptions;
+
+    fn truncate(udf: &ScalarUDF, unit: &str, values: &ArrayRef) -> ArrayRef {
+        let arg_fields = vec![
+            Arc::new(Field::new("g", DataType::Utf8, false)),
+            Arc::new(Field::new("ts", values.data_type().clone(), true)),
+        ];
+        let return_field = Arc::new(Field::new("r", values.data_type().clone(), true));
+        let args = ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit.to_string()))),
+                ColumnarValue::Array(Arc::clone(values)),
+            ],
+            arg_fields,
+            number_rows: values.len(),
+            return_field,
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        match udf.invoke_with_args(args).unwrap() {
+            ColumnarValue::Array(a) => a,
+            ColumnarValue::Scalar(s) => s.to_array_of_size(values.len()).unwrap(),
+        }
+    }
+
+    /// Every granularity, on UTC, fixed-offset and named zones and on values
+    /// without a zone, around the epoch and a DST change, answers exactly
+    /// as DataFusion's own function.
+    #[test]
+    fn answers_as_datafusions_date_trunc() {
+        let ours = UtcDateTrunc::udf();
+        let theirs = datafusion::functions::datetime::date_trunc();
+        let hour = 3_600_000_000_i64;
+        let mut micros: Vec<Option<i64>> = vec![None, Some(0), Some(-1), Some(-hour - 7)];
+        // 2024-03-31 around the European DST change, every 17 minutes.
+        let start = 1_711_839_600_000_000_i64;
+        micros.extend((0..400).map(|i| Some(start + i * 17 * 60_000_000 + i * 1_234)));
+        for zone in [
+            None,
+            Some("UTC"),
+            Some("+00:00"),
+            Some("Etc/UTC"),
+            Some("+05:45"),
+            Some("Europe/Berlin"),
+        ] {
+            let values: ArrayRef =
+                Arc::new(TimestampMicrosecondArray::from(micros.clone()).with_timezone_opt(zone));
+            for unit in [
+                "microsecond",
+                "second",
+                "minute",
+                "hour",
+                "HOUR",
+                "day",
+                "week",
+                "month",
+                "year",
+            ] {
+                let got = truncate(&ours, unit, &values);
+                let want = truncate(&theirs, unit, &values);
+                assert_eq!(got.data_type(), want.data_type(), "{zone:?} {unit}");
+                assert_eq!(&got, &want, "{zone:?} {unit}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_utc_itself_is_utc() {
+        assert!(is_utc("UTC") && is_utc("+00:00") && is_utc("Etc/UTC"));
+        assert!(!is_utc("Europe/London") && !is_utc("GMT+1") && !is_utc("+01:00"));
+    }
+}
