@@ -797,10 +797,18 @@ impl SeriesTable {
         // (consecutive versions) is sorted as a whole and ORDER BY the time
         // column needs no sort. Files compacted with the same sort key are
         // each sorted by it: read one per partition, they make ORDER BY
-        // that key a merge, not a sort.
+        // that key a merge, not a sort. Files clustered by the key within
+        // time buckets are in no order a query can name.
         let mut groups = partitions.min(kept.len()).max(1);
         let order: &[String] = match kept.first() {
-            Some(first) if kept.iter().all(|f| f.sort_key == first.sort_key) => &first.sort_key,
+            Some(first)
+                if first.sort_bucket == 0
+                    && kept
+                        .iter()
+                        .all(|f| f.sort_key == first.sort_key && f.sort_bucket == 0) =>
+            {
+                &first.sort_key
+            }
             _ => &[],
         };
         let ordering: Option<Vec<&str>> = if kept.iter().all(FileInfo::is_time_sorted) {

@@ -173,6 +173,12 @@ enum Command {
         /// row groups and pages. `ts` alone returns to time order.
         #[arg(long, value_delimiter = ',', requires = "series")]
         sort_key: Option<Vec<String>>,
+        /// With --sort-key: cluster by it within time buckets of this
+        /// length, so that queries over the newest minutes of every key
+        /// read one bucket (0: sort the whole file by the key, which lets
+        /// ORDER BY the key skip its sort).
+        #[arg(long, default_value = "1h", value_parser = parse_duration, requires = "sort_key")]
+        sort_bucket: Duration,
     },
     /// Delete rows of a series: those with --from <= time < --to for which
     /// --where holds. The delete is a version of its own: reads leave the
@@ -405,12 +411,14 @@ async fn run(args: Args) -> Result<()> {
             series,
             target_mb,
             sort_key,
+            sort_bucket,
             window,
         } => {
             let pond = open().await?;
             if let (Some(path), Some(key)) = (&series, &sort_key) {
                 let key: Vec<&str> = key.iter().map(|c| c.trim()).collect();
-                pond.set_sort_key(path, &key).await?;
+                let bucket = i64::try_from(sort_bucket.as_micros()).unwrap_or(i64::MAX);
+                pond.set_sort_key_with_bucket(path, &key, bucket).await?;
             }
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))

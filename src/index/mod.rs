@@ -60,6 +60,10 @@ pub struct FileInfo {
     /// them by the series' sort key (the time column last); empty when they
     /// are sorted by time alone, as every append is.
     pub sort_key: Vec<String>,
+    /// With a sort key: the length in µs of the time buckets the rows are
+    /// clustered by it within (the file is sorted by the bucket of the time
+    /// column, then by the key); 0 when the whole file is sorted by the key.
+    pub sort_bucket: i64,
     /// Distinct counts of the file's low-cardinality columns, by name: the
     /// planner's estimate of how many groups a `GROUP BY` makes.
     pub distinct: Vec<(String, u64)>,
@@ -131,6 +135,9 @@ pub(crate) struct SeriesState {
     /// The declared sort key compaction clusters rows by (the time column
     /// last); empty for time order.
     pub(crate) sort_key: Vec<String>,
+    /// The time buckets compaction clusters by the sort key within, µs (0:
+    /// the whole file is sorted by the key).
+    pub(crate) sort_bucket: i64,
     /// The key of a keyed series (its columns as declared, the time column
     /// among them): reads return one row per key, the one of the version
     /// with the highest precedence. Empty for a series that keeps all rows.
@@ -437,6 +444,7 @@ impl OplogIndex {
                     schema,
                     created_at: entry.created_at,
                     sort_key: Vec::new(),
+                    sort_bucket: 0,
                     key,
                     deletes: Vec::new(),
                     versions: Versions::default(),
@@ -484,6 +492,7 @@ impl OplogIndex {
                     superseded_time: None,
                     vacuumed_at: None,
                     sort_key: attributes.sort_key(),
+                    sort_bucket: attributes.sort_bucket(),
                     distinct: attributes.distinct(),
                     precedence: attributes
                         .get("precedence")
@@ -504,8 +513,10 @@ impl OplogIndex {
                 }
             }
             EntryType::Configure => {
-                let sort_key = Attributes::of(&entry).sort_key();
-                self.series_mut(&entry.series, &location)?.sort_key = sort_key;
+                let attributes = Attributes::of(&entry);
+                let series = self.series_mut(&entry.series, &location)?;
+                series.sort_key = attributes.sort_key();
+                series.sort_bucket = attributes.sort_bucket();
             }
             EntryType::Delete => {
                 let predicate = Attributes::of(&entry)
@@ -581,6 +592,14 @@ impl Attributes {
     /// order).
     fn sort_key(&self) -> Vec<String> {
         self.strings("sort_key")
+    }
+
+    /// The `sort_bucket` a `compact` or `configure` row records, µs (0 if
+    /// absent: rows before it were sorted by the key over the whole file).
+    fn sort_bucket(&self) -> i64 {
+        self.get("sort_bucket")
+            .and_then(|b| b.as_i64())
+            .unwrap_or(0)
     }
 
     /// A list of names (empty if absent).

@@ -296,6 +296,7 @@ impl Pond {
             &plan.schema,
             timestamp_column,
             &[],
+            0,
             &key,
             input,
             &self.options.write_options(),

@@ -330,7 +330,13 @@ struct Output {
     /// The key the file was sorted by: the series' key when it was planned,
     /// whatever the key is by the time it commits.
     sort_key: Vec<String>,
+    /// And the time buckets it clustered by the key within.
+    sort_bucket: i64,
 }
+
+/// The time buckets [`Pond::set_sort_key`] clusters rows by the key within:
+/// an hour, µs.
+pub const DEFAULT_SORT_BUCKET: i64 = 3_600_000_000;
 
 impl Pond {
     /// Compacts one series with [`CompactOptions::default`]: see
@@ -359,25 +365,52 @@ impl Pond {
     }
 
     /// Declares the order compaction writes the files of the series at
-    /// `path` in: by `columns`, then by the time column (added at the end if
-    /// absent; it may only come last). Clustering rows by the columns
-    /// queries filter on (a host, a sensor) lets the Parquet scan skip row
-    /// groups and pages by them too. Appends stay sorted by time; files
-    /// compacted before keep their order. An empty key, or the time column
-    /// alone, returns to time order.
+    /// `path` in: [`Pond::set_sort_key_with_bucket`] with hour buckets
+    /// ([`DEFAULT_SORT_BUCKET`]).
     pub async fn set_sort_key(&self, path: &str, columns: &[&str]) -> Result<()> {
+        self.set_sort_key_with_bucket(path, columns, DEFAULT_SORT_BUCKET)
+            .await
+    }
+
+    /// Declares the order compaction writes the files of the series at
+    /// `path` in: by `columns`, then by the time column (added at the end if
+    /// absent; it may only come last), within time buckets of
+    /// `bucket_micros` (0: over the whole file). Clustering rows by the
+    /// columns queries filter on (a host, a sensor) lets the Parquet scan
+    /// skip row groups and pages by them too; the buckets keep the rows of
+    /// one stretch of time together, so that queries over the newest
+    /// minutes of every key read one bucket, not a page of every key. Only
+    /// files sorted over the whole file tell DataFusion their order (an
+    /// `ORDER BY` the key is then a merge, not a sort). Appends stay sorted
+    /// by time; files compacted before keep their order. An empty key, or
+    /// the time column alone, returns to time order.
+    pub async fn set_sort_key_with_bucket(
+        &self,
+        path: &str,
+        columns: &[&str],
+        bucket_micros: i64,
+    ) -> Result<()> {
         validate_series_path(path)?;
+        if bucket_micros < 0 {
+            return Err(Error::invalid_data(
+                path,
+                format!("a sort key's time bucket cannot be negative ({bucket_micros} µs)"),
+            ));
+        }
         self.commit_one_row(path, |index, txn_seq| {
             let state = index.series(path).ok_or_else(|| Error::UnknownSeries {
                 path: path.to_string(),
             })?;
             let key = sort_key(state, columns)?;
-            if key == state.sort_key {
+            let bucket = if key.is_empty() { 0 } else { bucket_micros };
+            if key == state.sort_key && bucket == state.sort_bucket {
                 return Ok(None);
             }
             Ok(Some(OplogEntry {
                 entry_type: EntryType::Configure,
-                extended_attributes: Some(serde_json::json!({ "sort_key": key }).to_string()),
+                extended_attributes: Some(
+                    serde_json::json!({ "sort_key": key, "sort_bucket": bucket }).to_string(),
+                ),
                 ..create_entry(path, &state.id, &state.timestamp_column, None, &[], txn_seq)
             }))
         })
@@ -483,6 +516,7 @@ impl Pond {
                     &state.schema,
                     &state.timestamp_column,
                     &state.sort_key,
+                    state.sort_bucket,
                     &[],
                     rows,
                     &self.options.write_options(),
@@ -500,6 +534,7 @@ impl Pond {
             precedence,
             deletes_applied,
             sort_key: state.sort_key.clone(),
+            sort_bucket: state.sort_bucket,
         })
     }
 
@@ -716,6 +751,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
                     "deletes_applied": o.deletes_applied,
                     "replaces": replaces,
                     "sort_key": o.sort_key,
+                    "sort_bucket": o.sort_bucket,
                     "distinct": f.distinct_json(),
                 })
                 .to_string(),

@@ -21,7 +21,7 @@ mod delete;
 mod vacuum;
 
 pub use append::{AppendOptions, AppendOutcome, StagedAppend};
-pub use compact::{CompactOptions, CompactOutcome};
+pub use compact::{CompactOptions, CompactOutcome, DEFAULT_SORT_BUCKET};
 pub use delete::DeleteOutcome;
 pub use vacuum::{VacuumOptions, VacuumOutcome};
 
@@ -148,6 +148,9 @@ pub struct SeriesInfo {
     pub key: Vec<String>,
     /// The order compaction clusters rows by; empty for time order.
     pub sort_key: Vec<String>,
+    /// The time buckets (µs) compaction clusters by the sort key within; 0
+    /// for the whole file.
+    pub sort_bucket: i64,
 }
 
 impl SeriesInfo {
@@ -165,6 +168,7 @@ impl SeriesInfo {
             created_at: s.created_at,
             key: s.key.clone(),
             sort_key: s.sort_key.clone(),
+            sort_bucket: s.sort_bucket,
         }
     }
 }

@@ -746,6 +746,8 @@ fn compact_with_a_sort_key_from_the_command_line() {
         "/plant/boiler",
         "--sort-key",
         "host",
+        "--sort-bucket",
+        "0",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(ok(sql(by_host)), before);

@@ -556,12 +556,24 @@ const HOST_QUERIES: [&str; 5] = [
     "SELECT ts, hostname FROM devops.cpu ORDER BY ts DESC, hostname LIMIT 5",
 ];
 
-/// A declared sort key: compaction writes the rows clustered by it, reads
-/// answer exactly as before (time order included, though the new file is
-/// not in time order), ORDER BY the key needs no sort, and reads as of the
-/// versions before the compaction still see them.
+/// A declared sort key over whole files: compaction writes the rows
+/// clustered by it, reads answer exactly as before (time order included,
+/// though the new file is not in time order), ORDER BY the key needs no
+/// sort, and reads as of the versions before the compaction still see them.
 #[tokio::test]
 async fn a_sort_key_clusters_compacted_files_and_answers_stay_the_same() {
+    clusters_by_a_sort_key(0).await;
+}
+
+/// The same with the key applied within 2-minute time buckets: the file is
+/// sorted by (bucket, hostname, ts), which is not (hostname, ts) order, so
+/// it declares no order and ORDER BY the key sorts.
+#[tokio::test]
+async fn a_sort_key_within_time_buckets_clusters_and_answers_stay_the_same() {
+    clusters_by_a_sort_key(2 * MINUTE).await;
+}
+
+async fn clusters_by_a_sort_key(bucket: i64) {
     let (_dir, pond) = temp_pond_with(manual()).await;
     let pond = Arc::new(pond);
     for m in 0..8 {
@@ -590,22 +602,28 @@ async fn a_sort_key_clusters_compacted_files_and_answers_stay_the_same() {
         .unwrap_err();
     assert!(err.to_string().contains("only come last"), "{err}");
 
-    pond.set_sort_key("/devops/cpu", &["hostname"])
+    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], bucket)
         .await
         .unwrap();
+    assert_eq!(pond.series_info("/devops/cpu").unwrap().sort_bucket, bucket);
     let done = pond.compact("/devops/cpu").await.unwrap();
     assert_eq!((done.versions_read, done.versions_written), (8, 1));
     let versions = pond.versions("/devops/cpu").unwrap();
     let live: Vec<_> = versions.iter().filter(|v| v.is_live()).collect();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].sort_key, ["hostname", "ts"]);
+    assert_eq!(live[0].sort_bucket, bucket);
 
-    // The file is sorted by (hostname, ts), and says so in its footer.
+    // The file is sorted by (bucket, hostname, ts); only a file sorted by
+    // (hostname, ts) as a whole says so in its footer.
     let file = std::fs::File::open(_dir.path().join(&live[0].file_path)).unwrap();
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let sorting = reader.metadata().row_group(0).sorting_columns().cloned();
-    assert_eq!(sorting.map(|s| s.len()), Some(2));
+    assert_eq!(
+        sorting.map(|s| s.len()),
+        if bucket == 0 { Some(2) } else { None }
+    );
     let rows = arrow::compute::concat_batches(
         &reader.schema().clone(),
         &reader
@@ -617,19 +635,27 @@ async fn a_sort_key_clusters_compacted_files_and_answers_stay_the_same() {
     .unwrap();
     let hosts = rows.column(1).as_string::<i32>();
     let ts = raw_i64(&rows, "ts");
+    let bucket_of = |t: i64| if bucket == 0 { 0 } else { t.div_euclid(bucket) };
+    let mut whole_file_order = true;
     for i in 1..rows.num_rows() {
-        let key = |i: usize| (hosts.value(i), ts[i]);
-        assert!(key(i - 1) <= key(i), "row {i} out of (hostname, ts) order");
+        let key = |i: usize| (bucket_of(ts[i]), hosts.value(i), ts[i]);
+        assert!(
+            key(i - 1) <= key(i),
+            "row {i} out of (bucket, hostname, ts) order"
+        );
+        whole_file_order &= (hosts.value(i - 1), ts[i - 1]) <= (hosts.value(i), ts[i]);
     }
+    assert_eq!(whole_file_order, bucket == 0);
 
     for (sql, want) in HOST_QUERIES.iter().zip(&before) {
         assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
     }
     assert_eq!(answer(&ctx, as_of_4).await, as_of_before);
     let plan = answer(&ctx, &format!("EXPLAIN {}", HOST_QUERIES[0])).await;
-    assert!(
-        !plan.contains("SortExec"),
-        "ORDER BY the key needs no sort:\n{plan}"
+    assert_eq!(
+        plan.contains("SortExec"),
+        bucket > 0,
+        "ORDER BY the key sorts only rows clustered within buckets:\n{plan}"
     );
     let plan = answer(&ctx, &format!("EXPLAIN {}", HOST_QUERIES[1])).await;
     assert!(plan.contains("SortExec"), "ORDER BY ts must sort:\n{plan}");

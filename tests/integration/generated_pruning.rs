@@ -152,6 +152,14 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
                 let options = CompactOptions::default()
                     .with_target_file_bytes(target)
                     .with_window_micros(window);
+                // Half of them clustered by `value`: over whole files, or
+                // within time buckets of 10 minutes, 1 or 3 hours.
+                if rng.random_bool(0.5) {
+                    let bucket = *[0, 10, 60, 180].choose(rng).unwrap() * 60_000_000i64;
+                    pond.set_sort_key_with_bucket(&path, &["value"], bucket)
+                        .await
+                        .unwrap();
+                }
                 let done = pond.compact_with_options(&path, &options).await.unwrap();
                 for _ in 0..done.versions_written {
                     number += 1;
