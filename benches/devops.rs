@@ -21,7 +21,10 @@
 //! `target/bench-ponds/devops/` (delete it to rebuild). `DEVOPS_RUNS`
 //! sets the timed runs per query (default 15); `DEVOPS_PUSHDOWN=1` turns
 //! on DataFusion's `pushdown_filters` and `reorder_filters` for pond and
-//! `ListingTable` alike.
+//! `ListingTable` alike. `DEVOPS_EXPLAIN=1` prints instead, after
+//! compaction, each query's `EXPLAIN ANALYZE` through pond and through
+//! `ListingTable` and the time each takes to plan, and the cost of one
+//! refresh of the pond.
 //!
 //! `cargo bench --bench devops -- keyed` measures instead what a key costs
 //! (issue 10): the same appends, plus one re-delivery of an earlier hour of
@@ -157,6 +160,28 @@ fn main() {
     let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|");
     let before = rt.block_on(Session::new(&data.before, &data.before_files));
     let after = rt.block_on(Session::new(&data.after, &data.after_files));
+    if std::env::var_os("DEVOPS_EXPLAIN").is_some() {
+        // Where the time goes after compaction: each query's plan with its
+        // metrics, through pond and through `ListingTable`, and the time to
+        // plan it alone.
+        for (name, sql) in QUERIES {
+            for table in ["devops.cpu", "datafusion.public.listing"] {
+                let sql = sql.replace("{t}", table);
+                let plan = rt.block_on(after.csv(&format!("EXPLAIN ANALYZE {sql}")));
+                let planning = rt.block_on(after.planning(&sql, runs));
+                let logical = rt.block_on(async {
+                    let t = Instant::now();
+                    for _ in 0..runs {
+                        after.ctx.sql(&sql).await.unwrap();
+                    }
+                    t.elapsed() / runs as u32
+                });
+                println!("## {name}: {table}, logical planning {logical:?}");
+                println!("## {name}: {table}, planning {planning:?}\n{plan}");
+            }
+        }
+        return;
+    }
     for (name, sql) in QUERIES {
         let pond_sql = sql.replace("{t}", "devops.cpu");
         let listing_sql = sql.replace("{t}", "datafusion.public.listing");
@@ -562,8 +587,15 @@ impl Session {
                 .set_bool("datafusion.execution.parquet.reorder_filters", true);
         }
         let ctx = SessionContext::new_with_config(config);
-        let pond = Pond::open(pond.to_str().unwrap()).await.unwrap();
-        pond::register(&ctx, Arc::new(pond));
+        let pond = Arc::new(Pond::open(pond.to_str().unwrap()).await.unwrap());
+        if std::env::var_os("DEVOPS_EXPLAIN").is_some() {
+            let t = Instant::now();
+            for _ in 0..200 {
+                pond.refresh().await.unwrap();
+            }
+            eprintln!("one refresh (nothing new): {:?}", t.elapsed() / 200);
+        }
+        pond::register(&ctx, pond);
         // The pond is the default catalog; the comparison lives beside it.
         ctx.register_parquet(
             "datafusion.public.listing",
@@ -591,6 +623,18 @@ impl Session {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    /// The median time to plan `sql` (logical and physical), of `runs`.
+    async fn planning(&self, sql: &str, runs: usize) -> Duration {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let df = self.ctx.sql(sql).await.unwrap();
+            df.create_physical_plan().await.unwrap();
+            times.push(t.elapsed());
+        }
+        median(times)
     }
 
     /// The median of `runs` timed runs, after 3 untimed ones.
