@@ -14,11 +14,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{
-    DataType, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
+use arrow::array::{Array, ArrayRef, make_array};
+use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
@@ -72,33 +69,16 @@ fn hour_or_day(granularity: &ColumnarValue) -> bool {
 
 /// `array` with its timestamp zone replaced by `tz` (no copy of the values).
 fn with_zone(array: &ArrayRef, tz: Option<Arc<str>>) -> Option<ArrayRef> {
-    Some(match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => Arc::new(
-            array
-                .as_primitive::<TimestampSecondType>()
-                .clone()
-                .with_timezone_opt(tz),
-        ),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
-            array
-                .as_primitive::<TimestampMillisecondType>()
-                .clone()
-                .with_timezone_opt(tz),
-        ),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(
-            array
-                .as_primitive::<TimestampMicrosecondType>()
-                .clone()
-                .with_timezone_opt(tz),
-        ),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(
-            array
-                .as_primitive::<TimestampNanosecondType>()
-                .clone()
-                .with_timezone_opt(tz),
-        ),
-        _ => return None,
-    })
+    let DataType::Timestamp(unit, _) = array.data_type() else {
+        return None;
+    };
+    let data = array
+        .to_data()
+        .into_builder()
+        .data_type(DataType::Timestamp(*unit, tz))
+        .build()
+        .ok()?;
+    Some(make_array(data))
 }
 
 impl ScalarUDFImpl for UtcDateTrunc {
@@ -172,7 +152,7 @@ impl ScalarUDFImpl for UtcDateTrunc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::TimestampMicrosecondArray;
+    use arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray, TimestampSecondArray};
     use arrow::datatypes::Field;
     use datafusion::config::ConfigOptions;
 
@@ -218,26 +198,41 @@ mod tests {
             Some("+05:45"),
             Some("Europe/Berlin"),
         ] {
-            let values: ArrayRef =
-                Arc::new(TimestampMicrosecondArray::from(micros.clone()).with_timezone_opt(zone));
-            for unit in [
-                "microsecond",
-                "second",
-                "minute",
-                "hour",
-                "HOUR",
-                "day",
-                "week",
-                "month",
-                "year",
-            ] {
-                let got = truncate(&ours, unit, &values);
-                let want = truncate(&theirs, unit, &values);
-                assert_eq!(got.data_type(), want.data_type(), "{zone:?} {unit}");
-                assert_eq!(&got, &want, "{zone:?} {unit}");
+            let scaled = |f: fn(i64) -> i64| micros.iter().map(|m| m.map(f)).collect::<Vec<_>>();
+            let arrays: [ArrayRef; 3] = [
+                Arc::new(TimestampMicrosecondArray::from(micros.clone()).with_timezone_opt(zone)),
+                Arc::new(
+                    TimestampNanosecondArray::from(scaled(|m| m * 1_000 + 7))
+                        .with_timezone_opt(zone),
+                ),
+                Arc::new(
+                    TimestampSecondArray::from(scaled(|m| m.div_euclid(1_000_000)))
+                        .with_timezone_opt(zone),
+                ),
+            ];
+            for values in &arrays {
+                for unit in UNITS {
+                    let got = truncate(&ours, unit, values);
+                    let want = truncate(&theirs, unit, values);
+                    let what = format!("{zone:?} {unit} {}", values.data_type());
+                    assert_eq!(got.data_type(), want.data_type(), "{what}");
+                    assert_eq!(&got, &want, "{what}");
+                }
             }
         }
     }
+
+    const UNITS: [&str; 9] = [
+        "microsecond",
+        "second",
+        "minute",
+        "hour",
+        "HOUR",
+        "day",
+        "week",
+        "month",
+        "year",
+    ];
 
     #[test]
     fn only_utc_itself_is_utc() {
