@@ -14,8 +14,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, make_array};
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::array::{Array, ArrayRef, AsArray, make_array};
+use arrow::compute::{max, min};
+use arrow::datatypes::{DataType, FieldRef, Int64Type, TimeUnit};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
@@ -48,8 +49,29 @@ impl UtcDateTrunc {
 fn is_utc(tz: &str) -> bool {
     matches!(
         tz,
-        "UTC" | "utc" | "Etc/UTC" | "Z" | "+00:00" | "+0000" | "+00" | "-00:00"
+        "UTC" | "Etc/UTC" | "+00:00" | "+0000" | "+00" | "-00:00"
     )
+}
+
+/// Whether every value lies where DataFusion truncates a UTC timestamp
+/// without error: in nanoseconds' range (it computes in them), a day
+/// clear of its ends. Elsewhere its answer (an error) is left to it.
+fn in_range(values: &ArrayRef, unit: TimeUnit) -> bool {
+    let per_unit: i64 = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    let limit = i64::MAX / per_unit - 86_400_000_000_000 / per_unit;
+    let Some(as_i64) = with_type(values, DataType::Int64) else {
+        return false;
+    };
+    let as_i64 = as_i64.as_primitive::<Int64Type>();
+    let (Some(min), Some(max)) = (min(as_i64), max(as_i64)) else {
+        return true;
+    };
+    -limit < min && max < limit
 }
 
 /// The granularity `date_trunc` was given, if it is one that DataFusion
@@ -72,10 +94,15 @@ fn with_zone(array: &ArrayRef, tz: Option<Arc<str>>) -> Option<ArrayRef> {
     let DataType::Timestamp(unit, _) = array.data_type() else {
         return None;
     };
+    with_type(array, DataType::Timestamp(*unit, tz))
+}
+
+/// `array`'s values as `data_type`, of the same width (no copy).
+fn with_type(array: &ArrayRef, data_type: DataType) -> Option<ArrayRef> {
     let data = array
         .to_data()
         .into_builder()
-        .data_type(DataType::Timestamp(*unit, tz))
+        .data_type(data_type)
         .build()
         .ok()?;
     Some(make_array(data))
@@ -105,7 +132,9 @@ impl ScalarUDFImpl for UtcDateTrunc {
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let zone = match args.args.get(1) {
             Some(ColumnarValue::Array(values)) => match values.data_type() {
-                DataType::Timestamp(_, Some(tz)) if is_utc(tz) => Some(Arc::clone(tz)),
+                DataType::Timestamp(unit, Some(tz)) if is_utc(tz) && in_range(values, *unit) => {
+                    Some(Arc::clone(tz))
+                }
                 _ => None,
             },
             _ => None,
@@ -238,5 +267,22 @@ mod tests {
     fn only_utc_itself_is_utc() {
         assert!(is_utc("UTC") && is_utc("+00:00") && is_utc("Etc/UTC"));
         assert!(!is_utc("Europe/London") && !is_utc("GMT+1") && !is_utc("+01:00"));
+        // Names arrow does not parse are left to DataFusion's error.
+        assert!(!is_utc("utc") && !is_utc("Z"));
+    }
+
+    /// Values DataFusion cannot truncate in UTC (out of nanoseconds' range)
+    /// get its error, not an answer of ours.
+    #[test]
+    fn values_out_of_range_are_left_to_datafusion() {
+        let utc = |values: Vec<Option<i64>>| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+        };
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX, 9_300_000_000_000_000] {
+            let values = utc(vec![Some(0), Some(extreme)]);
+            assert!(!in_range(&values, TimeUnit::Microsecond), "{extreme}");
+        }
+        let values = utc(vec![Some(-1), Some(1_711_839_600_000_000), None]);
+        assert!(in_range(&values, TimeUnit::Microsecond));
     }
 }

@@ -90,6 +90,20 @@ impl FileInfo {
     }
 }
 
+/// The first column of the `sort_key` an oplog row records for rows
+/// clustered within time buckets: no column of any series, so that a pond
+/// build older than buckets, which would take the key for the file's order,
+/// declares no order (it stops at the first column it cannot read) and
+/// refuses to compact by it.
+pub(crate) const BUCKET_MARKER: &str = "__pond_bucket";
+
+/// The `sort_key` an oplog row records for `key` applied within buckets of
+/// `bucket` µs (0: over the whole file).
+pub(crate) fn recorded_sort_key(key: &[String], bucket: i64) -> Vec<String> {
+    let marker = (bucket > 0 && !key.is_empty()).then(|| BUCKET_MARKER.to_string());
+    marker.into_iter().chain(key.iter().cloned()).collect()
+}
+
 /// A delete of a series (see [`EntryType::Delete`]): the rows of versions
 /// of lower precedence in `min_event_time..=max_event_time` that
 /// `predicate` holds for.
@@ -589,9 +603,13 @@ impl Attributes {
     }
 
     /// The `sort_key` a `compact` or `configure` row records (empty: time
-    /// order).
+    /// order), without the [`BUCKET_MARKER`] of a bucketed one.
     fn sort_key(&self) -> Vec<String> {
-        self.strings("sort_key")
+        let mut key = self.strings("sort_key");
+        if key.first().is_some_and(|c| c == BUCKET_MARKER) {
+            key.remove(0);
+        }
+        key
     }
 
     /// The `sort_bucket` a `compact` or `configure` row records, µs (0 if

@@ -31,7 +31,9 @@ pub enum EntryType {
     /// vacuum; reads as of a version that needed it fail.
     Vacuum,
     /// A setting of the series changed: `extended_attributes` holds it, as
-    /// `{"sort_key": [columns]}` for the order compaction writes files in.
+    /// `{"sort_key": [columns], "sort_bucket": µs}` for the order
+    /// compaction writes files in (a bucketed key starts with the
+    /// pseudo-column `__pond_bucket`).
     Configure,
     /// Rows were deleted: the rows of earlier versions (by precedence) in
     /// `min_event_time..=max_event_time` for which the SQL predicate

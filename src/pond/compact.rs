@@ -23,7 +23,7 @@ use object_store::ObjectStoreExt;
 use super::Pond;
 use super::append::{backoff, create_entry, data_file_path};
 use crate::error::{Error, Result};
-use crate::index::{FileInfo, OplogIndex, SeriesState};
+use crate::index::{FileInfo, OplogIndex, SeriesState, recorded_sort_key};
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
 use crate::path::validate_series_path;
 use crate::series::SchemaInfo;
@@ -409,7 +409,11 @@ impl Pond {
             Ok(Some(OplogEntry {
                 entry_type: EntryType::Configure,
                 extended_attributes: Some(
-                    serde_json::json!({ "sort_key": key, "sort_bucket": bucket }).to_string(),
+                    serde_json::json!({
+                        "sort_key": recorded_sort_key(&key, bucket),
+                        "sort_bucket": bucket,
+                    })
+                    .to_string(),
                 ),
                 ..create_entry(path, &state.id, &state.timestamp_column, None, &[], txn_seq)
             }))
@@ -750,7 +754,7 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
                     "precedence": o.precedence,
                     "deletes_applied": o.deletes_applied,
                     "replaces": replaces,
-                    "sort_key": o.sort_key,
+                    "sort_key": recorded_sort_key(&o.sort_key, o.sort_bucket),
                     "sort_bucket": o.sort_bucket,
                     "distinct": f.distinct_json(),
                 })

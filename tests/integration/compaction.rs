@@ -613,6 +613,26 @@ async fn clusters_by_a_sort_key(bucket: i64) {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].sort_key, ["hostname", "ts"]);
     assert_eq!(live[0].sort_bucket, bucket);
+    // In the oplog, a bucketed key leads with a column no series has, so
+    // that builds older than buckets declare no order for the file.
+    let row = pond
+        .oplog_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.entry_type == pond::EntryType::Compact)
+        .unwrap();
+    let attributes: serde_json::Value =
+        serde_json::from_str(row.extended_attributes.as_deref().unwrap()).unwrap();
+    let recorded: Vec<String> = serde_json::from_value(attributes["sort_key"].clone()).unwrap();
+    assert_eq!(
+        recorded.first().map(String::as_str),
+        Some(if bucket == 0 {
+            "hostname"
+        } else {
+            "__pond_bucket"
+        })
+    );
 
     // The file is sorted by (bucket, hostname, ts); only a file sorted by
     // (hostname, ts) as a whole says so in its footer.
