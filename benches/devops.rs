@@ -164,6 +164,15 @@ fn main() {
         // Where the time goes after compaction: each query's plan with its
         // metrics, through pond and through `ListingTable`, and the time to
         // plan it alone.
+        let resolve = rt.block_on(async {
+            let schema = after.ctx.catalog("pond").unwrap().schema("devops").unwrap();
+            let t = Instant::now();
+            for _ in 0..runs {
+                schema.table("cpu").await.unwrap().unwrap();
+            }
+            t.elapsed() / runs as u32
+        });
+        println!("## resolving devops.cpu through the catalog: {resolve:?}");
         for (name, sql) in QUERIES {
             for table in ["devops.cpu", "datafusion.public.listing"] {
                 let sql = sql.replace("{t}", table);

@@ -195,12 +195,13 @@ impl SchemaProvider for PondSchemaProvider {
         if crate::path::validate_series_path(&path).is_err() {
             return Ok(None);
         }
+        let refreshed = std::time::Instant::now();
         self.pond.refresh().await.map_err(DataFusionError::from)?;
         // The state, not `series_info`, which sums over every version.
         if self.pond.state(&path).is_err() {
             return Ok(None);
         }
-        let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?;
+        let table = SeriesTable::try_new(Arc::clone(&self.pond), &path)?.resolved_at(refreshed);
         Ok(Some(Arc::new(table)))
     }
 

@@ -678,3 +678,36 @@ fn a_killed_append_leaves_no_version_on_every_backend() {
         assert_eq!(rows, "n\n1\n", "{backend:?}");
     }
 }
+
+/// On S3, where every request costs a round trip: a query reads the Delta
+/// log once (the refresh the catalog made to resolve its table serves its
+/// scan), and running the kept DataFrame again refreshes again.
+#[tokio::test]
+async fn a_query_reads_the_log_once_and_a_kept_dataframe_again_each_run() {
+    let place = place(Backend::S3);
+    let pond = Arc::new(filled(&place, 3).await);
+    let ctx = SessionContext::new();
+    pond::register(&ctx, Arc::clone(&pond));
+    let log_requests = || {
+        let r = pond.store_requests().delta_log;
+        r.gets + r.heads + r.lists
+    };
+    let before = log_requests();
+    pond.refresh().await.unwrap();
+    let one_refresh = log_requests() - before;
+    assert!(one_refresh > 0);
+
+    let kept = ctx.sql("SELECT count(*) FROM site.temp").await.unwrap();
+    let before = log_requests();
+    let first = kept.clone().collect().await.unwrap();
+    let first_run = log_requests() - before;
+    let before = log_requests();
+    let second = kept.collect().await.unwrap();
+    let second_run = log_requests() - before;
+    assert_eq!(first_i64(&first), first_i64(&second));
+    assert_eq!((first_run, second_run), (0, one_refresh));
+
+    let before = log_requests();
+    sql(&ctx, "SELECT count(*) FROM site.temp").await;
+    assert_eq!(log_requests() - before, one_refresh, "a whole query");
+}
