@@ -69,6 +69,7 @@ mod path;
 mod pond;
 mod provider;
 pub mod pruning;
+mod reader;
 mod runtime;
 mod scan;
 mod scope;

@@ -23,9 +23,7 @@ use datafusion::common::{Column, DFSchema, ScalarValue, Statistics, not_impl_err
 use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::{
-    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
-};
+use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::table_schema::TableSchema;
@@ -62,6 +60,7 @@ use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
+use crate::reader::CachedReaderFactory;
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
 use crate::series::schema::{cast_batch, unview_schema};
@@ -399,13 +398,13 @@ impl ScanSource for SeriesTable {
 
 /// A reader of `store`'s Parquet files through the session's footer and
 /// page-index cache: without it every query re-reads the metadata of every
-/// kept file.
+/// kept file (see [`CachedReaderFactory`]).
 pub(crate) fn cached_reader(
     state: &dyn Session,
     store: Arc<dyn ObjectStore>,
-) -> CachedParquetFileReaderFactory {
+) -> CachedReaderFactory {
     let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-    CachedParquetFileReaderFactory::new(store, metadata_cache)
+    CachedReaderFactory::new(store, metadata_cache)
 }
 
 /// A Parquet source over `table_schema` with the session's Parquet options

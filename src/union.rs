@@ -39,9 +39,7 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue, Statistics, internal_err, plan_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::FileScanConfigBuilder;
-use datafusion::datasource::physical_plan::parquet::{
-    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
-};
+use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
@@ -71,6 +69,7 @@ use crate::provider::{
 };
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
+use crate::reader::CachedReaderFactory;
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;
 use crate::udtf::path_argument;
@@ -623,7 +622,7 @@ struct TimeColumn(Arc<str>);
 /// [`UnionExprAdapter`] reads from the file's schema.
 #[derive(Debug)]
 struct TimeColumnReaderFactory {
-    inner: CachedParquetFileReaderFactory,
+    inner: CachedReaderFactory,
 }
 
 impl ParquetFileReaderFactory for TimeColumnReaderFactory {
@@ -843,7 +842,7 @@ pub(crate) fn with_file_time_columns(
         .cache_manager
         .get_file_metadata_cache();
     let reader = TimeColumnReaderFactory {
-        inner: CachedParquetFileReaderFactory::new(store, cache),
+        inner: CachedReaderFactory::new(store, cache),
     };
     let source = parquet
         .clone()
