@@ -176,6 +176,10 @@ fn main() {
         for (name, sql) in QUERIES {
             for table in ["devops.cpu", "datafusion.public.listing"] {
                 let sql = sql.replace("{t}", table);
+                // Warm, as the timed runs are: footers and page indexes cached.
+                for _ in 0..3 {
+                    rt.block_on(after.collect(&sql));
+                }
                 let plan = rt.block_on(after.csv(&format!("EXPLAIN ANALYZE {sql}")));
                 let planning = rt.block_on(after.planning(&sql, runs));
                 let logical = rt.block_on(async {
