@@ -48,7 +48,29 @@ impl CachedReaderFactory {
             inner: CachedParquetFileReaderFactory::new(store, cache),
         }
     }
+
+    /// A reader of `partitioned_file` whose metadata, as the cache holds it,
+    /// is passed through `adjust` (when given) before the scan sees it.
+    pub(crate) fn create_adjusted_reader(
+        &self,
+        partition_index: usize,
+        partitioned_file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+        adjust: Option<AdjustMetadata>,
+    ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let inner = self.inner.create_reader(
+            partition_index,
+            partitioned_file,
+            metadata_size_hint,
+            metrics,
+        )?;
+        Ok(Box::new(WithPageIndex { inner, adjust }))
+    }
 }
+
+/// A change to a file's metadata as a scan reads it.
+pub(crate) type AdjustMetadata = Box<dyn Fn(&ParquetMetaData) -> Arc<ParquetMetaData> + Send>;
 
 impl ParquetFileReaderFactory for CachedReaderFactory {
     fn create_reader(
@@ -58,19 +80,20 @@ impl ParquetFileReaderFactory for CachedReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
-        let inner = self.inner.create_reader(
+        self.create_adjusted_reader(
             partition_index,
             partitioned_file,
             metadata_size_hint,
             metrics,
-        )?;
-        Ok(Box::new(WithPageIndex { inner }))
+            None,
+        )
     }
 }
 
 /// A cached reader whose metadata always comes with the page index.
 struct WithPageIndex {
     inner: Box<dyn AsyncFileReader + Send>,
+    adjust: Option<AdjustMetadata>,
 }
 
 impl AsyncFileReader for WithPageIndex {
@@ -93,7 +116,14 @@ impl AsyncFileReader for WithPageIndex {
             .cloned()
             .unwrap_or_default()
             .with_page_index_policy(PageIndexPolicy::Optional);
-        async move { self.inner.get_metadata(Some(&options)).await }.boxed()
+        async move {
+            let metadata = self.inner.get_metadata(Some(&options)).await?;
+            Ok(match &self.adjust {
+                Some(adjust) => adjust(&metadata),
+                None => metadata,
+            })
+        }
+        .boxed()
     }
 }
 

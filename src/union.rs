@@ -24,14 +24,12 @@
 //! by their series' merged scan (see [`crate::lww`]) beside the one scan.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit, UInt16Type};
 use async_trait::async_trait;
-use bytes::Bytes;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::stats::Precision;
@@ -53,10 +51,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
 
@@ -69,7 +64,7 @@ use crate::provider::{
 };
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
-use crate::reader::CachedReaderFactory;
+use crate::reader::{AdjustMetadata, CachedReaderFactory};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;
 use crate::udtf::path_argument;
@@ -633,47 +628,20 @@ impl ParquetFileReaderFactory for TimeColumnReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
-        let column = partitioned_file.extensions.get::<TimeColumn>().cloned();
-        let inner = self.inner.create_reader(
+        let adjust = partitioned_file
+            .extensions
+            .get::<TimeColumn>()
+            .cloned()
+            .map(|TimeColumn(column)| -> AdjustMetadata {
+                Box::new(move |metadata| with_time_column(metadata, &column))
+            });
+        self.inner.create_adjusted_reader(
             partition_index,
             partitioned_file,
             metadata_size_hint,
             metrics,
-        )?;
-        Ok(match column {
-            Some(TimeColumn(column)) => Box::new(TimeColumnReader { inner, column }),
-            None => inner,
-        })
-    }
-}
-
-/// A file reader whose metadata names the file's time column.
-struct TimeColumnReader {
-    inner: Box<dyn AsyncFileReader + Send>,
-    column: Arc<str>,
-}
-
-impl AsyncFileReader for TimeColumnReader {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.inner.get_bytes(range)
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<Range<u64>>,
-    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        self.inner.get_byte_ranges(ranges)
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let metadata = self.inner.get_metadata(options).await?;
-            Ok(with_time_column(&metadata, &self.column))
-        }
-        .boxed()
+            adjust,
+        )
     }
 }
 
