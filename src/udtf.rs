@@ -273,9 +273,39 @@ pub(crate) fn series_list_batch(series: &[SeriesInfo]) -> DfResult<RecordBatch> 
             times(|s| s.max_event_time),
             Arc::new(Int64Array::from_iter_values(series.iter().map(|s| s.bytes))),
             columns(|s| &s.key),
-            columns(|s| &s.sort_key),
+            Arc::new(
+                series
+                    .iter()
+                    .map(|s| sort_key_text(&s.sort_key, s.sort_bucket))
+                    .collect::<StringArray>(),
+            ),
         ],
     )?)
+}
+
+/// A sort key as the order of the rows it writes: `hostname, ts`, or
+/// `date_bin(INTERVAL '1 hour', ts), hostname, ts` within hour buckets.
+fn sort_key_text(key: &[String], bucket: i64) -> Option<String> {
+    let time = key.last()?;
+    let columns = key.join(", ");
+    if bucket <= 0 {
+        return Some(columns);
+    }
+    let (n, unit) = [
+        (86_400_000_000, "day"),
+        (3_600_000_000, "hour"),
+        (60_000_000, "minute"),
+        (1_000_000, "second"),
+        (1, "microsecond"),
+    ]
+    .into_iter()
+    .find(|(size, _)| bucket % size == 0)
+    .map(|(size, unit)| (bucket / size, unit))
+    .unwrap_or((bucket, "microsecond"));
+    let plural = if n == 1 { "" } else { "s" };
+    Some(format!(
+        "date_bin(INTERVAL '{n} {unit}{plural}', {time}), {columns}"
+    ))
 }
 
 /// The versions of one series as a table, read from the oplog at each scan.

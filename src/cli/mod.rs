@@ -176,9 +176,10 @@ enum Command {
         /// With --sort-key: cluster by it within time buckets of this
         /// length, so that queries over the newest minutes of every key
         /// read one bucket (0: sort the whole file by the key, which lets
-        /// ORDER BY the key skip its sort).
-        #[arg(long, default_value = "1h", value_parser = parse_duration, requires = "sort_key")]
-        sort_bucket: Duration,
+        /// ORDER BY the key skip its sort). Default: the series' own if
+        /// the key is its sort key already, else 1h.
+        #[arg(long, value_parser = parse_duration, requires = "sort_key")]
+        sort_bucket: Option<Duration>,
     },
     /// Delete rows of a series: those with --from <= time < --to for which
     /// --where holds. The delete is a version of its own: reads leave the
@@ -417,8 +418,13 @@ async fn run(args: Args) -> Result<()> {
             let pond = open().await?;
             if let (Some(path), Some(key)) = (&series, &sort_key) {
                 let key: Vec<&str> = key.iter().map(|c| c.trim()).collect();
-                let bucket = i64::try_from(sort_bucket.as_micros()).unwrap_or(i64::MAX);
-                pond.set_sort_key_with_bucket(path, &key, bucket).await?;
+                match sort_bucket {
+                    Some(bucket) => {
+                        let micros = i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX);
+                        pond.set_sort_key_with_bucket(path, &key, micros).await?;
+                    }
+                    None => pond.set_sort_key(path, &key).await?,
+                }
             }
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))

@@ -366,10 +366,11 @@ impl Pond {
 
     /// Declares the order compaction writes the files of the series at
     /// `path` in: [`Pond::set_sort_key_with_bucket`] with hour buckets
-    /// ([`DEFAULT_SORT_BUCKET`]).
+    /// ([`DEFAULT_SORT_BUCKET`]), or with the series' buckets as they are if
+    /// `columns` is its sort key already (declaring a key again changes
+    /// nothing).
     pub async fn set_sort_key(&self, path: &str, columns: &[&str]) -> Result<()> {
-        self.set_sort_key_with_bucket(path, columns, DEFAULT_SORT_BUCKET)
-            .await
+        self.declare_sort_key(path, columns, None).await
     }
 
     /// Declares the order compaction writes the files of the series at
@@ -390,11 +391,25 @@ impl Pond {
         columns: &[&str],
         bucket_micros: i64,
     ) -> Result<()> {
+        self.declare_sort_key(path, columns, Some(bucket_micros))
+            .await
+    }
+
+    /// Commits a `configure` row with the sort key `columns` and the time
+    /// buckets `bucket_micros` (`None`: the series' own if the key is
+    /// unchanged, else [`DEFAULT_SORT_BUCKET`]), unless they are the
+    /// series' already.
+    async fn declare_sort_key(
+        &self,
+        path: &str,
+        columns: &[&str],
+        bucket_micros: Option<i64>,
+    ) -> Result<()> {
         validate_series_path(path)?;
-        if bucket_micros < 0 {
+        if let Some(bucket) = bucket_micros.filter(|b| *b < 0) {
             return Err(Error::invalid_data(
                 path,
-                format!("a sort key's time bucket cannot be negative ({bucket_micros} µs)"),
+                format!("a sort key's time bucket cannot be negative ({bucket} µs)"),
             ));
         }
         self.commit_one_row(path, |index, txn_seq| {
@@ -402,7 +417,12 @@ impl Pond {
                 path: path.to_string(),
             })?;
             let key = sort_key(state, columns)?;
-            let bucket = if key.is_empty() { 0 } else { bucket_micros };
+            let bucket = match bucket_micros {
+                _ if key.is_empty() => 0,
+                Some(bucket) => bucket,
+                None if key == state.sort_key => state.sort_bucket,
+                None => DEFAULT_SORT_BUCKET,
+            };
             if key == state.sort_key && bucket == state.sort_bucket {
                 return Ok(None);
             }

@@ -758,6 +758,33 @@ fn compact_with_a_sort_key_from_the_command_line() {
     );
     let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
     assert!(log.contains("configure"), "{log}");
+    // The same key again, without --sort-bucket, keeps the whole-file order.
+    ok(pond(&[
+        "--pond",
+        &at,
+        "compact",
+        "/plant/boiler",
+        "--sort-key",
+        "host",
+    ]));
+    let listed = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    assert!(listed.contains(",\"host, ts\""), "{listed}");
+    // A bucket shows as the order it writes.
+    ok(pond(&[
+        "--pond",
+        &at,
+        "compact",
+        "/plant/boiler",
+        "--sort-key",
+        "host",
+        "--sort-bucket",
+        "1h",
+    ]));
+    let listed = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    assert!(
+        listed.contains("date_bin(INTERVAL '1 hour', ts), host, ts"),
+        "{listed}"
+    );
 }
 
 #[test]

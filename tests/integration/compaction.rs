@@ -606,6 +606,19 @@ async fn clusters_by_a_sort_key(bucket: i64) {
         .await
         .unwrap();
     assert_eq!(pond.series_info("/devops/cpu").unwrap().sort_bucket, bucket);
+    // `series_list` (and `pond ls`) show the order the key writes.
+    let listed = answer(&ctx, "SELECT sort_key FROM series_list('/devops/cpu')").await;
+    let order = if bucket == 0 {
+        "hostname, ts"
+    } else {
+        "date_bin(INTERVAL '2 minutes', ts), hostname, ts"
+    };
+    assert!(listed.contains(order), "{listed}");
+    // Declaring the same key again keeps its buckets.
+    pond.set_sort_key("/devops/cpu", &["hostname"])
+        .await
+        .unwrap();
+    assert_eq!(pond.series_info("/devops/cpu").unwrap().sort_bucket, bucket);
     let done = pond.compact("/devops/cpu").await.unwrap();
     assert_eq!((done.versions_read, done.versions_written), (8, 1));
     let versions = pond.versions("/devops/cpu").unwrap();
