@@ -725,30 +725,18 @@ fn compact_with_a_sort_key_from_the_command_line() {
     let by_host = "SELECT host, v FROM plant.boiler ORDER BY host, ts";
     let before = ok(sql(by_host));
 
-    fails(
-        pond(&[
-            "--pond",
-            &at,
-            "compact",
-            "/plant/boiler",
-            "--sort-key",
-            "nope",
-        ]),
-        "no column \"nope\"",
-    );
+    // `pond compact /plant/boiler --sort-key KEY`, then `more` arguments.
+    let compact = |key: &str, more: &[&str]| {
+        let mut args = vec!["--pond", &at, "compact", "/plant/boiler", "--sort-key", key];
+        args.extend_from_slice(more);
+        pond(&args)
+    };
+    let listed = || ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    fails(compact("nope", &[]), "no column \"nope\"");
     let usage = pond(&["--pond", &at, "compact", "--sort-key", "host"]);
     assert_eq!(usage.status.code(), Some(2), "a sort key needs a series");
 
-    let out = pond(&[
-        "--pond",
-        &at,
-        "compact",
-        "/plant/boiler",
-        "--sort-key",
-        "host",
-        "--sort-bucket",
-        "0",
-    ]);
+    let out = compact("host", &["--sort-bucket", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(ok(sql(by_host)), before);
     let plan = ok(sql(&format!("EXPLAIN {by_host}")));
@@ -759,31 +747,14 @@ fn compact_with_a_sort_key_from_the_command_line() {
     let log = ok(pond(&["--pond", &at, "log", "--format", "csv"]));
     assert!(log.contains("configure"), "{log}");
     // The same key again, without --sort-bucket, keeps the whole-file order.
-    ok(pond(&[
-        "--pond",
-        &at,
-        "compact",
-        "/plant/boiler",
-        "--sort-key",
-        "host",
-    ]));
-    let listed = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
-    assert!(listed.contains(",\"host, ts\""), "{listed}");
+    ok(compact("host", &[]));
+    assert!(listed().contains(",\"host, ts\""), "{}", listed());
     // A bucket shows as the order it writes.
-    ok(pond(&[
-        "--pond",
-        &at,
-        "compact",
-        "/plant/boiler",
-        "--sort-key",
-        "host",
-        "--sort-bucket",
-        "1h",
-    ]));
-    let listed = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
+    ok(compact("host", &["--sort-bucket", "1h"]));
+    let with_bucket = listed();
     assert!(
-        listed.contains("date_bin(INTERVAL '1 hour', ts), host, ts"),
-        "{listed}"
+        with_bucket.contains("date_bin(INTERVAL '1 hour', ts), host, ts"),
+        "{with_bucket}"
     );
 }
 
