@@ -396,17 +396,6 @@ impl ScanSource for SeriesTable {
     }
 }
 
-/// A reader of `store`'s Parquet files through the session's footer and
-/// page-index cache: without it every query re-reads the metadata of every
-/// kept file (see [`CachedReaderFactory`]).
-pub(crate) fn cached_reader(
-    state: &dyn Session,
-    store: Arc<dyn ObjectStore>,
-) -> CachedReaderFactory {
-    let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-    CachedReaderFactory::new(store, metadata_cache)
-}
-
 /// A Parquet source over `table_schema` with the session's Parquet options
 /// (as `SET datafusion.execution.parquet.*` leaves them), reading through
 /// `reader`.
@@ -773,7 +762,10 @@ impl SeriesTable {
             partitions: state.config().target_partitions().max(1),
         };
         let source = |table_schema| {
-            let reader = cached_reader(state, requests.wrap(self.pond.object_store()));
+            let reader = CachedReaderFactory::new(
+                requests.wrap(self.pond.object_store()),
+                state.runtime_env(),
+            );
             let source = parquet_source(state, table_schema, Arc::new(reader));
             match &predicate {
                 Some(p) => source.with_predicate(Arc::clone(p)),
@@ -806,7 +798,8 @@ impl SeriesTable {
             .runtime_env()
             .register_object_store(url.as_ref(), self.pond.object_store());
         let requests = RequestCounter::default();
-        let reader = cached_reader(state, requests.wrap(self.pond.object_store()));
+        let reader =
+            CachedReaderFactory::new(requests.wrap(self.pond.object_store()), state.runtime_env());
         let source = parquet_source(
             state,
             TableSchema::from(Arc::clone(&self.schema)),
@@ -839,10 +832,9 @@ impl SeriesTable {
         let mut groups = partitions.min(kept.len()).max(1);
         let order: &[String] = match kept.first() {
             Some(first)
-                if first.sort_bucket == 0
-                    && kept
-                        .iter()
-                        .all(|f| f.sort_key == first.sort_key && f.sort_bucket == 0) =>
+                if kept
+                    .iter()
+                    .all(|f| f.sort_key == first.sort_key && f.sort_bucket == 0) =>
             {
                 &first.sort_key
             }

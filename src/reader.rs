@@ -26,7 +26,7 @@ use datafusion::datasource::physical_plan::parquet::{
     CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
 use datafusion::error::Result as DfResult;
-use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -43,7 +43,10 @@ pub(crate) struct CachedReaderFactory {
 }
 
 impl CachedReaderFactory {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, cache: Arc<FileMetadataCache>) -> Self {
+    /// A reader of `store`'s files through `runtime`'s metadata cache:
+    /// without it every query re-reads the metadata of every file it opens.
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, runtime: &RuntimeEnv) -> Self {
+        let cache = runtime.cache_manager.get_file_metadata_cache();
         Self {
             inner: CachedParquetFileReaderFactory::new(store, cache),
         }
@@ -131,7 +134,6 @@ impl AsyncFileReader for WithPageIndex {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, RecordBatch};
-    use datafusion::execution::runtime_env::RuntimeEnv;
     use object_store::memory::InMemory;
     use object_store::path::Path;
     use object_store::{ObjectStoreExt, PutPayload};
@@ -167,10 +169,9 @@ mod tests {
         };
         let skip = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
 
-        let cache = RuntimeEnv::default()
-            .cache_manager
-            .get_file_metadata_cache();
-        let ours = CachedReaderFactory::new(Arc::clone(&store), Arc::clone(&cache));
+        let runtime = RuntimeEnv::default();
+        let cache = runtime.cache_manager.get_file_metadata_cache();
+        let ours = CachedReaderFactory::new(Arc::clone(&store), &runtime);
         for _ in 0..2 {
             let metadata = open(&ours).get_metadata(Some(&skip)).await.unwrap();
             assert!(metadata.column_index().is_some() && metadata.offset_index().is_some());

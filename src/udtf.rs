@@ -296,7 +296,6 @@ fn sort_key_text(key: &[String], bucket: i64) -> Option<String> {
         (3_600_000_000, "hour"),
         (60_000_000, "minute"),
         (1_000_000, "second"),
-        (1, "microsecond"),
     ]
     .into_iter()
     .find(|(size, _)| bucket % size == 0)

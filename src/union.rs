@@ -59,9 +59,7 @@ use crate::error::Result;
 use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
-use crate::provider::{
-    SeriesTable, cached_reader, parquet_source, physical_expr, store_url, unqualified,
-};
+use crate::provider::{SeriesTable, parquet_source, physical_expr, store_url, unqualified};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, time_ranges};
 use crate::reader::{AdjustMetadata, CachedReaderFactory};
@@ -474,7 +472,10 @@ impl TableProvider for SeriesUnion {
         .build();
         let requests = RequestCounter::default();
         let reader = TimeColumnReaderFactory {
-            inner: cached_reader(state, requests.wrap(self.pond.object_store())),
+            inner: CachedReaderFactory::new(
+                requests.wrap(self.pond.object_store()),
+                state.runtime_env(),
+            ),
         };
         let source = parquet_source(state, table_schema, Arc::new(reader));
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
@@ -805,12 +806,8 @@ pub(crate) fn with_file_time_columns(
     let Some(parquet) = config.file_source().downcast_ref::<ParquetSource>() else {
         return plan_err!("a series_union scan reads Parquet");
     };
-    let cache = context
-        .runtime_env()
-        .cache_manager
-        .get_file_metadata_cache();
     let reader = TimeColumnReaderFactory {
-        inner: CachedReaderFactory::new(store, cache),
+        inner: CachedReaderFactory::new(store, &context.runtime_env()),
     };
     let source = parquet
         .clone()

@@ -161,9 +161,9 @@ pub(crate) fn writer_properties(
 /// Writes the batches of `input` (already in `schema`'s shape) to `path`,
 /// sorted by `timestamp_column`, or by `sort_key` (which ends with it) if
 /// that is not empty: within time buckets of `sort_bucket` µs if that is
-/// not 0 (then the file does not declare an order in its footer). With a `key` (a keyed series' append), rows that
-/// repeat a key give way to the last of them in `input`'s order, so that
-/// the file holds each key once. On error the partial file is removed.
+/// not 0 (then the file does not declare an order in its footer). With a
+/// `key` (a keyed series' append), rows that repeat a key give way to the
+/// last of them in `input`'s order, so that the file holds each key once. On error the partial file is removed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_data_file<S>(
     store: &Arc<dyn ObjectStore>,
