@@ -877,7 +877,8 @@ impl SeriesTable {
             total,
             config.build(),
             chunks(files, groups),
-        )?;
+        )?
+        .pruned_by(predicate.filters(), &scanned);
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !runs.is_empty() {
             // The merged runs' requests count on the scan beside them.

@@ -17,8 +17,9 @@ use object_store::path::Path as ObjectPath;
 
 use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::plan_err;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
@@ -26,7 +27,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::PhysicalSortExpr;
-use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
 };
@@ -93,6 +94,10 @@ pub struct SeriesScanExec {
     pushed: Vec<Arc<dyn PhysicalExpr>>,
     /// Dynamic filters to prune versions with when a partition starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// Filters, in terms of the output schema, that the kept versions
+    /// were pruned by when the scan was planned: pushed in again, they
+    /// prune nothing more (see [`Self::pruned_by`]).
+    pruned_by: Vec<Arc<dyn PhysicalExpr>>,
     /// The Parquet scan as the dynamic filters left it: built once per
     /// execution, by the first partition to start, and shared by all, so
     /// that DataFusion's sharing of files between partitions sees one scan.
@@ -160,12 +165,47 @@ impl SeriesScanExec {
             total,
             pushed: Vec::new(),
             dynamic: Vec::new(),
+            pruned_by: Vec::new(),
             started: Arc::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             requests,
             visible: None,
             rebuilt: false,
         })
+    }
+
+    /// Records that the kept versions were pruned by `filters`, which refer
+    /// to the table's columns, of which the scan returns `projection`.
+    ///
+    /// DataFusion's filter pushdown hands the scan the filters of the
+    /// `FilterExec` above it, which are usually these same filters: the
+    /// versions they keep are the ones kept already, and building their
+    /// `PruningPredicate` again cost a few dozen microseconds per query. A
+    /// filter on a column the scan does not return cannot come back, and
+    /// is left out.
+    pub(crate) fn pruned_by(
+        mut self,
+        filters: &[Arc<dyn PhysicalExpr>],
+        projection: &[usize],
+    ) -> Self {
+        let in_output = |filter: &Arc<dyn PhysicalExpr>| {
+            Arc::clone(filter)
+                .transform(|e| {
+                    let Some(column) = e.downcast_ref::<Column>() else {
+                        return Ok(Transformed::no(e));
+                    };
+                    match projection.iter().position(|&i| i == column.index()) {
+                        Some(at) => Ok(Transformed::yes(
+                            Arc::new(Column::new(column.name(), at)) as Arc<dyn PhysicalExpr>
+                        )),
+                        None => plan_err!("{} is not returned", column.name()),
+                    }
+                })
+                .data()
+                .ok()
+        };
+        self.pruned_by = filters.iter().filter_map(in_output).collect();
+        self
     }
 
     /// Versions read out of the series' total.
@@ -255,7 +295,12 @@ impl SeriesScanExec {
     /// it, and its dynamic filters armed to prune when execution starts; or
     /// `None` if that changes nothing.
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
-        let (dynamic, fixed): (Vec<_>, Vec<_>) = self.pushed.iter().cloned().partition(is_dynamic);
+        let (dynamic, fixed): (Vec<_>, Vec<_>) = self
+            .pushed
+            .iter()
+            .filter(|f| !self.pruned_by.iter().any(|p| p == *f))
+            .cloned()
+            .partition(is_dynamic);
         let (time_type, ts) = (self.source.time_type(), self.source.time_column());
         let pushed = physical_time_ranges(&fixed, ts, time_type);
         let ranges = self.ranges.intersect(&pushed);

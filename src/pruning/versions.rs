@@ -86,6 +86,11 @@ impl VersionPredicate {
         }
     }
 
+    /// The filters, as given.
+    pub(crate) fn filters(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.filters
+    }
+
     /// Whether this can prune at all.
     pub(crate) fn can_prune(&self) -> bool {
         self.predicate.is_some()
