@@ -53,17 +53,23 @@ impl VersionPredicate {
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
         // Statistics exist only for the time column: filters that name only
-        // other columns have nothing to prune by (a constant may).
-        let may_prune = filters.iter().any(|f| {
-            let columns = collect_columns(f);
-            columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)
-        });
-        let predicate = (may_prune && matches!(data_type, DataType::Timestamp(..)))
+        // other columns have nothing to prune by (a constant may), and in a
+        // conjunction they keep every version, so they are left out of it
+        // rather than rewritten for statistics that are never there.
+        let pruning: Vec<_> = filters
+            .iter()
+            .filter(|f| {
+                let columns = collect_columns(f);
+                columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)
+            })
+            .cloned()
+            .collect();
+        let predicate = (!pruning.is_empty() && matches!(data_type, DataType::Timestamp(..)))
             .then(|| {
                 PruningPredicateBuilder::new()
                     .with_file_schema(Arc::clone(schema))
                     .with_max_in_list_size(MAX_IN_LIST)
-                    .build(conjunction(filters.iter().cloned()))
+                    .build(conjunction(pruning))
             })
             .flatten();
         Self {
