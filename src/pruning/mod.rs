@@ -8,8 +8,9 @@
 //!   their matching rows can have. The oplog index turns those into
 //!   candidate versions in O(log n + k), and `EXPLAIN` shows them.
 //! - DataFusion's own `PruningPredicate`, evaluated over the candidates'
-//!   oplog bounds, then keeps or skips each candidate. It reads the whole
-//!   filter the way DataFusion evaluates it (NULLs, casts, zones), so a
+//!   oplog bounds, then keeps or skips each candidate. It reads every
+//!   filter on the time column the way DataFusion evaluates it (NULLs,
+//!   casts, zones; the others have no statistics there), so a
 //!   version is only skipped when DataFusion itself proves that none of its
 //!   rows can match.
 //!
