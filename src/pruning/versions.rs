@@ -20,13 +20,14 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::BinaryExpr;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column as PhysicalColumn, Literal};
 use datafusion::physical_expr::utils::{collect_columns, conjunction};
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 
-use super::{MAX_IN_LIST, physical_time_ranges};
+use super::{MAX_IN_LIST, TimeRanges, physical_time_ranges};
 use crate::index::FileInfo;
+use crate::time::{MAX_TIME, MIN_TIME};
 
 /// A conjunction of filters, ready to decide which versions may match it.
 #[derive(Debug, Clone)]
@@ -34,7 +35,11 @@ pub(crate) struct VersionPredicate {
     /// The filters, for the debug builds' check of the time ranges.
     filters: Vec<Arc<dyn PhysicalExpr>>,
     schema: Option<SchemaRef>,
-    /// `None` when the filters cannot prune anything.
+    /// The times the plain comparisons of the time column with a literal
+    /// allow (see [`plain_comparison`]).
+    ranges: TimeRanges,
+    /// DataFusion's predicate of the other filters on the time column;
+    /// `None` when they cannot prune anything.
     predicate: Option<Arc<PruningPredicate>>,
     timestamp_column: String,
     data_type: DataType,
@@ -56,14 +61,21 @@ impl VersionPredicate {
         // other columns have nothing to prune by (a constant may), and in a
         // conjunction they keep every version, so they are left out of it
         // rather than rewritten for statistics that are never there.
-        let pruning: Vec<_> = filters
-            .iter()
-            .filter(|f| {
-                let columns = collect_columns(f);
-                columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)
-            })
-            .cloned()
-            .collect();
+        // A plain comparison says exactly which times it keeps: its ranges
+        // keep the versions it may match, as its `PruningPredicate` would,
+        // without building one (tens of microseconds per query).
+        let mut ranges = TimeRanges::all();
+        let mut pruning = Vec::new();
+        for f in filters {
+            let columns = collect_columns(f);
+            if !(columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)) {
+                continue;
+            }
+            match plain_comparison(f, timestamp_column, &data_type) {
+                Some(plain) => ranges = ranges.intersect(&plain),
+                None => pruning.push(Arc::clone(f)),
+            }
+        }
         let predicate = (!pruning.is_empty() && matches!(data_type, DataType::Timestamp(..)))
             .then(|| {
                 PruningPredicateBuilder::new()
@@ -75,6 +87,7 @@ impl VersionPredicate {
         Self {
             filters: filters.to_vec(),
             schema: Some(Arc::clone(schema)),
+            ranges,
             predicate,
             timestamp_column: timestamp_column.to_string(),
             data_type,
@@ -86,6 +99,7 @@ impl VersionPredicate {
         Self {
             filters: Vec::new(),
             schema: None,
+            ranges: TimeRanges::all(),
             predicate: None,
             timestamp_column: String::new(),
             data_type: DataType::Null,
@@ -99,19 +113,26 @@ impl VersionPredicate {
 
     /// Whether this can prune at all.
     pub(crate) fn can_prune(&self) -> bool {
-        self.predicate.is_some()
+        self.predicate.is_some() || !self.ranges.is_all()
     }
 
     /// For each version, whether it may hold a matching row.
     pub(crate) fn keeps(&self, versions: &[&FileInfo]) -> DfResult<Vec<bool>> {
-        let Some(predicate) = &self.predicate else {
-            return Ok(vec![true; versions.len()]);
-        };
-        predicate.prune(&Bounds {
-            versions,
-            timestamp_column: &self.timestamp_column,
-            data_type: &self.data_type,
-        })
+        let mut keep: Vec<bool> = versions
+            .iter()
+            .map(|f| self.ranges.overlaps(f.min_event_time, f.max_event_time))
+            .collect();
+        if let Some(predicate) = &self.predicate {
+            let kept = predicate.prune(&Bounds {
+                versions,
+                timestamp_column: &self.timestamp_column,
+                data_type: &self.data_type,
+            })?;
+            for (keep, kept) in keep.iter_mut().zip(kept) {
+                *keep &= kept;
+            }
+        }
+        Ok(keep)
     }
 
     /// Checks the time ranges read from these filters against DataFusion:
@@ -256,6 +277,64 @@ impl PruningStatistics for Bounds<'_> {
     }
 }
 
+/// The times `filter` keeps, if it compares the bare time column, of type
+/// `data_type` (in seconds, milliseconds or microseconds), with a non-NULL
+/// literal of the same type by `=`, `<`, `<=`, `>` or `>=`. The column's
+/// values are whole units, so the versions whose bounds meet these times
+/// are exactly those `PruningPredicate` keeps. (Nanoseconds are read in
+/// whole microseconds, which it may beat by one.)
+fn plain_comparison(
+    filter: &Arc<dyn PhysicalExpr>,
+    column: &str,
+    data_type: &DataType,
+) -> Option<TimeRanges> {
+    let per_unit = match data_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1,
+        _ => return None,
+    };
+    let binary = filter.downcast_ref::<BinaryExpr>()?;
+    let is_column = |e: &Arc<dyn PhysicalExpr>| {
+        e.downcast_ref::<PhysicalColumn>()
+            .is_some_and(|c| c.name() == column)
+    };
+    let literal = |e: &Arc<dyn PhysicalExpr>| {
+        let value = e.downcast_ref::<Literal>()?.value();
+        if &value.data_type() != data_type {
+            return None;
+        }
+        match value {
+            ScalarValue::TimestampSecond(v, _)
+            | ScalarValue::TimestampMillisecond(v, _)
+            | ScalarValue::TimestampMicrosecond(v, _) => v.and_then(|v| v.checked_mul(per_unit)),
+            _ => None,
+        }
+    };
+    let (op, at) = if is_column(binary.left()) {
+        (*binary.op(), literal(binary.right())?)
+    } else if is_column(binary.right()) {
+        (binary.op().swap()?, literal(binary.left())?)
+    } else {
+        return None;
+    };
+    // Whole microseconds: `ts > at` is `ts >= at + 1`.
+    Some(match op {
+        Operator::Eq => TimeRanges::between(at, at),
+        Operator::Lt => match at.checked_sub(1) {
+            Some(last) => TimeRanges::between(MIN_TIME, last),
+            None => TimeRanges::none(),
+        },
+        Operator::LtEq => TimeRanges::between(MIN_TIME, at),
+        Operator::Gt => match at.checked_add(1) {
+            Some(first) => TimeRanges::between(first, MAX_TIME),
+            None => TimeRanges::none(),
+        },
+        Operator::GtEq => TimeRanges::between(at, MAX_TIME),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::datatypes::{Field, Schema};
@@ -348,6 +427,79 @@ mod tests {
             keeps("ts < to_timestamp_nanos(1001)", ns, &[(1, 3)]),
             [true]
         );
+    }
+
+    /// Plain comparisons skip `PruningPredicate` for their ranges: the
+    /// versions kept must be exactly those DataFusion's predicate keeps,
+    /// for every operator, side, unit and zone, at and around the bounds.
+    #[test]
+    fn plain_comparisons_keep_what_pruning_predicate_keeps() {
+        let versions = [
+            (0, 0),
+            (-7_000_000, -3_000_000),
+            (2_000_000, 5_000_000),
+            (9_000_000, 9_000_000),
+        ];
+        let units = [
+            (TimeUnit::Second, 1_000_000),
+            (TimeUnit::Millisecond, 1_000),
+            (TimeUnit::Microsecond, 1),
+        ];
+        for (unit, per) in units {
+            for zone in [None, Some(Arc::from("UTC")), Some(Arc::from("+05:00"))] {
+                let data_type = DataType::Timestamp(unit, zone.clone());
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "ts",
+                    data_type.clone(),
+                    false,
+                )]));
+                let infos: Vec<FileInfo> = versions.iter().map(|&(a, b)| version(a, b)).collect();
+                let refs: Vec<&FileInfo> = infos.iter().collect();
+                for us in (-8_000_000..=10_000_000).step_by(1_000_000) {
+                    let value = ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
+                        .cast_to(&data_type)
+                        .unwrap();
+                    for op in [
+                        Operator::Eq,
+                        Operator::Lt,
+                        Operator::LtEq,
+                        Operator::Gt,
+                        Operator::GtEq,
+                    ] {
+                        for column_first in [true, false] {
+                            let column: Arc<dyn PhysicalExpr> =
+                                Arc::new(PhysicalColumn::new("ts", 0));
+                            let literal: Arc<dyn PhysicalExpr> =
+                                Arc::new(Literal::new(value.clone()));
+                            let (l, r) = if column_first {
+                                (column, literal)
+                            } else {
+                                (literal, column)
+                            };
+                            let filter: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(l, op, r));
+                            let ours = VersionPredicate::new(&[Arc::clone(&filter)], &schema, "ts");
+                            assert!(ours.predicate.is_none(), "{filter} is plain");
+                            let theirs = PruningPredicateBuilder::new()
+                                .with_file_schema(Arc::clone(&schema))
+                                .build(Arc::clone(&filter))
+                                .unwrap();
+                            let want = theirs
+                                .prune(&Bounds {
+                                    versions: &refs,
+                                    timestamp_column: "ts",
+                                    data_type: &data_type,
+                                })
+                                .unwrap();
+                            assert_eq!(
+                                ours.keeps(&refs).unwrap(),
+                                want,
+                                "{filter} on {data_type}, per {per}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
