@@ -295,12 +295,18 @@ impl SeriesScanExec {
     /// it, and its dynamic filters armed to prune when execution starts; or
     /// `None` if that changes nothing.
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
-        let (dynamic, fixed): (Vec<_>, Vec<_>) = self
+        let (mut dynamic, fixed): (Vec<_>, Vec<_>) = self
             .pushed
             .iter()
             .filter(|f| !self.pruned_by.iter().any(|p| p == *f))
             .cloned()
             .partition(is_dynamic);
+        // Of one version there is nothing to choose at execution: the
+        // Parquet scan, which has the dynamic filters too, skips its file by
+        // its statistics as well as the versions' pruning would.
+        if self.kept <= 1 {
+            dynamic.clear();
+        }
         let (time_type, ts) = (self.source.time_type(), self.source.time_column());
         let pushed = physical_time_ranges(&fixed, ts, time_type);
         let ranges = self.ranges.intersect(&pushed);
