@@ -698,7 +698,8 @@ impl Session {
 }
 
 /// The median times of two queries, each on its session, of `runs`
-/// rounds that run each once in turn, after 3 untimed rounds.
+/// rounds that run each once, in turn, the first of them first in every
+/// other round; after 3 untimed rounds.
 async fn taking_turns(
     a: (&Session, &str),
     b: (&Session, &str),
@@ -706,7 +707,11 @@ async fn taking_turns(
 ) -> (Duration, Duration) {
     let (mut times_a, mut times_b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for round in 0..runs + 3 {
-        for ((session, sql), times) in [(a, &mut times_a), (b, &mut times_b)] {
+        let mut turns = [(a, &mut times_a), (b, &mut times_b)];
+        if round % 2 == 1 {
+            turns.reverse();
+        }
+        for ((session, sql), times) in turns {
             let t = Instant::now();
             session.collect(sql).await;
             if round >= 3 {

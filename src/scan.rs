@@ -295,18 +295,12 @@ impl SeriesScanExec {
     /// it, and its dynamic filters armed to prune when execution starts; or
     /// `None` if that changes nothing.
     pub(crate) fn apply_pushed_filters(&self) -> DfResult<Option<Self>> {
-        let (mut dynamic, fixed): (Vec<_>, Vec<_>) = self
+        let (dynamic, fixed): (Vec<_>, Vec<_>) = self
             .pushed
             .iter()
             .filter(|f| !self.pruned_by.iter().any(|p| p == *f))
             .cloned()
             .partition(is_dynamic);
-        // Of one version there is nothing to choose at execution: the
-        // Parquet scan, which has the dynamic filters too, skips its file by
-        // its statistics as well as the versions' pruning would.
-        if self.kept <= 1 {
-            dynamic.clear();
-        }
         let (time_type, ts) = (self.source.time_type(), self.source.time_column());
         let pushed = physical_time_ranges(&fixed, ts, time_type);
         let ranges = self.ranges.intersect(&pushed);
@@ -333,7 +327,36 @@ impl SeriesScanExec {
             )?;
             scan.ranges = ranges;
         }
+        // Of one version there is nothing to choose at execution: the
+        // Parquet scan, which has the dynamic filters too, skips its file by
+        // its time bounds as the versions' pruning would, if they are exact
+        // (DataFusion prunes files by exact statistics only; a nanosecond
+        // column's bounds are rounded).
+        if scan.kept <= 1 && scan.time_bounds_exact() {
+            scan.dynamic.clear();
+        }
         Ok(Some(scan))
+    }
+
+    /// Whether every file of the scan carries exact bounds of the time
+    /// column in its statistics.
+    fn time_bounds_exact(&self) -> bool {
+        let config = self.config();
+        let Ok(ts) = config.file_schema().index_of(self.source.time_column()) else {
+            return false;
+        };
+        config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .all(|file| {
+                file.statistics
+                    .as_ref()
+                    .and_then(|s| s.column_statistics.get(ts))
+                    .is_some_and(|c| {
+                        c.min_value.is_exact() == Some(true) && c.max_value.is_exact() == Some(true)
+                    })
+            })
     }
 
     /// The stream of `partition` of the scan without the files of versions

@@ -305,7 +305,9 @@ impl Oplog {
     /// registered directly. Read in place, a missing commit costs one failed
     /// `open`, and `_last_checkpoint` is a few dozen bytes. Both are written
     /// whole by a rename, as through the store, so either read sees a file
-    /// complete or not at all.
+    /// complete or not at all. The read blocks the task's thread: for
+    /// microseconds on a local disk, for a round trip on a network file
+    /// system mounted as one (catching up reads each missing commit so).
     fn read_log_file(&self, name: &str) -> Result<Option<bytes::Bytes>> {
         let dir = self.local_log.as_ref().expect("a local pond's log");
         match std::fs::read(dir.join(name)) {

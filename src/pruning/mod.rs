@@ -12,7 +12,11 @@
 //!   filter on the time column the way DataFusion evaluates it (NULLs,
 //!   casts, zones; the others have no statistics there), so a
 //!   version is only skipped when DataFusion itself proves that none of its
-//!   rows can match.
+//!   rows can match. A plain comparison of the column with a literal of
+//!   its own type (seconds to microseconds) is read as exact ranges
+//!   instead, which keep the same versions (unit-tested against
+//!   `PruningPredicate`, which the debug check below still uses) without
+//!   building one.
 //!
 //! The range reader is the one that could drop a matching row, so it reads
 //! no more than `PruningPredicate` does, and debug builds (every test)

@@ -32,7 +32,8 @@ use crate::time::{MAX_TIME, MIN_TIME};
 /// A conjunction of filters, ready to decide which versions may match it.
 #[derive(Debug, Clone)]
 pub(crate) struct VersionPredicate {
-    /// The filters, for the debug builds' check of the time ranges.
+    /// The filters, for the debug builds' check of the time ranges and for
+    /// the scan's record of what pruned it.
     filters: Vec<Arc<dyn PhysicalExpr>>,
     schema: Option<SchemaRef>,
     /// The times the plain comparisons of the time column with a literal
@@ -53,6 +54,17 @@ impl VersionPredicate {
         schema: &SchemaRef,
         timestamp_column: &str,
     ) -> Self {
+        Self::reading(filters, schema, timestamp_column, true)
+    }
+
+    /// [`Self::new`], with plain comparisons read as ranges or, if not
+    /// `read_plain`, left to `PruningPredicate` like every other filter.
+    fn reading(
+        filters: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+        timestamp_column: &str,
+        read_plain: bool,
+    ) -> Self {
         let data_type = schema
             .field_with_name(timestamp_column)
             .map(|f| f.data_type().clone())
@@ -71,7 +83,7 @@ impl VersionPredicate {
             if !(columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)) {
                 continue;
             }
-            match plain_comparison(f, timestamp_column, &data_type) {
+            match plain_comparison(f, timestamp_column, &data_type).filter(|_| read_plain) {
                 Some(plain) => ranges = ranges.intersect(&plain),
                 None => pruning.push(Arc::clone(f)),
             }
@@ -161,7 +173,13 @@ impl VersionPredicate {
                 &self.timestamp_column,
                 &self.data_type,
             );
-            let alone = Self::new(std::slice::from_ref(&part), schema, &self.timestamp_column);
+            // DataFusion's own reading, even of plain comparisons.
+            let alone = Self::reading(
+                std::slice::from_ref(&part),
+                schema,
+                &self.timestamp_column,
+                false,
+            );
             let keeps = alone.keeps(versions).map_err(|e| e.to_string())?;
             if let Some((v, _)) = versions
                 .iter()
@@ -281,8 +299,8 @@ impl PruningStatistics for Bounds<'_> {
 /// `data_type` (in seconds, milliseconds or microseconds), with a non-NULL
 /// literal of the same type by `=`, `<`, `<=`, `>` or `>=`. The column's
 /// values are whole units, so the versions whose bounds meet these times
-/// are exactly those `PruningPredicate` keeps. (Nanoseconds are read in
-/// whole microseconds, which it may beat by one.)
+/// are exactly those `PruningPredicate` keeps. (Not for nanoseconds: read
+/// in whole microseconds, they would keep some that it skips.)
 fn plain_comparison(
     filter: &Arc<dyn PhysicalExpr>,
     column: &str,
@@ -429,23 +447,67 @@ mod tests {
         );
     }
 
+    /// What DataFusion's `PruningPredicate` of `filter` keeps of `versions`.
+    fn datafusion_keeps(
+        filter: &Arc<dyn PhysicalExpr>,
+        schema: &SchemaRef,
+        versions: &[&FileInfo],
+    ) -> Vec<bool> {
+        let data_type = schema.field(0).data_type().clone();
+        match PruningPredicateBuilder::new()
+            .with_file_schema(Arc::clone(schema))
+            .build(Arc::clone(filter))
+        {
+            Some(predicate) => predicate
+                .prune(&Bounds {
+                    versions,
+                    timestamp_column: "ts",
+                    data_type: &data_type,
+                })
+                .unwrap(),
+            None => vec![true; versions.len()],
+        }
+    }
+
+    fn compare(
+        left: Arc<dyn PhysicalExpr>,
+        op: Operator,
+        right: Arc<dyn PhysicalExpr>,
+    ) -> Arc<dyn PhysicalExpr> {
+        Arc::new(BinaryExpr::new(left, op, right))
+    }
+
+    const COMPARISONS: [Operator; 5] = [
+        Operator::Eq,
+        Operator::Lt,
+        Operator::LtEq,
+        Operator::Gt,
+        Operator::GtEq,
+    ];
+
     /// Plain comparisons skip `PruningPredicate` for their ranges: the
     /// versions kept must be exactly those DataFusion's predicate keeps,
-    /// for every operator, side, unit and zone, at and around the bounds.
+    /// for every operator, side, unit and zone, at, beside and around the
+    /// bounds, at the ends of `i64`, and beside other filters.
     #[test]
     fn plain_comparisons_keep_what_pruning_predicate_keeps() {
-        let versions = [
-            (0, 0),
-            (-7_000_000, -3_000_000),
-            (2_000_000, 5_000_000),
-            (9_000_000, 9_000_000),
-        ];
         let units = [
             (TimeUnit::Second, 1_000_000),
             (TimeUnit::Millisecond, 1_000),
             (TimeUnit::Microsecond, 1),
         ];
         for (unit, per) in units {
+            let mut versions = vec![
+                (0, 0),
+                (-7_000_000, -3_000_000),
+                (2_000_000, 5_000_000),
+                (9_000_000, 9_000_000),
+            ];
+            if per <= 1_000 {
+                versions.push((6_001_000, 6_999_000));
+            }
+            let infos: Vec<FileInfo> = versions.iter().map(|&(a, b)| version(a, b)).collect();
+            let refs: Vec<&FileInfo> = infos.iter().collect();
             for zone in [None, Some(Arc::from("UTC")), Some(Arc::from("+05:00"))] {
                 let data_type = DataType::Timestamp(unit, zone.clone());
                 let schema = Arc::new(Schema::new(vec![Field::new(
@@ -453,52 +515,115 @@ mod tests {
                     data_type.clone(),
                     false,
                 )]));
-                let infos: Vec<FileInfo> = versions.iter().map(|&(a, b)| version(a, b)).collect();
-                let refs: Vec<&FileInfo> = infos.iter().collect();
-                for us in (-8_000_000..=10_000_000).step_by(1_000_000) {
+                let literal = |us: i64| -> Arc<dyn PhysicalExpr> {
                     let value = ScalarValue::TimestampMicrosecond(Some(us), zone.clone())
                         .cast_to(&data_type)
                         .unwrap();
-                    for op in [
-                        Operator::Eq,
-                        Operator::Lt,
-                        Operator::LtEq,
-                        Operator::Gt,
-                        Operator::GtEq,
-                    ] {
-                        for column_first in [true, false] {
-                            let column: Arc<dyn PhysicalExpr> =
-                                Arc::new(PhysicalColumn::new("ts", 0));
-                            let literal: Arc<dyn PhysicalExpr> =
-                                Arc::new(Literal::new(value.clone()));
-                            let (l, r) = if column_first {
-                                (column, literal)
-                            } else {
-                                (literal, column)
-                            };
-                            let filter: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(l, op, r));
+                    Arc::new(Literal::new(value))
+                };
+                let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("ts", 0));
+                let mut times: Vec<i64> = (-8_000_000..=10_000_000)
+                    .step_by(1_000_000)
+                    .flat_map(|us| [us - per, us, us + per])
+                    .collect();
+                times.extend([6_001_000, 6_999_000]);
+                for us in times {
+                    for op in COMPARISONS {
+                        for filter in [
+                            compare(Arc::clone(&column), op, literal(us)),
+                            compare(literal(us), op, Arc::clone(&column)),
+                        ] {
                             let ours = VersionPredicate::new(&[Arc::clone(&filter)], &schema, "ts");
                             assert!(ours.predicate.is_none(), "{filter} is plain");
-                            let theirs = PruningPredicateBuilder::new()
-                                .with_file_schema(Arc::clone(&schema))
-                                .build(Arc::clone(&filter))
-                                .unwrap();
-                            let want = theirs
-                                .prune(&Bounds {
-                                    versions: &refs,
-                                    timestamp_column: "ts",
-                                    data_type: &data_type,
-                                })
-                                .unwrap();
                             assert_eq!(
                                 ours.keeps(&refs).unwrap(),
-                                want,
-                                "{filter} on {data_type}, per {per}"
+                                datafusion_keeps(&filter, &schema, &refs),
+                                "{filter} on {data_type}"
                             );
                         }
                     }
                 }
+                // The ends of i64 in the column's unit: out of the
+                // microseconds' range they are left to DataFusion.
+                for end in [i64::MIN, i64::MAX] {
+                    let value = match unit {
+                        TimeUnit::Second => ScalarValue::TimestampSecond(Some(end), zone.clone()),
+                        TimeUnit::Millisecond => {
+                            ScalarValue::TimestampMillisecond(Some(end), zone.clone())
+                        }
+                        _ => ScalarValue::TimestampMicrosecond(Some(end), zone.clone()),
+                    };
+                    for op in COMPARISONS {
+                        let filter = compare(
+                            Arc::clone(&column),
+                            op,
+                            Arc::new(Literal::new(value.clone())),
+                        );
+                        let ours = VersionPredicate::new(&[Arc::clone(&filter)], &schema, "ts");
+                        assert_eq!(ours.predicate.is_some(), per > 1, "{filter}");
+                        assert_eq!(
+                            ours.keeps(&refs).unwrap(),
+                            datafusion_keeps(&filter, &schema, &refs),
+                            "{filter} on {data_type}"
+                        );
+                    }
+                }
+                // Beside a filter that is not plain: the conjunction keeps
+                // what DataFusion's predicate of the whole keeps.
+                let other = compare(
+                    compare(Arc::clone(&column), Operator::Lt, literal(-4_000_000)),
+                    Operator::Or,
+                    compare(Arc::clone(&column), Operator::GtEq, literal(8_000_000)),
+                );
+                for us in [-5_000_000, 0, 9_000_000] {
+                    let plain = compare(Arc::clone(&column), Operator::GtEq, literal(us));
+                    let ours = VersionPredicate::new(
+                        &[Arc::clone(&plain), Arc::clone(&other)],
+                        &schema,
+                        "ts",
+                    );
+                    let both = compare(plain, Operator::And, Arc::clone(&other));
+                    assert_eq!(
+                        ours.keeps(&refs).unwrap(),
+                        datafusion_keeps(&both, &schema, &refs)
+                    );
+                }
             }
+        }
+    }
+
+    /// Nanosecond columns, literals of another zone or unit, and NULL
+    /// literals are left to `PruningPredicate`.
+    #[test]
+    fn other_comparisons_are_left_to_pruning_predicate() {
+        let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("ts", 0));
+        let cases = [
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                ScalarValue::TimestampNanosecond(Some(5), None),
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                ScalarValue::TimestampMicrosecond(Some(5), Some("+05:00".into())),
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                ScalarValue::TimestampMillisecond(Some(5), None),
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                ScalarValue::TimestampMicrosecond(None, None),
+            ),
+        ];
+        for (data_type, value) in cases {
+            let schema = Arc::new(Schema::new(vec![Field::new("ts", data_type, false)]));
+            let filter = compare(
+                Arc::clone(&column),
+                Operator::Gt,
+                Arc::new(Literal::new(value)),
+            );
+            let ours = VersionPredicate::new(&[Arc::clone(&filter)], &schema, "ts");
+            assert!(ours.ranges.is_all(), "{filter}");
         }
     }
 
