@@ -516,7 +516,8 @@ impl TableProvider for SeriesUnion {
             total,
             config.build(),
             chunks(files, groups),
-        )?;
+        )?
+        .pruned_by(predicate.filters(), &wanted);
         let mut plan: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !merged.is_empty() {
             let mut inputs = vec![plan];
