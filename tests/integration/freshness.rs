@@ -160,3 +160,33 @@ async fn a_column_another_process_added_is_there_for_the_next_query() {
         .unwrap();
     assert_eq!(count_of(rows).await, 1);
 }
+
+/// A local pond reads its log's newest commit and `_last_checkpoint` in
+/// place, from the path its URL names: under a folder whose name needs
+/// percent-encoding in a URL, reads still follow commits from another
+/// handle, across the checkpoints written every ten of them.
+#[tokio::test]
+async fn a_pond_under_an_awkward_path_follows_another_handles_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("my pond 100% ü#1");
+    let root = root.to_str().unwrap();
+    let reader = pond::Pond::create_with_options(root, manual())
+        .await
+        .unwrap();
+    let writer = pond::Pond::open(root).await.unwrap();
+    let ctx = SessionContext::new();
+    pond::register(&ctx, Arc::new(reader));
+    for i in 0..25 {
+        writer
+            .append_series_data("/plant/boiler", &readings(&[JAN1 + i]), "ts")
+            .await
+            .unwrap();
+        let df = ctx.sql("SELECT count(*) FROM plant.boiler").await.unwrap();
+        assert_eq!(count_of(df).await, i + 1, "after append {i}");
+    }
+    let log = std::path::Path::new(root).join("oplog/_delta_log");
+    assert!(
+        log.join("_last_checkpoint").exists(),
+        "the appends wrote a checkpoint"
+    );
+}
