@@ -878,7 +878,7 @@ impl SeriesTable {
             config.build(),
             chunks(files, groups),
         )?
-        .pruned_by(predicate.filters(), &scanned);
+        .pruned_by(predicate.filters());
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !runs.is_empty() {
             // The merged runs' requests count on the scan beside them.

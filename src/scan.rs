@@ -17,9 +17,8 @@ use object_store::path::Path as ObjectPath;
 
 use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::plan_err;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
@@ -27,7 +26,8 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::PhysicalSortExpr;
-use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::utils::reassign_expr_columns;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
 };
@@ -175,7 +175,7 @@ impl SeriesScanExec {
     }
 
     /// Records that the kept versions were pruned by `filters`, which refer
-    /// to the table's columns, of which the scan returns `projection`.
+    /// to the table's columns by name.
     ///
     /// DataFusion's filter pushdown hands the scan the filters of the
     /// `FilterExec` above it, which are usually these same filters: the
@@ -183,28 +183,12 @@ impl SeriesScanExec {
     /// `PruningPredicate` again cost a few dozen microseconds per query. A
     /// filter on a column the scan does not return cannot come back, and
     /// is left out.
-    pub(crate) fn pruned_by(
-        mut self,
-        filters: &[Arc<dyn PhysicalExpr>],
-        projection: &[usize],
-    ) -> Self {
-        let in_output = |filter: &Arc<dyn PhysicalExpr>| {
-            Arc::clone(filter)
-                .transform(|e| {
-                    let Some(column) = e.downcast_ref::<Column>() else {
-                        return Ok(Transformed::no(e));
-                    };
-                    match projection.iter().position(|&i| i == column.index()) {
-                        Some(at) => Ok(Transformed::yes(
-                            Arc::new(Column::new(column.name(), at)) as Arc<dyn PhysicalExpr>
-                        )),
-                        None => plan_err!("{} is not returned", column.name()),
-                    }
-                })
-                .data()
-                .ok()
-        };
-        self.pruned_by = filters.iter().filter_map(in_output).collect();
+    pub(crate) fn pruned_by(mut self, filters: &[Arc<dyn PhysicalExpr>]) -> Self {
+        let schema = self.schema();
+        self.pruned_by = filters
+            .iter()
+            .filter_map(|f| reassign_expr_columns(Arc::clone(f), &schema).ok())
+            .collect();
         self
     }
 

@@ -517,7 +517,7 @@ impl TableProvider for SeriesUnion {
             config.build(),
             chunks(files, groups),
         )?
-        .pruned_by(predicate.filters(), &wanted);
+        .pruned_by(predicate.filters());
         let mut plan: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !merged.is_empty() {
             let mut inputs = vec![plan];

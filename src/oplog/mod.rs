@@ -79,7 +79,7 @@ pub(crate) struct Oplog {
     put_check: Option<String>,
     put_checked: tokio::sync::OnceCell<()>,
     /// The Delta log's folder, for a pond on a local disk: see
-    /// [`Oplog::read_log_file`].
+    /// [`read_log_file`].
     local_log: Option<std::path::PathBuf>,
 }
 
@@ -267,8 +267,8 @@ impl Oplog {
 
     /// The commit file of `version`, `None` if the log does not hold it.
     async fn read_commit(&self, version: u64) -> Result<Option<bytes::Bytes>> {
-        if self.local_log.is_some() {
-            return self.read_log_file(&format!("{version:020}.json"));
+        if let Some(dir) = &self.local_log {
+            return read_log_file(dir, &format!("{version:020}.json"));
         }
         Ok(self.table.log_store().read_commit_entry(version).await?)
     }
@@ -276,8 +276,8 @@ impl Oplog {
     /// The version of the newest checkpoint `_last_checkpoint` names, -1 if
     /// there is none.
     async fn last_checkpoint(&self) -> Result<i64> {
-        let bytes = if self.local_log.is_some() {
-            self.read_log_file("_last_checkpoint")?
+        let bytes = if let Some(dir) = &self.local_log {
+            read_log_file(dir, "_last_checkpoint")?
         } else {
             let store = self.table.log_store().object_store(None);
             match store.get(&Path::from("_delta_log/_last_checkpoint")).await {
@@ -292,29 +292,6 @@ impl Oplog {
         let hint: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid_oplog("_last_checkpoint", e.to_string()))?;
         Ok(hint["version"].as_i64().unwrap_or(-1))
-    }
-
-    /// A file of a local pond's Delta log, read in place; `None` if it does
-    /// not exist.
-    ///
-    /// Every query's refresh reads two such files (the probe for the next
-    /// commit and `_last_checkpoint`), one after the other. Through
-    /// `object_store` each read is a round trip to tokio's blocking pool,
-    /// about 0.2 ms with its thread asleep between queries: most of what a
-    /// query through the catalog cost beyond the same query on a table
-    /// registered directly. Read in place, a missing commit costs one failed
-    /// `open`, and `_last_checkpoint` is a few dozen bytes. Both are written
-    /// whole by a rename, as through the store, so either read sees a file
-    /// complete or not at all. The read blocks the task's thread: for
-    /// microseconds on a local disk, for a round trip on a network file
-    /// system mounted as one (catching up reads each missing commit so).
-    fn read_log_file(&self, name: &str) -> Result<Option<bytes::Bytes>> {
-        let dir = self.local_log.as_ref().expect("a local pond's log");
-        match std::fs::read(dir.join(name)) {
-            Ok(bytes) => Ok(Some(bytes.into())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
     }
 
     async fn read_files(&self, files: Vec<(Path, u64)>) -> Result<Vec<OplogEntry>> {
@@ -713,6 +690,28 @@ async fn read_entries(store: Arc<dyn ObjectStore>, path: Path) -> Result<Vec<Opl
         entries.extend(batch_to_entries(&batch, &location)?);
     }
     Ok(entries)
+}
+
+/// A file of a local pond's Delta log folder `dir`, read in place; `None`
+/// if it does not exist.
+///
+/// Every query's refresh reads two such files (the probe for the next
+/// commit and `_last_checkpoint`), one after the other. Through
+/// `object_store` each read is a round trip to tokio's blocking pool,
+/// about 0.2 ms with its thread asleep between queries: most of what a
+/// query through the catalog cost beyond the same query on a table
+/// registered directly. Read in place, a missing commit costs one failed
+/// `open`, and `_last_checkpoint` is a few dozen bytes. Both are written
+/// whole by a rename, as through the store, so either read sees a file
+/// complete or not at all. The read blocks the task's thread: for
+/// microseconds on a local disk, for a round trip on a network file
+/// system mounted as one (catching up reads each missing commit so).
+fn read_log_file(dir: &std::path::Path, name: &str) -> Result<Option<bytes::Bytes>> {
+    match std::fs::read(dir.join(name)) {
+        Ok(bytes) => Ok(Some(bytes.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
