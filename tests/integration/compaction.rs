@@ -718,6 +718,138 @@ async fn clusters_by_a_sort_key(bucket: i64) {
     }
 }
 
+/// Rows of a big host (one a second) and of ten small ones (200 each an
+/// hour), for hours `h0..h1`, in time order as a collector sends them.
+fn uneven_hosts_batch(h0: i64, h1: i64) -> arrow::array::RecordBatch {
+    let (mut times, mut hosts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for h in h0..h1 {
+        for s in 0..3_600 {
+            let t = JAN1 + h * 60 * MINUTE + s * 1_000_000;
+            times.push(t);
+            hosts.push("big".to_string());
+            values.push(s as f64);
+            if s % 18 == 0 {
+                for small in 0..10 {
+                    times.push(t);
+                    hosts.push(format!("small_{small}"));
+                    values.push((h * 10_000 + s + small) as f64);
+                }
+            }
+        }
+    }
+    arrow::array::RecordBatch::try_from_iter([
+        (
+            "ts",
+            timestamps(arrow::datatypes::TimeUnit::Microsecond, Some("UTC"), times),
+        ),
+        (
+            "hostname",
+            Arc::new(arrow::array::StringArray::from(hosts)) as _,
+        ),
+        (
+            "usage",
+            Arc::new(arrow::array::Float64Array::from(values)) as _,
+        ),
+    ])
+    .unwrap()
+}
+
+/// A file clustered by a sort key within time buckets starts its pages
+/// where a host's run of an hour starts (runs shorter than 1,024 rows share
+/// a page, none holds more than 2,048 rows), so the page index finds one
+/// host's hour without its neighbours'; no row is lost or doubled by the
+/// cutting, which carries runs across the sort's batches.
+#[tokio::test]
+async fn clustered_pages_start_where_a_hosts_hour_starts() {
+    let (dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    for h in 0..3 {
+        pond.append_series_data("/devops/cpu", &uneven_hosts_batch(h, h + 1), "ts")
+            .await
+            .unwrap();
+    }
+    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], 60 * MINUTE)
+        .await
+        .unwrap();
+    let ctx = context(Arc::clone(&pond));
+    let queries = [
+        "SELECT hostname, ts, usage FROM devops.cpu ORDER BY hostname, ts",
+        "SELECT hostname, count(*), sum(usage) FROM devops.cpu GROUP BY hostname ORDER BY 1",
+        "SELECT ts, usage FROM devops.cpu WHERE hostname = 'small_3' \
+         AND ts >= '2024-01-01T00:30:00Z' AND ts < '2024-01-01T02:10:00Z' ORDER BY ts",
+    ];
+    let mut before = Vec::new();
+    for sql in queries {
+        before.push(answer(&ctx, sql).await);
+    }
+    let done = pond.compact("/devops/cpu").await.unwrap();
+    assert_eq!(done.versions_written, 1);
+    for (sql, want) in queries.iter().zip(&before) {
+        assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
+    }
+
+    let live = pond.versions("/devops/cpu").unwrap();
+    let live = live.iter().find(|v| v.is_live()).unwrap();
+    let file = std::fs::File::open(dir.path().join(&live.file_path)).unwrap();
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file, options,
+        )
+        .unwrap();
+    let metadata = reader.metadata().clone();
+    let rows = arrow::compute::concat_batches(
+        &reader.schema().clone(),
+        &reader
+            .build()
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    )
+    .unwrap();
+    let hosts = rows.column(1).as_string::<i32>();
+    let ts = raw_i64(&rows, "ts");
+    let run = |i: usize| (ts[i].div_euclid(60 * MINUTE), hosts.value(i));
+    // Where each page of each column starts, as a row of the file.
+    let offsets = metadata.offset_index().expect("a page index");
+    let mut first_row = 0;
+    for (group, columns) in offsets.iter().enumerate() {
+        let group_rows = metadata.row_group(group).num_rows();
+        for pages in columns {
+            let starts: Vec<i64> = pages
+                .page_locations()
+                .iter()
+                .map(|p| first_row + p.first_row_index)
+                .collect();
+            for (k, &start) in starts.iter().enumerate() {
+                let end = starts.get(k + 1).copied().unwrap_or(first_row + group_rows);
+                assert!(end - start <= 2_048, "a page of {} rows", end - start);
+                let start = start as usize;
+                // A page starts at a run, or inside a run longer than a page.
+                if start > 0 && run(start - 1) == run(start) {
+                    assert_eq!(
+                        hosts.value(start),
+                        "big",
+                        "page at row {start} splits a run"
+                    );
+                }
+            }
+            // Each hour of the big host (3,600 rows) starts a page.
+            for i in 1..rows.num_rows() {
+                if hosts.value(i) == "big" && run(i - 1) != run(i) {
+                    assert!(starts.contains(&(i as i64)), "big host's hour at row {i}");
+                }
+            }
+        }
+        first_row += group_rows;
+    }
+    assert_eq!(first_row as usize, rows.num_rows());
+    // The small hosts' runs (200 rows) share pages: about 1,000 rows each.
+    let ts_pages = offsets[0][0].page_locations().len();
+    assert!(ts_pages < 20, "{ts_pages} pages for 16,800 rows");
+}
+
 /// A hole in the log behind a checkpoint (a trim that another process
 /// overtook, or one killed half-way) must not pass for the end of the log:
 /// a handle whose next commit is missing while a newer checkpoint exists
