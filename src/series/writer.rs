@@ -447,7 +447,7 @@ impl PageRuns {
             columns.push(Arc::new(buckets));
         }
         if columns.is_empty() {
-            return Ok(vec![0..batch.num_rows()]);
+            return Ok(std::iter::once(0..batch.num_rows()).collect());
         }
         Ok(partition(&columns)?.ranges())
     }
@@ -476,15 +476,22 @@ impl PageCutter {
         let runs = self.runs.runs(&batch)?;
         let mut slices = Vec::new();
         let mut start = 0;
-        // The last run may go on in the next batch: it is carried.
-        for run in &runs[..runs.len().saturating_sub(1)] {
+        for (i, run) in runs.iter().enumerate() {
             // A run that would overfill the page, or that fills one itself,
             // starts a page.
             if run.start > start && (run.end - start > PAGE_ROWS || run.len() >= MIN_PAGE_ROWS) {
                 slices.push(batch.slice(start, run.start - start));
                 start = run.start;
             }
-            if run.end - start >= MIN_PAGE_ROWS {
+            if i + 1 == runs.len() {
+                // The last run may go on in the next batch: it is carried,
+                // but for whole pages of it (a series of one host, sorted
+                // by host over whole files, is one run).
+                while batch.num_rows() - start > PAGE_ROWS {
+                    slices.push(batch.slice(start, PAGE_ROWS));
+                    start += PAGE_ROWS;
+                }
+            } else if run.end - start >= MIN_PAGE_ROWS {
                 slices.push(batch.slice(start, run.end - start));
                 start = run.end;
             }
@@ -645,4 +652,88 @@ impl<W: AsyncFileWriter> AsyncFileWriter for HashingWriter<W> {
 /// `sha256:<hex>` of some bytes, as stored in `content_hash`.
 pub(crate) fn content_hash(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::Schema;
+
+    fn batch(schema: &SchemaRef, from: i64, hosts: &[&str]) -> RecordBatch {
+        let ts =
+            TimestampMicrosecondArray::from_iter_values((0..hosts.len() as i64).map(|i| from + i));
+        RecordBatch::try_new(
+            Arc::clone(schema),
+            vec![Arc::new(ts), Arc::new(StringArray::from(hosts.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    /// One run over the whole input (a series of one host sorted by host)
+    /// is cut into whole pages as it comes: what is carried stays under a
+    /// page, and every row comes out once, in order.
+    #[test]
+    fn a_run_longer_than_the_input_batches_is_carried_a_page_at_most() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("host", DataType::Utf8, false),
+        ]));
+        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
+            .unwrap()
+            .unwrap();
+        let mut cutter = PageCutter::new(runs);
+        let mut out = Vec::new();
+        for b in 0..5 {
+            let slices = cutter
+                .push(batch(&schema, b * 8_192, &["a"; 8_192]))
+                .unwrap();
+            assert!(slices.iter().all(|s| s.num_rows() == PAGE_ROWS));
+            assert!(
+                cutter
+                    .carry
+                    .as_ref()
+                    .is_some_and(|c| c.num_rows() <= PAGE_ROWS)
+            );
+            out.extend(slices);
+        }
+        out.extend(cutter.finish());
+        let all = concat_batches(&schema, &out).unwrap();
+        let ts = all
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert_eq!(ts.len(), 5 * 8_192);
+        assert!(ts.values().iter().enumerate().all(|(i, &t)| t == i as i64));
+    }
+
+    /// Runs end pages where they end: short runs share a page until it
+    /// holds the minimum, a run of at least the minimum gets its own.
+    #[test]
+    fn short_runs_share_a_page_and_long_ones_start_one() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("host", DataType::Utf8, false),
+        ]));
+        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
+            .unwrap()
+            .unwrap();
+        let mut cutter = PageCutter::new(runs);
+        // Runs of 600, 600, 100, 1,500 and 300 rows.
+        let mut hosts = Vec::new();
+        for (host, n) in [("a", 600), ("b", 600), ("c", 100), ("d", 1_500), ("e", 300)] {
+            hosts.extend(std::iter::repeat_n(host, n));
+        }
+        let slices = cutter.push(batch(&schema, 0, &hosts)).unwrap();
+        let sizes: Vec<usize> = slices.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [1_200, 100, 1_500]);
+        assert_eq!(cutter.finish().map(|c| c.num_rows()), Some(300));
+    }
 }

@@ -517,19 +517,13 @@ async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     assert!(pond.check().await.unwrap().is_clean());
 }
 
-/// Rows of three hosts, interleaved in time as a collector sends them: one
-/// row per host every 10 s from minute `m`.
-fn hosts_batch(m: i64) -> arrow::array::RecordBatch {
-    let mut times = Vec::new();
-    let mut hosts = Vec::new();
-    let mut values = Vec::new();
-    for i in 0..6 {
-        for (h, host) in ["host_c", "host_a", "host_b"].iter().enumerate() {
-            times.push(JAN1 + m * MINUTE + i * 10_000_000);
-            hosts.push(*host);
-            values.push((m * 100 + i * 10 + h as i64) as f64);
-        }
-    }
+/// A batch of `(ts, hostname, usage)` rows.
+fn host_rows<S: AsRef<str>>(
+    times: Vec<i64>,
+    hosts: Vec<S>,
+    values: Vec<f64>,
+) -> arrow::array::RecordBatch {
+    let hosts: Vec<&str> = hosts.iter().map(AsRef::as_ref).collect();
     arrow::array::RecordBatch::try_from_iter([
         (
             "ts",
@@ -545,6 +539,22 @@ fn hosts_batch(m: i64) -> arrow::array::RecordBatch {
         ),
     ])
     .unwrap()
+}
+
+/// Rows of three hosts, interleaved in time as a collector sends them: one
+/// row per host every 10 s from minute `m`.
+fn hosts_batch(m: i64) -> arrow::array::RecordBatch {
+    let mut times = Vec::new();
+    let mut hosts = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..6 {
+        for (h, host) in ["host_c", "host_a", "host_b"].iter().enumerate() {
+            times.push(JAN1 + m * MINUTE + i * 10_000_000);
+            hosts.push(*host);
+            values.push((m * 100 + i * 10 + h as i64) as f64);
+        }
+    }
+    host_rows(times, hosts, values)
 }
 
 const HOST_QUERIES: [&str; 5] = [
@@ -737,21 +747,7 @@ fn uneven_hosts_batch(h0: i64, h1: i64) -> arrow::array::RecordBatch {
             }
         }
     }
-    arrow::array::RecordBatch::try_from_iter([
-        (
-            "ts",
-            timestamps(arrow::datatypes::TimeUnit::Microsecond, Some("UTC"), times),
-        ),
-        (
-            "hostname",
-            Arc::new(arrow::array::StringArray::from(hosts)) as _,
-        ),
-        (
-            "usage",
-            Arc::new(arrow::array::Float64Array::from(values)) as _,
-        ),
-    ])
-    .unwrap()
+    host_rows(times, hosts, values)
 }
 
 /// A file clustered by a sort key within time buckets starts its pages
