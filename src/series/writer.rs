@@ -395,7 +395,9 @@ const MIN_PAGE_ROWS: usize = 1_024;
 /// key (but for the time column) or the time bucket changes, so that the
 /// page index finds one host's rows of one hour without decoding its
 /// neighbours'. Runs shorter than [`MIN_PAGE_ROWS`] share a page; a run
-/// longer than [`PAGE_ROWS`] takes several.
+/// longer than [`PAGE_ROWS`] takes several. Only for series whose columns
+/// are all required (not nullable) and flat: others keep pages of
+/// [`PAGE_ROWS`] cut anywhere.
 struct PageRuns {
     /// The sort key's columns but the time column.
     columns: Vec<usize>,
@@ -411,7 +413,15 @@ impl PageRuns {
         sort_key: &[String],
         bucket: i64,
     ) -> Result<Option<Self>> {
-        if sort_key.is_empty() {
+        // parquet 59 writes a nullable column without NULLs in mini-batches
+        // of the page's row limit (one row here), so each row would be a
+        // page of its own: pages are cut only where every column is
+        // required and flat.
+        let required = schema
+            .fields()
+            .iter()
+            .all(|f| !f.is_nullable() && !f.data_type().is_nested());
+        if sort_key.is_empty() || !required {
             return Ok(None);
         }
         let columns = sort_key

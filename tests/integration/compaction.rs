@@ -846,6 +846,47 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
     assert!(ts_pages < 20, "{ts_pages} pages for 16,800 rows");
 }
 
+/// A series with a nullable column keeps pages cut by count: parquet 59
+/// writes a nullable column without NULLs in mini-batches of the page's row
+/// limit, which cutting at runs sets to one row (a page per row).
+#[tokio::test]
+async fn a_nullable_column_keeps_pages_of_many_rows() {
+    let (dir, pond) = temp_pond_with(manual()).await;
+    let rows = uneven_hosts_batch(0, 2);
+    let fields: Vec<_> = rows
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(f.name() == "usage"))
+        .collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let rows = arrow::array::RecordBatch::try_new(schema, rows.columns().to_vec()).unwrap();
+    pond.append_series_data("/devops/cpu", &rows, "ts")
+        .await
+        .unwrap();
+    pond.append_series_data("/devops/cpu", &rows.slice(0, 10), "ts")
+        .await
+        .unwrap();
+    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], 60 * MINUTE)
+        .await
+        .unwrap();
+    pond.compact("/devops/cpu").await.unwrap();
+    let live = pond.versions("/devops/cpu").unwrap();
+    let live = live.iter().find(|v| v.is_live()).unwrap();
+    let file = std::fs::File::open(dir.path().join(&live.file_path)).unwrap();
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file, options,
+        )
+        .unwrap();
+    for column in &reader.metadata().offset_index().unwrap()[0] {
+        let pages = column.page_locations().len();
+        assert!(pages < 20, "{pages} pages for 11,210 rows");
+    }
+}
+
 /// A hole in the log behind a checkpoint (a trim that another process
 /// overtook, or one killed half-way) must not pass for the end of the log:
 /// a handle whose next commit is missing while a newer checkpoint exists
