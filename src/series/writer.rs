@@ -670,6 +670,22 @@ mod tests {
     use arrow::array::{StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::Schema;
 
+    /// A cutter of `(ts, host)` batches clustered by host, and their schema.
+    fn host_cutter() -> (SchemaRef, PageCutter) {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("host", DataType::Utf8, false),
+        ]));
+        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
+            .unwrap()
+            .unwrap();
+        (schema, PageCutter::new(runs))
+    }
+
     fn batch(schema: &SchemaRef, from: i64, hosts: &[&str]) -> RecordBatch {
         let ts =
             TimestampMicrosecondArray::from_iter_values((0..hosts.len() as i64).map(|i| from + i));
@@ -685,18 +701,7 @@ mod tests {
     /// page, and every row comes out once, in order.
     #[test]
     fn a_run_longer_than_the_input_batches_is_carried_a_page_at_most() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            Field::new("host", DataType::Utf8, false),
-        ]));
-        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
-            .unwrap()
-            .unwrap();
-        let mut cutter = PageCutter::new(runs);
+        let (schema, mut cutter) = host_cutter();
         let mut out = Vec::new();
         for b in 0..5 {
             let slices = cutter
@@ -724,18 +729,7 @@ mod tests {
     /// holds the minimum, a run of at least the minimum gets its own.
     #[test]
     fn short_runs_share_a_page_and_long_ones_start_one() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            Field::new("host", DataType::Utf8, false),
-        ]));
-        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
-            .unwrap()
-            .unwrap();
-        let mut cutter = PageCutter::new(runs);
+        let (schema, mut cutter) = host_cutter();
         // Runs of 600, 600, 100, 1,500 and 300 rows.
         let mut hosts = Vec::new();
         for (host, n) in [("a", 600), ("b", 600), ("c", 100), ("d", 1_500), ("e", 300)] {

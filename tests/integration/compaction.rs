@@ -517,6 +517,36 @@ async fn appends_trim_the_oplog_log_and_lagging_handles_reload() {
     assert!(pond.check().await.unwrap().is_clean());
 }
 
+/// The footer (with its page index) and the rows of the data file at
+/// `path` under the pond's folder.
+fn read_file(
+    dir: &std::path::Path,
+    path: &str,
+) -> (
+    Arc<parquet::file::metadata::ParquetMetaData>,
+    arrow::array::RecordBatch,
+) {
+    let file = std::fs::File::open(dir.join(path)).unwrap();
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file, options,
+        )
+        .unwrap();
+    let metadata = Arc::clone(reader.metadata());
+    let schema = reader.schema().clone();
+    let batches = reader
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (
+        metadata,
+        arrow::compute::concat_batches(&schema, &batches).unwrap(),
+    )
+}
+
 /// A batch of `(ts, hostname, usage)` rows.
 fn host_rows<S: AsRef<str>>(
     times: Vec<i64>,
@@ -659,23 +689,12 @@ async fn clusters_by_a_sort_key(bucket: i64) {
 
     // The file is sorted by (bucket, hostname, ts); only a file sorted by
     // (hostname, ts) as a whole says so in its footer.
-    let file = std::fs::File::open(_dir.path().join(&live[0].file_path)).unwrap();
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    let sorting = reader.metadata().row_group(0).sorting_columns().cloned();
+    let (metadata, rows) = read_file(_dir.path(), &live[0].file_path);
+    let sorting = metadata.row_group(0).sorting_columns().cloned();
     assert_eq!(
         sorting.map(|s| s.len()),
         if bucket == 0 { Some(2) } else { None }
     );
-    let rows = arrow::compute::concat_batches(
-        &reader.schema().clone(),
-        &reader
-            .build()
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap(),
-    )
-    .unwrap();
     let hosts = rows.column(1).as_string::<i32>();
     let ts = raw_i64(&rows, "ts");
     let bucket_of = |t: i64| if bucket == 0 { 0 } else { t.div_euclid(bucket) };
@@ -786,24 +805,7 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
 
     let live = pond.versions("/devops/cpu").unwrap();
     let live = live.iter().find(|v| v.is_live()).unwrap();
-    let file = std::fs::File::open(dir.path().join(&live.file_path)).unwrap();
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
-        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
-            file, options,
-        )
-        .unwrap();
-    let metadata = reader.metadata().clone();
-    let rows = arrow::compute::concat_batches(
-        &reader.schema().clone(),
-        &reader
-            .build()
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap(),
-    )
-    .unwrap();
+    let (metadata, rows) = read_file(dir.path(), &live.file_path);
     let hosts = rows.column(1).as_string::<i32>();
     let ts = raw_i64(&rows, "ts");
     let run = |i: usize| (ts[i].div_euclid(60 * MINUTE), hosts.value(i));
@@ -873,15 +875,8 @@ async fn a_nullable_column_keeps_pages_of_many_rows() {
     pond.compact("/devops/cpu").await.unwrap();
     let live = pond.versions("/devops/cpu").unwrap();
     let live = live.iter().find(|v| v.is_live()).unwrap();
-    let file = std::fs::File::open(dir.path().join(&live.file_path)).unwrap();
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
-        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
-            file, options,
-        )
-        .unwrap();
-    for column in &reader.metadata().offset_index().unwrap()[0] {
+    let (metadata, _) = read_file(dir.path(), &live.file_path);
+    for column in &metadata.offset_index().unwrap()[0] {
         let pages = column.page_locations().len();
         assert!(pages < 20, "{pages} pages for 11,210 rows");
     }
