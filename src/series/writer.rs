@@ -7,13 +7,12 @@
 //! with DataFusion's external sort (which spills to disk past a memory limit)
 //! into a new file and delete the first.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use std::ops::Range;
-
-use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{SortOptions, cast, concat_batches, partition};
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use datafusion::common::{DFSchema, ScalarValue};
@@ -47,7 +46,7 @@ use sha2::{Digest, Sha256};
 use super::distinct::DistinctCounter;
 use crate::error::{Error, Result};
 use crate::lww::{DuplicateKeys, LastWriterWinsExec};
-use crate::time::{TimeStats, time_stats};
+use crate::time::{TimeStats, floor_micros, time_stats, timestamp_unit};
 
 /// Tuning of data files.
 #[derive(Debug, Clone)]
@@ -150,9 +149,15 @@ pub(crate) fn writer_properties(
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.row_group_rows))
-        .set_data_page_row_count_limit(if aligned { 1 } else { PAGE_ROWS })
-        .set_write_batch_size(PAGE_ROWS)
         .set_sorting_columns(sorting.filter(|columns| !columns.is_empty()));
+    builder = if aligned {
+        // A page ends after each write, and within one every PAGE_ROWS.
+        builder
+            .set_data_page_row_count_limit(1)
+            .set_write_batch_size(PAGE_ROWS)
+    } else {
+        builder.set_data_page_row_count_limit(PAGE_ROWS)
+    };
     for field in schema.fields() {
         let path = ColumnPath::from(field.name().as_str());
         if field.name() == timestamp_column {
@@ -402,6 +407,7 @@ struct PageRuns {
     /// The sort key's columns but the time column.
     columns: Vec<usize>,
     ts: usize,
+    unit: TimeUnit,
     /// µs; 0 for none.
     bucket: i64,
 }
@@ -424,15 +430,15 @@ impl PageRuns {
         if sort_key.is_empty() || !required {
             return Ok(None);
         }
-        let columns = sort_key
-            .iter()
-            .filter(|c| c.as_str() != timestamp_column)
-            .map(|c| schema.index_of(c))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         let ts = schema.index_of(timestamp_column)?;
+        // A time column that is no timestamp fails the write anyway.
+        let Some(unit) = timestamp_unit(schema.field(ts).data_type()) else {
+            return Ok(None);
+        };
         Ok(Some(Self {
-            columns,
+            columns: indices_but_time(schema, sort_key, timestamp_column)?,
             ts,
+            unit,
             bucket,
         }))
     }
@@ -445,15 +451,12 @@ impl PageRuns {
             .map(|&i| Arc::clone(batch.column(i)))
             .collect();
         if self.bucket > 0 {
-            let micros = cast(
-                batch.column(self.ts),
-                &DataType::Timestamp(TimeUnit::Microsecond, None),
-            )?;
-            let micros = cast(&micros, &DataType::Int64)?;
-            let bucket = self.bucket;
-            let buckets: Int64Array = micros
+            // As the sort's `date_bin` bins them: µs rounded down.
+            let raw = cast(batch.column(self.ts), &DataType::Int64)?;
+            let (unit, bucket) = (self.unit, self.bucket);
+            let buckets = raw
                 .as_primitive::<Int64Type>()
-                .unary(|t| t.div_euclid(bucket));
+                .unary_opt::<_, Int64Type>(|t| Some(floor_micros(t, unit)?.div_euclid(bucket)));
             columns.push(Arc::new(buckets));
         }
         if columns.is_empty() {
@@ -516,6 +519,19 @@ impl PageCutter {
     fn finish(self) -> Option<RecordBatch> {
         self.carry
     }
+}
+
+/// Where `schema` holds the columns `names` but the time column.
+fn indices_but_time(
+    schema: &Schema,
+    names: &[String],
+    timestamp_column: &str,
+) -> std::result::Result<Vec<usize>, ArrowError> {
+    names
+        .iter()
+        .filter(|name| name.as_str() != timestamp_column)
+        .map(|name| schema.index_of(name))
+        .collect()
 }
 
 /// A data file a first pass wrote.
@@ -605,11 +621,7 @@ async fn sorted_stream(
     let sort = LexOrdering::new(sort).expect("at least the time column");
     let mut plan: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(sort, scan));
     if !key.is_empty() {
-        let others = key
-            .iter()
-            .filter(|k| k.as_str() != timestamp_column)
-            .map(|k| scanned.index_of(k))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let others = indices_but_time(&scanned, key, timestamp_column)?;
         let time = scanned.index_of(timestamp_column)?;
         let row = scanned.index_of(ROW_COLUMN)?;
         plan = Arc::new(LastWriterWinsExec::try_new(
@@ -668,7 +680,6 @@ pub(crate) fn content_hash(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use arrow::array::{StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::Schema;
 
     /// A cutter of `(ts, host)` batches clustered by host, and their schema.
     fn host_cutter() -> (SchemaRef, PageCutter) {
