@@ -12,7 +12,8 @@
 //! median of the timed runs is reported; every answer is checked equal
 //! across all five. The ratio of `ListingTable` to pond comes from
 //! separate runs of the two that take turns, each in its own session. The
-//! whole process is measured too: `pond sql` against the DuckDB CLI on its
+//! whole process is measured too: `pond sql` (the binary `cargo build
+//! --release` makes) against the DuckDB CLI on its
 //! database file, on the one-host 12-hour query, start to exit, with peak
 //! memory from GNU time.
 //!
@@ -38,7 +39,9 @@ mod common;
 #[path = "common/duckdb.rs"]
 mod duckdb;
 use common::{bench_dir, copy_dir};
-use duckdb::{assert_same, duckdb_answer, duckdb_binary, duckdb_time, median, process_cost};
+use duckdb::{
+    assert_same, duckdb_answer, duckdb_binary, duckdb_time, median, process_cost, release_pond,
+};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -267,7 +270,7 @@ fn main() {
 
     // The whole process, on the one-host 12-hour query.
     let q1 = QUERIES[0].1;
-    let pond_bin = env!("CARGO_BIN_EXE_pond");
+    let pond_bin = release_pond();
     let pond_run = process_cost(
         Command::new(pond_bin)
             .arg("--pond")

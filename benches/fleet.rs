@@ -26,7 +26,9 @@ mod common;
 #[path = "common/duckdb.rs"]
 mod duckdb;
 use common::bench_dir;
-use duckdb::{assert_same, duckdb_answer, duckdb_binary, duckdb_time, median, process_cost};
+use duckdb::{
+    assert_same, duckdb_answer, duckdb_binary, duckdb_time, median, process_cost, release_pond,
+};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -150,7 +152,7 @@ fn main() {
     // The whole process, on the first query.
     let (_, pond_sql, duck_sql) = QUERIES[0];
     let pond_run = process_cost(
-        Command::new(env!("CARGO_BIN_EXE_pond"))
+        Command::new(release_pond())
             .arg("--pond")
             .arg(&pond_dir)
             .args(["sql", "--format", "csv"])

@@ -91,6 +91,60 @@ print(statistics.median(times))
     Duration::from_secs_f64(seconds)
 }
 
+/// The `pond` binary as `cargo build --release` makes it (built now if it
+/// is not up to date), for the whole-process figures. The benchmark's own
+/// `CARGO_BIN_EXE_pond` is not that binary: a bench build turns on the
+/// features its dev-dependencies ask of pond's dependencies, which renames
+/// their functions, so the release symbol order (`build.rs`) misses them
+/// and the process maps about 50 MB more of its code.
+///
+/// The variables cargo sets for the benchmark's process (`CARGO_PKG_NAME`,
+/// `CARGO_MANIFEST_DIR`, ...) are left out of the build's environment:
+/// build scripts that watch them (ring's does) would otherwise see them
+/// changed and rebuild most of the dependencies, here and in the next
+/// `cargo build --release` again.
+pub(crate) fn release_pond() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if set_by_cargo {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let out = build
+        .args(["build", "--release", "--locked", "--bin", "pond"])
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo build --release --bin pond failed"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["target"]["name"] == "pond")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the pond binary")
+}
+
 /// The median wall time of `runs` runs of a whole process, and its median
 /// peak resident memory in MiB (GNU time's `%M`).
 pub(crate) fn process_cost(command: &mut Command, runs: usize) -> (Duration, f64) {

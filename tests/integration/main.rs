@@ -16,6 +16,7 @@ mod interop;
 mod keyed;
 mod optimizer;
 mod pruning;
+mod release;
 mod reopen;
 mod roundtrip;
 mod s3_server;
