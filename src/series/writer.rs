@@ -233,8 +233,31 @@ where
             schema,
         };
         let sorted = sorted_stream(read, order, bucket, timestamp_column, key, options).await?;
-        let runs = PageRuns::new(schema, timestamp_column, sort_key, bucket)?;
-        let pass = file.write_pass(&sorted_path, sorted, runs).await?;
+        // Pages are cut at runs only where every column is required (see
+        // `PageRuns`): the series' nullable columns that hold no NULL in
+        // this file are declared required in it. Readers see the series'
+        // schema all the same (a required column reads as a nullable one).
+        let required = required_where_no_nulls(schema, &first.nulls);
+        let runs = PageRuns::new(&required, timestamp_column, sort_key, bucket)?;
+        let written = if runs.is_some() {
+            required
+        } else {
+            Arc::clone(schema)
+        };
+        let in_written = Arc::clone(&written);
+        // Checked by `RecordBatch::try_new`: a NULL in a column declared
+        // required fails the write instead of being written as a value.
+        let sorted = sorted.map(move |batch| {
+            Ok(RecordBatch::try_new(
+                Arc::clone(&in_written),
+                batch?.columns().to_vec(),
+            )?)
+        });
+        let target = Target {
+            schema: &written,
+            ..file
+        };
+        let pass = target.write_pass(&sorted_path, sorted, runs).await?;
         debug_assert!(
             pass.sorted || !sort_key.is_empty(),
             "external sort produced unsorted output"
@@ -267,6 +290,8 @@ pub(crate) async fn remove_quietly(store: &Arc<dyn ObjectStore>, path: &Path) {
 
 struct Pass {
     file: WrittenFile,
+    /// Whether each column held a NULL.
+    nulls: Vec<bool>,
     sorted: bool,
     /// The rows, in time order so far, held a key twice.
     repeats_key: bool,
@@ -321,6 +346,7 @@ impl Target<'_> {
             .transpose()?;
         let mut last: Option<i64> = None;
         let mut rows = 0i64;
+        let mut nulls = vec![false; schema.fields().len()];
         let mut input = std::pin::pin!(input);
         while let Some(batch) = input.next().await {
             let batch = batch?;
@@ -345,6 +371,9 @@ impl Target<'_> {
             bounds = Some(bounds.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
             rows += batch.num_rows() as i64;
             distinct.update(&batch);
+            for (null, column) in nulls.iter_mut().zip(batch.columns()) {
+                *null |= column.null_count() > 0;
+            }
             let slices = match pages.as_mut() {
                 Some(pages) => pages.push(batch)?,
                 None => vec![batch],
@@ -380,6 +409,7 @@ impl Target<'_> {
                 content_hash: sink.digest(),
                 distinct: distinct.finish(),
             },
+            nulls,
             sorted,
             repeats_key: repeats.is_some_and(|r| r.found),
         })
@@ -400,9 +430,11 @@ const MIN_PAGE_ROWS: usize = 1_024;
 /// key (but for the time column) or the time bucket changes, so that the
 /// page index finds one host's rows of one hour without decoding its
 /// neighbours'. Runs shorter than [`MIN_PAGE_ROWS`] share a page; a run
-/// longer than [`PAGE_ROWS`] takes several. Only for series whose columns
-/// are all required (not nullable) and flat: others keep pages of
-/// [`PAGE_ROWS`] cut anywhere.
+/// longer than [`PAGE_ROWS`] takes several. Only for files whose columns
+/// are all required (not nullable) and flat, which a series' nullable
+/// columns are where the file holds no NULL in them
+/// ([`required_where_no_nulls`]): others keep pages of [`PAGE_ROWS`] cut
+/// anywhere.
 struct PageRuns {
     /// The sort key's columns but the time column.
     columns: Vec<usize>,
@@ -464,6 +496,25 @@ impl PageRuns {
         }
         Ok(partition(&columns)?.ranges())
     }
+}
+
+/// `schema` with its flat nullable columns that hold no NULL (`nulls[i]`
+/// false) declared required: a series ingested from CSV has only nullable
+/// columns, and most of them never see a NULL.
+fn required_where_no_nulls(schema: &SchemaRef, nulls: &[bool]) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(nulls)
+        .map(|(field, &null)| {
+            let flat = !field.data_type().is_nested();
+            field
+                .as_ref()
+                .clone()
+                .with_nullable(field.is_nullable() && (null || !flat))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Cuts a clustered file's sorted batches at [`PageRuns`] for the writer,

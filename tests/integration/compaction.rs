@@ -783,13 +783,99 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
             .await
             .unwrap();
     }
-    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], 60 * MINUTE)
+    compact_clustered_keeping_answers(&pond).await;
+    assert_pages_start_at_runs(dir.path(), &pond);
+}
+
+/// The same for a series whose columns are all nullable, as one ingested
+/// from CSV is: where the file holds no NULL, its columns are written
+/// required (parquet 59 would write a nullable column's page per row when
+/// pages are cut so), and the series keeps its nullable schema: a NULL
+/// appended later is read, and compacted again into a file whose column is
+/// nullable again, with pages cut by count.
+#[tokio::test]
+async fn a_nullable_series_gets_pages_cut_at_runs_where_it_holds_no_null() {
+    let (dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    for h in 0..3 {
+        let rows = all_nullable(uneven_hosts_batch(h, h + 1));
+        pond.append_series_data("/devops/cpu", &rows, "ts")
+            .await
+            .unwrap();
+    }
+    compact_clustered_keeping_answers(&pond).await;
+    let file = assert_pages_start_at_runs(dir.path(), &pond);
+    assert!(file.schema().fields().iter().all(|f| !f.is_nullable()));
+
+    // A NULL after the required file: the table stays nullable.
+    let mut times = vec![JAN1 + 3 * 60 * MINUTE];
+    times.extend(std::iter::repeat_n(JAN1 + 3 * 60 * MINUTE + 1_000_000, 9));
+    let late = all_nullable(host_rows(times, vec!["big"; 10], vec![1.0; 10]));
+    let usage: arrow::array::Float64Array = (0..10).map(|i| (i != 4).then_some(i as f64)).collect();
+    let mut columns = late.columns().to_vec();
+    columns[2] = Arc::new(usage);
+    let late = arrow::array::RecordBatch::try_new(late.schema(), columns).unwrap();
+    pond.append_series_data("/devops/cpu", &late, "ts")
         .await
         .unwrap();
     let ctx = context(Arc::clone(&pond));
+    let table = ctx.table("devops.cpu").await.unwrap();
+    assert!(
+        table
+            .schema()
+            .field_with_name(None, "usage")
+            .unwrap()
+            .is_nullable()
+    );
+    let counts = "SELECT count(*), count(usage), sum(usage) FROM devops.cpu";
+    let want = answer(&ctx, counts).await;
+    assert!(want.contains("| 16810    | 16809                   |"), "{want}");
+    let union = "SELECT count(*), count(usage) FROM series_union('/devops/*')";
+    let got = answer(&ctx, union).await;
+    assert!(got.contains("| 16810    | 16809 "), "{got}");
+
+    // Compacted again, the NULL stays; the file's column is nullable, and
+    // its pages are cut by count, not one per row.
+    compact_clustered_keeping_answers(&pond).await;
+    assert_eq!(answer(&ctx, counts).await, want);
+    let live = pond.versions("/devops/cpu").unwrap();
+    let live = live.iter().find(|v| v.is_live()).unwrap();
+    let (metadata, rows) = read_file(dir.path(), &live.file_path);
+    assert!(
+        rows.schema()
+            .field_with_name("usage")
+            .unwrap()
+            .is_nullable()
+    );
+    assert_eq!(rows.column_by_name("usage").unwrap().null_count(), 1);
+    for column in &metadata.offset_index().unwrap()[0] {
+        let pages = column.page_locations().len();
+        assert!(pages < 40, "{pages} pages for 16,810 rows");
+    }
+}
+
+/// `rows` with every column declared nullable.
+fn all_nullable(rows: arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+    let fields: Vec<_> = rows
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    arrow::array::RecordBatch::try_new(schema, rows.columns().to_vec()).unwrap()
+}
+
+/// Declares `/devops/cpu` clustered by host within hours and compacts it
+/// into one file, checking that queries answer as before.
+async fn compact_clustered_keeping_answers(pond: &Arc<Pond>) {
+    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], 60 * MINUTE)
+        .await
+        .unwrap();
+    let ctx = context(Arc::clone(pond));
     let queries = [
-        "SELECT hostname, ts, usage FROM devops.cpu ORDER BY hostname, ts",
-        "SELECT hostname, count(*), sum(usage) FROM devops.cpu GROUP BY hostname ORDER BY 1",
+        "SELECT hostname, ts, usage FROM devops.cpu ORDER BY hostname, ts, usage",
+        "SELECT hostname, count(*), count(usage), sum(usage) FROM devops.cpu GROUP BY hostname ORDER BY 1",
         "SELECT ts, usage FROM devops.cpu WHERE hostname = 'small_3' \
          AND ts >= '2024-01-01T00:30:00Z' AND ts < '2024-01-01T02:10:00Z' ORDER BY ts",
     ];
@@ -802,10 +888,16 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
     for (sql, want) in queries.iter().zip(&before) {
         assert_eq!(&answer(&ctx, sql).await, want, "{sql}");
     }
+}
 
+/// Checks that the pages of the live file of `/devops/cpu` (the rows of
+/// [`uneven_hosts_batch`], clustered by host within hours) start at runs:
+/// see `clustered_pages_start_where_a_hosts_hour_starts`. Returns the
+/// file's rows.
+fn assert_pages_start_at_runs(dir: &std::path::Path, pond: &Pond) -> arrow::array::RecordBatch {
     let live = pond.versions("/devops/cpu").unwrap();
     let live = live.iter().find(|v| v.is_live()).unwrap();
-    let (metadata, rows) = read_file(dir.path(), &live.file_path);
+    let (metadata, rows) = read_file(dir, &live.file_path);
     let hosts = rows.column(1).as_string::<i32>();
     let ts = raw_i64(&rows, "ts");
     let run = |i: usize| (ts[i].div_euclid(60 * MINUTE), hosts.value(i));
@@ -846,40 +938,7 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
     // The small hosts' runs (200 rows) share pages: about 1,000 rows each.
     let ts_pages = offsets[0][0].page_locations().len();
     assert!(ts_pages < 20, "{ts_pages} pages for 16,800 rows");
-}
-
-/// A series with a nullable column keeps pages cut by count: parquet 59
-/// writes a nullable column without NULLs in mini-batches of the page's row
-/// limit, which cutting at runs sets to one row (a page per row).
-#[tokio::test]
-async fn a_nullable_column_keeps_pages_of_many_rows() {
-    let (dir, pond) = temp_pond_with(manual()).await;
-    let rows = uneven_hosts_batch(0, 2);
-    let fields: Vec<_> = rows
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone().with_nullable(f.name() == "usage"))
-        .collect();
-    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-    let rows = arrow::array::RecordBatch::try_new(schema, rows.columns().to_vec()).unwrap();
-    pond.append_series_data("/devops/cpu", &rows, "ts")
-        .await
-        .unwrap();
-    pond.append_series_data("/devops/cpu", &rows.slice(0, 10), "ts")
-        .await
-        .unwrap();
-    pond.set_sort_key_with_bucket("/devops/cpu", &["hostname"], 60 * MINUTE)
-        .await
-        .unwrap();
-    pond.compact("/devops/cpu").await.unwrap();
-    let live = pond.versions("/devops/cpu").unwrap();
-    let live = live.iter().find(|v| v.is_live()).unwrap();
-    let (metadata, _) = read_file(dir.path(), &live.file_path);
-    for column in &metadata.offset_index().unwrap()[0] {
-        let pages = column.page_locations().len();
-        assert!(pages < 20, "{pages} pages for 11,210 rows");
-    }
+    rows
 }
 
 /// A hole in the log behind a checkpoint (a trim that another process
