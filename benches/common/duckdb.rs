@@ -98,11 +98,11 @@ print(statistics.median(times))
 /// their functions, so the release symbol order (`build.rs`) misses them
 /// and the process maps about 50 MB more of its code.
 ///
-/// The variables cargo sets for the benchmark's process (`CARGO_PKG_NAME`,
-/// `CARGO_MANIFEST_DIR`, ...) are left out of the build's environment:
-/// build scripts that watch them (ring's does) would otherwise see them
-/// changed and rebuild most of the dependencies, here and in the next
-/// `cargo build --release` again.
+/// The variables cargo sets for the benchmark's process (`OUT_DIR`,
+/// `CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...) are left out of the build's
+/// environment: ring's build script watches them, and seeing them changed
+/// would rebuild most of the dependencies (20 minutes here), and again in
+/// the next `cargo build --release` or `cargo bench`.
 pub(crate) fn release_pond() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
@@ -117,6 +117,7 @@ pub(crate) fn release_pond() -> PathBuf {
         .iter()
         .any(|prefix| name.starts_with(prefix))
             || [
+                "OUT_DIR",
                 "CARGO_PRIMARY_PACKAGE",
                 "CARGO_TARGET_TMPDIR",
                 "CARGO_RUSTC_CURRENT_DIR",
