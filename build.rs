@@ -14,12 +14,13 @@
 //!
 //! **Symbol order (x86-64 Linux, release).** The kernel maps a binary's code
 //! in 64 KB windows around each page a process touches, so a process's
-//! memory holds every window that one function it ran lies in. The 11 MB of
+//! memory holds every window in which a function it ran lies. The 11 MB of
 //! functions a `pond sql` query runs are spread over 126 MB of code, and
-//! their windows made up 70 of the 88 MB peak of that process. The linker
+//! their windows made up 69 of the 87 MB that process held. The linker
 //! (rust-lld, the toolchain's default here) places the functions listed in
-//! `build/symbol-order.txt` first and together, in that order: the peak of
-//! the same process fell to 30 MB and its time by a tenth. The list is
+//! `build/symbol-order.txt` first and together, in that order: the same
+//! process then holds 20 MB of code and 37 MB in all, and takes a tenth
+//! less time. The list is
 //! written by `build/symbol-order.sh` from a profile of every command; the
 //! hashes in the names follow Cargo.lock and the toolchain, and a test
 //! fails when either has changed since. A name the binary lacks is skipped,
