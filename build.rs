@@ -20,12 +20,12 @@
 //! (rust-lld, the toolchain's default here) places the functions listed in
 //! `build/symbol-order.txt` first and together, in that order: the same
 //! process then holds 20 MB of code and 37 MB in all, and takes a tenth
-//! less time. The list is
-//! written by `build/symbol-order.sh` from a profile of every command; the
-//! hashes in the names follow Cargo.lock and the toolchain, and a test
-//! fails when either has changed since. A name the binary lacks is skipped,
-//! so a stale list costs memory, never correctness. `POND_SYMBOL_ORDER=off`
-//! leaves it out, for a linker without `--symbol-ordering-file` (GNU ld).
+//! less time. The list is written by `build/symbol-order.sh` from a profile
+//! of every command; the hashes in the names follow Cargo.lock and the
+//! toolchain, and a test fails when either has changed since. A name the
+//! binary lacks is skipped, so a stale list costs memory, never
+//! correctness. `POND_SYMBOL_ORDER=off` leaves it out, for a linker without
+//! `--symbol-ordering-file` (GNU ld, gold).
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

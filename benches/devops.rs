@@ -13,9 +13,8 @@
 //! across all five. The ratio of `ListingTable` to pond comes from
 //! separate runs of the two that take turns, each in its own session. The
 //! whole process is measured too: `pond sql` (the binary `cargo build
-//! --release` makes) against the DuckDB CLI on its
-//! database file, on the one-host 12-hour query, start to exit, with peak
-//! memory from GNU time.
+//! --release` makes) against the DuckDB CLI on its database file, on the
+//! one-host 12-hour query, start to exit, with peak memory from GNU time.
 //!
 //! Needs DuckDB's CLI and Python API of one version (`pip install
 //! duckdb-cli==1.5.6 duckdb==1.5.6 pytz`; `$DUCKDB` names another CLI) and GNU
