@@ -498,20 +498,20 @@ impl PageRuns {
     }
 }
 
-/// `schema` with its flat nullable columns that hold no NULL (`nulls[i]`
-/// false) declared required: a series ingested from CSV has only nullable
-/// columns, and most of them never see a NULL.
+/// `schema` with its nullable columns that hold no NULL (`nulls[i]` false)
+/// declared required: a series ingested from CSV has only nullable columns,
+/// and most of them never see a NULL. (A nested column stays unfit for
+/// [`PageRuns`] either way, which then leaves the file the series' schema.)
 fn required_where_no_nulls(schema: &SchemaRef, nulls: &[bool]) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .zip(nulls)
         .map(|(field, &null)| {
-            let flat = !field.data_type().is_nested();
             field
                 .as_ref()
                 .clone()
-                .with_nullable(field.is_nullable() && (null || !flat))
+                .with_nullable(field.is_nullable() && null)
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
