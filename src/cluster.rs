@@ -77,6 +77,7 @@ use crate::catalog::PondSessionOptions;
 use crate::pond::Pond;
 use crate::pruning::TimeRanges;
 use crate::pruning::versions::VersionPredicate;
+use crate::runs::{CollapseRunsExec, Extreme};
 use crate::scan::{ScanSource, SeriesScanExec};
 use crate::scope::{ScopedExec, StoreOrigin, StoreScope};
 use crate::union::SeriesUnion;
@@ -153,6 +154,12 @@ enum ExecNode {
         scope: Option<ScopeNode>,
     },
     Scoped(ScopeNode),
+    /// A [`CollapseRunsExec`] over its input.
+    CollapseRuns {
+        keys: Vec<usize>,
+        min: Vec<usize>,
+        max: Vec<usize>,
+    },
 }
 
 /// `TAG`, the header's length, the header as JSON, then `body`.
@@ -580,6 +587,12 @@ impl PhysicalExtensionCodec for PondCodec {
                 Arc::new(exec)
             }
             ExecNode::Scoped(scope) => Arc::new(ScopedExec::new(input()?, self.scope(&scope)?)),
+            ExecNode::CollapseRuns { keys, min, max } => {
+                let extremes = (min.into_iter().map(|i| (i, Extreme::Min)))
+                    .chain(max.into_iter().map(|i| (i, Extreme::Max)))
+                    .collect();
+                Arc::new(CollapseRunsExec::new(input()?, keys, extremes)?)
+            }
         })
     }
 
@@ -647,6 +660,21 @@ impl PhysicalExtensionCodec for PondCodec {
         }
         if let Some(exec) = node.downcast_ref::<ScopedExec>() {
             let header = ExecNode::Scoped(scope_node(exec.scope(), "a merged read")?);
+            return frame(&header, &[], buf);
+        }
+        if let Some(exec) = node.downcast_ref::<CollapseRunsExec>() {
+            let (keys, extremes) = exec.parts();
+            let ends = |wanted: Extreme| {
+                (extremes.iter())
+                    .filter(|(_, e)| *e == wanted)
+                    .map(|&(i, _)| i)
+                    .collect()
+            };
+            let header = ExecNode::CollapseRuns {
+                keys: keys.to_vec(),
+                min: ends(Extreme::Min),
+                max: ends(Extreme::Max),
+            };
             return frame(&header, &[], buf);
         }
         self.physical.try_encode(node, buf, proto_converter)

@@ -70,6 +70,7 @@ mod pond;
 mod provider;
 pub mod pruning;
 mod reader;
+mod runs;
 mod runtime;
 mod scan;
 mod scope;
@@ -92,6 +93,7 @@ pub use pond::{
     DeleteOutcome, Pond, PondOptions, SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,
 };
 pub use provider::SeriesTable;
+pub use runs::CollapseRunsExec;
 pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};
 pub use store::{Requests, StoreRequests};

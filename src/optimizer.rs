@@ -11,6 +11,11 @@
 //! version pruning through the oplog index: static filters at planning (the
 //! scan then shows the smaller `versions=k/n`), dynamic ones when each
 //! partition of the scan starts to run.
+//!
+//! The same rule then puts a [`crate::CollapseRunsExec`] under the
+//! `min`/`max` aggregations of a series that it may stand under: the runs
+//! of equal group keys that a file clustered by a sort key holds reach the
+//! hash table as one row each (see [`crate::runs`]).
 
 use std::sync::Arc;
 
@@ -20,10 +25,12 @@ use datafusion::error::Result as DfResult;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::runs::collapse_runs;
 use crate::scan::SeriesScanExec;
 
 /// The physical optimizer rule that prunes versions of every
-/// [`SeriesScanExec`] with the time filters pushed into it. Installed by
+/// [`SeriesScanExec`] with the time filters pushed into it, and folds runs
+/// under `min`/`max` aggregations of series. Installed by
 /// [`crate::register`].
 #[derive(Debug, Default)]
 pub struct SeriesTimePruning;
@@ -41,16 +48,18 @@ impl PhysicalOptimizerRule for SeriesTimePruning {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(scan) = node.downcast_ref::<SeriesScanExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            Ok(match scan.apply_pushed_filters()? {
-                Some(pruned) => Transformed::yes(Arc::new(pruned) as Arc<dyn ExecutionPlan>),
-                None => Transformed::no(node),
+        let plan = plan
+            .transform_up(|node| {
+                let Some(scan) = node.downcast_ref::<SeriesScanExec>() else {
+                    return Ok(Transformed::no(node));
+                };
+                Ok(match scan.apply_pushed_filters()? {
+                    Some(pruned) => Transformed::yes(Arc::new(pruned) as Arc<dyn ExecutionPlan>),
+                    None => Transformed::no(node),
+                })
             })
-        })
-        .data()
+            .data()?;
+        collapse_runs(plan)
     }
 
     fn name(&self) -> &str {

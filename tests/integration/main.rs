@@ -19,6 +19,7 @@ mod pruning;
 mod release;
 mod reopen;
 mod roundtrip;
+mod runs;
 mod s3_server;
 mod sql;
 mod union;

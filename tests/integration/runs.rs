@@ -1,0 +1,331 @@
+//! `CollapseRunsExec`: runs of equal group keys folded before a `min`/`max`
+//! aggregation never change an answer.
+//!
+//! A generative differential test: random series whose tags come in runs
+//! of random lengths (read as appended, or compacted by a sort key, with or
+//! without time buckets), with nullable tags and values and the extremes of
+//! their types, and random `GROUP BY` queries of `min`/`max` (and, now and
+//! then, aggregates the fold does not apply to). Every query runs on the
+//! pond table and on a `MemTable` of the same rows in the same session, and
+//! the answers must be equal. The test also counts the queries whose runs
+//! were folded, so that it cannot pass without exercising the fold.
+//!
+//! `POND_RUNS_CASES` sets the number of series (default 12), and
+//! `POND_RUNS_SEED` the seed.
+//!
+//! NaN and `-0.0` are left out of the generated values: DataFusion's own
+//! `min`/`max` answers for them depend on the order rows arrive in (a NaN
+//! replaces any value and any value a NaN), so the pond table and the
+//! `MemTable` may differ without the fold. The fold passes a batch with a
+//! NaN through whole (see `src/runs.rs`).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::datasource::MemTable;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::{CollapseRunsExec, CompactOptions, Pond, SeriesExt};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+/// 2024-01-01T00:00:00Z in µs.
+const JAN1: i64 = 1_704_067_200_000_000;
+const SECOND: i64 = 1_000_000;
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn context(pond: Arc<Pond>) -> SessionContext {
+    // Small batches: many of them, some split inside a run.
+    let config = SessionConfig::new()
+        .with_target_partitions(3)
+        .with_batch_size(700);
+    let ctx = SessionContext::new_with_config(config);
+    pond::register(&ctx, pond);
+    ctx
+}
+
+/// The answer to `sql`, pretty-printed, and the plan it ran.
+async fn run(ctx: &SessionContext, sql: &str) -> (String, Arc<dyn ExecutionPlan>) {
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .create_physical_plan()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batches = collect(Arc::clone(&plan), ctx.task_ctx())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    (text, plan)
+}
+
+/// Every `CollapseRunsExec` in `plan`.
+fn collapses(plan: &Arc<dyn ExecutionPlan>) -> Vec<&CollapseRunsExec> {
+    let mut found: Vec<&CollapseRunsExec> = plan
+        .downcast_ref::<CollapseRunsExec>()
+        .into_iter()
+        .collect();
+    for child in plan.children() {
+        found.extend(collapses(child));
+    }
+    found
+}
+
+/// How many batches the folds of `plan` folded.
+fn batches_folded(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    collapses(plan)
+        .iter()
+        .filter_map(|c| c.metrics()?.sum_by_name("batches_folded"))
+        .map(|v| v.as_usize())
+        .sum()
+}
+
+/// `rows` rows from `start`, a second apart (now and then the same
+/// second twice), whose tags change in runs of random length.
+fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBatch {
+    let (mut ts, mut host, mut rack, mut ok, mut v, mut n) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut t = start;
+    let longest = *[2, 20, 400].choose(rng).unwrap();
+    while ts.len() < rows {
+        let run = rng.random_range(1..=longest);
+        let h = hosts.choose(rng).unwrap().clone();
+        let r = match rng.random_range(0..10) {
+            0 => None,
+            r => Some(r % 3),
+        };
+        let b = rng.random_bool(0.5).then_some(rng.random_bool(0.5));
+        for _ in 0..run {
+            if !rng.random_bool(0.1) {
+                t += SECOND;
+            }
+            ts.push(t);
+            host.push(h.clone());
+            rack.push(r);
+            ok.push(b);
+            v.push(match rng.random_range(0..20) {
+                0 => None,
+                1 => Some(f64::INFINITY),
+                2 => Some(f64::NEG_INFINITY),
+                3 => Some(0.0),
+                _ => Some(rng.random_range(-1e3..1e3)),
+            });
+            n.push(match rng.random_range(0..20) {
+                0 => None,
+                1 => Some(i64::MIN),
+                2 => Some(i64::MAX),
+                _ => Some(rng.random_range(-50..50)),
+            });
+        }
+    }
+    let column = |a: ArrayRef| a;
+    // Every column but the time nullable, whether or not it holds a null.
+    RecordBatch::try_from_iter_with_nullable([
+        (
+            "ts",
+            column(Arc::new(
+                TimestampMicrosecondArray::from(ts).with_timezone("UTC"),
+            )),
+            false,
+        ),
+        ("host", column(Arc::new(StringArray::from(host))), true),
+        ("rack", column(Arc::new(Int64Array::from(rack))), true),
+        ("ok", column(Arc::new(BooleanArray::from(ok))), true),
+        ("v", column(Arc::new(Float64Array::from(v))), true),
+        ("n", column(Arc::new(Int64Array::from(n))), true),
+    ])
+    .unwrap()
+}
+
+/// A random `GROUP BY` query of `table`.
+fn query(rng: &mut StdRng, table: &str, hosts: &[String]) -> String {
+    let keys = [
+        "host",
+        "rack",
+        "ok",
+        "host; rack",
+        "rack; host",
+        "upper(host)",
+        "date_trunc('minute', ts)",
+        "host; ok",
+    ];
+    let keys = *keys.choose(rng).unwrap();
+    let mut aggregates: Vec<String> = Vec::new();
+    for i in 0..rng.random_range(1..=3) {
+        let all = [
+            "max(ts)",
+            "min(ts)",
+            "max(v)",
+            "min(v)",
+            "max(n)",
+            "min(n)",
+            "max(ts)",
+            "min(v)",
+            // The fold does not apply with these.
+            "count(*)",
+            "sum(n)",
+            "max(host)",
+        ];
+        aggregates.push(format!("{} AS a{i}", all.choose(rng).unwrap()));
+    }
+    let filter = match rng.random_range(0..4) {
+        0 => format!(" WHERE host <> '{}'", hosts.choose(rng).unwrap()),
+        1 => format!(
+            " WHERE ts >= to_timestamp_micros({}) AT TIME ZONE 'UTC'",
+            JAN1 + rng.random_range(0..3_000) * SECOND
+        ),
+        2 => " WHERE v > 0".to_string(),
+        _ => String::new(),
+    };
+    let keys: Vec<&str> = keys.split("; ").collect();
+    let named: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} AS k{i}"))
+        .collect();
+    let positions: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+    format!(
+        "SELECT {}, {} FROM {table}{filter} GROUP BY {} ORDER BY {}",
+        named.join(", "),
+        aggregates.join(", "),
+        keys.join(", "),
+        positions.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
+    let cases = env("POND_RUNS_CASES").unwrap_or(12);
+    let seed = env("POND_RUNS_SEED").unwrap_or(20_261_126_u64);
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut planned, mut folded, mut queries) = (0, 0, 0);
+    for case in 0..cases {
+        let path = format!("/runs/s{case}");
+        // Names past 12 bytes are not inline in a string view.
+        let prefix = ["", "a-host-name-of-some-length-"]
+            .choose(&mut rng)
+            .unwrap();
+        let hosts: Vec<String> = (0..rng.random_range(1..12))
+            .map(|h| format!("{prefix}host_{h}"))
+            .collect();
+        let mut batches = Vec::new();
+        let mut start = JAN1;
+        for _ in 0..rng.random_range(1..6) {
+            let count = rng.random_range(1..3_000);
+            let batch = rows(&mut rng, start, count, &hosts);
+            start += batch.num_rows() as i64 * SECOND;
+            pond.append_series_data(&path, &batch, "ts").await.unwrap();
+            batches.push(batch);
+        }
+        let layout = match rng.random_range(0..4) {
+            0 => "as appended",
+            1 => {
+                pond.set_sort_key(&path, &["host"]).await.unwrap();
+                "sorted by host"
+            }
+            2 => {
+                pond.set_sort_key_with_bucket(&path, &["rack", "host"], 600 * SECOND)
+                    .await
+                    .unwrap();
+                "sorted by rack and host in 10-minute buckets"
+            }
+            _ => "compacted by time",
+        };
+        if layout != "as appended" {
+            let options = CompactOptions::default().with_target_file_bytes(40_000);
+            pond.compact_with_options(&path, &options).await.unwrap();
+        }
+        let reference = format!("reference_{case}");
+        let schema = batches[0].schema();
+        let table = MemTable::try_new(schema, vec![batches]).unwrap();
+        ctx.register_table(reference.as_str(), Arc::new(table))
+            .unwrap();
+        let table = format!("runs.s{case}");
+        for _ in 0..40 {
+            let sql = query(&mut rng, "{t}", &hosts);
+            let (answer, plan) = run(&ctx, &sql.replace("{t}", &table)).await;
+            let (expected, _) = run(&ctx, &sql.replace("{t}", &reference)).await;
+            assert_eq!(
+                answer, expected,
+                "seed {seed}, case {case} ({layout}): {sql}"
+            );
+            queries += 1;
+            if !collapses(&plan).is_empty() {
+                planned += 1;
+            }
+            if batches_folded(&plan) > 0 {
+                folded += 1;
+            }
+        }
+    }
+    // The fold is planned for most queries, and folds rows in many.
+    assert!(planned * 3 > queries, "{planned} of {queries} planned");
+    assert!(folded * 6 > queries, "{folded} of {queries} folded");
+}
+
+#[tokio::test]
+async fn the_fold_stands_only_under_min_and_max_of_columns() {
+    let (_dir, pond) = temp_pond().await;
+    let hosts = vec!["a".to_string(), "b".to_string()];
+    let mut rng = StdRng::seed_from_u64(7);
+    let batch = rows(&mut rng, JAN1, 5_000, &hosts);
+    pond.append_series_data("/runs/s", &batch, "ts")
+        .await
+        .unwrap();
+    let ctx = context(Arc::new(pond));
+    let plan = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let (_, plan) = run(&ctx, sql).await;
+            let found: Vec<String> = collapses(&plan)
+                .iter()
+                .map(|c| {
+                    datafusion::physical_plan::displayable(*c)
+                        .one_line()
+                        .to_string()
+                })
+                .collect();
+            found.join("; ")
+        }
+    };
+    assert_eq!(
+        plan("SELECT host, max(ts), min(v), max(n) FROM runs.s GROUP BY host").await,
+        "CollapseRunsExec: keys=[host@1], min=[v@2], max=[ts@0, n@3]\n"
+    );
+    // A key column aggregated is the same over its run.
+    assert_eq!(
+        plan("SELECT host, rack, max(rack) FROM runs.s GROUP BY host, rack").await,
+        "CollapseRunsExec: keys=[host@0, rack@1]\n"
+    );
+    for sql in [
+        // Both ends of one column.
+        "SELECT host, min(v), max(v) FROM runs.s GROUP BY host",
+        // Other aggregates.
+        "SELECT host, count(*) FROM runs.s GROUP BY host",
+        "SELECT host, max(ts), sum(n) FROM runs.s GROUP BY host",
+        // Of an expression, with a filter, of a string.
+        "SELECT host, max(n + 1) FROM runs.s GROUP BY host",
+        "SELECT host, max(n) FILTER (WHERE v > 0) FROM runs.s GROUP BY host",
+        "SELECT rack, max(host) FROM runs.s GROUP BY rack",
+        // Grouped by a float, or by nothing.
+        "SELECT v, max(n) FROM runs.s GROUP BY v",
+        "SELECT max(n) FROM runs.s WHERE v > 0",
+    ] {
+        assert_eq!(plan(sql).await, "", "{sql}");
+    }
+}
