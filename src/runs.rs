@@ -204,6 +204,7 @@ impl CollapseRunsExec {
     }
 
     /// The key columns and the aggregated columns with the end each keeps.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn parts(&self) -> (&[usize], &[(usize, Extreme)]) {
         (&self.keys, &self.extremes)
     }

@@ -20,14 +20,17 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::PhysicalSortExpr;
-use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::expressions::{BinaryExpr, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::utils::reassign_expr_columns;
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
 };
@@ -311,36 +314,10 @@ impl SeriesScanExec {
             )?;
             scan.ranges = ranges;
         }
-        // Of one version there is nothing to choose at execution: the
-        // Parquet scan, which has the dynamic filters too, skips its file by
-        // its time bounds as the versions' pruning would, if they are exact
-        // (DataFusion prunes files by exact statistics only; a nanosecond
-        // column's bounds are rounded).
-        if scan.kept <= 1 && scan.time_bounds_exact() {
-            scan.dynamic.clear();
-        }
+        // Even of one version the dynamic filters are kept: when the scan
+        // starts, their values go to the Parquet scan's page pruning too
+        // (see `settled_config`).
         Ok(Some(scan))
-    }
-
-    /// Whether every file of the scan carries exact bounds of the time
-    /// column in its statistics.
-    fn time_bounds_exact(&self) -> bool {
-        let config = self.config();
-        let Ok(ts) = config.file_schema().index_of(self.source.time_column()) else {
-            return false;
-        };
-        config
-            .file_groups
-            .iter()
-            .flat_map(|g| g.iter())
-            .all(|file| {
-                file.statistics
-                    .as_ref()
-                    .and_then(|s| s.column_statistics.get(ts))
-                    .is_some_and(|c| {
-                        c.min_value.is_exact() == Some(true) && c.max_value.is_exact() == Some(true)
-                    })
-            })
     }
 
     /// The stream of `partition` of the scan without the files of versions
@@ -373,14 +350,57 @@ impl SeriesScanExec {
         let ts = self.source.time_column();
         let ranges = physical_time_ranges(&self.dynamic, ts, self.source.time_type());
         let predicate = VersionPredicate::new(&self.dynamic, &self.schema(), ts);
+        let settled = self.settled_config()?;
         if ranges.is_all() && !predicate.can_prune() {
-            return Ok(Arc::clone(&self.input));
+            return match settled {
+                Some(config) => data_source(config, self.file_groups()),
+                None => Ok(Arc::clone(&self.input)),
+            };
         }
         let (groups, dropped) = self.files_within(&ranges, &predicate)?;
         MetricBuilder::new(&self.metrics)
             .global_counter("versions_pruned_dynamic")
             .add(dropped);
-        data_source(self.config().clone(), groups)
+        data_source(settled.unwrap_or_else(|| self.config().clone()), groups)
+    }
+
+    /// The Parquet scan's configuration with its predicate's dynamic
+    /// filters also given as their values now, or `None` if it has none.
+    ///
+    /// DataFusion's page index pruning reads only the conjuncts of a
+    /// predicate that name one column, and a hash join's dynamic filter on
+    /// two key columns (`hostname`, `ts`) is one expression naming both: the
+    /// probe side read every page of the row groups its bounds kept. Its
+    /// value, once the build side is complete (as it is when the probe side
+    /// starts), is a conjunction of bounds per column. A value is never
+    /// wrong to filter by: a join's is final by then, and a TopK's only
+    /// tightens, so the dynamic filters stay beside it for what comes later.
+    fn settled_config(&self) -> DfResult<Option<FileScanConfig>> {
+        let config = self.config();
+        let (Some(source), Some(filter)) = (
+            config.file_source().downcast_ref::<ParquetSource>(),
+            config.file_source().filter(),
+        ) else {
+            return Ok(None);
+        };
+        let now = snapshot_physical_expr_opt(Arc::clone(&filter))?;
+        if !now.transformed {
+            return Ok(None);
+        }
+        let both = Arc::new(BinaryExpr::new(filter, Operator::And, now.data));
+        let source = Arc::new(source.with_predicate(both));
+        Ok(Some(
+            FileScanConfigBuilder::from(config.clone())
+                .with_source(source)
+                .build(),
+        ))
+    }
+
+    /// The files of each partition of the Parquet scan.
+    fn file_groups(&self) -> Vec<Vec<PartitionedFile>> {
+        (self.config().file_groups.iter())
+            .map(|group| group.iter().cloned().collect())
+            .collect()
     }
 
     /// The scan's file groups, each in its order, without the files of

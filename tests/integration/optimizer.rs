@@ -178,3 +178,88 @@ async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
     let big = scans(&plan).into_iter().find(|s| s.versions().1 == 200);
     assert!(counter(big.unwrap(), "versions_pruned_dynamic") >= 190);
 }
+
+/// The rows of the pruning counter `name` that the Parquet scan's pruning
+/// kept, and all it looked at.
+fn pruning(scan: &SeriesScanExec, name: &str) -> (usize, usize) {
+    scan.metrics()
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m.value() {
+            MetricValue::PruningMetrics {
+                name: n,
+                pruning_metrics,
+            } if n == name => Some((
+                pruning_metrics.matched(),
+                pruning_metrics.matched() + pruning_metrics.pruned(),
+            )),
+            _ => None,
+        })
+        .fold((0, 0), |(m, t), (a, b)| (m + a, t + b))
+}
+
+#[tokio::test]
+async fn a_join_on_two_columns_prunes_the_probe_sides_pages() {
+    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    let (_dir, pond) = temp_pond().await;
+    // One version of 20,000 rows of two hosts, a second apart: its pages
+    // hold a few thousand rows each.
+    let rows = 20_000;
+    let table = |times: Vec<i64>, hosts: Vec<&str>| {
+        let values = Int64Array::from_iter_values(0..times.len() as i64);
+        RecordBatch::try_from_iter([
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as ArrayRef,
+            ),
+            ("host", Arc::new(StringArray::from(hosts)) as ArrayRef),
+            ("v", Arc::new(values) as ArrayRef),
+        ])
+        .unwrap()
+    };
+    let times: Vec<i64> = (0..rows).map(|i| JAN1 + i * 1_000_000).collect();
+    let hosts: Vec<&str> = (0..rows).map(|i| ["a", "b"][i as usize % 2]).collect();
+    let big = table(times, hosts);
+    pond.append_series_data("/big", &big, "ts").await.unwrap();
+    // Two readings to look up, near the end.
+    let wanted = table(
+        vec![
+            JAN1 + (rows - 10) * 1_000_000,
+            JAN1 + (rows - 3) * 1_000_000,
+        ],
+        vec!["a", "b"],
+    );
+    pond.append_series_data("/wanted", &wanted, "ts")
+        .await
+        .unwrap();
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let sql = "SELECT w.host, w.ts, b.v FROM wanted w JOIN big b \
+               ON b.host = w.host AND b.ts = w.ts ORDER BY w.ts";
+    let (answer, plan) = run(&ctx, sql).await;
+    let probe = scans(&plan)
+        .into_iter()
+        .find(|s| {
+            let line = datafusion::physical_plan::displayable(*s).one_line();
+            line.to_string().contains("series=/big")
+        })
+        .unwrap();
+    let (kept, all) = pruning(probe, "page_index_rows_pruned");
+    assert!(
+        all == rows as usize && kept < all / 4,
+        "the join's bounds on ts must rule out most pages: kept {kept} of {all} rows"
+    );
+    let plain = SessionContext::new();
+    for (name, rows) in [("big", big), ("wanted", wanted)] {
+        let table = datafusion::datasource::MemTable::try_new(rows.schema(), vec![vec![rows]]);
+        plain
+            .register_table(name, Arc::new(table.unwrap()))
+            .unwrap();
+    }
+    let (expected, _) = run(&plain, sql).await;
+    assert_eq!(answer, expected);
+    assert!(
+        answer.contains("| 19990 ") && answer.contains("| 19997 "),
+        "{answer}"
+    );
+}
