@@ -39,6 +39,7 @@ use arrow::error::ArrowError;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
@@ -178,10 +179,14 @@ impl CollapseRunsExec {
         }
         let mut extremes = BTreeMap::new();
         for function in aggregate.aggr_expr() {
-            let extreme = match function.fun().name() {
-                "min" => Extreme::Min,
-                "max" => Extreme::Max,
-                _ => return None,
+            // DataFusion's own functions, not others of the same name.
+            let inner = function.fun().inner();
+            let extreme = if inner.is::<Min>() {
+                Extreme::Min
+            } else if inner.is::<Max>() {
+                Extreme::Max
+            } else {
+                return None;
             };
             let [argument] = function.expressions().try_into().ok()?;
             let column = argument.downcast_ref::<Column>()?.index();
