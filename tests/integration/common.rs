@@ -7,6 +7,8 @@ use arrow::array::{
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow::datatypes::TimeUnit;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::SessionContext;
 use pond::{Pond, PondOptions, SeriesExt};
 use tempfile::TempDir;
 
@@ -108,4 +110,23 @@ pub(crate) fn raw_i64(batch: &RecordBatch, column: &str) -> Vec<i64> {
         .unwrap()
         .values()
         .to_vec()
+}
+
+/// Plans and runs `sql`; returns the answer, pretty-printed, and the plan
+/// with its metrics.
+pub(crate) async fn run_plan(ctx: &SessionContext, sql: &str) -> (String, Arc<dyn ExecutionPlan>) {
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .create_physical_plan()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batches = collect(Arc::clone(&plan), ctx.task_ctx())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    (text, plan)
 }

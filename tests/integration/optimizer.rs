@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
-use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pond::{Pond, SeriesExt, SeriesScanExec};
 
@@ -34,23 +34,6 @@ fn context(pond: Arc<Pond>) -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
     pond::register(&ctx, pond);
     ctx
-}
-
-/// Plans and runs `sql`; returns the answer, pretty-printed, and the plan
-/// with its metrics.
-async fn run(ctx: &SessionContext, sql: &str) -> (String, Arc<dyn ExecutionPlan>) {
-    let plan = ctx
-        .sql(sql)
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
-    let batches: Vec<RecordBatch> = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-    let text = arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
-    (text, plan)
 }
 
 /// Every series scan in `plan`.
@@ -93,14 +76,14 @@ async fn a_filter_left_above_the_scan_prunes_versions() {
     let ctx = context(Arc::clone(&pond));
     let sql = "SELECT count(*), min(ts), max(ts) FROM big \
                WHERE ts >= '2024-01-01T00:05:00Z' AND ts < '2024-01-01T00:08:30Z'";
-    let (expected, plan) = run(&ctx, sql).await;
+    let (expected, plan) = run_plan(&ctx, sql).await;
     assert_eq!(scans(&plan)[0].versions(), (4, 20), "logical pushdown");
 
     // Without the logical pushdown the filter reaches the scan only as a
     // FilterExec in the physical plan.
     let ctx = context(pond);
     assert!(ctx.remove_optimizer_rule("push_down_filter"));
-    let (answer, plan) = run(&ctx, sql).await;
+    let (answer, plan) = run_plan(&ctx, sql).await;
     assert_eq!(answer, expected);
     assert!(expected.contains("| 21 "), "{expected}");
     assert_eq!(scans(&plan)[0].versions(), (4, 20), "physical pushdown");
@@ -112,7 +95,7 @@ async fn order_by_time_desc_limit_opens_only_the_newest_versions() {
     let (_dir, pond) = big_pond(1_000).await;
     eprintln!("1,000 appends took {:?}", started.elapsed());
     let ctx = context(pond);
-    let (answer, plan) = run(&ctx, "SELECT ts FROM big ORDER BY ts DESC LIMIT 10").await;
+    let (answer, plan) = run_plan(&ctx, "SELECT ts FROM big ORDER BY ts DESC LIMIT 10").await;
     let scan = scans(&plan)[0];
     assert_eq!(scan.versions(), (1_000, 1_000), "no time filter in the SQL");
     // The newest version holds 6 rows, the one before it the other 4.
@@ -141,7 +124,7 @@ async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
         .unwrap();
     let ctx = context(Arc::clone(&pond));
     let sql = "SELECT e.ts, b.reading FROM events e JOIN big b ON b.ts = e.ts ORDER BY e.ts";
-    let (answer, plan) = run(&ctx, sql).await;
+    let (answer, plan) = run_plan(&ctx, sql).await;
     let big = scans(&plan)
         .into_iter()
         .find(|s| s.versions().1 == 200)
@@ -160,7 +143,7 @@ async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
             .register_table(&path[1..], Arc::new(table.unwrap()))
             .unwrap();
     }
-    let (expected, _) = run(&plain, sql).await;
+    let (expected, _) = run_plan(&plain, sql).await;
     assert_eq!(answer, expected);
     assert_eq!(
         answer.lines().count(),
@@ -171,8 +154,8 @@ async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
     // Without an order, partitions share the files of one scan; pruning
     // must not let two of them read the same file.
     let sql = "SELECT count(*), sum(b.reading) FROM events e JOIN big b ON b.ts = e.ts";
-    let (answer, plan) = run(&ctx, sql).await;
-    let (expected, _) = run(&plain, sql).await;
+    let (answer, plan) = run_plan(&ctx, sql).await;
+    let (expected, _) = run_plan(&plain, sql).await;
     assert_eq!(answer, expected);
     assert!(answer.contains("| 3 "), "{answer}");
     let big = scans(&plan).into_iter().find(|s| s.versions().1 == 200);
@@ -236,7 +219,7 @@ async fn a_join_on_two_columns_prunes_the_probe_sides_pages() {
     let ctx = context(Arc::clone(&pond));
     let sql = "SELECT w.host, w.ts, b.v FROM wanted w JOIN big b \
                ON b.host = w.host AND b.ts = w.ts ORDER BY w.ts";
-    let (answer, plan) = run(&ctx, sql).await;
+    let (answer, plan) = run_plan(&ctx, sql).await;
     let probe = scans(&plan)
         .into_iter()
         .find(|s| {
@@ -256,7 +239,7 @@ async fn a_join_on_two_columns_prunes_the_probe_sides_pages() {
             .register_table(name, Arc::new(table.unwrap()))
             .unwrap();
     }
-    let (expected, _) = run(&plain, sql).await;
+    let (expected, _) = run_plan(&plain, sql).await;
     assert_eq!(answer, expected);
     assert!(
         answer.contains("| 19990 ") && answer.contains("| 19997 "),

@@ -26,7 +26,7 @@ use arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::datasource::MemTable;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pond::{CollapseRunsExec, CompactOptions, Pond, SeriesExt};
 use rand::rngs::StdRng;
@@ -51,24 +51,6 @@ fn context(pond: Arc<Pond>) -> SessionContext {
     let ctx = SessionContext::new_with_config(config);
     pond::register(&ctx, pond);
     ctx
-}
-
-/// The answer to `sql`, pretty-printed, and the plan it ran.
-async fn run(ctx: &SessionContext, sql: &str) -> (String, Arc<dyn ExecutionPlan>) {
-    let plan = ctx
-        .sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .create_physical_plan()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let batches = collect(Arc::clone(&plan), ctx.task_ctx())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let text = arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
-    (text, plan)
 }
 
 /// Every `CollapseRunsExec` in `plan`.
@@ -258,8 +240,8 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
         let table = format!("runs.s{case}");
         for _ in 0..40 {
             let sql = query(&mut rng, "{t}", &hosts);
-            let (answer, plan) = run(&ctx, &sql.replace("{t}", &table)).await;
-            let (expected, _) = run(&ctx, &sql.replace("{t}", &reference)).await;
+            let (answer, plan) = run_plan(&ctx, &sql.replace("{t}", &table)).await;
+            let (expected, _) = run_plan(&ctx, &sql.replace("{t}", &reference)).await;
             assert_eq!(
                 answer, expected,
                 "seed {seed}, case {case} ({layout}): {sql}"
@@ -291,7 +273,7 @@ async fn the_fold_stands_only_under_min_and_max_of_columns() {
     let plan = |sql: &'static str| {
         let ctx = ctx.clone();
         async move {
-            let (_, plan) = run(&ctx, sql).await;
+            let (_, plan) = run_plan(&ctx, sql).await;
             let found: Vec<String> = collapses(&plan)
                 .iter()
                 .map(|c| {
