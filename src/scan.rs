@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
 use object_store::path::Path as ObjectPath;
 
-use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
@@ -51,7 +51,7 @@ use object_store::ObjectStore;
 
 use crate::scope::StoreScope;
 use crate::store::RequestCounter;
-use crate::time::format_micros;
+use crate::time::{floor_micros, format_micros};
 
 /// What a [`SeriesScanExec`] reads: the versions of one series
 /// ([`crate::SeriesTable`]) or of many (`series_union`), and which of them
@@ -396,6 +396,90 @@ impl SeriesScanExec {
         ))
     }
 
+    /// The Parquet scan with its files split among `partitions` by the
+    /// bytes where the scan's time range lies, or `None` where DataFusion's
+    /// split by size is as good or the only one that applies.
+    ///
+    /// DataFusion splits files into byte ranges of equal size, and a row
+    /// group is read by the range its first page is in. A query of the
+    /// last 12 hours of a day file wants the last row groups only, which
+    /// all lie in the last range: one partition read every row
+    /// (`output_rows_skew` 49%) and the other nothing. Where the files'
+    /// rows are in time order, or in time buckets (as compaction writes
+    /// them), the bytes of a time range are about where it lies between
+    /// the file's first and last time; the cuts go there, so that each
+    /// partition gets a share of those bytes. Every row group is still in
+    /// exactly one range: only the balance depends on the estimate.
+    fn split_by_time(
+        &self,
+        partitions: usize,
+        config: &ConfigOptions,
+    ) -> Option<Arc<DataSourceExec>> {
+        let scan = self.config();
+        let (first, last) = self.ranges.hull()?;
+        if partitions < 2
+            || !config.optimizer.repartition_file_scans
+            || self.ranges.is_all()
+            || self.input.properties().output_ordering().is_some()
+        {
+            return None;
+        }
+        let ts = scan
+            .file_schema()
+            .index_of(self.source.time_column())
+            .ok()?;
+        // Each file's size and the part of its bytes the range is in.
+        let mut files = Vec::new();
+        for file in scan.file_groups.iter().flat_map(|g| g.iter()) {
+            let bounds = file.statistics.as_ref()?.column_statistics.get(ts)?;
+            let micros = |v: &Precision<ScalarValue>| v.get_value().and_then(scalar_micros);
+            let (min, max) = (micros(&bounds.min_value)?, micros(&bounds.max_value)?);
+            if file.range.is_some() || max < min {
+                return None;
+            }
+            let size = file.object_meta.size as f64;
+            let span = (max - min).max(1) as f64;
+            let at = |t: i64| ((t.saturating_sub(min)) as f64 / span).clamp(0.0, 1.0) * size;
+            files.push((file, at(first), at(last).max(at(first) + 1.0)));
+        }
+        let hot: f64 = files.iter().map(|(_, a, b)| b - a).sum();
+        let total: u64 = files.iter().map(|(f, _, _)| f.object_meta.size).sum();
+        if total < config.optimizer.repartition_file_min_size as u64 {
+            return None;
+        }
+        // Pieces of the range's bytes, a few per partition: a partition
+        // that runs out of pieces takes its siblings' (DataFusion's work
+        // stealing), which evens out what the estimate got wrong.
+        let pieces = partitions * PIECES_PER_PARTITION;
+        let share = hot / pieces as f64;
+        let mut split: Vec<PartitionedFile> = Vec::new();
+        let mut filled = 0.0;
+        for (file, a, b) in files {
+            let size = file.object_meta.size as i64;
+            let mut start = 0_i64;
+            let mut at = a;
+            while at < b {
+                let take = (share - filled).min(b - at);
+                at += take;
+                filled += take;
+                if filled >= share - 0.5 {
+                    filled = 0.0;
+                    let cut = at as i64;
+                    if at < b && start < cut && cut < size {
+                        split.push(file.clone().with_range(start, cut));
+                        start = cut;
+                    }
+                }
+            }
+            split.push(file.clone().with_range(start, size));
+        }
+        let groups = chunks(split, partitions).into_iter();
+        // As DataFusion's own split: the scan's statistics stay the files'.
+        let mut config = scan.clone();
+        config.file_groups = groups.map(FileGroup::new).collect();
+        Some(DataSourceExec::from_data_source(config))
+    }
+
     /// The files of each partition of the Parquet scan.
     fn file_groups(&self) -> Vec<Vec<PartitionedFile>> {
         (self.config().file_groups.iter())
@@ -435,6 +519,22 @@ impl SeriesScanExec {
         Ok((groups, dropped.len()))
     }
 }
+
+/// A timestamp's µs since the epoch, rounded down.
+fn scalar_micros(value: &ScalarValue) -> Option<i64> {
+    let (value, unit) = match value {
+        ScalarValue::TimestampSecond(v, _) => (*v, TimeUnit::Second),
+        ScalarValue::TimestampMillisecond(v, _) => (*v, TimeUnit::Millisecond),
+        ScalarValue::TimestampMicrosecond(v, _) => (*v, TimeUnit::Microsecond),
+        ScalarValue::TimestampNanosecond(v, _) => (*v, TimeUnit::Nanosecond),
+        _ => return None,
+    };
+    floor_micros(value?, unit)
+}
+
+/// How many pieces [`SeriesScanExec::split_by_time`] cuts a scan's time
+/// range into per partition.
+const PIECES_PER_PARTITION: usize = 4;
 
 /// Whether `expr` holds a dynamic filter, whose value changes while the
 /// query runs.
@@ -639,6 +739,11 @@ impl ExecutionPlan for SeriesScanExec {
         target_partitions: usize,
         config: &ConfigOptions,
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        if let Some(input) = self.split_by_time(target_partitions, config) {
+            return Ok(self
+                .with_input(input)
+                .map(|scan| Arc::new(scan) as Arc<dyn ExecutionPlan>));
+        }
         let Some(input) = self.input.repartitioned(target_partitions, config)? else {
             return Ok(None);
         };

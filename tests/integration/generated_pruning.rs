@@ -785,7 +785,12 @@ async fn generated_pruning_cases_10_000_agree_with_unpruned_memtables() {
     let (_dir, pond) = temp_pond().await;
     let pond = Arc::new(pond);
     let contexts = [0, 1].map(|_| {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+        // Files of any size are split among the partitions, by the bytes
+        // where a query's time range lies (`split_by_time`).
+        let config = SessionConfig::new()
+            .with_target_partitions(3)
+            .set_usize("datafusion.optimizer.repartition_file_min_size", 0);
+        let ctx = SessionContext::new_with_config(config);
         pond::register(&ctx, Arc::clone(&pond));
         ctx
     });
