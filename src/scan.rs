@@ -443,14 +443,16 @@ impl SeriesScanExec {
             files.push((file, at(first), at(last).max(at(first) + 1.0)));
         }
         let hot: f64 = files.iter().map(|(_, a, b)| b - a).sum();
-        let total: u64 = files.iter().map(|(f, _, _)| f.object_meta.size).sum();
-        if total < config.optimizer.repartition_file_min_size as u64 {
+        // Pieces of the range's bytes, up to a few per partition: a
+        // partition that runs out of pieces takes its siblings' (DataFusion's
+        // work stealing), which evens out what the estimate got wrong. But
+        // none smaller than half `repartition_file_min_size` (about a row
+        // group of a compacted file): a piece costs an opening of its file.
+        let smallest = (config.optimizer.repartition_file_min_size / 2).max(1) as f64;
+        let pieces = ((hot / smallest).ceil() as usize).min(partitions * PIECES_PER_PARTITION);
+        if pieces < 2 {
             return None;
         }
-        // Pieces of the range's bytes, a few per partition: a partition
-        // that runs out of pieces takes its siblings' (DataFusion's work
-        // stealing), which evens out what the estimate got wrong.
-        let pieces = partitions * PIECES_PER_PARTITION;
         let share = hot / pieces as f64;
         let mut split: Vec<PartitionedFile> = Vec::new();
         let mut filled = 0.0;
@@ -534,7 +536,7 @@ fn scalar_micros(value: &ScalarValue) -> Option<i64> {
 
 /// How many pieces [`SeriesScanExec::split_by_time`] cuts a scan's time
 /// range into per partition.
-const PIECES_PER_PARTITION: usize = 4;
+const PIECES_PER_PARTITION: usize = 2;
 
 /// Whether `expr` holds a dynamic filter, whose value changes while the
 /// query runs.
