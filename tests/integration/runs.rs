@@ -112,21 +112,15 @@ fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBa
             });
         }
     }
-    let column = |a: ArrayRef| a;
+    let ts = TimestampMicrosecondArray::from(ts).with_timezone("UTC");
     // Every column but the time nullable, whether or not it holds a null.
     RecordBatch::try_from_iter_with_nullable([
-        (
-            "ts",
-            column(Arc::new(
-                TimestampMicrosecondArray::from(ts).with_timezone("UTC"),
-            )),
-            false,
-        ),
-        ("host", column(Arc::new(StringArray::from(host))), true),
-        ("rack", column(Arc::new(Int64Array::from(rack))), true),
-        ("ok", column(Arc::new(BooleanArray::from(ok))), true),
-        ("v", column(Arc::new(Float64Array::from(v))), true),
-        ("n", column(Arc::new(Int64Array::from(n))), true),
+        ("ts", Arc::new(ts) as ArrayRef, false),
+        ("host", Arc::new(StringArray::from(host)), true),
+        ("rack", Arc::new(Int64Array::from(rack)), true),
+        ("ok", Arc::new(BooleanArray::from(ok)), true),
+        ("v", Arc::new(Float64Array::from(v)), true),
+        ("n", Arc::new(Int64Array::from(n)), true),
     ])
     .unwrap()
 }
