@@ -256,16 +256,19 @@ impl CollapseRunsExec {
     }
 }
 
-/// The runs of equal rows of `keys`, as row ranges. Keys without nulls
-/// that are string views or primitives are compared here, a word at a
-/// time; others by arrow's `partition`.
-fn runs_of(keys: &[ArrayRef]) -> Result<Vec<Range<usize>>, ArrowError> {
+/// The runs of equal rows of `keys`, as row ranges: what arrow's
+/// `partition` finds, faster. Keys without nulls that are string views or
+/// primitives other than floats (whose NaN and `-0.0` `partition` compares
+/// by total order) are compared here, a word at a time; others by
+/// `partition`.
+pub(crate) fn runs_of(keys: &[ArrayRef]) -> Result<Vec<Range<usize>>, ArrowError> {
     let rows = keys.first().map_or(0, |k| k.len());
     // The rows that start a run, but the first.
     let mut starts: Vec<usize> = Vec::new();
     for key in keys {
         let mut changes = Vec::new();
         let compared = key.null_count() == 0
+            && !key.data_type().is_floating()
             && match key.data_type() {
                 DataType::Utf8View => {
                     view_changes(key.as_string_view(), &mut changes);
@@ -547,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_of_string_views_are_the_runs_partition_finds() {
+    fn runs_of_are_the_runs_partition_finds() {
         // Blocks of 40 bytes: equal long strings in different buffers.
         let mut builder = StringViewBuilder::new().with_fixed_block_size(40);
         let strings = [
@@ -568,7 +571,23 @@ mod tests {
         let views: ArrayRef = Arc::new(builder.finish());
         assert!(views.as_string_view().data_buffers().len() > 1);
         let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 1, 1, 2, 2, 2, 2, 2, 2]));
-        for keys in [vec![Arc::clone(&views)], vec![views, ints]] {
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![
+            f64::NAN,
+            f64::NAN,
+            0.0,
+            -0.0,
+            -0.0,
+            1.0,
+            1.0,
+            f64::NAN,
+            2.0,
+            2.0,
+        ]));
+        for keys in [
+            vec![Arc::clone(&views)],
+            vec![Arc::clone(&views), ints],
+            vec![views, floats],
+        ] {
             assert_eq!(runs_of(&keys).unwrap(), partition(&keys).unwrap().ranges());
         }
     }

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
-use arrow::compute::{SortOptions, cast, concat_batches, partition};
+use arrow::compute::{SortOptions, cast, concat_batches};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use bytes::Bytes;
@@ -46,6 +46,7 @@ use sha2::{Digest, Sha256};
 use super::distinct::DistinctCounter;
 use crate::error::{Error, Result};
 use crate::lww::{DuplicateKeys, LastWriterWinsExec};
+use crate::runs::runs_of;
 use crate::time::{TimeStats, floor_micros, time_stats, timestamp_unit};
 
 /// Tuning of data files.
@@ -494,7 +495,7 @@ impl PageRuns {
         if columns.is_empty() {
             return Ok(std::iter::once(0..batch.num_rows()).collect());
         }
-        Ok(partition(&columns)?.ranges())
+        runs_of(&columns)
     }
 }
 
