@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 use object_store::path::Path as ObjectPath;
 
 use datafusion::common::config::ConfigOptions;
@@ -51,7 +51,7 @@ use object_store::ObjectStore;
 
 use crate::scope::StoreScope;
 use crate::store::RequestCounter;
-use crate::time::{floor_micros, format_micros};
+use crate::time::{floor_micros, format_micros, scalar_timestamp};
 
 /// What a [`SeriesScanExec`] reads: the versions of one series
 /// ([`crate::SeriesTable`]) or of many (`series_union`), and which of them
@@ -524,14 +524,8 @@ impl SeriesScanExec {
 
 /// A timestamp's µs since the epoch, rounded down.
 fn scalar_micros(value: &ScalarValue) -> Option<i64> {
-    let (value, unit) = match value {
-        ScalarValue::TimestampSecond(v, _) => (*v, TimeUnit::Second),
-        ScalarValue::TimestampMillisecond(v, _) => (*v, TimeUnit::Millisecond),
-        ScalarValue::TimestampMicrosecond(v, _) => (*v, TimeUnit::Microsecond),
-        ScalarValue::TimestampNanosecond(v, _) => (*v, TimeUnit::Nanosecond),
-        _ => return None,
-    };
-    floor_micros(value?, unit)
+    let (value, unit) = scalar_timestamp(value)?;
+    floor_micros(value, unit)
 }
 
 /// How many pieces [`SeriesScanExec::split_by_time`] cuts a scan's time

@@ -65,6 +65,18 @@ pub(crate) fn ceil_micros(value: i64, unit: TimeUnit) -> Option<i64> {
     }
 }
 
+/// A non-NULL timestamp value as `(value, unit)`; `None` for NULL and for
+/// values of other types.
+pub(crate) fn scalar_timestamp(value: &ScalarValue) -> Option<(i64, TimeUnit)> {
+    match value {
+        ScalarValue::TimestampSecond(v, _) => v.map(|v| (v, TimeUnit::Second)),
+        ScalarValue::TimestampMillisecond(v, _) => v.map(|v| (v, TimeUnit::Millisecond)),
+        ScalarValue::TimestampMicrosecond(v, _) => v.map(|v| (v, TimeUnit::Microsecond)),
+        ScalarValue::TimestampNanosecond(v, _) => v.map(|v| (v, TimeUnit::Nanosecond)),
+        _ => None,
+    }
+}
+
 /// The time unit of a timestamp column, or `None` if the type is not a timestamp.
 pub(crate) fn timestamp_unit(data_type: &DataType) -> Option<TimeUnit> {
     match data_type {

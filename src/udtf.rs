@@ -25,7 +25,7 @@ use crate::oplog::EntryType;
 use crate::path::SeriesPattern;
 use crate::pond::{Pond, SeriesInfo};
 use crate::provider::SeriesTable;
-use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time};
+use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time, scalar_timestamp};
 
 /// `series_range(path, start, end [, as_of])`: the rows of one series
 /// with `start <= ts < end`. `start` and `end` are timestamps or RFC 3339
@@ -513,14 +513,8 @@ fn time_argument(name: &str, expr: &Expr) -> DfResult<Option<i64>> {
             None => plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp"),
         };
     }
-    let (raw, unit) = match value {
-        ScalarValue::TimestampSecond(Some(v), _) => (v, TimeUnit::Second),
-        ScalarValue::TimestampMillisecond(Some(v), _) => (v, TimeUnit::Millisecond),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => (v, TimeUnit::Microsecond),
-        ScalarValue::TimestampNanosecond(Some(v), _) => (v, TimeUnit::Nanosecond),
-        other => {
-            return plan_err!("series_range: {name} must be a timestamp or a string, got {other}");
-        }
+    let Some((raw, unit)) = scalar_timestamp(&value) else {
+        return plan_err!("series_range: {name} must be a timestamp or a string, got {value}");
     };
     // Bounds have microsecond precision, like every time in pond's API.
     match floor_micros(raw, unit) {

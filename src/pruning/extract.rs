@@ -34,7 +34,7 @@ use datafusion::physical_expr::expressions::{
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 
 use super::{MAX_IN_LIST, TimeRanges};
-use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros};
+use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros, scalar_timestamp};
 
 /// The times the conjunction of `filters` can match on `timestamp_column`,
 /// whose type is `data_type` (any other type than a timestamp: every time).
@@ -301,7 +301,9 @@ fn physical_literal_time(expr: &Arc<dyn PhysicalExpr>) -> LiteralTime {
     } else {
         return None;
     };
-    scalar_time(value)
+    // Values of other types (strings, dates) meet a timestamp only through
+    // a cast, which DataFusion's type coercion adds and is evaluated above.
+    scalar_timestamp(&value)
 }
 
 fn fineness(unit: TimeUnit) -> u8 {
@@ -326,25 +328,14 @@ fn literal_time(expr: &Expr) -> LiteralTime {
             .ok()?,
         _ => return None,
     };
-    scalar_time(value)
+    // Values of other types (strings, dates) meet a timestamp only through
+    // a cast, which DataFusion's type coercion adds and is evaluated above.
+    scalar_timestamp(&value)
 }
 
 fn literal_scalar(expr: &Expr) -> Option<ScalarValue> {
     match expr {
         Expr::Literal(value, _) => Some(value.clone()),
-        _ => None,
-    }
-}
-
-/// A non-NULL timestamp value as `(value, unit)`. Values of other types
-/// (strings, dates) meet a timestamp only through a cast, which DataFusion's
-/// type coercion adds and [`literal_time`] evaluates.
-fn scalar_time(value: ScalarValue) -> LiteralTime {
-    match value {
-        ScalarValue::TimestampSecond(v, _) => v.map(|v| (v, TimeUnit::Second)),
-        ScalarValue::TimestampMillisecond(v, _) => v.map(|v| (v, TimeUnit::Millisecond)),
-        ScalarValue::TimestampMicrosecond(v, _) => v.map(|v| (v, TimeUnit::Microsecond)),
-        ScalarValue::TimestampNanosecond(v, _) => v.map(|v| (v, TimeUnit::Nanosecond)),
         _ => None,
     }
 }
