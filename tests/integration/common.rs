@@ -130,3 +130,12 @@ pub(crate) async fn run_plan(ctx: &SessionContext, sql: &str) -> (String, Arc<dy
         .to_string();
     (text, plan)
 }
+
+/// Every node of type `T` in `plan`, top down.
+pub(crate) fn nodes<T: ExecutionPlan + 'static>(plan: &Arc<dyn ExecutionPlan>) -> Vec<&T> {
+    let mut found: Vec<&T> = plan.downcast_ref::<T>().into_iter().collect();
+    for child in plan.children() {
+        found.extend(nodes::<T>(child));
+    }
+    found
+}

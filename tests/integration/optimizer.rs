@@ -38,12 +38,7 @@ fn context(pond: Arc<Pond>) -> SessionContext {
 
 /// Every series scan in `plan`.
 fn scans(plan: &Arc<dyn ExecutionPlan>) -> Vec<&SeriesScanExec> {
-    let mut found: Vec<&SeriesScanExec> =
-        plan.downcast_ref::<SeriesScanExec>().into_iter().collect();
-    for child in plan.children() {
-        found.extend(scans(child));
-    }
-    found
+    nodes::<SeriesScanExec>(plan)
 }
 
 /// The sum of the counter `name` over the scan's partitions.
@@ -54,20 +49,29 @@ fn counter(scan: &SeriesScanExec, name: &str) -> usize {
         .map_or(0, |v| v.as_usize())
 }
 
-/// How many files the Parquet scan opened (the rest it skipped by their
-/// oplog bounds, before reading a footer).
-fn files_opened(scan: &SeriesScanExec) -> usize {
+/// What the Parquet scan's pruning counter `name` kept, and all it looked
+/// at (files, row groups or rows), summed over its partitions.
+fn pruning(scan: &SeriesScanExec, name: &str) -> (usize, usize) {
     scan.metrics()
         .unwrap()
         .iter()
         .filter_map(|m| match m.value() {
             MetricValue::PruningMetrics {
-                name,
+                name: n,
                 pruning_metrics,
-            } if name == "files_ranges_pruned_statistics" => Some(pruning_metrics.matched()),
+            } if n == name => Some((
+                pruning_metrics.matched(),
+                pruning_metrics.matched() + pruning_metrics.pruned(),
+            )),
             _ => None,
         })
-        .sum()
+        .fold((0, 0), |(m, t), (a, b)| (m + a, t + b))
+}
+
+/// How many files the Parquet scan opened (the rest it skipped by their
+/// oplog bounds, before reading a footer).
+fn files_opened(scan: &SeriesScanExec) -> usize {
+    pruning(scan, "files_ranges_pruned_statistics").0
 }
 
 #[tokio::test]
@@ -160,25 +164,6 @@ async fn a_hash_join_build_side_prunes_probe_versions_at_execution() {
     assert!(answer.contains("| 3 "), "{answer}");
     let big = scans(&plan).into_iter().find(|s| s.versions().1 == 200);
     assert!(counter(big.unwrap(), "versions_pruned_dynamic") >= 190);
-}
-
-/// The rows of the pruning counter `name` that the Parquet scan's pruning
-/// kept, and all it looked at.
-fn pruning(scan: &SeriesScanExec, name: &str) -> (usize, usize) {
-    scan.metrics()
-        .unwrap()
-        .iter()
-        .filter_map(|m| match m.value() {
-            MetricValue::PruningMetrics {
-                name: n,
-                pruning_metrics,
-            } if n == name => Some((
-                pruning_metrics.matched(),
-                pruning_metrics.matched() + pruning_metrics.pruned(),
-            )),
-            _ => None,
-        })
-        .fold((0, 0), |(m, t), (a, b)| (m + a, t + b))
 }
 
 #[tokio::test]

@@ -55,14 +55,7 @@ fn context(pond: Arc<Pond>) -> SessionContext {
 
 /// Every `CollapseRunsExec` in `plan`.
 fn collapses(plan: &Arc<dyn ExecutionPlan>) -> Vec<&CollapseRunsExec> {
-    let mut found: Vec<&CollapseRunsExec> = plan
-        .downcast_ref::<CollapseRunsExec>()
-        .into_iter()
-        .collect();
-    for child in plan.children() {
-        found.extend(collapses(child));
-    }
-    found
+    nodes::<CollapseRunsExec>(plan)
 }
 
 /// How many batches the folds of `plan` folded.
