@@ -15,7 +15,10 @@
 //! The same rule then puts a [`crate::CollapseRunsExec`] under the
 //! `min`/`max` aggregations of a series that it may stand under: the runs
 //! of equal group keys that a file clustered by a sort key holds reach the
-//! hash table as one row each (see [`crate::runs`]).
+//! hash table as one row each (see [`crate::runs`]). Before that, the
+//! scans under aggregations of the newest (or oldest) time of each value
+//! of a column drop the versions that cannot hold any value's (see
+//! [`crate::pruning::groups`]).
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::pruning::groups::skip_superseded_groups;
 use crate::runs::collapse_runs;
 use crate::scan::SeriesScanExec;
 
@@ -59,7 +63,7 @@ impl PhysicalOptimizerRule for SeriesTimePruning {
                 })
             })
             .data()?;
-        collapse_runs(plan)
+        collapse_runs(skip_superseded_groups(plan)?)
     }
 
     fn name(&self) -> &str {

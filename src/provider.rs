@@ -58,9 +58,11 @@ use crate::error::{Error, Result};
 use crate::index::{FileInfo, SeriesState, Tombstone};
 use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
+use crate::pruning::groups::superseded;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::reader::CachedReaderFactory;
+use crate::runs::Extreme;
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
 use crate::series::schema::{cast_batch, unview_schema};
@@ -385,6 +387,23 @@ impl ScanSource for SeriesTable {
 
     fn describe(&self) -> String {
         format!("series={}", self.path)
+    }
+
+    fn superseded_paths(
+        &self,
+        paths: &HashSet<ObjectPath>,
+        ranges: &TimeRanges,
+        column: &str,
+        extreme: Extreme,
+    ) -> Result<HashSet<ObjectPath>> {
+        let (candidates, _) = self.kept_versions(ranges, &VersionPredicate::keep_all())?;
+        let read: Vec<&FileInfo> = (candidates.iter())
+            .filter(|f| paths.contains(&ObjectPath::from(f.file_path.as_str())))
+            .collect();
+        Ok(superseded(&read, column, extreme)
+            .into_iter()
+            .map(|f| ObjectPath::from(f.file_path.as_str()))
+            .collect())
     }
 
     fn store(&self) -> Arc<dyn ObjectStore> {

@@ -45,8 +45,10 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
 use crate::error::Result;
+use crate::pruning::groups::bounds_one_side;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
+use crate::runs::Extreme;
 use object_store::ObjectStore;
 
 use crate::scope::StoreScope;
@@ -73,6 +75,21 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
 
     /// The series read, as EXPLAIN shows them: `series=/a` or `series=k/n`.
     fn describe(&self) -> String;
+
+    /// The files, among `paths` (those of versions within `ranges`), of
+    /// the versions that cannot hold the newest (`Extreme::Max`) or oldest
+    /// time of any value of `column` when all of `paths` are read as they
+    /// are (see [`crate::pruning::groups`]). None unless the source knows
+    /// its versions' values.
+    fn superseded_paths(
+        &self,
+        _paths: &HashSet<ObjectPath>,
+        _ranges: &TimeRanges,
+        _column: &str,
+        _extreme: Extreme,
+    ) -> Result<HashSet<ObjectPath>> {
+        Ok(HashSet::new())
+    }
 
     /// The store the files are read from.
     fn store(&self) -> Arc<dyn ObjectStore>;
@@ -318,6 +335,67 @@ impl SeriesScanExec {
         // starts, their values go to the Parquet scan's page pruning too
         // (see `settled_config`).
         Ok(Some(scan))
+    }
+
+    /// This scan without the versions that cannot hold the newest (for
+    /// `Extreme::Max`) or oldest time of any value of the column `group`,
+    /// by the time column `time`, if it reads its versions' rows as they
+    /// are, filtered at most by bounds on that side of the time column; or
+    /// `None` if that drops nothing (see [`crate::pruning::groups`]).
+    pub(crate) fn without_superseded(
+        &self,
+        group: &str,
+        time: &str,
+        extreme: Extreme,
+    ) -> DfResult<Option<Self>> {
+        let ts = self.source.time_column();
+        let config = self.config();
+        let one_sided = match (extreme, self.ranges.hull()) {
+            (_, None) => false,
+            (Extreme::Max, Some((first, _))) => {
+                self.ranges == TimeRanges::between(first, crate::MAX_TIME)
+            }
+            (Extreme::Min, Some((_, last))) => {
+                self.ranges == TimeRanges::between(crate::MIN_TIME, last)
+            }
+        };
+        if time != ts
+            || group == ts
+            || !one_sided
+            || !self.dynamic.is_empty()
+            || config.limit.is_some()
+            || (self.pushed.iter().cloned())
+                .chain(config.file_source().filter())
+                .any(|predicate| !bounds_one_side(&predicate, |c| c.name() == ts, extreme))
+        {
+            return Ok(None);
+        }
+        let paths: HashSet<ObjectPath> = (config.file_groups.iter().flat_map(|g| g.iter()))
+            .map(|f| f.object_meta.location.clone())
+            .collect();
+        let drop = self
+            .source
+            .superseded_paths(&paths, &self.ranges, group, extreme)?;
+        if drop.is_empty() {
+            return Ok(None);
+        }
+        // Each partition keeps its files in their order, and the scan its
+        // partitions, empty or not.
+        let groups = self
+            .file_groups()
+            .into_iter()
+            .map(|group| {
+                (group.into_iter())
+                    .filter(|f| !drop.contains(&f.object_meta.location))
+                    .collect()
+            })
+            .collect();
+        Ok(Some(Self {
+            input: data_source(config.clone(), groups)?,
+            kept: self.kept.saturating_sub(drop.len()),
+            started: Arc::default(),
+            ..self.clone()
+        }))
     }
 
     /// The stream of `partition` of the scan without the files of versions

@@ -16,6 +16,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::oplog::{EntryType, OplogEntry};
+use crate::series::ColumnValues;
 use crate::time::last_micro;
 use interval::LiveIntervals;
 pub(crate) use versions::Versions;
@@ -67,6 +68,10 @@ pub struct FileInfo {
     /// Distinct counts of the file's low-cardinality columns, by name: the
     /// planner's estimate of how many groups a `GROUP BY` makes.
     pub distinct: Vec<(String, u64)>,
+    /// Every value of the file's columns that record them (strings and
+    /// integers without nulls, and few: see [`crate::series`]'s distinct
+    /// counter), by name.
+    pub(crate) values: Option<Arc<[(String, ColumnValues)]>>,
     /// For a keyed series, whose rows win where live versions hold the same
     /// key: those of the version with the highest precedence. An append's
     /// is its version number; a compacted version takes the highest among
@@ -508,6 +513,7 @@ impl OplogIndex {
                     sort_key: attributes.sort_key(),
                     sort_bucket: attributes.sort_bucket(),
                     distinct: attributes.distinct(),
+                    values: attributes.values(),
                     precedence: attributes
                         .get("precedence")
                         .and_then(|p| p.as_i64())
@@ -625,6 +631,18 @@ impl Attributes {
         self.get(name)
             .and_then(|key| serde_json::from_value(key.clone()).ok())
             .unwrap_or_default()
+    }
+
+    /// The `values` an `append` or `compact` row records, as
+    /// `{"column": [value, ...]}`; `None` if it records none.
+    fn values(&self) -> Option<Arc<[(String, ColumnValues)]>> {
+        let Some(serde_json::Value::Object(columns)) = self.get("values") else {
+            return None;
+        };
+        let values: Vec<_> = (columns.iter())
+            .filter_map(|(name, values)| Some((name.clone(), ColumnValues::from_json(values)?)))
+            .collect();
+        (!values.is_empty()).then(|| values.into())
     }
 
     /// The `distinct` counts an `append` or `compact` row records, as

@@ -491,8 +491,9 @@ impl Pond {
             max_event_time: Some(f.max_event_time),
             schema: (!create && plan.changed).then(|| schema_json.clone()),
             content_hash: Some(f.content_hash.clone()),
-            extended_attributes: (!f.distinct.is_empty())
-                .then(|| serde_json::json!({ "distinct": f.distinct_json() }).to_string()),
+            extended_attributes: Some(f.column_attributes())
+                .filter(|a| !a.is_empty())
+                .map(|a| serde_json::Value::Object(a).to_string()),
             ..base.clone()
         };
         Ok(if create {
@@ -727,6 +728,7 @@ mod tests {
                 max_event_time: 9,
                 content_hash: "sha256:0".into(),
                 distinct: Vec::new(),
+                values: Vec::new(),
             },
             file_uuid: "u".into(),
         };

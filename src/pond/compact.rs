@@ -768,18 +768,21 @@ fn compaction_entries(state: &SeriesState, outputs: &[Output], txn_seq: i64) -> 
             min_event_time: Some(f.min_event_time),
             max_event_time: Some(f.max_event_time),
             content_hash: Some(f.content_hash.clone()),
-            extended_attributes: Some(
-                serde_json::json!({
-                    "level": o.level,
-                    "precedence": o.precedence,
-                    "deletes_applied": o.deletes_applied,
-                    "replaces": replaces,
-                    "sort_key": recorded_sort_key(&o.sort_key, o.sort_bucket),
-                    "sort_bucket": o.sort_bucket,
-                    "distinct": f.distinct_json(),
-                })
-                .to_string(),
-            ),
+            extended_attributes: Some({
+                let mut attributes = f.column_attributes();
+                attributes.extend([
+                    ("level".into(), o.level.into()),
+                    ("precedence".into(), o.precedence.into()),
+                    ("deletes_applied".into(), o.deletes_applied.into()),
+                    ("replaces".into(), replaces.into()),
+                    (
+                        "sort_key".into(),
+                        recorded_sort_key(&o.sort_key, o.sort_bucket).into(),
+                    ),
+                    ("sort_bucket".into(), o.sort_bucket.into()),
+                ]);
+                serde_json::Value::Object(attributes).to_string()
+            }),
             ..base.clone()
         });
         for input in &o.inputs {

@@ -28,6 +28,7 @@
 //! in. A violation fails the query with `pruning bug: …`.
 
 mod extract;
+pub(crate) mod groups;
 mod ranges;
 pub(crate) mod versions;
 

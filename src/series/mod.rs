@@ -1,6 +1,7 @@
 //! Series data: the [`SeriesExt`] API, writing versions and streaming them back.
 
 mod distinct;
+pub(crate) use distinct::ColumnValues;
 mod reader;
 pub(crate) mod schema;
 pub(crate) mod writer;

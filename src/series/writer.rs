@@ -43,7 +43,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
-use super::distinct::DistinctCounter;
+use super::distinct::{ColumnValues, DistinctCounter};
 use crate::error::{Error, Result};
 use crate::lww::{DuplicateKeys, LastWriterWinsExec};
 use crate::runs::runs_of;
@@ -79,18 +79,30 @@ pub(crate) struct WrittenFile {
     /// Distinct counts of the file's low-cardinality columns (see
     /// [`super::distinct`]).
     pub(crate) distinct: Vec<(String, u64)>,
+    /// The values of the columns that record them (see
+    /// [`super::distinct`]).
+    pub(crate) values: Vec<(String, ColumnValues)>,
 }
 
 impl WrittenFile {
-    /// The distinct counts as the `{"column": count}` JSON object an oplog
-    /// row records them in.
-    pub(crate) fn distinct_json(&self) -> serde_json::Value {
-        let counts = self
-            .distinct
-            .iter()
-            .map(|(name, n)| (name.clone(), serde_json::Value::from(*n)))
-            .collect();
-        serde_json::Value::Object(counts)
+    /// What an oplog row records of the file's columns: the distinct counts
+    /// as `"distinct": {"column": count}`, and the values recorded as
+    /// `"values": {"column": [value, ...]}`; each only if there are any.
+    pub(crate) fn column_attributes(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut attributes = serde_json::Map::new();
+        if !self.distinct.is_empty() {
+            let counts = (self.distinct.iter())
+                .map(|(name, n)| (name.clone(), serde_json::Value::from(*n)))
+                .collect();
+            attributes.insert("distinct".into(), serde_json::Value::Object(counts));
+        }
+        if !self.values.is_empty() {
+            let values = (self.values.iter())
+                .map(|(name, values)| (name.clone(), values.to_json()))
+                .collect();
+            attributes.insert("values".into(), serde_json::Value::Object(values));
+        }
+        attributes
     }
 }
 
@@ -400,6 +412,7 @@ impl Target<'_> {
             .await
             .map_err(|e| Error::parquet(&file_name, e))?;
         let sink = writer.into_inner();
+        let summary = distinct.finish();
         Ok(Pass {
             file: WrittenFile {
                 path: path.clone(),
@@ -408,7 +421,8 @@ impl Target<'_> {
                 min_event_time: min,
                 max_event_time: max,
                 content_hash: sink.digest(),
-                distinct: distinct.finish(),
+                distinct: summary.distinct,
+                values: summary.values,
             },
             nulls,
             sorted,

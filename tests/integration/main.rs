@@ -12,6 +12,7 @@ mod concurrency;
 mod freshness;
 mod generated_ingest;
 mod generated_pruning;
+mod groups;
 mod interop;
 mod keyed;
 mod optimizer;

@@ -1,0 +1,292 @@
+//! The newest (or oldest) time of each group: versions whose every group
+//! value comes again beyond them are skipped, and no answer changes.
+//!
+//! A generative differential test: random series appended in random
+//! windows (mostly one after another, now and then back in time or
+//! overlapping), with random subsets of hosts and racks per append, now
+//! and then a null or a host name too many to record, read as appended or
+//! compacted, keyed or not, with or without deletes. Random `max(ts)` /
+//! `min(ts)` per host or rack queries (with filters that allow the pruning
+//! and filters that must stop it, and the last reading per host as a
+//! join) run on the pond table and on a `MemTable` of the series' rows as
+//! the pond reads them (`SELECT *`, which no aggregation prunes); the
+//! answers must be equal. The test also counts the queries whose scans
+//! skipped versions, so that it cannot pass without exercising the rule.
+//!
+//! `POND_GROUPS_CASES` sets the number of series (default 16), and
+//! `POND_GROUPS_SEED` the seed.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::TimeUnit;
+use datafusion::datasource::MemTable;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pond::{AppendOptions, CompactOptions, Pond, SeriesScanExec};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+/// 2024-01-01T00:00:00Z in µs.
+const JAN1: i64 = 1_704_067_200_000_000;
+const SECOND: i64 = 1_000_000;
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn context(pond: Arc<Pond>) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(3)
+        .with_batch_size(500);
+    let ctx = SessionContext::new_with_config(config);
+    pond::register(&ctx, pond);
+    ctx
+}
+
+/// Versions read by the scans of `plan`.
+fn versions_read(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    nodes::<SeriesScanExec>(plan)
+        .iter()
+        .map(|s| s.versions().0)
+        .sum()
+}
+
+/// `rows` rows from `start` over `span` seconds, of a random subset of
+/// `hosts` (now and then a null host or rack).
+fn rows(rng: &mut StdRng, start: i64, span: i64, rows: usize, hosts: &[String]) -> RecordBatch {
+    let subset: Vec<&String> = hosts
+        .iter()
+        .filter(|_| rng.random_bool(0.6))
+        .chain(hosts.first())
+        .collect();
+    let null_host = rng.random_bool(0.1);
+    let null_rack = rng.random_bool(0.2);
+    let (mut ts, mut host, mut rack, mut v) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rows {
+        ts.push(start + rng.random_range(0..=span) * SECOND);
+        host.push(if null_host && rng.random_bool(0.05) {
+            None
+        } else {
+            Some(subset.choose(rng).unwrap().to_string())
+        });
+        rack.push(if null_rack && rng.random_bool(0.05) {
+            None
+        } else {
+            Some(rng.random_range(0..4_i64))
+        });
+        v.push(rng.random_range(-100.0..100.0));
+    }
+    RecordBatch::try_from_iter_with_nullable([
+        (
+            "ts",
+            timestamps(TimeUnit::Microsecond, Some("UTC"), ts),
+            false,
+        ),
+        ("host", Arc::new(StringArray::from(host)) as ArrayRef, true),
+        ("rack", Arc::new(Int64Array::from(rack)), true),
+        ("v", Arc::new(Float64Array::from(v)), false),
+    ])
+    .unwrap()
+}
+
+/// A random query of the newest or oldest time per group of `{t}`, and
+/// its filter.
+fn query(rng: &mut StdRng, hosts: &[String], end: i64) -> (String, String) {
+    let at = |rng: &mut StdRng| {
+        format!(
+            "to_timestamp_micros({}) AT TIME ZONE 'UTC'",
+            JAN1 + rng.random_range(0..=(end - JAN1) / SECOND) * SECOND
+        )
+    };
+    let filter = match rng.random_range(0..8) {
+        0 => format!(" WHERE ts >= {}", at(rng)),
+        1 => format!(" WHERE ts > {}", at(rng)),
+        2 => format!(" WHERE ts < {}", at(rng)),
+        3 => format!(" WHERE ts >= {} AND ts < {}", at(rng), at(rng)),
+        4 => format!(" WHERE host <> '{}'", hosts.choose(rng).unwrap()),
+        5 => " WHERE v > 0".to_string(),
+        _ => String::new(),
+    };
+    let key = *["host", "rack"].choose(rng).unwrap();
+    let extreme = *["max", "min"].choose(rng).unwrap();
+    let sql = match rng.random_range(0..5) {
+        0 => format!(
+            "SELECT c.{key}, c.ts, c.v FROM {{t}} c JOIN \
+             (SELECT {key}, {extreme}(ts) AS ts FROM {{t}}{filter} GROUP BY {key}) l \
+             ON c.{key} = l.{key} AND c.ts = l.ts ORDER BY 1, 2, 3"
+        ),
+        1 => format!(
+            "SELECT {key}, {extreme}(ts) AS a, {extreme}(ts) AS b FROM {{t}}{filter} \
+             GROUP BY {key} ORDER BY 1 NULLS FIRST"
+        ),
+        // Not the time: the rule must not apply.
+        2 => format!(
+            "SELECT {key}, {extreme}(v) AS a FROM {{t}}{filter} GROUP BY {key} ORDER BY 1 NULLS FIRST"
+        ),
+        _ => format!(
+            "SELECT {key}, {extreme}(ts) AS a FROM {{t}}{filter} GROUP BY {key} ORDER BY 1 NULLS FIRST"
+        ),
+    };
+    (sql, filter)
+}
+
+#[tokio::test]
+async fn skipped_versions_never_change_the_newest_or_oldest_time_per_group() {
+    let cases = env("POND_GROUPS_CASES").unwrap_or(16);
+    let seed = env("POND_GROUPS_SEED").unwrap_or(20_261_127_u64);
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut skipping, mut queries) = (0, 0);
+    for case in 0..cases {
+        let path = format!("/groups/s{case}");
+        // Some series have more host names than a version records.
+        let n = *[3, 8, 8, 300].choose(&mut rng).unwrap();
+        let hosts: Vec<String> = (0..n).map(|h| format!("host_{h}")).collect();
+        let keyed = rng.random_bool(0.25);
+        let options = if keyed {
+            AppendOptions::default().with_key(["host", "ts"])
+        } else {
+            AppendOptions::default()
+        };
+        let mut start = JAN1;
+        let mut end = JAN1;
+        let mut layout = vec![if keyed { "keyed" } else { "unkeyed" }];
+        for _ in 0..rng.random_range(2..12) {
+            let span = rng.random_range(1..600);
+            let from = if rng.random_bool(0.15) {
+                // Back in time, or overlapping the previous append.
+                start - rng.random_range(0..1_200) * SECOND
+            } else {
+                start
+            };
+            let count = rng.random_range(1..400);
+            let batch = rows(&mut rng, from, span, count, &hosts);
+            pond.append_batch_with_options(&path, &batch, "ts", &options)
+                .await
+                .unwrap();
+            start = from + (span + 1) * SECOND;
+            end = end.max(start);
+        }
+        if rng.random_bool(0.2) {
+            let host = hosts.choose(&mut rng).unwrap();
+            let from = JAN1 + rng.random_range(0..=(end - JAN1) / SECOND) * SECOND;
+            let predicate = format!("host = '{host}'");
+            pond.delete(&path, from, from + 600 * SECOND, Some(&predicate))
+                .await
+                .unwrap();
+            layout.push("with a delete");
+        }
+        if rng.random_bool(0.4) {
+            let options = CompactOptions::default().with_target_file_bytes(20_000);
+            pond.compact_with_options(&path, &options).await.unwrap();
+            layout.push("compacted");
+        }
+        let table = format!("groups.s{case}");
+        let rows = ctx
+            .sql(&format!("SELECT * FROM {table}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let reference = format!("reference_{case}");
+        let schema = rows[0].schema();
+        let memory = MemTable::try_new(schema, vec![rows]).unwrap();
+        ctx.register_table(reference.as_str(), Arc::new(memory))
+            .unwrap();
+        for _ in 0..30 {
+            let (sql, filter) = query(&mut rng, &hosts, end);
+            let (answer, plan) = run_plan(&ctx, &sql.replace("{t}", &table)).await;
+            let (expected, _) = run_plan(&ctx, &sql.replace("{t}", &reference)).await;
+            let layout = layout.join(", ");
+            assert_eq!(
+                answer, expected,
+                "seed {seed}, case {case} ({layout}): {sql}"
+            );
+            queries += 1;
+            // Each scan reads the versions the filter keeps unless skipping.
+            let (_, rows) = run_plan(&ctx, &format!("SELECT * FROM {table}{filter}")).await;
+            let scans = nodes::<SeriesScanExec>(&plan).len();
+            if versions_read(&plan) < scans * versions_read(&rows) {
+                skipping += 1;
+            }
+        }
+    }
+    assert!(
+        skipping * 25 > queries,
+        "{skipping} of {queries} skipped versions"
+    );
+}
+
+/// Rows of each of `hosts` every hour of day `day`.
+fn day(day: i64, hosts: &[&str]) -> RecordBatch {
+    let (mut ts, mut host) = (vec![], vec![]);
+    for hour in 0..24 {
+        for h in hosts {
+            ts.push(JAN1 + (day * 24 + hour) * 3_600 * SECOND);
+            host.push(*h);
+        }
+    }
+    let n = ts.len();
+    RecordBatch::try_from_iter([
+        ("ts", timestamps(TimeUnit::Microsecond, Some("UTC"), ts)),
+        ("host", Arc::new(StringArray::from(host)) as ArrayRef),
+        ("rack", Arc::new(Int64Array::from(vec![1; n]))),
+        ("v", Arc::new(Float64Array::from(vec![1.0; n]))),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn only_versions_that_may_hold_a_hosts_last_time_are_read() {
+    let (_dir, pond) = temp_pond().await;
+    for (d, hosts) in [
+        (0, &["a", "b", "c"][..]),
+        (1, &["a", "b"]),
+        (2, &["a", "b", "c"]),
+        (3, &["a"]),
+    ] {
+        pond.append_batch("/groups/s", &day(d, hosts), "ts")
+            .await
+            .unwrap();
+    }
+    let ctx = context(Arc::new(pond));
+    let read = |sql: &str| {
+        let (ctx, sql) = (ctx.clone(), sql.to_string());
+        async move { versions_read(&run_plan(&ctx, &sql).await.1) }
+    };
+    // b and c were last seen on day 2, a on day 3; all first on day 0.
+    let newest = "SELECT host, max(ts) FROM groups.s";
+    assert_eq!(read(&format!("{newest} GROUP BY host")).await, 2);
+    assert_eq!(
+        read("SELECT host, min(ts) FROM groups.s GROUP BY host").await,
+        1
+    );
+    assert_eq!(
+        read(&format!("{newest} WHERE ts >= '2024-01-02' GROUP BY host")).await,
+        2
+    );
+    // Other filters, aggregates and groups read every version they keep.
+    for (sql, versions) in [
+        (format!("{newest} WHERE ts < '2024-01-04' GROUP BY host"), 3),
+        (format!("{newest} WHERE host <> 'a' GROUP BY host"), 4),
+        (format!("{newest} GROUP BY host, rack"), 4),
+        ("SELECT host, max(v) FROM groups.s GROUP BY host".into(), 4),
+        (
+            "SELECT host, max(ts), min(ts) FROM groups.s GROUP BY host".into(),
+            4,
+        ),
+        (
+            "SELECT host, max(ts), count(*) FROM groups.s GROUP BY host".into(),
+            4,
+        ),
+    ] {
+        assert_eq!(read(&sql).await, versions, "{sql}");
+    }
+}
