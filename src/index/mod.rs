@@ -9,8 +9,8 @@
 mod interval;
 mod versions;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{Schema, SchemaRef};
 
@@ -70,8 +70,8 @@ pub struct FileInfo {
     pub distinct: Vec<(String, u64)>,
     /// Every value of the file's columns that record them (strings and
     /// integers without nulls, and few: see [`crate::series`]'s distinct
-    /// counter), by name.
-    pub(crate) values: Option<Arc<[(String, ColumnValues)]>>,
+    /// counter).
+    pub(crate) values: Option<Arc<RecordedValues>>,
     /// For a keyed series, whose rows win where live versions hold the same
     /// key: those of the version with the highest precedence. An append's
     /// is its version number; a compacted version takes the highest among
@@ -94,6 +94,94 @@ impl FileInfo {
         self.sort_key.is_empty()
     }
 }
+
+/// A row's attributes but `values`, and whether it holds them.
+struct WithoutValues {
+    parsed: serde_json::Map<String, serde_json::Value>,
+    values: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for WithoutValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = WithoutValues;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WithoutValues, A::Error> {
+                let mut out = WithoutValues {
+                    parsed: serde_json::Map::new(),
+                    values: false,
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "values" {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        out.values = true;
+                    } else {
+                        out.parsed.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// The `values` of an oplog row (`{"column": [value, ...]}`), parsed the
+/// first time a query asks for them. Parsed on opening, the 432 versions
+/// of the devops benchmark (a hundred host names and nine other tags each)
+/// took 12 ms longer to open, most of it allocating and freeing strings.
+#[derive(Debug, Default)]
+pub(crate) struct RecordedValues {
+    /// The row's whole `extended_attributes`.
+    json: Box<str>,
+    parsed: OnceLock<Vec<(String, ColumnValues)>>,
+}
+
+impl RecordedValues {
+    /// The values of `column`, if recorded.
+    pub(crate) fn of(&self, column: &str) -> Option<&ColumnValues> {
+        let parsed = self.parsed.get_or_init(|| {
+            let mut attributes: HashMap<String, serde_json::Value> =
+                serde_json::from_str(&self.json).unwrap_or_default();
+            let Some(serde_json::Value::Object(columns)) = attributes.remove("values") else {
+                return Vec::new();
+            };
+            (columns.into_iter())
+                .filter_map(|(name, values)| Some((name, ColumnValues::from_json(&values)?)))
+                .collect()
+        });
+        (parsed.iter())
+            .find(|(name, _)| name == column)
+            .map(|(_, values)| values)
+    }
+}
+
+#[cfg(test)]
+impl RecordedValues {
+    /// Values as an oplog row would record them.
+    pub(crate) fn from_json(values: &serde_json::Value) -> Self {
+        Self {
+            json: serde_json::json!({ "values": values }).to_string().into(),
+            parsed: OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for RecordedValues {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json
+    }
+}
+
+impl Eq for RecordedValues {}
 
 /// The first column of the `sort_key` an oplog row records for rows
 /// clustered within time buckets: no column of any series, so that a pond
@@ -303,6 +391,9 @@ impl SeriesState {
         let version = self.versions.make_mut(at);
         version.superseded_at = Some(txn_seq);
         version.superseded_time = Some(created_at);
+        // Only reads as of an earlier version read it now: they do without
+        // skipping by its values, and the index without keeping them.
+        version.values = None;
     }
 
     /// After a commit's rows: sorts the versions if a row came out of
@@ -591,21 +682,32 @@ impl OplogIndex {
     }
 }
 
-/// A row's `extended_attributes`, parsed once.
-struct Attributes(serde_json::Map<String, serde_json::Value>);
+/// A row's `extended_attributes`, parsed once but for its `values`: an
+/// `append` row's are hundreds of strings, which opening a pond does not
+/// parse (see [`RecordedValues`]).
+#[derive(Default)]
+struct Attributes<'a> {
+    parsed: serde_json::Map<String, serde_json::Value>,
+    /// The whole text, if it holds `values`.
+    with_values: Option<&'a str>,
+}
 
-impl Attributes {
-    fn of(entry: &OplogEntry) -> Self {
-        let map = entry
-            .extended_attributes
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default();
-        Self(map)
+impl<'a> Attributes<'a> {
+    fn of(entry: &'a OplogEntry) -> Self {
+        let Some(json) = entry.extended_attributes.as_deref() else {
+            return Self::default();
+        };
+        let Ok(WithoutValues { parsed, values }) = serde_json::from_str(json) else {
+            return Self::default();
+        };
+        Self {
+            parsed,
+            with_values: values.then_some(json),
+        }
     }
 
     fn get(&self, name: &str) -> Option<&serde_json::Value> {
-        self.0.get(name)
+        self.parsed.get(name)
     }
 
     /// The `sort_key` a `compact` or `configure` row records (empty: time
@@ -633,16 +735,12 @@ impl Attributes {
             .unwrap_or_default()
     }
 
-    /// The `values` an `append` or `compact` row records, as
-    /// `{"column": [value, ...]}`; `None` if it records none.
-    fn values(&self) -> Option<Arc<[(String, ColumnValues)]>> {
-        let Some(serde_json::Value::Object(columns)) = self.get("values") else {
-            return None;
-        };
-        let values: Vec<_> = (columns.iter())
-            .filter_map(|(name, values)| Some((name.clone(), ColumnValues::from_json(values)?)))
-            .collect();
-        (!values.is_empty()).then(|| values.into())
+    /// The `values` an `append` or `compact` row records, unparsed.
+    fn values(&self) -> Option<Arc<RecordedValues>> {
+        Some(Arc::new(RecordedValues {
+            json: self.with_values?.into(),
+            parsed: OnceLock::new(),
+        }))
     }
 
     /// The `distinct` counts an `append` or `compact` row records, as

@@ -218,11 +218,7 @@ pub(crate) fn superseded<'a>(
     extreme: Extreme,
 ) -> Vec<&'a FileInfo> {
     fn values_of<'v>(v: &'v FileInfo, column: &str) -> Option<&'v ColumnValues> {
-        let values = v.values.as_ref()?.iter();
-        values
-            .into_iter()
-            .find(|(name, _)| name == column)
-            .map(|(_, values)| values)
+        v.values.as_ref()?.of(column)
     }
     // Toward the past for `max`: each version in turn by its end, with the
     // values of every version starting after it ends.
@@ -285,17 +281,18 @@ impl<'a> Seen<'a> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::index::RecordedValues;
 
     fn version(version: i64, (min, max): (i64, i64), hosts: Option<&[&str]>) -> FileInfo {
         FileInfo {
             version,
             min_event_time: min,
             max_event_time: max,
-            values: hosts.map(|hosts| {
-                let values = hosts.iter().map(|h| Box::from(*h)).collect();
-                vec![("host".to_string(), ColumnValues::Strings(values))].into()
-            }),
+            values: hosts
+                .map(|hosts| Arc::new(RecordedValues::from_json(&json!({ "host": hosts })))),
             ..FileInfo::default()
         }
     }
