@@ -254,51 +254,16 @@ impl SeriesTable {
         ranges: &TimeRanges,
         predicate: &VersionPredicate,
     ) -> Result<(Vec<FileInfo>, usize)> {
-        let state = match &self.pinned {
-            Some(Pinned(state)) => Arc::clone(state),
-            None => self.pond.state(&self.path)?,
-        };
+        let state = self.read_state()?;
         if cfg!(debug_assertions) {
             self.check_ranges_hold(&state, predicate)?;
         }
-        let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
-        let (candidates, total): (Vec<FileInfo>, usize) = match self.max_version {
-            // Time travel: the versions as they were, superseded ones too.
-            Some(version) => {
-                let then = state.as_of(version);
-                let total = then.len();
-                let mut kept: Vec<FileInfo> = then
-                    .into_iter()
-                    .filter(|f| overlap(f))
-                    .map(|f| f.as_ref().clone())
-                    .collect();
-                kept.sort_by_key(|f| (f.min_event_time, f.version));
-                (kept, total)
-            }
-            None => {
-                let total = state.live_count();
-                let Some((first, last)) = ranges.hull() else {
-                    return Ok((Vec::new(), total));
-                };
-                let end = if last == crate::MAX_TIME {
-                    last
-                } else {
-                    last + 1
-                };
-                let kept = state
-                    .overlapping(first, end)
-                    .into_iter()
-                    .filter(|f| overlap(f))
-                    .collect();
-                (kept, total)
-            }
-        };
-        let refs: Vec<&FileInfo> = candidates.iter().collect();
-        let keep = predicate.keeps(&refs)?;
+        let (candidates, total) = self.candidates(&state, ranges);
+        let keep = predicate.keeps(&candidates)?;
         let kept: Vec<FileInfo> = candidates
             .into_iter()
             .zip(keep)
-            .filter_map(|(f, keep)| keep.then_some(f))
+            .filter_map(|(f, keep)| keep.then(|| f.clone()))
             .collect();
         if let Some(gone) = kept.iter().find(|f| f.vacuumed_at.is_some()) {
             return Err(Error::VacuumedVersion {
@@ -307,6 +272,46 @@ impl SeriesTable {
             });
         }
         Ok((kept, total))
+    }
+
+    /// The versions of `state` that may hold rows within `ranges` (of the
+    /// series as the table reads it: now, or as of its version), in time
+    /// order; and how many versions it reads in all.
+    fn candidates<'s>(
+        &self,
+        state: &'s SeriesState,
+        ranges: &TimeRanges,
+    ) -> (Vec<&'s FileInfo>, usize) {
+        let overlap = |f: &FileInfo| ranges.overlaps(f.min_event_time, f.max_event_time);
+        match self.max_version {
+            // Time travel: the versions as they were, superseded ones too.
+            Some(version) => {
+                let then = state.as_of(version);
+                let total = then.len();
+                let mut kept: Vec<&FileInfo> = (then.into_iter())
+                    .map(|f| f.as_ref())
+                    .filter(|f| overlap(f))
+                    .collect();
+                kept.sort_by_key(|f| (f.min_event_time, f.version));
+                (kept, total)
+            }
+            None => {
+                let total = state.live_count();
+                let Some((first, last)) = ranges.hull() else {
+                    return (Vec::new(), total);
+                };
+                let end = if last == crate::MAX_TIME {
+                    last
+                } else {
+                    last + 1
+                };
+                let kept = (state.overlapping_shared(first, end).into_iter())
+                    .map(|f| f.as_ref())
+                    .filter(|f| overlap(f))
+                    .collect();
+                (kept, total)
+            }
+        }
     }
 
     /// Debug builds: the time ranges read from the filters must hold every
@@ -396,9 +401,11 @@ impl ScanSource for SeriesTable {
         column: &str,
         extreme: Extreme,
     ) -> Result<HashSet<ObjectPath>> {
-        let (candidates, _) = self.kept_versions(ranges, &VersionPredicate::keep_all())?;
-        let read: Vec<&FileInfo> = (candidates.iter())
-            .filter(|f| paths.contains(&ObjectPath::from(f.file_path.as_str())))
+        let state = self.read_state()?;
+        let paths: HashSet<&str> = paths.iter().map(|p| p.as_ref()).collect();
+        let (candidates, _) = self.candidates(&state, ranges);
+        let read: Vec<&FileInfo> = (candidates.into_iter())
+            .filter(|f| paths.contains(f.file_path.as_str()))
             .collect();
         Ok(superseded(&read, column, extreme)
             .into_iter()

@@ -267,6 +267,13 @@ impl SeriesState {
     /// The versions that may hold rows in `[start, end)`, ordered by their
     /// smallest event time (then by version).
     pub(crate) fn overlapping(&self, start: i64, end: i64) -> Vec<FileInfo> {
+        (self.overlapping_shared(start, end).into_iter())
+            .map(|v| v.as_ref().clone())
+            .collect()
+    }
+
+    /// [`Self::overlapping`], the index's own versions.
+    pub(crate) fn overlapping_shared(&self, start: i64, end: i64) -> Vec<&Arc<FileInfo>> {
         let Some(last) = last_micro(end) else {
             return Vec::new();
         };
@@ -274,9 +281,7 @@ impl SeriesState {
             .intervals
             .overlapping(start, last, |i| self.versions[i].is_live());
         hits.sort_unstable_by_key(|&i| (self.versions[i].min_event_time, self.versions[i].version));
-        hits.into_iter()
-            .map(|i| self.versions[i].as_ref().clone())
-            .collect()
+        hits.into_iter().map(|i| &self.versions[i]).collect()
     }
 
     /// The versions reads of the series as it is now read.

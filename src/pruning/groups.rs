@@ -26,10 +26,10 @@
 //! value of the earlier one must be recorded: one with a null, or too many
 //! values to record, stays.
 
-use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use datafusion::common::HashSet;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result as DfResult;
 use datafusion::functions_aggregate::min_max::{Max, Min};
@@ -240,14 +240,21 @@ pub(crate) fn superseded<'a>(
     let mut seen = Seen::default();
     let mut later = by_start.into_iter().peekable();
     let mut dropped = Vec::new();
+    // Versions of a series mostly hold the same values as the one before:
+    // those are added, or found held, once.
+    let (mut last_added, mut last_held) = (None, None);
     for v in by_end {
         while let Some(l) = later.next_if(|l| beyond(l, v)) {
-            if let Some(values) = values_of(l, column) {
+            if let Some(values) = values_of(l, column).filter(|&v| Some(v) != last_added) {
                 seen.add(values);
+                last_added = Some(values);
             }
         }
-        if values_of(v, column).is_some_and(|values| seen.holds(values)) {
+        if let Some(values) = values_of(v, column)
+            && (Some(values) == last_held || seen.holds(values))
+        {
             dropped.push(v);
+            last_held = Some(values);
         }
     }
     dropped
