@@ -263,7 +263,8 @@ impl SeriesTable {
         let kept: Vec<FileInfo> = candidates
             .into_iter()
             .zip(keep)
-            .filter_map(|(f, keep)| keep.then(|| f.clone()))
+            .filter(|(_, keep)| *keep)
+            .map(|(f, _)| f.clone())
             .collect();
         if let Some(gone) = kept.iter().find(|f| f.vacuumed_at.is_some()) {
             return Err(Error::VacuumedVersion {
