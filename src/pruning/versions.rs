@@ -20,13 +20,16 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column as PhysicalColumn, Literal};
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, Column as PhysicalColumn, InListExpr, Literal, NotExpr,
+};
 use datafusion::physical_expr::utils::{collect_columns, conjunction};
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 
 use super::{MAX_IN_LIST, TimeRanges, physical_time_ranges};
 use crate::index::FileInfo;
+use crate::series::ColumnValues;
 use crate::time::{MAX_TIME, MIN_TIME};
 
 /// A conjunction of filters, ready to decide which versions may match it.
@@ -69,10 +72,12 @@ impl VersionPredicate {
             .field_with_name(timestamp_column)
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
-        // Statistics exist only for the time column: filters that name only
-        // other columns have nothing to prune by (a constant may), and in a
-        // conjunction they keep every version, so they are left out of it
-        // rather than rewritten for statistics that are never there.
+        // Statistics exist only for the time column, and the values a
+        // version records of its few-valued columns: filters that name only
+        // other columns, or compare them otherwise than by `=`, `<>` or
+        // `IN` with literals, have nothing to prune by (a constant may), and
+        // in a conjunction they keep every version, so they are left out of
+        // it rather than rewritten for statistics that are never there.
         // A plain comparison says exactly which times it keeps: its ranges
         // keep the versions it may match, as its `PruningPredicate` would,
         // without building one (tens of microseconds per query).
@@ -80,7 +85,10 @@ impl VersionPredicate {
         let mut pruning = Vec::new();
         for f in filters {
             let columns = collect_columns(f);
-            if !(columns.is_empty() || columns.iter().any(|c| c.name() == timestamp_column)) {
+            if !(columns.is_empty()
+                || columns.iter().any(|c| c.name() == timestamp_column)
+                || compares_with_values(f))
+            {
                 continue;
             }
             match plain_comparison(f, timestamp_column, &data_type).filter(|_| read_plain) {
@@ -289,10 +297,121 @@ impl PruningStatistics for Bounds<'_> {
         Some(Arc::new(UInt64Array::from_iter_values(rows)))
     }
 
+    /// From the values a version records of a column (all of them, and no
+    /// null): `true` if every one is among `values`, `false` if none is.
     #[allow(clippy::mutable_key_type)] // the trait's signature
-    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
-        None
+    fn contained(&self, column: &Column, values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        if self.is_time(column) {
+            return None;
+        }
+        let literals = Literals::of(values)?;
+        Some(
+            (self.versions.iter())
+                .map(|v| literals.contain(v.values.as_ref()?.of(column.name())?))
+                .collect(),
+        )
     }
+}
+
+/// The literals a filter compares a column with, as a version records
+/// values; NULLs, which equal nothing, left out.
+enum Literals<'a> {
+    Strings(std::collections::HashSet<&'a str>),
+    Integers(std::collections::HashSet<i64>),
+}
+
+impl<'a> Literals<'a> {
+    /// `None` unless every one is a string, or every one an integer (that
+    /// fits an `i64`: a larger one equals no value a version records, but
+    /// it is simpler to leave such filters alone).
+    #[allow(clippy::mutable_key_type)] // the trait's signature
+    fn of(values: &'a HashSet<ScalarValue>) -> Option<Self> {
+        let values: Vec<&ScalarValue> = values.iter().filter(|v| !v.is_null()).collect();
+        let strings: Option<std::collections::HashSet<&str>> =
+            values.iter().map(|v| string(v)).collect();
+        if let Some(strings) = strings {
+            return Some(Self::Strings(strings));
+        }
+        let integers: Option<std::collections::HashSet<i64>> =
+            values.iter().map(|v| integer(v)).collect();
+        integers.map(Self::Integers)
+    }
+
+    /// Whether the `recorded` values are all among these (`true`), none
+    /// is (`false`), or neither (`None`, as for values of another kind).
+    fn contain(&self, recorded: &ColumnValues) -> Option<bool> {
+        let (among, of) = match (self, recorded) {
+            (Self::Strings(these), ColumnValues::Strings(recorded)) => (
+                recorded.iter().filter(|v| these.contains(&***v)).count(),
+                recorded.len(),
+            ),
+            (Self::Integers(these), ColumnValues::Integers(recorded)) => (
+                recorded.iter().filter(|v| these.contains(*v)).count(),
+                recorded.len(),
+            ),
+            _ => return None,
+        };
+        match among {
+            _ if of == 0 => None,
+            0 => Some(false),
+            n if n == of => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// A string literal's value.
+fn string(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
+        ScalarValue::Dictionary(_, inner) => string(inner),
+        _ => None,
+    }
+}
+
+/// An integer literal's value, if it fits an `i64`.
+fn integer(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int64(Some(v)) => Some(*v),
+        ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
+        ScalarValue::Dictionary(_, inner) => integer(inner),
+        _ => None,
+    }
+}
+
+/// Whether `filter` compares columns with literals by `=`, `<>` or `IN`
+/// (under `AND`, `OR` and `NOT`): the comparisons DataFusion prunes by the
+/// values a container holds (see `Bounds::contained`).
+fn compares_with_values(filter: &Arc<dyn PhysicalExpr>) -> bool {
+    let column_and_literal = |a: &Arc<dyn PhysicalExpr>, b: &Arc<dyn PhysicalExpr>| {
+        a.downcast_ref::<PhysicalColumn>().is_some() && b.downcast_ref::<Literal>().is_some()
+    };
+    if let Some(binary) = filter.downcast_ref::<BinaryExpr>() {
+        let (l, r) = (binary.left(), binary.right());
+        return match binary.op() {
+            Operator::And | Operator::Or => compares_with_values(l) || compares_with_values(r),
+            Operator::Eq | Operator::NotEq => column_and_literal(l, r) || column_and_literal(r, l),
+            _ => false,
+        };
+    }
+    if let Some(not) = filter.downcast_ref::<NotExpr>() {
+        return compares_with_values(not.arg());
+    }
+    filter.downcast_ref::<InListExpr>().is_some_and(|list| {
+        list.expr().downcast_ref::<PhysicalColumn>().is_some()
+            && list
+                .list()
+                .iter()
+                .all(|v| v.downcast_ref::<Literal>().is_some())
+    })
 }
 
 /// The times `filter` keeps, if it compares the bare time column, of type
