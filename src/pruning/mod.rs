@@ -10,7 +10,8 @@
 //! - DataFusion's own `PruningPredicate`, evaluated over the candidates'
 //!   oplog bounds, then keeps or skips each candidate. It reads every
 //!   filter on the time column the way DataFusion evaluates it (NULLs,
-//!   casts, zones; the others have no statistics there), so a
+//!   casts, zones; the others have no statistics there, but for the values
+//!   each version records of its tags, see `versions.rs`), so a
 //!   version is only skipped when DataFusion itself proves that none of its
 //!   rows can match. A plain comparison of the column with a literal of
 //!   its own type (seconds to microseconds) is read as exact ranges

@@ -3,9 +3,13 @@
 //!
 //! Each version is a container whose statistics are exact for the time
 //! column: its bounds in the column's own type (rounded outwards for
-//! nanoseconds), no NULLs, and its row count. Other columns have no
-//! statistics here (the Parquet scan prunes with theirs), so a predicate on
-//! them keeps every version.
+//! nanoseconds), no NULLs, and its row count. Of the few-valued columns a
+//! version records the values of (no NULL, at most 256 values), DataFusion
+//! may ask whether they are all, or none, among the literals a filter
+//! compares the column with (`=`, `<>`, `IN`, `NOT IN`, in conjunctions):
+//! a version of other hosts is skipped for `hostname = 'host_42'`. Other
+//! columns have no statistics here (the Parquet scan prunes with theirs),
+//! so a predicate on them keeps every version.
 
 use std::collections::HashSet;
 use std::sync::Arc;
