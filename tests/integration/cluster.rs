@@ -19,7 +19,6 @@ use pond::{Pond, SeriesExt, SeriesTable};
 use crate::common::*;
 
 const HOUR: i64 = 3_600_000_000;
-const JAN1: i64 = 1_704_067_200_000_000;
 
 /// `n` readings one minute apart from hour `hour` of 2024-01-01.
 fn hour_of_readings(hour: i64, n: i64) -> RecordBatch {

@@ -8,9 +8,30 @@ use arrow::array::{
 };
 use arrow::datatypes::TimeUnit;
 use datafusion::physical_plan::{ExecutionPlan, collect};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use pond::{Pond, PondOptions, SeriesExt};
 use tempfile::TempDir;
+
+/// 2024-01-01T00:00:00Z in µs.
+pub(crate) const JAN1: i64 = 1_704_067_200_000_000;
+/// A second in µs.
+pub(crate) const SECOND: i64 = 1_000_000;
+
+/// The environment variable `name` parsed, if set (a test's size or seed).
+pub(crate) fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// A session of `partitions` target partitions and batches of
+/// `batch_size` rows, with `pond` registered.
+pub(crate) fn session(pond: Arc<Pond>, partitions: usize, batch_size: usize) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(partitions)
+        .with_batch_size(batch_size);
+    let ctx = SessionContext::new_with_config(config);
+    pond::register(&ctx, pond);
+    ctx
+}
 
 /// Options without automatic compaction: the tests of pruning need many
 /// small versions to stay as they were appended.

@@ -15,8 +15,6 @@ use pond::{CompactOptions, EntryType, Error, Pond, SeriesExt};
 use crate::common::*;
 
 const MINUTE: i64 = 60_000_000;
-/// 2024-01-01T00:00:00Z in µs.
-const JAN1: i64 = 1_704_067_200_000_000;
 
 /// Appends `versions` versions of 6 rows, one a minute, to `/plant/boiler`,
 /// and every seventh a late version overlapping two minutes before it.

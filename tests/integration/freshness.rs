@@ -14,9 +14,6 @@ use pond::SeriesExt;
 
 use crate::common::*;
 
-/// 2024-01-01T00:00:00Z in µs.
-const JAN1: i64 = 1_704_067_200_000_000;
-
 async fn count_of(df: DataFrame) -> i64 {
     let batches = df.collect().await.unwrap();
     let column = arrow::compute::cast(batches[0].column(0), &DataType::Int64).unwrap();

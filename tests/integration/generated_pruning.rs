@@ -39,10 +39,6 @@ const SERIES: usize = 12;
 const SECOND_NS: i128 = 1_000_000_000;
 const HOUR_NS: i128 = 3_600 * SECOND_NS;
 
-fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 /// One generated series and its reference copy.
 struct Series {
     path: String,

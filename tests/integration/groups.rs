@@ -23,7 +23,7 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray}
 use arrow::datatypes::TimeUnit;
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use pond::{AppendOptions, CompactOptions, Pond, SeriesScanExec};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -31,21 +31,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::common::*;
 
-/// 2024-01-01T00:00:00Z in µs.
-const JAN1: i64 = 1_704_067_200_000_000;
-const SECOND: i64 = 1_000_000;
-
-fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 fn context(pond: Arc<Pond>) -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(3)
-        .with_batch_size(500);
-    let ctx = SessionContext::new_with_config(config);
-    pond::register(&ctx, pond);
-    ctx
+    session(pond, 3, 500)
 }
 
 /// Versions read by the scans of `plan`.

@@ -15,8 +15,6 @@ use rand::{Rng, SeedableRng};
 
 use crate::common::*;
 
-const SECOND: i64 = 1_000_000;
-
 /// `(ts µs, hostname, v)` rows as a batch.
 fn rows(rows: &[(i64, &str, i64)]) -> RecordBatch {
     RecordBatch::try_from_iter([

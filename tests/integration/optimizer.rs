@@ -14,8 +14,6 @@ use pond::{Pond, SeriesExt, SeriesScanExec};
 use crate::common::*;
 
 const MINUTE: i64 = 60_000_000;
-/// 2024-01-01T00:00:00Z in µs.
-const JAN1: i64 = 1_704_067_200_000_000;
 
 /// A series `/big` of `versions` disjoint versions, one per minute, of 6
 /// rows ten seconds apart.

@@ -14,8 +14,6 @@ use rand::{Rng, SeedableRng};
 use crate::common::*;
 
 const HOUR: i64 = 3_600_000_000;
-/// 2024-01-01T00:00:00Z in µs.
-const JAN1: i64 = 1_704_067_200_000_000;
 
 /// A pond whose series `/sensors/site1/temperature` has 20 hourly versions of
 /// 6 rows each, and a root series `/status`.
