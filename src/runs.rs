@@ -40,6 +40,7 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, Tr
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::functions_aggregate::min_max::{Max, Min};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
@@ -179,21 +180,8 @@ impl CollapseRunsExec {
         }
         let mut extremes = BTreeMap::new();
         for function in aggregate.aggr_expr() {
-            // DataFusion's own functions, not others of the same name.
-            let inner = function.fun().inner();
-            let extreme = if inner.is::<Min>() {
-                Extreme::Min
-            } else if inner.is::<Max>() {
-                Extreme::Max
-            } else {
-                return None;
-            };
-            let [argument] = function.expressions().try_into().ok()?;
-            let column = argument.downcast_ref::<Column>()?.index();
-            if function.is_distinct()
-                || !function.order_bys().is_empty()
-                || !folds_as_datafusion(schema.field(column).data_type())
-            {
+            let (column, extreme) = extreme_of_column(function)?;
+            if !folds_as_datafusion(schema.field(column).data_type()) {
                 return None;
             }
             // A key column is the same over its run: any row of it will do.
@@ -323,6 +311,24 @@ fn view_changes(array: &StringViewArray, changes: &mut Vec<usize>) {
             changes.push(i + 1);
         }
     }
+}
+
+/// The column and the end of it that `function` aggregates, if it is
+/// DataFusion's own `min` or `max` (not another of the same name) of a
+/// column, without `DISTINCT` or `ORDER BY`. (A `FILTER` is the
+/// aggregation's, not the function's.)
+pub(crate) fn extreme_of_column(function: &AggregateFunctionExpr) -> Option<(usize, Extreme)> {
+    let inner = function.fun().inner();
+    let extreme = if inner.is::<Min>() {
+        Extreme::Min
+    } else if inner.is::<Max>() {
+        Extreme::Max
+    } else {
+        return None;
+    };
+    let [argument] = function.expressions().try_into().ok()?;
+    let column = argument.downcast_ref::<Column>()?.index();
+    (!function.is_distinct() && function.order_bys().is_empty()).then_some((column, extreme))
 }
 
 /// Whether `plan` reads a series through nodes of one input each.

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use datafusion::common::HashSet;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result as DfResult;
-use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
@@ -45,7 +44,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
 use crate::index::FileInfo;
-use crate::runs::{CollapseRunsExec, Extreme};
+use crate::runs::{CollapseRunsExec, Extreme, extreme_of_column};
 use crate::scan::SeriesScanExec;
 use crate::series::ColumnValues;
 
@@ -93,17 +92,8 @@ fn extreme_time_per_group(aggregate: &AggregateExec) -> Option<(usize, usize, Ex
     let group = group.downcast_ref::<Column>()?.index();
     let mut found: Option<(usize, Extreme)> = None;
     for function in aggregate.aggr_expr() {
-        let inner = function.fun().inner();
-        let extreme = if inner.is::<Max>() {
-            Extreme::Max
-        } else if inner.is::<Min>() {
-            Extreme::Min
-        } else {
-            return None;
-        };
-        let [argument] = function.expressions().try_into().ok()?;
-        let column = argument.downcast_ref::<Column>()?.index();
-        if function.is_distinct() || !function.order_bys().is_empty() || column == group {
+        let (column, extreme) = extreme_of_column(function)?;
+        if column == group {
             return None;
         }
         if found.is_some_and(|f| f != (column, extreme)) {
