@@ -138,11 +138,14 @@ impl DistinctCounter {
                     }
                 }
                 Values::Integers(seen) => {
+                    // A `u64` beyond `i64` casts to a null: such a column
+                    // is not counted, lest its values be recorded without it.
                     let fits = cast(column, &DataType::Int64).is_ok_and(|c| {
-                        c.as_primitive::<Int64Type>().iter().flatten().all(|v| {
-                            seen.insert(v);
-                            seen.len() <= MAX_DISTINCT
-                        })
+                        c.null_count() == column.null_count()
+                            && c.as_primitive::<Int64Type>().iter().flatten().all(|v| {
+                                seen.insert(v);
+                                seen.len() <= MAX_DISTINCT
+                            })
                     });
                     if !fits {
                         *values = Values::Many;
@@ -318,6 +321,19 @@ mod tests {
             "the codes' bytes go beyond the bound"
         );
         assert_eq!(summary.values[0].0, "host");
+    }
+
+    #[test]
+    fn gives_up_on_integers_beyond_i64() {
+        let big = arrow::array::UInt64Array::from(vec![1, u64::MAX]);
+        let ts = Int32Array::from(vec![0, 1]);
+        let batch =
+            RecordBatch::try_from_iter([("ts", Arc::new(ts) as ArrayRef), ("u", Arc::new(big))])
+                .unwrap();
+        let mut counter = DistinctCounter::new(&batch.schema(), "ts");
+        counter.update(&batch);
+        let summary = counter.finish();
+        assert!(summary.distinct.is_empty() && summary.values.is_empty());
     }
 
     #[test]
