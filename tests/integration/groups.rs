@@ -4,15 +4,16 @@
 //! A generative differential test: random series appended in random
 //! windows (mostly one after another, now and then back in time or
 //! overlapping), with random subsets of hosts and racks per append, now
-//! and then a null or a host name too many to record, read as appended or
-//! compacted, keyed or not, with or without deletes. Random `max(ts)` /
-//! `min(ts)` per host or rack queries (with filters that allow the pruning
-//! and filters that must stop it, and the last reading per host as a
-//! join), and filters on hosts and racks that prune versions by the values
-//! they record (`=`, `IN`, `NOT IN`, `<>`), run on the pond table and on a `MemTable` of the series' rows as
-//! the pond reads them (`SELECT *`, which no aggregation prunes); the
-//! answers must be equal. The test also counts the queries whose scans
-//! skipped versions, so that it cannot pass without exercising the rule.
+//! and then a null or more host names than a version records, read as
+//! appended or compacted, keyed or not, with or without deletes. Random
+//! `max(ts)` / `min(ts)` per host or rack queries (with filters that allow
+//! the skip and filters that must stop it, and the last reading per host
+//! as a join), and filters on hosts and racks that prune versions by the
+//! values they record (`=`, `IN`, `NOT IN`, `<>`), run on the pond table
+//! and on a `MemTable` of the series' rows as the pond reads them
+//! (`SELECT *`, which no aggregation prunes); the answers must be equal.
+//! The test also counts the queries whose scans skipped versions, so that
+//! it cannot pass without exercising the rule.
 //!
 //! `POND_GROUPS_CASES` sets the number of series (default 16), and
 //! `POND_GROUPS_SEED` the seed.
