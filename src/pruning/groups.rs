@@ -16,10 +16,10 @@
 //!   series' time column: its other columns are where the later version's
 //!   rows would differ;
 //! - reads the scan through nodes that keep every row (projections,
-//!   repartitions, run folding) or filters that only bound the time from
-//!   below for `max` (`ts >= ...`), from above for `min`: such a filter
-//!   keeps every row of the later version if it keeps any row of the
-//!   earlier one.
+//!   repartitions, run folding; none with a row limit) or filters that only
+//!   bound the time from below for `max` (`ts >= ...`), from above for
+//!   `min`: such a filter keeps every row of the later version if it keeps
+//!   any row of the earlier one.
 //!
 //! The later versions must be read by the same scan (one that reads rows
 //! as they are, so no delete or newer key hides any of them), and every
@@ -114,6 +114,12 @@ fn without_superseded(
     time: usize,
     extreme: Extreme,
 ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+    // A node that stops after a number of rows (a `LIMIT` DataFusion
+    // pushed into a filter or a coalesce) returns rows that depend on
+    // which versions it reads.
+    if plan.fetch().is_some() {
+        return Ok(None);
+    }
     if let Some(scan) = plan.downcast_ref::<SeriesScanExec>() {
         let schema = scan.schema();
         let (group, time) = (schema.field(group).name(), schema.field(time).name());

@@ -25,7 +25,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
-    BinaryExpr, Column as PhysicalColumn, InListExpr, Literal, NotExpr,
+    BinaryExpr, Column as PhysicalColumn, InListExpr, Literal,
 };
 use datafusion::physical_expr::utils::{collect_columns, conjunction};
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
@@ -391,9 +391,9 @@ fn integer(value: &ScalarValue) -> Option<i64> {
     }
 }
 
-/// Whether `filter` compares columns with literals by `=`, `<>` or `IN`
-/// (under `AND`, `OR` and `NOT`): the comparisons DataFusion prunes by the
-/// values a container holds (see `Bounds::contained`).
+/// Whether `filter` compares columns with literals by `=`, `<>` or
+/// `[NOT] IN` (under `AND` and `OR`): the comparisons DataFusion prunes by
+/// the values a container holds (see `Bounds::contained`).
 fn compares_with_values(filter: &Arc<dyn PhysicalExpr>) -> bool {
     let column_and_literal = |a: &Arc<dyn PhysicalExpr>, b: &Arc<dyn PhysicalExpr>| {
         a.downcast_ref::<PhysicalColumn>().is_some() && b.downcast_ref::<Literal>().is_some()
@@ -405,9 +405,6 @@ fn compares_with_values(filter: &Arc<dyn PhysicalExpr>) -> bool {
             Operator::Eq | Operator::NotEq => column_and_literal(l, r) || column_and_literal(r, l),
             _ => false,
         };
-    }
-    if let Some(not) = filter.downcast_ref::<NotExpr>() {
-        return compares_with_values(not.arg());
     }
     filter.downcast_ref::<InListExpr>().is_some_and(|list| {
         list.expr().downcast_ref::<PhysicalColumn>().is_some()

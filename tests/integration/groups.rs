@@ -262,7 +262,8 @@ async fn only_versions_that_may_hold_a_hosts_last_time_are_read() {
             .await
             .unwrap();
     }
-    let ctx = context(Arc::new(pond));
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
     let read = |sql: &str| {
         let (ctx, sql) = (ctx.clone(), sql.to_string());
         async move { versions_read(&run_plan(&ctx, &sql).await.1) }
@@ -295,6 +296,16 @@ async fn only_versions_that_may_hold_a_hosts_last_time_are_read() {
         ),
     ] {
         assert_eq!(read(&sql).await, versions, "{sql}");
+    }
+    // Under a limit, the rows depend on the versions read: the first row
+    // in time is day 0's, and the newest time of its host among the rows
+    // the limit keeps is day 0's, not day 3's.
+    let limited = "SELECT host, max(ts) FROM (SELECT host, ts FROM groups.s \
+                   WHERE ts >= '2024-01-01' ORDER BY ts LIMIT 1) t GROUP BY host";
+    for partitions in [1, 3] {
+        let ctx = session(Arc::clone(&pond), partitions, 500);
+        let (answer, _) = run_plan(&ctx, limited).await;
+        assert!(answer.contains("2024-01-01T00:00:00Z"), "{answer}");
     }
 }
 
