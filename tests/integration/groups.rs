@@ -5,7 +5,9 @@
 //! windows (mostly one after another, now and then back in time or
 //! overlapping), with random subsets of hosts and racks per append, now
 //! and then a null or more host names than a version records, read as
-//! appended or compacted, keyed or not, with or without deletes. Random
+//! appended or compacted, keyed or not, with or without deletes; times in
+//! seconds, microseconds or nanoseconds, racks of several integer types,
+//! now and then added after the first appends. Random
 //! `max(ts)` / `min(ts)` per host or rack queries (with filters that allow
 //! the skip and filters that must stop it, and the last reading per host
 //! as a join), and filters on hosts and racks that prune versions by the
@@ -21,7 +23,8 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::TimeUnit;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -80,6 +83,46 @@ fn rows(rng: &mut StdRng, start: i64, span: i64, rows: usize, hosts: &[String]) 
         ("v", Arc::new(Float64Array::from(v)), false),
     ])
     .unwrap()
+}
+
+/// How a case's series stores its rows: the time column's unit, the rack
+/// column's integer type, and how many appends come before the rack column
+/// is added.
+struct Shape {
+    unit: TimeUnit,
+    rack: DataType,
+    rackless: usize,
+}
+
+impl Shape {
+    fn random(rng: &mut StdRng) -> Self {
+        Self {
+            unit: *[
+                TimeUnit::Second,
+                TimeUnit::Microsecond,
+                TimeUnit::Nanosecond,
+            ]
+            .choose(rng)
+            .unwrap(),
+            rack: [DataType::Int64, DataType::Int32, DataType::UInt16]
+                .choose(rng)
+                .unwrap()
+                .clone(),
+            rackless: *[0, 0, 2].choose(rng).unwrap(),
+        }
+    }
+
+    /// `batch` of [`rows`], the `append`th of its series, in this shape.
+    fn of(&self, batch: &RecordBatch, append: usize) -> RecordBatch {
+        let ts = DataType::Timestamp(self.unit, Some("UTC".into()));
+        let mut columns = vec![("ts", cast(batch.column(0), &ts).unwrap(), false)];
+        columns.push(("host", Arc::clone(batch.column(1)), true));
+        if append >= self.rackless {
+            columns.push(("rack", cast(batch.column(2), &self.rack).unwrap(), true));
+        }
+        columns.push(("v", Arc::clone(batch.column(3)), false));
+        RecordBatch::try_from_iter_with_nullable(columns).unwrap()
+    }
 }
 
 /// A random query of the newest or oldest time per group of `{t}`, and
@@ -163,7 +206,8 @@ async fn skipped_versions_never_change_the_newest_or_oldest_time_per_group() {
         let mut start = JAN1;
         let mut end = JAN1;
         let mut layout = vec![if keyed { "keyed" } else { "unkeyed" }];
-        for _ in 0..rng.random_range(2..12) {
+        let shape = Shape::random(&mut rng);
+        for append in 0..rng.random_range(2..12).max(shape.rackless + 1) {
             let span = rng.random_range(1..600);
             let from = if rng.random_bool(0.15) {
                 // Back in time, or overlapping the previous append.
@@ -172,7 +216,7 @@ async fn skipped_versions_never_change_the_newest_or_oldest_time_per_group() {
                 start
             };
             let count = rng.random_range(1..400);
-            let batch = rows(&mut rng, from, span, count, &hosts);
+            let batch = shape.of(&rows(&mut rng, from, span, count, &hosts), append);
             pond.append_batch_with_options(&path, &batch, "ts", &options)
                 .await
                 .unwrap();
