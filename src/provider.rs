@@ -397,13 +397,12 @@ impl ScanSource for SeriesTable {
 
     fn superseded_paths(
         &self,
-        paths: &HashSet<ObjectPath>,
+        paths: &HashSet<&str>,
         ranges: &TimeRanges,
         column: &str,
         extreme: Extreme,
     ) -> Result<HashSet<ObjectPath>> {
         let state = self.read_state()?;
-        let paths: HashSet<&str> = paths.iter().map(|p| p.as_ref()).collect();
         let (candidates, _) = self.candidates(&state, ranges);
         let read: Vec<&FileInfo> = (candidates.into_iter())
             .filter(|f| paths.contains(f.file_path.as_str()))

@@ -83,7 +83,7 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
     /// its versions' values.
     fn superseded_paths(
         &self,
-        _paths: &HashSet<ObjectPath>,
+        _paths: &HashSet<&str>,
         _ranges: &TimeRanges,
         _column: &str,
         _extreme: Extreme,
@@ -370,8 +370,8 @@ impl SeriesScanExec {
         {
             return Ok(None);
         }
-        let paths: HashSet<ObjectPath> = (config.file_groups.iter().flat_map(|g| g.iter()))
-            .map(|f| f.object_meta.location.clone())
+        let paths: HashSet<&str> = (config.file_groups.iter().flat_map(|g| g.iter()))
+            .map(|f| f.object_meta.location.as_ref())
             .collect();
         let drop = self
             .source
@@ -379,20 +379,10 @@ impl SeriesScanExec {
         if drop.is_empty() {
             return Ok(None);
         }
-        // Each partition keeps its files in their order, and the scan its
-        // partitions, empty or not.
-        let groups = self
-            .file_groups()
-            .into_iter()
-            .map(|group| {
-                (group.into_iter())
-                    .filter(|f| !drop.contains(&f.object_meta.location))
-                    .collect()
-            })
-            .collect();
+        let (groups, dropped) = self.files_where(|path| !drop.contains(path));
         Ok(Some(Self {
             input: data_source(config.clone(), groups)?,
-            kept: self.kept.saturating_sub(drop.len()),
+            kept: self.kept.saturating_sub(dropped),
             started: Arc::default(),
             ..self.clone()
         }))
@@ -577,16 +567,22 @@ impl SeriesScanExec {
         predicate: &VersionPredicate,
     ) -> DfResult<(Vec<Vec<PartitionedFile>>, usize)> {
         let keep = self.source.kept_paths(ranges, predicate)?;
+        Ok(self.files_where(|path| keep.contains(path)))
+    }
+
+    /// The scan's file groups, each in its order (and each kept, empty or
+    /// not), with only the files `keep` says; and how many files that
+    /// dropped (a file split into pieces counts once).
+    fn files_where(
+        &self,
+        keep: impl Fn(&ObjectPath) -> bool,
+    ) -> (Vec<Vec<PartitionedFile>>, usize) {
         let mut dropped = HashSet::new();
-        let groups = self
-            .config()
-            .file_groups
-            .iter()
+        let groups = (self.config().file_groups.iter())
             .map(|group| {
-                group
-                    .iter()
+                (group.iter())
                     .filter(|f| {
-                        let kept = keep.contains(&f.object_meta.location);
+                        let kept = keep(&f.object_meta.location);
                         if !kept {
                             dropped.insert(&f.object_meta.location);
                         }
@@ -596,7 +592,7 @@ impl SeriesScanExec {
                     .collect()
             })
             .collect();
-        Ok((groups, dropped.len()))
+        (groups, dropped.len())
     }
 }
 

@@ -320,8 +320,8 @@ impl PruningStatistics for Bounds<'_> {
 /// The literals a filter compares a column with, as a version records
 /// values; NULLs, which equal nothing, left out.
 enum Literals<'a> {
-    Strings(std::collections::HashSet<&'a str>),
-    Integers(std::collections::HashSet<i64>),
+    Strings(HashSet<&'a str>),
+    Integers(HashSet<i64>),
 }
 
 impl<'a> Literals<'a> {
@@ -331,13 +331,11 @@ impl<'a> Literals<'a> {
     #[allow(clippy::mutable_key_type)] // the trait's signature
     fn of(values: &'a HashSet<ScalarValue>) -> Option<Self> {
         let values: Vec<&ScalarValue> = values.iter().filter(|v| !v.is_null()).collect();
-        let strings: Option<std::collections::HashSet<&str>> =
-            values.iter().map(|v| string(v)).collect();
+        let strings: Option<HashSet<&str>> = values.iter().map(|v| string(v)).collect();
         if let Some(strings) = strings {
             return Some(Self::Strings(strings));
         }
-        let integers: Option<std::collections::HashSet<i64>> =
-            values.iter().map(|v| integer(v)).collect();
+        let integers: Option<HashSet<i64>> = values.iter().map(|v| integer(v)).collect();
         integers.map(Self::Integers)
     }
 
