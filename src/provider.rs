@@ -58,12 +58,12 @@ use crate::error::{Error, Result};
 use crate::index::{FileInfo, SeriesState, Tombstone};
 use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
-use crate::pruning::groups::superseded;
+use crate::pruning::groups::{Superseded, superseded};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
 use crate::reader::CachedReaderFactory;
 use crate::runs::Extreme;
-use crate::scan::{ScanSource, SeriesScanExec, chunks};
+use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
 use crate::series::schema::{cast_batch, unview_schema};
 use crate::store::RequestCounter;
@@ -401,16 +401,19 @@ impl ScanSource for SeriesTable {
         ranges: &TimeRanges,
         column: &str,
         extreme: Extreme,
-    ) -> Result<HashSet<ObjectPath>> {
+    ) -> Result<SupersededPaths> {
         let state = self.read_state()?;
         let (candidates, _) = self.candidates(&state, ranges);
         let read: Vec<&FileInfo> = (candidates.into_iter())
             .filter(|f| paths.contains(f.file_path.as_str()))
             .collect();
-        Ok(superseded(&read, column, extreme)
-            .into_iter()
-            .map(|f| ObjectPath::from(f.file_path.as_str()))
-            .collect())
+        let Superseded { versions, bound } = superseded(&read, column, extreme);
+        Ok(SupersededPaths {
+            paths: (versions.into_iter())
+                .map(|f| ObjectPath::from(f.file_path.as_str()))
+                .collect(),
+            bound,
+        })
     }
 
     fn store(&self) -> Arc<dyn ObjectStore> {

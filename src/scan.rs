@@ -28,7 +28,9 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::PhysicalSortExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, DynamicFilterPhysicalExpr};
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, Column, DynamicFilterPhysicalExpr, Literal,
+};
 use datafusion::physical_expr::utils::reassign_expr_columns;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::filter_pushdown::{
@@ -53,7 +55,10 @@ use object_store::ObjectStore;
 
 use crate::scope::StoreScope;
 use crate::store::RequestCounter;
-use crate::time::{floor_micros, format_micros, scalar_timestamp};
+use crate::time::{
+    floor_micros, format_micros, native_lower_bound, native_upper_bound, scalar_timestamp,
+    timestamp_scalar,
+};
 
 /// What a [`SeriesScanExec`] reads: the versions of one series
 /// ([`crate::SeriesTable`]) or of many (`series_union`), and which of them
@@ -76,19 +81,18 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
     /// The series read, as EXPLAIN shows them: `series=/a` or `series=k/n`.
     fn describe(&self) -> String;
 
-    /// The files, among `paths` (those of versions within `ranges`), of
-    /// the versions that cannot hold the newest (`Extreme::Max`) or oldest
-    /// time of any value of `column` when all of `paths` are read as they
-    /// are (see [`crate::pruning::groups`]). None unless the source knows
-    /// its versions' values.
+    /// What reading `paths` (the files of versions within `ranges`) as
+    /// they are for the newest (`Extreme::Max`) or oldest time of each
+    /// value of `column` can leave out (see [`crate::pruning::groups`]).
+    /// Nothing unless the source knows its versions' values.
     fn superseded_paths(
         &self,
         _paths: &HashSet<&str>,
         _ranges: &TimeRanges,
         _column: &str,
         _extreme: Extreme,
-    ) -> Result<HashSet<ObjectPath>> {
-        Ok(HashSet::new())
+    ) -> Result<SupersededPaths> {
+        Ok(SupersededPaths::default())
     }
 
     /// The store the files are read from.
@@ -96,6 +100,16 @@ pub(crate) trait ScanSource: fmt::Debug + Send + Sync {
 
     /// Where that store comes from, if another process can open it too.
     fn origin(&self) -> Option<crate::scope::StoreOrigin>;
+}
+
+/// What a scan for each group's newest (or oldest) time can leave out.
+#[derive(Debug, Default)]
+pub(crate) struct SupersededPaths {
+    /// The files of versions that hold no group's newest (oldest) time.
+    pub(crate) paths: HashSet<ObjectPath>,
+    /// A time, µs, that every group's newest time is at or after (oldest at
+    /// or before).
+    pub(crate) bound: Option<i64>,
 }
 
 /// The scan of one series or of many: the version pruning of the oplog over
@@ -339,9 +353,11 @@ impl SeriesScanExec {
 
     /// This scan without the versions that cannot hold the newest (for
     /// `Extreme::Max`) or oldest time of any value of the column `group`,
-    /// by the time column `time`, if it reads its versions' rows as they
-    /// are, filtered at most by bounds on that side of the time column; or
-    /// `None` if that drops nothing (see [`crate::pruning::groups`]).
+    /// by the time column `time`, and with the Parquet scan pruning the row
+    /// groups and pages before (after) every value's newest (oldest) time,
+    /// if it reads its versions' rows as they are, filtered at most by
+    /// bounds on that side of the time column; or `None` if that leaves
+    /// out nothing (see [`crate::pruning::groups`]).
     pub(crate) fn without_superseded(
         &self,
         group: &str,
@@ -373,19 +389,51 @@ impl SeriesScanExec {
         let paths: HashSet<&str> = (config.file_groups.iter().flat_map(|g| g.iter()))
             .map(|f| f.object_meta.location.as_ref())
             .collect();
-        let drop = self
-            .source
-            .superseded_paths(&paths, &self.ranges, group, extreme)?;
-        if drop.is_empty() {
+        let SupersededPaths { paths, bound } =
+            self.source
+                .superseded_paths(&paths, &self.ranges, group, extreme)?;
+        let bound = bound.and_then(|bound| self.time_bound(bound, extreme));
+        if paths.is_empty() && bound.is_none() {
             return Ok(None);
         }
-        let (groups, dropped) = self.files_where(|path| !drop.contains(path));
+        let (groups, dropped) = self.files_where(|path| !paths.contains(path));
+        let mut config = config.clone();
+        if let (Some(bound), Some(source)) =
+            (bound, config.file_source().downcast_ref::<ParquetSource>())
+        {
+            let predicate = match config.file_source().filter() {
+                Some(filter) => Arc::new(BinaryExpr::new(filter, Operator::And, bound)),
+                None => bound,
+            };
+            config = FileScanConfigBuilder::from(config.clone())
+                .with_source(Arc::new(source.with_predicate(predicate)))
+                .build();
+        }
         Ok(Some(Self {
-            input: data_source(config.clone(), groups)?,
+            input: data_source(config, groups)?,
             kept: self.kept.saturating_sub(dropped),
             started: Arc::default(),
             ..self.clone()
         }))
+    }
+
+    /// `ts >= bound` (`Extreme::Max`) or `ts <= bound` over the Parquet
+    /// scan's table schema, in the time column's unit: a row is within it
+    /// exactly when its time rounded down (up) to µs is.
+    fn time_bound(&self, bound: i64, extreme: Extreme) -> Option<Arc<dyn PhysicalExpr>> {
+        let ts = self.source.time_column();
+        let time_type = self.source.time_type();
+        let DataType::Timestamp(unit, _) = time_type else {
+            return None;
+        };
+        let schema = self.config().file_source().table_schema().table_schema();
+        let column = Arc::new(Column::new(ts, schema.index_of(ts).ok()?));
+        let (native, op) = match extreme {
+            Extreme::Max => (native_lower_bound(bound, *unit)?, Operator::GtEq),
+            Extreme::Min => (native_upper_bound(bound, *unit)?, Operator::LtEq),
+        };
+        let literal = Arc::new(Literal::new(timestamp_scalar(native, time_type)));
+        Some(Arc::new(BinaryExpr::new(column, op, literal)))
     }
 
     /// The stream of `partition` of the scan without the files of versions

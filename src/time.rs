@@ -158,7 +158,7 @@ pub(crate) fn time_stats(column: &dyn Array) -> Result<Option<TimeStats>, TimeSt
 /// The raw `i64` values of a timestamp array, whatever its unit and zone.
 ///
 /// Panics if `column` is not a timestamp; callers check with [`timestamp_unit`].
-fn raw_values(column: &dyn Array) -> &[i64] {
+pub(crate) fn raw_values(column: &dyn Array) -> &[i64] {
     fn values<T: ArrowPrimitiveType<Native = i64>>(column: &dyn Array) -> &[i64] {
         column
             .as_any()
@@ -233,18 +233,10 @@ pub(crate) fn now_micros() -> i64 {
 /// its time is. `None` for no condition, or a column that is not a
 /// timestamp.
 pub(crate) fn time_range_predicate(field: &Field, start: i64, end: i64) -> Option<Expr> {
-    let DataType::Timestamp(unit, zone) = field.data_type() else {
+    let DataType::Timestamp(unit, _) = field.data_type() else {
         return None;
     };
-    let literal = |v: i64| {
-        let zone = zone.clone();
-        lit(match unit {
-            TimeUnit::Second => ScalarValue::TimestampSecond(Some(v), zone),
-            TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(v), zone),
-            TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(v), zone),
-            TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(v), zone),
-        })
-    };
+    let literal = |v: i64| lit(timestamp_scalar(v, field.data_type()));
     let column = || Expr::Column(Column::new_unqualified(field.name()));
     // Past the range of `unit`, a bound holds for every value or none.
     let lower = (start != crate::MIN_TIME).then(|| match native_lower_bound(start, *unit) {
@@ -258,10 +250,37 @@ pub(crate) fn time_range_predicate(field: &Field, start: i64, end: i64) -> Optio
     conjunction(lower.into_iter().chain(upper))
 }
 
+/// `value` as a scalar of the timestamp type `data_type` (of its unit and
+/// zone); a null for any other type.
+pub(crate) fn timestamp_scalar(value: i64, data_type: &DataType) -> ScalarValue {
+    let DataType::Timestamp(unit, zone) = data_type else {
+        return ScalarValue::Null;
+    };
+    let (v, zone) = (Some(value), zone.clone());
+    match unit {
+        TimeUnit::Second => ScalarValue::TimestampSecond(v, zone),
+        TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(v, zone),
+        TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(v, zone),
+        TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(v, zone),
+    }
+}
+
+/// The largest value in `unit` whose microsecond ceiling is at most `us`, so
+/// that `ts <= native_upper_bound(us)` holds exactly when `ceil_us(ts) <= us`;
+/// `None` where that value is beyond `i64`.
+pub(crate) fn native_upper_bound(us: i64, unit: TimeUnit) -> Option<i64> {
+    match unit {
+        TimeUnit::Second => Some(us.div_euclid(1_000_000)),
+        TimeUnit::Millisecond => Some(us.div_euclid(1_000)),
+        TimeUnit::Microsecond => Some(us),
+        TimeUnit::Nanosecond => us.checked_mul(1_000),
+    }
+}
+
 /// The smallest value in `unit` whose microsecond floor is at least `us`, so
 /// that `ts >= native_lower_bound(us)` holds exactly when `floor_us(ts) >= us`;
 /// `None` where that value is beyond `i64` (nanoseconds far from 1970).
-fn native_lower_bound(us: i64, unit: TimeUnit) -> Option<i64> {
+pub(crate) fn native_lower_bound(us: i64, unit: TimeUnit) -> Option<i64> {
     let per = |k: i64| us.div_euclid(k) + i64::from(us.rem_euclid(k) != 0);
     match unit {
         TimeUnit::Second => Some(per(1_000_000)),

@@ -120,7 +120,7 @@ impl<'de> serde::Deserialize<'de> for WithoutValues {
                     values: false,
                 };
                 while let Some(key) = map.next_key::<String>()? {
-                    if key == "values" {
+                    if key == "values" || key == "value_times" {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         out.values = true;
                     } else {
@@ -134,28 +134,60 @@ impl<'de> serde::Deserialize<'de> for WithoutValues {
     }
 }
 
-/// The `values` of an oplog row (`{"column": [value, ...]}`), parsed the
-/// first time a query asks for them. Parsed on opening, the 432 versions
-/// of the devops benchmark (a hundred host names and nine other tags each)
-/// took 12 ms longer to open, most of it allocating and freeing strings.
+/// The `values` of an oplog row (`{"column": [value, ...]}`) and their
+/// `value_times`, parsed the first time a query asks for them. Parsed on
+/// opening, the 432 versions of the devops benchmark (a hundred host names
+/// and nine other tags each) took 12 ms longer to open, most of it
+/// allocating and freeing strings.
 #[derive(Debug, Default)]
 pub(crate) struct RecordedValues {
     /// The row's whole `extended_attributes`.
     json: Box<str>,
-    parsed: OnceLock<Vec<(String, ColumnValues)>>,
+    parsed: OnceLock<Vec<(String, ValuesOf)>>,
+}
+
+/// One column's recorded values, and where recorded, their times.
+#[derive(Debug)]
+pub(crate) struct ValuesOf {
+    pub(crate) values: ColumnValues,
+    /// In the values' order: µs from the version's `min_event_time` to the
+    /// value's first time (rounded up), and from its last time (rounded
+    /// down) to the version's `max_event_time`.
+    pub(crate) times: Option<(Vec<i64>, Vec<i64>)>,
 }
 
 impl RecordedValues {
     /// The values of `column`, if recorded.
     pub(crate) fn of(&self, column: &str) -> Option<&ColumnValues> {
+        self.with_times(column).map(|v| &v.values)
+    }
+
+    /// The values of `column` and their times, if recorded.
+    pub(crate) fn with_times(&self, column: &str) -> Option<&ValuesOf> {
         let parsed = self.parsed.get_or_init(|| {
             let mut attributes: HashMap<String, serde_json::Value> =
                 serde_json::from_str(&self.json).unwrap_or_default();
             let Some(serde_json::Value::Object(columns)) = attributes.remove("values") else {
                 return Vec::new();
             };
+            let mut times = match attributes.remove("value_times") {
+                Some(serde_json::Value::Object(times)) => times,
+                _ => serde_json::Map::new(),
+            };
             (columns.into_iter())
-                .filter_map(|(name, values)| Some((name, ColumnValues::from_json(&values)?)))
+                .filter_map(|(name, values)| {
+                    let values = ColumnValues::from_json(&values)?;
+                    let times = times.remove(&name).and_then(|t| {
+                        let offsets = |key: &str| -> Option<Vec<i64>> {
+                            let offsets: Vec<i64> =
+                                serde_json::from_value(t.get(key)?.clone()).ok()?;
+                            (offsets.len() == values.len() && offsets.iter().all(|&o| o >= 0))
+                                .then_some(offsets)
+                        };
+                        Some((offsets("first")?, offsets("last")?))
+                    });
+                    Some((name, ValuesOf { values, times }))
+                })
                 .collect()
         });
         (parsed.iter())
@@ -168,8 +200,13 @@ impl RecordedValues {
 impl RecordedValues {
     /// Values as an oplog row would record them.
     pub(crate) fn from_json(values: &serde_json::Value) -> Self {
+        Self::from_attributes(&serde_json::json!({ "values": values }))
+    }
+
+    /// Values and their times as an oplog row would record them.
+    pub(crate) fn from_attributes(attributes: &serde_json::Value) -> Self {
         Self {
-            json: serde_json::json!({ "values": values }).to_string().into(),
+            json: attributes.to_string().into(),
             parsed: OnceLock::new(),
         }
     }

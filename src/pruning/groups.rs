@@ -26,10 +26,9 @@
 //! value of the earlier one must be recorded: one with a null, or too many
 //! values to record, stays.
 
-use std::hash::Hash;
 use std::sync::Arc;
 
-use datafusion::common::HashSet;
+use datafusion::common::HashMap;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Operator;
@@ -43,7 +42,7 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
-use crate::index::FileInfo;
+use crate::index::{FileInfo, ValuesOf};
 use crate::runs::{CollapseRunsExec, Extreme, extreme_of_column};
 use crate::scan::SeriesScanExec;
 use crate::series::ColumnValues;
@@ -201,84 +200,149 @@ pub(crate) fn bounds_one_side(
     }
 }
 
-/// The versions among `versions` whose newest (`Extreme::Max`) or oldest
-/// (`Extreme::Min`) time of each value of `column` is beaten by another
-/// version among them: every value of it recorded, and each recorded by
-/// versions that start after it ends (or end before it starts).
+/// What [`superseded`] leaves out of a scan.
+#[derive(Debug, Default)]
+pub(crate) struct Superseded<'a> {
+    /// The versions that hold no value's newest (`Extreme::Max`) or oldest
+    /// time.
+    pub(crate) versions: Vec<&'a FileInfo>,
+    /// A time, µs, that every value's newest time is at or after (oldest
+    /// at or before): rows before it (after it) hold none. `None` if there
+    /// are no versions.
+    pub(crate) bound: Option<i64>,
+}
+
+/// What can be left out of reading `versions` for the newest
+/// (`Extreme::Max`) or oldest (`Extreme::Min`) time of each value of
+/// `column`:
+/// - a version that records that column's values and their times, each
+///   with a later newest time (an earlier oldest) in another such version;
+/// - the rows before the earliest of the values' newest times (after the
+///   latest of their oldest), and before the start (after the end) of any
+///   version that does not record them (one with a null, too many values,
+///   or written before they were recorded): that version may hold any
+///   value, whose newest time is at its start or later.
 ///
-/// Versions' bounds are rounded outwards to µs, so a version that starts
-/// after another ends by them starts after it by its rows' times too.
+/// The recorded times are rounded inwards (a value's newest down, its
+/// oldest up), so one version's value is newer than another's if its
+/// recorded time is, and a row lies at every value's recorded newest time
+/// or after it.
 pub(crate) fn superseded<'a>(
     versions: &[&'a FileInfo],
     column: &str,
     extreme: Extreme,
-) -> Vec<&'a FileInfo> {
-    fn values_of<'v>(v: &'v FileInfo, column: &str) -> Option<&'v ColumnValues> {
-        v.values.as_ref()?.of(column)
-    }
-    // Toward the past for `max`: each version in turn by its end, with the
-    // values of every version starting after it ends.
-    let (mut by_end, mut by_start) = (versions.to_vec(), versions.to_vec());
-    match extreme {
-        Extreme::Max => {
-            by_end.sort_by_key(|v| std::cmp::Reverse(v.max_event_time));
-            by_start.sort_by_key(|v| std::cmp::Reverse(v.min_event_time));
-        }
-        Extreme::Min => {
-            by_end.sort_by_key(|v| v.min_event_time);
-            by_start.sort_by_key(|v| v.max_event_time);
-        }
-    }
-    let beyond = |later: &FileInfo, v: &FileInfo| match extreme {
-        Extreme::Max => later.min_event_time > v.max_event_time,
-        Extreme::Min => later.max_event_time < v.min_event_time,
-    };
-    let mut seen = Seen::default();
-    let mut later = by_start.into_iter().peekable();
-    let mut dropped = Vec::new();
-    // Versions of a series mostly hold the same values as the one before:
-    // those are added, or found held, once.
-    let (mut last_added, mut last_held) = (None, None);
-    for v in by_end {
-        while let Some(l) = later.next_if(|l| beyond(l, v)) {
-            if let Some(values) = values_of(l, column).filter(|&v| Some(v) != last_added) {
-                seen.add(values);
-                last_added = Some(values);
+) -> Superseded<'a> {
+    // The value lists the versions hold, each with the newest time of each
+    // value over the versions that hold that same list (a series' versions
+    // mostly hold the same hosts as the one before: one list, one hash per
+    // value); and the list of each version.
+    let mut lists: Vec<(&ColumnValues, Vec<i64>)> = Vec::new();
+    let mut read = Vec::with_capacity(versions.len());
+    // The earliest start (latest end) of the versions that do not record
+    // their values: any value of theirs has its newest time at or after it.
+    let mut unrecorded: Option<i64> = None;
+    for &v in versions {
+        let Some(ValuesOf {
+            values,
+            times: Some((first, last)),
+        }) = v.values.as_ref().and_then(|r| r.with_times(column))
+        else {
+            let reach = match extreme {
+                Extreme::Max => v.min_event_time,
+                Extreme::Min => v.max_event_time,
+            };
+            unrecorded = Some(unrecorded.map_or(reach, |u| worse(extreme, u, reach)));
+            continue;
+        };
+        let offsets = match extreme {
+            Extreme::Max => last,
+            Extreme::Min => first,
+        };
+        let times = times_of(v, offsets, extreme);
+        match lists.last_mut() {
+            Some((list, best)) if std::ptr::eq(*list, values) || *list == values => {
+                for (best, t) in best.iter_mut().zip(times) {
+                    *best = better(extreme, *best, t);
+                }
             }
+            _ => lists.push((values, times.collect())),
         }
-        if let Some(values) = values_of(v, column)
-            && (Some(values) == last_held || seen.holds(values))
-        {
-            dropped.push(v);
-            last_held = Some(values);
+        read.push((v, offsets, lists.len() - 1));
+    }
+    // The newest time of each value over all versions.
+    let mut best: HashMap<Value, i64> = HashMap::new();
+    for (list, times) in &lists {
+        for (value, &t) in values_of(list).zip(times) {
+            best.entry(value)
+                .and_modify(|b| *b = better(extreme, *b, t))
+                .or_insert(t);
         }
     }
-    dropped
-}
-
-/// The values seen in the later versions.
-#[derive(Default)]
-struct Seen<'a> {
-    strings: HashSet<&'a str>,
-    integers: HashSet<i64>,
-}
-
-impl<'a> Seen<'a> {
-    fn add(&mut self, values: &'a ColumnValues) {
-        match values {
-            ColumnValues::Strings(values) => self.strings.extend(values.iter().map(|v| &**v)),
-            ColumnValues::Integers(values) => self.integers.extend(values.iter().copied()),
-        }
+    // Each list's values' newest times over all versions, in its order.
+    let overall: Vec<Vec<i64>> = (lists.iter())
+        .map(|(list, _)| values_of(list).map(|value| best[&value]).collect())
+        .collect();
+    let beaten = |t: i64, best: i64| match extreme {
+        Extreme::Max => t < best,
+        Extreme::Min => t > best,
+    };
+    let dropped = (read.into_iter())
+        .filter(|&(v, offsets, list)| {
+            (times_of(v, offsets, extreme).zip(&overall[list])).all(|(t, &best)| beaten(t, best))
+        })
+        .map(|(v, _, _)| v)
+        .collect();
+    let bound = (best.values().copied())
+        .chain(unrecorded)
+        .reduce(|a, b| worse(extreme, a, b))
+        .filter(|_| !best.is_empty());
+    Superseded {
+        versions: dropped,
+        bound,
     }
+}
 
-    fn holds(&self, values: &ColumnValues) -> bool {
-        fn all<T: Eq + Hash>(seen: &HashSet<T>, values: impl ExactSizeIterator<Item = T>) -> bool {
-            values.len() <= seen.len() && { values }.all(|v| seen.contains(&v))
-        }
-        match values {
-            ColumnValues::Strings(values) => all(&self.strings, values.iter().map(|v| &**v)),
-            ColumnValues::Integers(values) => all(&self.integers, values.iter().copied()),
-        }
+/// The newest (`Extreme::Max`) or oldest time of each value of `v`, µs,
+/// from its recorded offsets (before its end, after its start).
+fn times_of<'v>(
+    v: &FileInfo,
+    offsets: &'v [i64],
+    extreme: Extreme,
+) -> impl Iterator<Item = i64> + 'v {
+    let (from, sign) = match extreme {
+        Extreme::Max => (v.max_event_time, -1),
+        Extreme::Min => (v.min_event_time, 1),
+    };
+    (offsets.iter()).map(move |o| from.saturating_add(sign * o))
+}
+
+/// The newer of two times for `Extreme::Max`, the older for `Extreme::Min`.
+fn better(extreme: Extreme, a: i64, b: i64) -> i64 {
+    match extreme {
+        Extreme::Max => a.max(b),
+        Extreme::Min => a.min(b),
+    }
+}
+
+/// The older of two times for `Extreme::Max`, the newer for `Extreme::Min`.
+fn worse(extreme: Extreme, a: i64, b: i64) -> i64 {
+    match extreme {
+        Extreme::Max => a.min(b),
+        Extreme::Min => a.max(b),
+    }
+}
+
+/// A recorded value, of whichever kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Value<'a> {
+    String(&'a str),
+    Integer(i64),
+}
+
+fn values_of(values: &ColumnValues) -> Box<dyn Iterator<Item = Value<'_>> + '_> {
+    match values {
+        ColumnValues::Strings(values) => Box::new(values.iter().map(|v| Value::String(v))),
+        ColumnValues::Integers(values) => Box::new(values.iter().map(|&v| Value::Integer(v))),
     }
 }
 
@@ -289,66 +353,95 @@ mod tests {
     use super::*;
     use crate::index::RecordedValues;
 
-    fn version(version: i64, (min, max): (i64, i64), hosts: Option<&[&str]>) -> FileInfo {
+    /// A version over `min..=max` holding each host from its first to its
+    /// last time; or none recorded.
+    fn version(
+        version: i64,
+        (min, max): (i64, i64),
+        hosts: Option<&[(&str, i64, i64)]>,
+    ) -> FileInfo {
+        let values = hosts.map(|hosts| {
+            let names: Vec<&str> = hosts.iter().map(|h| h.0).collect();
+            let first: Vec<i64> = hosts.iter().map(|h| h.1 - min).collect();
+            let last: Vec<i64> = hosts.iter().map(|h| max - h.2).collect();
+            Arc::new(RecordedValues::from_attributes(&json!({
+                "values": { "host": names },
+                "value_times": { "host": { "first": first, "last": last } },
+            })))
+        });
         FileInfo {
             version,
             min_event_time: min,
             max_event_time: max,
-            values: hosts
-                .map(|hosts| Arc::new(RecordedValues::from_json(&json!({ "host": hosts })))),
+            values,
             ..FileInfo::default()
         }
     }
 
-    fn dropped(versions: &[FileInfo], extreme: Extreme) -> Vec<i64> {
+    /// The versions dropped and the bound.
+    fn skipped(versions: &[FileInfo], extreme: Extreme) -> (Vec<i64>, Option<i64>) {
         let refs: Vec<&FileInfo> = versions.iter().collect();
-        let mut dropped: Vec<i64> = superseded(&refs, "host", extreme)
-            .iter()
-            .map(|v| v.version)
-            .collect();
+        let Superseded { versions, bound } = superseded(&refs, "host", extreme);
+        let mut dropped: Vec<i64> = versions.iter().map(|v| v.version).collect();
         dropped.sort_unstable();
-        dropped
+        (dropped, bound)
     }
 
     #[test]
-    fn drops_versions_whose_every_value_comes_again_beyond_them() {
+    fn drops_versions_whose_every_value_is_newer_elsewhere() {
         let versions = [
-            version(1, (0, 9), Some(&["a", "b"])),
-            version(2, (10, 19), Some(&["a"])),
-            version(3, (20, 29), Some(&["b", "c"])),
-            version(4, (30, 39), Some(&["c"])),
+            version(1, (0, 9), Some(&[("a", 0, 9), ("b", 1, 5)])),
+            version(2, (10, 19), Some(&[("a", 10, 12)])),
+            version(3, (12, 29), Some(&[("b", 12, 29), ("c", 20, 25)])),
+            version(4, (20, 39), Some(&[("c", 21, 39)])),
         ];
-        // a's newest time is in 2, b's in 3, c's in 4: 1 holds none.
-        assert_eq!(dropped(&versions, Extreme::Max), [1]);
-        // a's and b's oldest are in 1, c's in 3.
-        assert_eq!(dropped(&versions, Extreme::Min), [2, 4]);
+        // a's newest time is 12, in 2; b's 29 in 3; c's 39 in 4: 1 holds
+        // none, and no row before 12 holds any.
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![1], Some(12)));
+        // a's and b's oldest are in 1, c's (20) in 3; none after 20.
+        assert_eq!(skipped(&versions, Extreme::Min), (vec![2, 4], Some(20)));
     }
 
     #[test]
-    fn keeps_versions_that_overlap_or_are_not_recorded() {
+    fn keeps_versions_that_tie_or_are_not_recorded() {
+        // Both hold a at 10: either may be the one read.
         let versions = [
-            version(1, (0, 10), Some(&["a"])),
-            // Starts where 1 ends: its a may be no newer than 1's.
-            version(2, (10, 19), Some(&["a"])),
+            version(1, (0, 10), Some(&[("a", 0, 10)])),
+            version(2, (10, 19), Some(&[("a", 10, 10), ("b", 11, 19)])),
         ];
-        assert_eq!(dropped(&versions, Extreme::Max), Vec::<i64>::new());
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![], Some(10)));
+        // A version without recorded values (a null, too many values, or
+        // written before they were recorded) may hold any value: it stays,
+        // and bounds the rows left out by its start (end).
+        let values_only = FileInfo {
+            values: Some(Arc::new(RecordedValues::from_json(
+                &json!({ "host": ["a"] }),
+            ))),
+            ..version(4, (5, 15), None)
+        };
         let versions = [
-            version(1, (0, 9), Some(&["a"])),
-            // Unrecorded (a null, or too many values): beats nothing.
+            version(1, (0, 9), Some(&[("a", 0, 9)])),
             version(2, (10, 19), None),
+            version(3, (11, 29), Some(&[("a", 11, 29)])),
+            values_only,
         ];
-        assert_eq!(dropped(&versions, Extreme::Max), Vec::<i64>::new());
-        assert_eq!(dropped(&versions, Extreme::Min), Vec::<i64>::new());
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![1], Some(5)));
+        assert_eq!(skipped(&versions, Extreme::Min), (vec![3], Some(19)));
+        // None records its values: nothing is left out.
+        let versions = [version(1, (0, 9), None), version(2, (10, 19), None)];
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![], None));
     }
 
     #[test]
-    fn values_may_come_again_over_several_later_versions() {
+    fn versions_with_the_same_values_are_merged_by_position() {
         let versions = [
-            version(1, (0, 9), Some(&["a", "b", "c"])),
-            version(2, (10, 19), Some(&["a"])),
-            version(3, (20, 29), Some(&["b"])),
-            version(4, (30, 39), Some(&["c", "a"])),
+            version(1, (0, 9), Some(&[("a", 0, 9), ("b", 0, 8)])),
+            version(2, (10, 19), Some(&[("a", 10, 11), ("b", 10, 19)])),
+            version(3, (20, 29), Some(&[("a", 20, 29), ("b", 20, 21)])),
+            version(4, (5, 30), Some(&[("c", 5, 30)])),
         ];
-        assert_eq!(dropped(&versions, Extreme::Max), [1, 2]);
+        // a's and b's newest are both in 3, c's in 4.
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![1, 2], Some(21)));
+        assert_eq!(skipped(&versions, Extreme::Min), (vec![2, 3], Some(5)));
     }
 }

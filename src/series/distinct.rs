@@ -16,15 +16,18 @@
 //!
 //! A string or integer column with no nulls and at most
 //! [`MAX_RECORDED_VALUES`] values also has the values themselves recorded
-//! (within [`MAX_RECORDED_BYTES`] per file): they let a query for the newest
-//! row of each tag value skip versions whose every tag value comes again
-//! later (see [`crate::pruning::groups`]).
+//! (within [`MAX_RECORDED_BYTES`] per file), each with the first and last
+//! time it holds: they let a query for the newest row of each tag value
+//! skip versions, row groups and pages that hold none (see
+//! [`crate::pruning::groups`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
+
+use crate::time::{ceil_micros, floor_micros, raw_values, timestamp_unit};
 
 /// Columns with more distinct values than this in one file are not counted.
 pub(crate) const MAX_DISTINCT: usize = 1024;
@@ -48,6 +51,14 @@ pub(crate) enum ColumnValues {
 }
 
 impl ColumnValues {
+    /// How many values there are.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Strings(values) => values.len(),
+            Self::Integers(values) => values.len(),
+        }
+    }
+
     /// As an oplog row records them: a JSON array of strings or integers.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
@@ -70,27 +81,60 @@ impl ColumnValues {
     }
 }
 
+/// The values a file records of one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedColumn {
+    pub(crate) name: String,
+    pub(crate) values: ColumnValues,
+    /// The first and last time of each value, in the values' order: µs,
+    /// rounded inwards (up for the first, down for the last), so that a row
+    /// of the value lies at or before the first and at or after the last.
+    /// Empty unless the time column is a timestamp.
+    pub(crate) first: Vec<i64>,
+    pub(crate) last: Vec<i64>,
+}
+
 /// What a [`DistinctCounter`] found in a file.
 #[derive(Debug, Default)]
 pub(crate) struct ColumnSummary {
     /// The distinct count of each column with at most [`MAX_DISTINCT`]
     /// values, by name.
     pub(crate) distinct: Vec<(String, u64)>,
-    /// The values of the columns that record them, by name.
-    pub(crate) values: Vec<(String, ColumnValues)>,
+    /// The values of the columns that record them.
+    pub(crate) values: Vec<RecordedColumn>,
 }
 
-/// The distinct values seen so far in each counted column, and whether it
-/// held a null.
+/// The distinct values seen so far in each counted column, with the first
+/// and last time of each, and whether the column held a null.
 #[derive(Debug)]
 pub(crate) struct DistinctCounter {
     columns: Vec<(usize, String, Values, bool)>,
+    /// The time column and its unit, if it is a timestamp.
+    time: Option<(usize, TimeUnit)>,
+}
+
+/// The first and last time of a value, in the time column's unit.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: i64,
+    last: i64,
+}
+
+impl Span {
+    fn at(t: i64) -> Self {
+        Self { first: t, last: t }
+    }
+
+    fn add(&mut self, t: i64) {
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+    }
 }
 
 #[derive(Debug)]
 enum Values {
-    Strings(HashSet<Box<str>>),
-    Integers(HashSet<i64>),
+    Strings(HashMap<Box<str>, Span>),
+    Integers(HashMap<i64, Span>),
     Booleans([bool; 2]),
     /// More than [`MAX_DISTINCT`]: no longer counted.
     Many,
@@ -100,6 +144,10 @@ impl DistinctCounter {
     /// A counter for the string, integer and boolean columns of `schema`
     /// other than the time column.
     pub(crate) fn new(schema: &SchemaRef, timestamp_column: &str) -> Self {
+        let time = schema.index_of(timestamp_column).ok().and_then(|i| {
+            let unit = timestamp_unit(schema.field(i).data_type())?;
+            Some((i, unit))
+        });
         let columns = schema
             .fields()
             .iter()
@@ -108,29 +156,42 @@ impl DistinctCounter {
             .filter_map(|(i, f)| {
                 let values = match f.data_type() {
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                        Values::Strings(HashSet::new())
+                        Values::Strings(HashMap::new())
                     }
-                    t if t.is_integer() => Values::Integers(HashSet::new()),
+                    t if t.is_integer() => Values::Integers(HashMap::new()),
                     DataType::Boolean => Values::Booleans([false; 2]),
                     _ => return None,
                 };
                 Some((i, f.name().clone(), values, false))
             })
             .collect();
-        Self { columns }
+        Self { columns, time }
     }
 
-    /// Counts the values of `batch`, which has the counter's schema.
+    /// Counts the values of `batch`, which has the counter's schema (and a
+    /// time column without nulls, as the writer checks).
     pub(crate) fn update(&mut self, batch: &RecordBatch) {
+        let untimed;
+        let times = match self.time {
+            Some((i, _)) => raw_values(batch.column(i).as_ref()),
+            None => {
+                untimed = vec![0; batch.num_rows()];
+                &untimed
+            }
+        };
         for (i, _, values, nulls) in &mut self.columns {
             let column = batch.column(*i);
             *nulls |= column.null_count() > 0;
             match values {
                 Values::Strings(seen) => {
                     let fits = match column.data_type() {
-                        DataType::Utf8 => insert_all(seen, column.as_string::<i32>().iter()),
-                        DataType::LargeUtf8 => insert_all(seen, column.as_string::<i64>().iter()),
-                        DataType::Utf8View => insert_all(seen, column.as_string_view().iter()),
+                        DataType::Utf8 => insert_all(seen, column.as_string::<i32>().iter(), times),
+                        DataType::LargeUtf8 => {
+                            insert_all(seen, column.as_string::<i64>().iter(), times)
+                        }
+                        DataType::Utf8View => {
+                            insert_all(seen, column.as_string_view().iter(), times)
+                        }
                         _ => false,
                     };
                     if !fits {
@@ -142,8 +203,11 @@ impl DistinctCounter {
                     // is not counted, lest its values be recorded without it.
                     let fits = cast(column, &DataType::Int64).is_ok_and(|c| {
                         c.null_count() == column.null_count()
-                            && c.as_primitive::<Int64Type>().iter().flatten().all(|v| {
-                                seen.insert(v);
+                            && (c.as_primitive::<Int64Type>().iter().zip(times)).all(|(v, &t)| {
+                                let Some(v) = v else { return true };
+                                seen.entry(v)
+                                    .and_modify(|span| span.add(t))
+                                    .or_insert_with(|| Span::at(t));
                                 seen.len() <= MAX_DISTINCT
                             })
                     });
@@ -166,6 +230,7 @@ impl DistinctCounter {
     pub(crate) fn finish(self) -> ColumnSummary {
         let mut summary = ColumnSummary::default();
         let mut bytes = 0;
+        let unit = self.time.map(|(_, unit)| unit);
         for (_, name, values, nulls) in self.columns {
             let n = match &values {
                 Values::Strings(seen) => seen.len(),
@@ -177,40 +242,66 @@ impl DistinctCounter {
             if nulls || n > MAX_RECORDED_VALUES {
                 continue;
             }
-            let (recorded, size) = match values {
+            let (recorded, spans, size) = match values {
                 Values::Strings(seen) => {
-                    let size = seen.iter().map(|v| v.len()).sum();
-                    let mut sorted: Vec<Box<str>> = seen.into_iter().collect();
-                    sorted.sort_unstable();
-                    (ColumnValues::Strings(sorted), size)
+                    let size = seen.keys().map(|v| v.len()).sum();
+                    let mut sorted: Vec<(Box<str>, Span)> = seen.into_iter().collect();
+                    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    let (values, spans) = sorted.into_iter().unzip();
+                    (ColumnValues::Strings(values), spans, size)
                 }
                 Values::Integers(seen) => {
-                    let mut sorted: Vec<i64> = seen.into_iter().collect();
-                    sorted.sort_unstable();
-                    (ColumnValues::Integers(sorted), 8 * n)
+                    let mut sorted: Vec<(i64, Span)> = seen.into_iter().collect();
+                    sorted.sort_unstable_by_key(|(v, _)| *v);
+                    let (values, spans) = sorted.into_iter().unzip();
+                    (ColumnValues::Integers(values), spans, 8 * n)
                 }
                 Values::Booleans(_) | Values::Many => continue,
             };
-            if bytes + size <= MAX_RECORDED_BYTES {
-                bytes += size;
-                summary.values.push((name, recorded));
+            if bytes + size > MAX_RECORDED_BYTES {
+                continue;
             }
+            bytes += size;
+            let spans: Vec<Span> = spans;
+            // The writer checked that every time fits in µs.
+            let (first, last) = match unit {
+                Some(unit) => (
+                    (spans.iter())
+                        .map(|s| ceil_micros(s.first, unit).unwrap_or(crate::MAX_TIME))
+                        .collect(),
+                    (spans.iter())
+                        .map(|s| floor_micros(s.last, unit).unwrap_or(crate::MIN_TIME))
+                        .collect(),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            summary.values.push(RecordedColumn {
+                name,
+                values: recorded,
+                first,
+                last,
+            });
         }
         summary
     }
 }
 
-/// Adds the strings of `values` to `seen`; false once it holds more than
-/// [`MAX_DISTINCT`].
+/// Adds the strings of `values`, at `times`, to `seen`; false once it holds
+/// more than [`MAX_DISTINCT`].
 fn insert_all<'a>(
-    seen: &mut HashSet<Box<str>>,
+    seen: &mut HashMap<Box<str>, Span>,
     values: impl Iterator<Item = Option<&'a str>>,
+    times: &[i64],
 ) -> bool {
-    for v in values.flatten() {
-        if !seen.contains(v) {
-            seen.insert(v.into());
-            if seen.len() > MAX_DISTINCT {
-                return false;
+    for (v, &t) in values.zip(times) {
+        let Some(v) = v else { continue };
+        match seen.get_mut(v) {
+            Some(span) => span.add(t),
+            None => {
+                seen.insert(v.into(), Span::at(t));
+                if seen.len() > MAX_DISTINCT {
+                    return false;
+                }
             }
         }
     }
@@ -221,7 +312,9 @@ fn insert_all<'a>(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, StringArray};
+    use arrow::array::{
+        ArrayRef, BooleanArray, Float64Array, Int32Array, StringArray, TimestampSecondArray,
+    };
     use arrow::datatypes::{Field, Schema};
 
     use super::*;
@@ -229,20 +322,50 @@ mod tests {
     fn batch(hosts: Vec<Option<&str>>, codes: Vec<i32>, flags: Vec<bool>) -> RecordBatch {
         let n = hosts.len();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int32Array::from((0..n as i32).collect::<Vec<_>>())),
+            Arc::new(TimestampSecondArray::from(
+                (0..n as i64).collect::<Vec<_>>(),
+            )),
             Arc::new(StringArray::from(hosts)),
             Arc::new(Int32Array::from(codes)),
             Arc::new(BooleanArray::from(flags)),
             Arc::new(Float64Array::from(vec![1.0; n])),
         ];
         let schema = Schema::new(vec![
-            Field::new("ts", DataType::Int32, false),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Second, None), false),
             Field::new("host", DataType::Utf8, true),
             Field::new("code", DataType::Int32, false),
             Field::new("ok", DataType::Boolean, false),
             Field::new("value", DataType::Float64, false),
         ]);
         RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+    }
+
+    fn names_and_values(summary: &ColumnSummary) -> Vec<(String, ColumnValues)> {
+        (summary.values.iter())
+            .map(|c| (c.name.clone(), c.values.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn times_are_rounded_inwards_to_microseconds() {
+        let ts = arrow::array::TimestampNanosecondArray::from(vec![1_500, 2_500, 999]);
+        let host = StringArray::from(vec!["a", "a", "b"]);
+        let batch = RecordBatch::try_from_iter([
+            ("ts", Arc::new(ts) as ArrayRef),
+            ("host", Arc::new(host)),
+        ])
+        .unwrap();
+        let mut counter = DistinctCounter::new(&batch.schema(), "ts");
+        counter.update(&batch);
+        let summary = counter.finish();
+        let [host] = &summary.values[..] else {
+            panic!("one column recorded: {summary:?}")
+        };
+        // a's first time 1.5 µs up, its last 2.5 µs down; b's 0.999 µs.
+        assert_eq!(
+            (&host.first[..], &host.last[..]),
+            (&[2, 1][..], &[2, 0][..])
+        );
     }
 
     #[test]
@@ -270,7 +393,7 @@ mod tests {
         );
         // The hosts held a null: only the codes' values are recorded.
         assert_eq!(
-            summary.values,
+            names_and_values(&summary),
             vec![("code".to_string(), ColumnValues::Integers(vec![1, 2, 3]))]
         );
     }
@@ -285,7 +408,7 @@ mod tests {
         counter.update(&batch(hosts, vec![3, 1, 3], vec![true, false, true]));
         let summary = counter.finish();
         assert_eq!(
-            summary.values,
+            names_and_values(&summary),
             vec![
                 (
                     "host".to_string(),
@@ -294,11 +417,14 @@ mod tests {
                 ("code".to_string(), ColumnValues::Integers(vec![1, 3])),
             ]
         );
-        for (_, values) in &summary.values {
+        for column in &summary.values {
             assert_eq!(
-                ColumnValues::from_json(&values.to_json()).as_ref(),
-                Some(values)
+                ColumnValues::from_json(&column.values.to_json()).as_ref(),
+                Some(&column.values)
             );
+            // a at 1 s; b at 0 and 2 s.
+            assert_eq!(column.first, [1_000_000, 0]);
+            assert_eq!(column.last, [1_000_000, 2_000_000]);
         }
 
         // Too many values for the record, or too many bytes over the file.
@@ -320,13 +446,13 @@ mod tests {
             1,
             "the codes' bytes go beyond the bound"
         );
-        assert_eq!(summary.values[0].0, "host");
+        assert_eq!(summary.values[0].name, "host");
     }
 
     #[test]
     fn gives_up_on_integers_beyond_i64() {
         let big = arrow::array::UInt64Array::from(vec![1, u64::MAX]);
-        let ts = Int32Array::from(vec![0, 1]);
+        let ts = TimestampSecondArray::from(vec![0, 1]);
         let batch =
             RecordBatch::try_from_iter([("ts", Arc::new(ts) as ArrayRef), ("u", Arc::new(big))])
                 .unwrap();

@@ -43,7 +43,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
-use super::distinct::{ColumnValues, DistinctCounter};
+use super::distinct::{DistinctCounter, RecordedColumn};
 use crate::error::{Error, Result};
 use crate::lww::{DuplicateKeys, LastWriterWinsExec};
 use crate::runs::runs_of;
@@ -81,13 +81,17 @@ pub(crate) struct WrittenFile {
     pub(crate) distinct: Vec<(String, u64)>,
     /// The values of the columns that record them (see
     /// [`super::distinct`]).
-    pub(crate) values: Vec<(String, ColumnValues)>,
+    pub(crate) values: Vec<RecordedColumn>,
 }
 
 impl WrittenFile {
     /// What an oplog row records of the file's columns: the distinct counts
-    /// as `"distinct": {"column": count}`, and the values recorded as
-    /// `"values": {"column": [value, ...]}`; each only if there are any.
+    /// as `"distinct": {"column": count}`, the values recorded as
+    /// `"values": {"column": [value, ...]}`, and their times as
+    /// `"value_times": {"column": {"first": [µs, ...], "last": [µs, ...]}}`
+    /// in the values' order: each value's first time after the file's
+    /// `min_event_time`, and its last time before the file's
+    /// `max_event_time` (mostly 0 or small); each only if there are any.
     pub(crate) fn column_attributes(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut attributes = serde_json::Map::new();
         if !self.distinct.is_empty() {
@@ -98,9 +102,27 @@ impl WrittenFile {
         }
         if !self.values.is_empty() {
             let values = (self.values.iter())
-                .map(|(name, values)| (name.clone(), values.to_json()))
+                .map(|c| (c.name.clone(), c.values.to_json()))
                 .collect();
             attributes.insert("values".into(), serde_json::Value::Object(values));
+        }
+        let times: serde_json::Map<_, _> = (self.values.iter())
+            .filter(|c| !c.first.is_empty())
+            .map(|c| {
+                let first: Vec<i64> = (c.first.iter())
+                    .map(|t| t.saturating_sub(self.min_event_time))
+                    .collect();
+                let last: Vec<i64> = (c.last.iter())
+                    .map(|t| self.max_event_time.saturating_sub(*t))
+                    .collect();
+                (
+                    c.name.clone(),
+                    serde_json::json!({ "first": first, "last": last }),
+                )
+            })
+            .collect();
+        if !times.is_empty() {
+            attributes.insert("value_times".into(), serde_json::Value::Object(times));
         }
         attributes
     }

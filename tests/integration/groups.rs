@@ -187,12 +187,21 @@ fn query(rng: &mut StdRng, hosts: &[String], end: i64) -> (String, String) {
 async fn skipped_versions_never_change_the_newest_or_oldest_time_per_group() {
     let cases = env("POND_GROUPS_CASES").unwrap_or(16);
     let seed = env("POND_GROUPS_SEED").unwrap_or(20_261_127_u64);
-    let (_dir, pond) = temp_pond().await;
+    // Row groups of a few dozen rows: the bound on the time prunes them.
+    let (_dir, pond) = temp_pond_with(manual().with_row_group_rows(40)).await;
     let pond = Arc::new(pond);
     let ctx = context(Arc::clone(&pond));
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut skipping, mut queries) = (0, 0);
     for case in 0..cases {
+        // With filters pushed into the Parquet scan, the bound drops rows
+        // as well as row groups and pages.
+        let pushdown = rng.random_bool(0.5);
+        ctx.sql(&format!(
+            "SET datafusion.execution.parquet.pushdown_filters = {pushdown}"
+        ))
+        .await
+        .unwrap();
         let path = format!("/groups/s{case}");
         // Some series have more host names than a version records.
         let n = *[3, 8, 8, 300].choose(&mut rng).unwrap();
@@ -254,7 +263,7 @@ async fn skipped_versions_never_change_the_newest_or_oldest_time_per_group() {
             let (sql, filter) = query(&mut rng, &hosts, end);
             let (answer, plan) = run_plan(&ctx, &sql.replace("{t}", &table)).await;
             let (expected, _) = run_plan(&ctx, &sql.replace("{t}", &reference)).await;
-            let layout = layout.join(", ");
+            let layout = format!("{}, pushdown {pushdown}", layout.join(", "));
             assert_eq!(
                 answer, expected,
                 "seed {seed}, case {case} ({layout}): {sql}"
@@ -398,5 +407,50 @@ async fn filters_on_tags_skip_the_versions_whose_recorded_values_cannot_match() 
         let (expected, _) = run_plan(&ctx, &sql.replace("{t}", "reference")).await;
         assert_eq!(answer, expected, "{filter}");
         assert_eq!(versions_read(&plan), versions, "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn rows_before_every_hosts_newest_time_are_not_read() {
+    // Row groups of 8 hours of three hosts.
+    let (_dir, pond) = temp_pond_with(manual().with_row_group_rows(24)).await;
+    for d in 0..2 {
+        pond.append_batch("/groups/s", &day(d, &["a", "b", "c"]), "ts")
+            .await
+            .unwrap();
+    }
+    let hosts = ["a", "b", "c"];
+    let batches = vec![day(0, &hosts), day(1, &hosts)];
+    let ctx = context(Arc::new(pond));
+    let memory = MemTable::try_new(batches[0].schema(), vec![batches]).unwrap();
+    ctx.register_table("reference", Arc::new(memory)).unwrap();
+    // Each host's newest time is day 1's last hour: day 0 is skipped, and
+    // day 1's row groups before that hour are pruned (one row group read).
+    // Its oldest is day 0's first hour: day 0's first row group.
+    for (sql, bound) in [
+        (
+            "SELECT host, max(ts) AS t FROM {t} GROUP BY host ORDER BY host",
+            "ts@0 >= 1704236400000000",
+        ),
+        (
+            "SELECT host, min(ts) AS t FROM {t} WHERE ts <= '2024-01-01T20:00:00Z' \
+             GROUP BY host ORDER BY host",
+            "ts@0 <= 1704067200000000",
+        ),
+    ] {
+        let (answer, plan) = run_plan(&ctx, &sql.replace("{t}", "groups.s")).await;
+        let (expected, _) = run_plan(&ctx, &sql.replace("{t}", "reference")).await;
+        assert_eq!(answer, expected, "{sql}");
+        let scans = nodes::<SeriesScanExec>(&plan);
+        let [scan] = &scans[..] else {
+            panic!("one scan: {scans:?}")
+        };
+        assert_eq!(scan.versions().0, 1, "{sql}");
+        let shown = datafusion::physical_plan::displayable(*scan)
+            .one_line()
+            .to_string();
+        assert!(shown.contains(bound), "{sql}: {shown}");
+        let read = scan.metrics().and_then(|m| m.output_rows());
+        assert_eq!(read, Some(24), "{sql}: {shown}");
     }
 }
