@@ -31,7 +31,7 @@ use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_expr::expressions::{
     BinaryExpr, Column, DynamicFilterPhysicalExpr, Literal,
 };
-use datafusion::physical_expr::utils::reassign_expr_columns;
+use datafusion::physical_expr::utils::{reassign_expr_columns, split_conjunction};
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
@@ -392,7 +392,14 @@ impl SeriesScanExec {
         let SupersededPaths { paths, bound } =
             self.source
                 .superseded_paths(&paths, &self.ranges, group, extreme)?;
-        let bound = bound.and_then(|bound| self.time_bound(bound, extreme));
+        // A bound the scan has already (from a pass of the rule before)
+        // is not added again.
+        let filter = config.file_source().filter();
+        let bound = bound
+            .and_then(|bound| self.time_bound(bound, extreme))
+            .filter(|bound| {
+                !(filter.iter()).any(|f| split_conjunction(f).into_iter().any(|c| c == bound))
+            });
         if paths.is_empty() && bound.is_none() {
             return Ok(None);
         }
@@ -401,7 +408,7 @@ impl SeriesScanExec {
         if let (Some(bound), Some(source)) =
             (bound, config.file_source().downcast_ref::<ParquetSource>())
         {
-            let predicate = match config.file_source().filter() {
+            let predicate = match filter {
                 Some(filter) => Arc::new(BinaryExpr::new(filter, Operator::And, bound)),
                 None => bound,
             };

@@ -143,6 +143,9 @@ impl<'de> serde::Deserialize<'de> for WithoutValues {
 pub(crate) struct RecordedValues {
     /// The row's whole `extended_attributes`.
     json: Box<str>,
+    /// The version's `max_event_time - min_event_time`, which no time's
+    /// offset exceeds (`None`: beyond `i64`, and no time is read).
+    span: Option<i64>,
     parsed: OnceLock<Vec<(String, ValuesOf)>>,
 }
 
@@ -181,8 +184,10 @@ impl RecordedValues {
                         let offsets = |key: &str| -> Option<Vec<i64>> {
                             let offsets: Vec<i64> =
                                 serde_json::from_value(t.get(key)?.clone()).ok()?;
-                            (offsets.len() == values.len() && offsets.iter().all(|&o| o >= 0))
-                                .then_some(offsets)
+                            let within = |o: &i64| (0..=self.span?).contains(o).then_some(());
+                            (offsets.len() == values.len()
+                                && offsets.iter().all(|o| within(o).is_some()))
+                            .then_some(offsets)
                         };
                         Some((offsets("first")?, offsets("last")?))
                     });
@@ -200,13 +205,15 @@ impl RecordedValues {
 impl RecordedValues {
     /// Values as an oplog row would record them.
     pub(crate) fn from_json(values: &serde_json::Value) -> Self {
-        Self::from_attributes(&serde_json::json!({ "values": values }))
+        Self::from_attributes(&serde_json::json!({ "values": values }), 0)
     }
 
-    /// Values and their times as an oplog row would record them.
-    pub(crate) fn from_attributes(attributes: &serde_json::Value) -> Self {
+    /// Values and their times as an oplog row would record them, of a
+    /// version spanning `span` µs.
+    pub(crate) fn from_attributes(attributes: &serde_json::Value, span: i64) -> Self {
         Self {
             json: attributes.to_string().into(),
+            span: Some(span),
             parsed: OnceLock::new(),
         }
     }
@@ -646,7 +653,10 @@ impl OplogIndex {
                     sort_key: attributes.sort_key(),
                     sort_bucket: attributes.sort_bucket(),
                     distinct: attributes.distinct(),
-                    values: attributes.values(),
+                    values: attributes.values(
+                        (entry.max_event_time.zip(entry.min_event_time))
+                            .and_then(|(max, min)| max.checked_sub(min)),
+                    ),
                     precedence: attributes
                         .get("precedence")
                         .and_then(|p| p.as_i64())
@@ -777,10 +787,12 @@ impl<'a> Attributes<'a> {
             .unwrap_or_default()
     }
 
-    /// The `values` an `append` or `compact` row records, unparsed.
-    fn values(&self) -> Option<Arc<RecordedValues>> {
+    /// The `values` an `append` or `compact` row records, unparsed, of a
+    /// version whose times span `span` µs (`None`: beyond `i64`).
+    fn values(&self, span: Option<i64>) -> Option<Arc<RecordedValues>> {
         Some(Arc::new(RecordedValues {
             json: self.with_values?.into(),
+            span,
             parsed: OnceLock::new(),
         }))
     }
@@ -802,6 +814,30 @@ impl<'a> Attributes<'a> {
 mod tests {
     use super::*;
     use arrow::datatypes::{DataType, Field, TimeUnit};
+
+    #[test]
+    fn value_times_beyond_the_versions_bounds_are_not_read() {
+        let attributes = |first: i64, last: i64| {
+            serde_json::json!({
+                "values": { "host": ["a", "b"] },
+                "value_times": { "host": { "first": [0, first], "last": [last, 0] } },
+            })
+        };
+        let read = |first, last, span| {
+            let values = RecordedValues::from_attributes(&attributes(first, last), span);
+            values.with_times("host").unwrap().times.clone()
+        };
+        assert_eq!(read(7, 10, 10), Some((vec![0, 7], vec![10, 0])));
+        // An offset past the span, or negative: the values alone.
+        assert_eq!(read(11, 10, 10), None);
+        assert_eq!(read(0, -1, 10), None);
+        let values = RecordedValues {
+            span: None,
+            ..RecordedValues::from_attributes(&attributes(1, 1), 10)
+        };
+        assert_eq!(values.with_times("host").unwrap().times, None);
+        assert!(values.of("host").is_some());
+    }
 
     fn schema_json() -> String {
         let schema = Schema::new(vec![Field::new(

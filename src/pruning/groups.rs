@@ -215,38 +215,38 @@ pub(crate) struct Superseded<'a> {
 /// What can be left out of reading `versions` for the newest
 /// (`Extreme::Max`) or oldest (`Extreme::Min`) time of each value of
 /// `column`:
-/// - a version that records that column's values and their times, each
-///   with a later newest time (an earlier oldest) in another such version;
+/// - a version that records that column's values, each of which has a
+///   later newest time (an earlier oldest) in another version;
 /// - the rows before the earliest of the values' newest times (after the
 ///   latest of their oldest), and before the start (after the end) of any
-///   version that does not record them (one with a null, too many values,
-///   or written before they were recorded): that version may hold any
-///   value, whose newest time is at its start or later.
+///   version that does not record its values (one with a null or too many
+///   values): that version may hold any value, whose newest time is at its
+///   start or later.
 ///
-/// The recorded times are rounded inwards (a value's newest down, its
-/// oldest up), so one version's value is newer than another's if its
-/// recorded time is, and a row lies at every value's recorded newest time
-/// or after it.
+/// A version that records its values' times gives each value's newest time
+/// exactly; one that records only the values (written before times were
+/// recorded) only bounds it: at or after its start, at or before its end.
+/// "Has a later newest time in another version" compares what the version
+/// may hold at most with what another certainly holds. The recorded times
+/// are rounded inwards (a value's newest down, its oldest up) and the
+/// versions' bounds outwards, so comparing them strictly compares the rows'
+/// own times.
 pub(crate) fn superseded<'a>(
     versions: &[&'a FileInfo],
     column: &str,
     extreme: Extreme,
 ) -> Superseded<'a> {
     // The value lists the versions hold, each with the newest time of each
-    // value over the versions that hold that same list (a series' versions
-    // mostly hold the same hosts as the one before: one list, one hash per
-    // value); and the list of each version.
+    // value that the versions holding that same list certainly reach (a
+    // series' versions mostly hold the same hosts as the one before: one
+    // list, one hash per value); and the list of each version.
     let mut lists: Vec<(&ColumnValues, Vec<i64>)> = Vec::new();
     let mut read = Vec::with_capacity(versions.len());
     // The earliest start (latest end) of the versions that do not record
     // their values: any value of theirs has its newest time at or after it.
     let mut unrecorded: Option<i64> = None;
     for &v in versions {
-        let Some(ValuesOf {
-            values,
-            times: Some((first, last)),
-        }) = v.values.as_ref().and_then(|r| r.with_times(column))
-        else {
+        let Some(of) = v.values.as_ref().and_then(|r| r.with_times(column)) else {
             let reach = match extreme {
                 Extreme::Max => v.min_event_time,
                 Extreme::Min => v.max_event_time,
@@ -254,22 +254,18 @@ pub(crate) fn superseded<'a>(
             unrecorded = Some(unrecorded.map_or(reach, |u| worse(extreme, u, reach)));
             continue;
         };
-        let offsets = match extreme {
-            Extreme::Max => last,
-            Extreme::Min => first,
-        };
-        let times = times_of(v, offsets, extreme);
+        let reached = reach(v, of, extreme).map(|(reached, _)| reached);
         match lists.last_mut() {
-            Some((list, best)) if std::ptr::eq(*list, values) || *list == values => {
-                for (best, t) in best.iter_mut().zip(times) {
+            Some((list, best)) if std::ptr::eq(*list, &of.values) || **list == of.values => {
+                for (best, t) in best.iter_mut().zip(reached) {
                     *best = better(extreme, *best, t);
                 }
             }
-            _ => lists.push((values, times.collect())),
+            _ => lists.push((&of.values, reached.collect())),
         }
-        read.push((v, offsets, lists.len() - 1));
+        read.push((v, of, lists.len() - 1));
     }
-    // The newest time of each value over all versions.
+    // The newest time each value certainly reaches, over all versions.
     let mut best: HashMap<Value, i64> = HashMap::new();
     for (list, times) in &lists {
         for (value, &t) in values_of(list).zip(times) {
@@ -287,8 +283,9 @@ pub(crate) fn superseded<'a>(
         Extreme::Min => t > best,
     };
     let dropped = (read.into_iter())
-        .filter(|&(v, offsets, list)| {
-            (times_of(v, offsets, extreme).zip(&overall[list])).all(|(t, &best)| beaten(t, best))
+        .filter(|&(v, of, list)| {
+            (reach(v, of, extreme).zip(&overall[list]))
+                .all(|((_, at_most), &best)| beaten(at_most, best))
         })
         .map(|(v, _, _)| v)
         .collect();
@@ -302,18 +299,28 @@ pub(crate) fn superseded<'a>(
     }
 }
 
-/// The newest (`Extreme::Max`) or oldest time of each value of `v`, µs,
-/// from its recorded offsets (before its end, after its start).
-fn times_of<'v>(
-    v: &FileInfo,
-    offsets: &'v [i64],
+/// For each value `v` records, in order: the newest (`Extreme::Max`) or
+/// oldest time, µs, that it certainly reaches, and the one it may reach at
+/// most: both its recorded time, or without recorded times, the version's
+/// start and end (its end and start).
+fn reach<'v>(
+    v: &'v FileInfo,
+    of: &'v ValuesOf,
     extreme: Extreme,
-) -> impl Iterator<Item = i64> + 'v {
-    let (from, sign) = match extreme {
-        Extreme::Max => (v.max_event_time, -1),
-        Extreme::Min => (v.min_event_time, 1),
-    };
-    (offsets.iter()).map(move |o| from.saturating_add(sign * o))
+) -> Box<dyn Iterator<Item = (i64, i64)> + 'v> {
+    let (start, end) = (v.min_event_time, v.max_event_time);
+    match (&of.times, extreme) {
+        (Some((_, last)), Extreme::Max) => Box::new(last.iter().map(move |o| {
+            let t = end.saturating_sub(*o);
+            (t, t)
+        })),
+        (Some((first, _)), Extreme::Min) => Box::new(first.iter().map(move |o| {
+            let t = start.saturating_add(*o);
+            (t, t)
+        })),
+        (None, Extreme::Max) => Box::new(std::iter::repeat_n((start, end), of.values.len())),
+        (None, Extreme::Min) => Box::new(std::iter::repeat_n((end, start), of.values.len())),
+    }
 }
 
 /// The newer of two times for `Extreme::Max`, the older for `Extreme::Min`.
@@ -364,10 +371,13 @@ mod tests {
             let names: Vec<&str> = hosts.iter().map(|h| h.0).collect();
             let first: Vec<i64> = hosts.iter().map(|h| h.1 - min).collect();
             let last: Vec<i64> = hosts.iter().map(|h| max - h.2).collect();
-            Arc::new(RecordedValues::from_attributes(&json!({
-                "values": { "host": names },
-                "value_times": { "host": { "first": first, "last": last } },
-            })))
+            Arc::new(RecordedValues::from_attributes(
+                &json!({
+                    "values": { "host": names },
+                    "value_times": { "host": { "first": first, "last": last } },
+                }),
+                max - min,
+            ))
         });
         FileInfo {
             version,
@@ -410,9 +420,11 @@ mod tests {
             version(2, (10, 19), Some(&[("a", 10, 10), ("b", 11, 19)])),
         ];
         assert_eq!(skipped(&versions, Extreme::Max), (vec![], Some(10)));
-        // A version without recorded values (a null, too many values, or
-        // written before they were recorded) may hold any value: it stays,
-        // and bounds the rows left out by its start (end).
+        // A version without recorded values (a null, or too many values)
+        // may hold any value: it stays, and bounds the rows left out by its
+        // start (end). One that records its values but not their times
+        // (written before they were) holds each somewhere within its
+        // bounds.
         let values_only = FileInfo {
             values: Some(Arc::new(RecordedValues::from_json(
                 &json!({ "host": ["a"] }),
@@ -425,8 +437,19 @@ mod tests {
             version(3, (11, 29), Some(&[("a", 11, 29)])),
             values_only,
         ];
-        assert_eq!(skipped(&versions, Extreme::Max), (vec![1], Some(5)));
-        assert_eq!(skipped(&versions, Extreme::Min), (vec![3], Some(19)));
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![1, 4], Some(10)));
+        assert_eq!(skipped(&versions, Extreme::Min), (vec![3, 4], Some(19)));
+        // It may hold a anywhere from 5 to 30: a newest at 5 would not beat
+        // 1's 9, but an oldest at 5 or later never beats 1's 0.
+        let values_only = FileInfo {
+            values: Some(Arc::new(RecordedValues::from_json(
+                &json!({ "host": ["a"] }),
+            ))),
+            ..version(2, (5, 30), None)
+        };
+        let versions = [version(1, (0, 9), Some(&[("a", 0, 9)])), values_only];
+        assert_eq!(skipped(&versions, Extreme::Max), (vec![], Some(9)));
+        assert_eq!(skipped(&versions, Extreme::Min), (vec![2], Some(0)));
         // None records its values: nothing is left out.
         let versions = [version(1, (0, 9), None), version(2, (10, 19), None)];
         assert_eq!(skipped(&versions, Extreme::Max), (vec![], None));

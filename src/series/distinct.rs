@@ -41,6 +41,13 @@ pub(crate) const MAX_RECORDED_VALUES: usize = 256;
 /// would go beyond it is not recorded.
 pub(crate) const MAX_RECORDED_BYTES: usize = 4096;
 
+/// The most values one file records the times of, over all its columns:
+/// in schema order, a column whose values would go beyond it records its
+/// values alone. Their offsets (see [`crate::series`]'s writer) are
+/// mostly small numbers; this keeps an oplog row within a few KiB of them
+/// however many tags a series has.
+pub(crate) const MAX_TIMED_VALUES: usize = 512;
+
 /// Every value of one column of a data file, sorted, each once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ColumnValues {
@@ -89,7 +96,8 @@ pub(crate) struct RecordedColumn {
     /// The first and last time of each value, in the values' order: µs,
     /// rounded inwards (up for the first, down for the last), so that a row
     /// of the value lies at or before the first and at or after the last.
-    /// Empty unless the time column is a timestamp.
+    /// Empty unless the time column is a timestamp, or beyond
+    /// [`MAX_TIMED_VALUES`].
     pub(crate) first: Vec<i64>,
     pub(crate) last: Vec<i64>,
 }
@@ -229,7 +237,7 @@ impl DistinctCounter {
     /// them.
     pub(crate) fn finish(self) -> ColumnSummary {
         let mut summary = ColumnSummary::default();
-        let mut bytes = 0;
+        let (mut bytes, mut timed) = (0, 0);
         let unit = self.time.map(|(_, unit)| unit);
         for (_, name, values, nulls) in self.columns {
             let n = match &values {
@@ -265,7 +273,7 @@ impl DistinctCounter {
             let spans: Vec<Span> = spans;
             // The writer checked that every time fits in µs.
             let (first, last) = match unit {
-                Some(unit) => (
+                Some(unit) if timed + spans.len() <= MAX_TIMED_VALUES => (
                     (spans.iter())
                         .map(|s| ceil_micros(s.first, unit).unwrap_or(crate::MAX_TIME))
                         .collect(),
@@ -273,8 +281,9 @@ impl DistinctCounter {
                         .map(|s| floor_micros(s.last, unit).unwrap_or(crate::MIN_TIME))
                         .collect(),
                 ),
-                None => (Vec::new(), Vec::new()),
+                _ => (Vec::new(), Vec::new()),
             };
+            timed += first.len();
             summary.values.push(RecordedColumn {
                 name,
                 values: recorded,

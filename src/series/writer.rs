@@ -106,19 +106,20 @@ impl WrittenFile {
                 .collect();
             attributes.insert("values".into(), serde_json::Value::Object(values));
         }
+        // A column whose offsets go beyond `i64` (times hundreds of
+        // millennia apart) records no times.
         let times: serde_json::Map<_, _> = (self.values.iter())
-            .filter(|c| !c.first.is_empty())
-            .map(|c| {
-                let first: Vec<i64> = (c.first.iter())
-                    .map(|t| t.saturating_sub(self.min_event_time))
-                    .collect();
-                let last: Vec<i64> = (c.last.iter())
-                    .map(|t| self.max_event_time.saturating_sub(*t))
-                    .collect();
-                (
-                    c.name.clone(),
-                    serde_json::json!({ "first": first, "last": last }),
-                )
+            .filter_map(|c| {
+                let first = (c.first.iter())
+                    .map(|t| t.checked_sub(self.min_event_time))
+                    .collect::<Option<Vec<i64>>>()?;
+                let last = (c.last.iter())
+                    .map(|t| self.max_event_time.checked_sub(*t))
+                    .collect::<Option<Vec<i64>>>()?;
+                (!first.is_empty()).then(|| {
+                    let times = serde_json::json!({ "first": first, "last": last });
+                    (c.name.clone(), times)
+                })
             })
             .collect();
         if !times.is_empty() {
@@ -767,7 +768,42 @@ pub(crate) fn content_hash(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::ColumnValues;
     use arrow::array::{StringArray, TimestampMicrosecondArray};
+
+    #[test]
+    fn value_times_are_offsets_within_the_file_or_left_out() {
+        let file = |min, max, first: Vec<i64>, last: Vec<i64>| WrittenFile {
+            path: Path::from("f"),
+            size: 0,
+            row_count: 2,
+            min_event_time: min,
+            max_event_time: max,
+            content_hash: String::new(),
+            distinct: Vec::new(),
+            values: vec![RecordedColumn {
+                name: "host".into(),
+                values: ColumnValues::Strings(vec!["a".into(), "b".into()]),
+                first,
+                last,
+            }],
+        };
+        let attributes = file(10, 50, vec![10, 12], vec![40, 50]).column_attributes();
+        assert_eq!(
+            attributes["value_times"],
+            serde_json::json!({ "host": { "first": [0, 2], "last": [10, 0] } })
+        );
+        // Times hundreds of millennia apart: offsets beyond `i64`.
+        let far = file(
+            -6e18 as i64,
+            6e18 as i64,
+            vec![-6e18 as i64, 6e18 as i64],
+            vec![-6e18 as i64, 6e18 as i64],
+        );
+        let attributes = far.column_attributes();
+        assert!(attributes.contains_key("values"));
+        assert!(!attributes.contains_key("value_times"), "{attributes:?}");
+    }
 
     /// A cutter of `(ts, host)` batches clustered by host, and their schema.
     fn host_cutter() -> (SchemaRef, PageCutter) {

@@ -26,9 +26,10 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray}
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::MemTable;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use pond::{AppendOptions, CompactOptions, Pond, SeriesScanExec};
+use pond::{AppendOptions, CompactOptions, Pond, SeriesScanExec, SeriesTimePruning};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -452,5 +453,15 @@ async fn rows_before_every_hosts_newest_time_are_not_read() {
         assert!(shown.contains(bound), "{sql}: {shown}");
         let read = scan.metrics().and_then(|m| m.output_rows());
         assert_eq!(read, Some(24), "{sql}: {shown}");
+        // A second pass of the rule finds nothing more to add.
+        let again = SeriesTimePruning::new()
+            .optimize(Arc::clone(&plan), ctx.state().config_options())
+            .unwrap();
+        let plan_text = |p: &Arc<dyn ExecutionPlan>| {
+            datafusion::physical_plan::displayable(p.as_ref())
+                .indent(false)
+                .to_string()
+        };
+        assert_eq!(plan_text(&again), plan_text(&plan), "{sql}");
     }
 }
