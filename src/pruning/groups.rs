@@ -219,9 +219,9 @@ pub(crate) struct Superseded<'a> {
 ///   later newest time (an earlier oldest) in another version;
 /// - the rows before the earliest of the values' newest times (after the
 ///   latest of their oldest), and before the start (after the end) of any
-///   version that does not record its values (one with a null or too many
-///   values): that version may hold any value, whose newest time is at its
-///   start or later.
+///   version that does not record its values (one with a null, or too many
+///   values or bytes of them): that version may hold any value, whose
+///   newest time is at its start or later.
 ///
 /// A version that records its values' times gives each value's newest time
 /// exactly; one that records only the values (written before times were
@@ -439,8 +439,9 @@ mod tests {
         ];
         assert_eq!(skipped(&versions, Extreme::Max), (vec![1, 4], Some(10)));
         assert_eq!(skipped(&versions, Extreme::Min), (vec![3, 4], Some(19)));
-        // It may hold a anywhere from 5 to 30: a newest at 5 would not beat
-        // 1's 9, but an oldest at 5 or later never beats 1's 0.
+        // It may hold a anywhere from 5 to 30: it stays for the newest (a
+        // may be there at 30, after 1's 9), and 1 stays too (a may be there
+        // only at 5); an oldest at 5 or later never beats 1's 0.
         let values_only = FileInfo {
             values: Some(Arc::new(RecordedValues::from_json(
                 &json!({ "host": ["a"] }),
