@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, make_array};
-use arrow::compute::{max, min};
 use arrow::datatypes::{DataType, FieldRef, Int64Type, TimeUnit};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
@@ -67,11 +66,13 @@ fn in_range(values: &ArrayRef, unit: TimeUnit) -> bool {
     let Some(as_i64) = with_type(values, DataType::Int64) else {
         return false;
     };
-    let as_i64 = as_i64.as_primitive::<Int64Type>();
-    let (Some(min), Some(max)) = (min(as_i64), max(as_i64)) else {
-        return true;
-    };
-    -limit < min && max < limit
+    // One pass over every slot, nulls' too (whatever they hold: a null
+    // slot out of range only sends the batch to DataFusion's own path),
+    // without stopping early so that it vectorizes. Measured on the
+    // all-hosts hourly average of the devops benchmark: 5% faster than
+    // `min` and `max` as two passes.
+    (as_i64.as_primitive::<Int64Type>().values().iter())
+        .fold(true, |within, &v| within & (-limit < v) & (v < limit))
 }
 
 /// The granularity `date_trunc` was given, if it is one that DataFusion
@@ -131,15 +132,19 @@ impl ScalarUDFImpl for UtcDateTrunc {
 
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let zone = match args.args.get(1) {
-            Some(ColumnarValue::Array(values)) => match values.data_type() {
-                DataType::Timestamp(unit, Some(tz)) if is_utc(tz) && in_range(values, *unit) => {
-                    Some(Arc::clone(tz))
+            Some(ColumnarValue::Array(values)) if hour_or_day(&args.args[0]) => {
+                match values.data_type() {
+                    DataType::Timestamp(unit, Some(tz))
+                        if is_utc(tz) && in_range(values, *unit) =>
+                    {
+                        Some(Arc::clone(tz))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
             _ => None,
         };
-        let Some(zone) = zone.filter(|_| hour_or_day(&args.args[0])) else {
+        let Some(zone) = zone else {
             return self.inner.invoke_with_args(args);
         };
         let ColumnarValue::Array(values) = &args.args[1] else {
