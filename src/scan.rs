@@ -389,9 +389,10 @@ impl SeriesScanExec {
         let paths: HashSet<&str> = (config.file_groups.iter().flat_map(|g| g.iter()))
             .map(|f| f.object_meta.location.as_ref())
             .collect();
-        let SupersededPaths { paths, bound } =
-            self.source
-                .superseded_paths(&paths, &self.ranges, group, extreme)?;
+        let SupersededPaths {
+            paths: superseded,
+            bound,
+        } = (self.source).superseded_paths(&paths, &self.ranges, group, extreme)?;
         // A bound the scan has already (from a pass of the rule before)
         // is not added again.
         let filter = config.file_source().filter();
@@ -400,10 +401,10 @@ impl SeriesScanExec {
             .filter(|bound| {
                 !(filter.iter()).any(|f| split_conjunction(f).into_iter().any(|c| c == bound))
             });
-        if paths.is_empty() && bound.is_none() {
+        if superseded.is_empty() && bound.is_none() {
             return Ok(None);
         }
-        let (groups, dropped) = self.files_where(|path| !paths.contains(path));
+        let (groups, dropped) = self.files_where(|path| !superseded.contains(path));
         let mut config = config.clone();
         if let (Some(bound), Some(source)) =
             (bound, config.file_source().downcast_ref::<ParquetSource>())
@@ -470,6 +471,13 @@ impl SeriesScanExec {
     /// The Parquet scan without the versions the dynamic filters rule out
     /// now; each partition keeps its files in their order.
     fn dynamically_pruned(&self) -> DfResult<Arc<DataSourceExec>> {
+        // A TopK's filter holds nothing yet when the scan starts (it
+        // tightens as rows come, and the Parquet scan reads it as it opens
+        // each file): the scan is left as it is. Building the pruning of
+        // nothing cost the newest 5 minutes of the devops benchmark 10%.
+        if self.dynamic.iter().all(holds_nothing_yet) {
+            return Ok(Arc::clone(&self.input));
+        }
         let ts = self.source.time_column();
         let ranges = physical_time_ranges(&self.dynamic, ts, self.source.time_type());
         let predicate = VersionPredicate::new(&self.dynamic, &self.schema(), ts);
@@ -660,6 +668,15 @@ fn scalar_micros(value: &ScalarValue) -> Option<i64> {
 /// How many pieces [`SeriesScanExec::split_by_time`] cuts a scan's time
 /// range into per partition.
 const PIECES_PER_PARTITION: usize = 2;
+
+/// Whether the dynamic filter `expr` keeps every row as it is now.
+fn holds_nothing_yet(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    snapshot_physical_expr_opt(Arc::clone(expr)).is_ok_and(|now| {
+        now.data
+            .downcast_ref::<Literal>()
+            .is_some_and(|l| l.value() == &ScalarValue::Boolean(Some(true)))
+    })
+}
 
 /// Whether `expr` holds a dynamic filter, whose value changes while the
 /// query runs.
@@ -949,5 +966,27 @@ impl ExecutionPlan for SeriesScanExec {
             }
         }
         Some(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamic_filter_holds_nothing_until_it_is_given_a_value() {
+        let ts: Arc<dyn PhysicalExpr> = Arc::new(Column::new("ts", 0));
+        let always = Arc::new(Literal::new(ScalarValue::Boolean(Some(true))));
+        let filter = Arc::new(DynamicFilterPhysicalExpr::new(
+            vec![Arc::clone(&ts)],
+            always,
+        ));
+        let pushed: Arc<dyn PhysicalExpr> = Arc::clone(&filter) as _;
+        assert!(holds_nothing_yet(&pushed));
+        let five = Arc::new(Literal::new(ScalarValue::Int64(Some(5))));
+        filter
+            .update(Arc::new(BinaryExpr::new(ts, Operator::Gt, five)))
+            .unwrap();
+        assert!(!holds_nothing_yet(&pushed));
     }
 }

@@ -184,9 +184,9 @@ impl RecordedValues {
                         let offsets = |key: &str| -> Option<Vec<i64>> {
                             let offsets: Vec<i64> =
                                 serde_json::from_value(t.get(key)?.clone()).ok()?;
-                            let within = |o: &i64| (0..=self.span?).contains(o).then_some(());
+                            let span = self.span?;
                             (offsets.len() == values.len()
-                                && offsets.iter().all(|o| within(o).is_some()))
+                                && offsets.iter().all(|o| (0..=span).contains(o)))
                             .then_some(offsets)
                         };
                         Some((offsets("first")?, offsets("last")?))

@@ -1,14 +1,21 @@
-//! Versions that cannot hold any group's newest (or oldest) time.
+//! Versions and rows that cannot hold any group's newest (or oldest) time.
 //!
 //! "The last reading of each host" is `max(ts) ... GROUP BY hostname`: it
 //! reads every row of the series, though only each host's newest rows
-//! matter. Each version records the values of its few-valued columns
-//! (`values` in its oplog row, see [`crate::series`]); a version whose
-//! every `hostname` also appears in versions that start after it ends
-//! cannot give any host its newest time, since those versions give that
-//! host a later one. Such versions are left out of the aggregation's scan:
-//! of a series appended every 10 minutes, the newest version stays; of one
-//! compacted into days, the newest day.
+//! matter. Each version records the values of its few-valued columns and
+//! each value's first and last time (`values` and `value_times` in its
+//! oplog row, see [`crate::series`]). From them, each host's newest time
+//! over the versions read is known, and
+//! - a version whose every host has a later newest time in another
+//!   version cannot give any host its newest time: it is left out of the
+//!   aggregation's scan;
+//! - no row before the earliest of the hosts' newest times is any host's
+//!   newest: the scan's Parquet predicate gets `ts >= T`, so that
+//!   DataFusion prunes the row groups and pages that end before it.
+//!
+//! Of a series appended every 10 minutes, the newest version's last page
+//! is read; of one compacted into days clustered by host within each hour,
+//! the newest day's last hour.
 //!
 //! [`skip_superseded_groups`] does it for a partial (or single-stage)
 //! aggregation that:
@@ -18,13 +25,14 @@
 //! - reads the scan through nodes that keep every row (projections,
 //!   repartitions, run folding; none with a row limit) or filters that only
 //!   bound the time from below for `max` (`ts >= ...`), from above for
-//!   `min`: such a filter keeps every row of the later version if it keeps
-//!   any row of the earlier one.
+//!   `min`: such a filter keeps every later row if it keeps any earlier
+//!   one.
 //!
-//! The later versions must be read by the same scan (one that reads rows
-//! as they are, so no delete or newer key hides any of them), and every
-//! value of the earlier one must be recorded: one with a null, or too many
-//! values to record, stays.
+//! The versions that give each value its newest time must be read by the
+//! same scan (one that reads rows as they are, so no delete or newer key
+//! hides any of them). A version that records no values (a null, or too
+//! many values) stays, and may hold any value from its start on: `T` is
+//! at or before it.
 
 use std::sync::Arc;
 
@@ -207,8 +215,8 @@ pub(crate) struct Superseded<'a> {
     /// time.
     pub(crate) versions: Vec<&'a FileInfo>,
     /// A time, µs, that every value's newest time is at or after (oldest
-    /// at or before): rows before it (after it) hold none. `None` if there
-    /// are no versions.
+    /// at or before): rows before it (after it) hold none. `None` if no
+    /// version records its values.
     pub(crate) bound: Option<i64>,
 }
 

@@ -96,8 +96,8 @@ pub(crate) struct RecordedColumn {
     /// The first and last time of each value, in the values' order: µs,
     /// rounded inwards (up for the first, down for the last), so that a row
     /// of the value lies at or before the first and at or after the last.
-    /// Empty unless the time column is a timestamp, or beyond
-    /// [`MAX_TIMED_VALUES`].
+    /// Empty if the time column is not a timestamp, or for a column past
+    /// the file's [`MAX_TIMED_VALUES`].
     pub(crate) first: Vec<i64>,
     pub(crate) last: Vec<i64>,
 }
@@ -250,7 +250,7 @@ impl DistinctCounter {
             if nulls || n > MAX_RECORDED_VALUES {
                 continue;
             }
-            let (recorded, spans, size) = match values {
+            let (recorded, spans, size): (_, Vec<Span>, _) = match values {
                 Values::Strings(seen) => {
                     let size = seen.keys().map(|v| v.len()).sum();
                     let mut sorted: Vec<(Box<str>, Span)> = seen.into_iter().collect();
@@ -270,7 +270,6 @@ impl DistinctCounter {
                 continue;
             }
             bytes += size;
-            let spans: Vec<Span> = spans;
             // The writer checked that every time fits in µs.
             let (first, last) = match unit {
                 Some(unit) if timed + spans.len() <= MAX_TIMED_VALUES => (
