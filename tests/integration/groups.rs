@@ -465,3 +465,79 @@ async fn rows_before_every_hosts_newest_time_are_not_read() {
         assert_eq!(plan_text(&again), plan_text(&plan), "{sql}");
     }
 }
+
+/// 512 rows of day `d`, a minute apart, of `hosts` in turn, with two
+/// columns of 256 values each before the hosts.
+fn crowded_day(d: i64, hosts: &[&str]) -> RecordBatch {
+    let (mut ts, mut a, mut b, mut host) = (vec![], vec![], vec![], vec![]);
+    for i in 0..512_i64 {
+        ts.push(JAN1 + (d * 86_400 + i * 60) * SECOND);
+        a.push(format!("a{}", i % 256));
+        b.push(format!("b{}", i % 256));
+        host.push(hosts[i as usize % hosts.len()]);
+    }
+    RecordBatch::try_from_iter([
+        ("ts", timestamps(TimeUnit::Microsecond, Some("UTC"), ts)),
+        ("a", Arc::new(StringArray::from(a)) as ArrayRef),
+        ("b", Arc::new(StringArray::from(b))),
+        ("host", Arc::new(StringArray::from(host))),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn versions_whose_values_have_no_times_are_bounded_by_their_own() {
+    // `a` and `b` take every value a file records the times of: the hosts
+    // record their values alone, as versions written before times were.
+    let (dir, pond) = temp_pond().await;
+    let days = [(0, &["x", "y"][..]), (1, &["x"]), (2, &["y", "x"])];
+    for (d, hosts) in days {
+        pond.append_batch("/groups/s", &crowded_day(d, hosts), "ts")
+            .await
+            .unwrap();
+    }
+    let oplog = open_oplog_with_deltalake(&dir).await;
+    let oplog_ctx = SessionContext::new();
+    oplog.update_datafusion_session(&oplog_ctx.state()).unwrap();
+    oplog_ctx
+        .register_table("oplog", oplog.table_provider().await.unwrap())
+        .unwrap();
+    let (attributes, _) = run_plan(
+        &oplog_ctx,
+        "SELECT extended_attributes FROM oplog WHERE entry_type = 'append'",
+    )
+    .await;
+    assert!(attributes.contains(r#""host":["x","y"]"#), "{attributes}");
+    assert!(attributes.contains(r#""a":{"first""#), "{attributes}");
+    assert!(!attributes.contains(r#""host":{"first""#), "{attributes}");
+
+    let batches = days
+        .iter()
+        .map(|(d, hosts)| crowded_day(*d, hosts))
+        .collect();
+    let ctx = context(Arc::new(pond));
+    let memory = MemTable::try_new(crowded_day(0, &["x"]).schema(), vec![batches]).unwrap();
+    ctx.register_table("reference", Arc::new(memory)).unwrap();
+    // Each host is in day 2, which starts after days 0 and 1 end: they are
+    // skipped by their bounds. For the oldest, day 0 holds both hosts and
+    // ends before the others start.
+    for (sql, versions) in [
+        (
+            "SELECT host, max(ts) AS t FROM {t} GROUP BY host ORDER BY host",
+            1,
+        ),
+        (
+            "SELECT host, min(ts) AS t FROM {t} GROUP BY host ORDER BY host",
+            1,
+        ),
+        (
+            "SELECT a, max(ts) AS t FROM {t} WHERE ts >= '2024-01-02' GROUP BY a ORDER BY a",
+            1,
+        ),
+    ] {
+        let (answer, plan) = run_plan(&ctx, &sql.replace("{t}", "groups.s")).await;
+        let (expected, _) = run_plan(&ctx, &sql.replace("{t}", "reference")).await;
+        assert_eq!(answer, expected, "{sql}");
+        assert_eq!(versions_read(&plan), versions, "{sql}");
+    }
+}
