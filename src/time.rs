@@ -297,6 +297,47 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn native_bounds_select_exactly_the_rounded_times() {
+        // For every unit, `ts >= lower(us)` exactly when floor_us(ts) >= us,
+        // and `ts <= upper(us)` exactly when ceil_us(ts) <= us, around 0
+        // and on both sides of it.
+        let units = [
+            TimeUnit::Second,
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+            TimeUnit::Nanosecond,
+        ];
+        for unit in units {
+            for us in [
+                -2_000_001, -1_000_000, -1_001, -1, 0, 1, 999, 1_000_000, 2_500_000,
+            ] {
+                let (lower, upper) = (
+                    native_lower_bound(us, unit).unwrap(),
+                    native_upper_bound(us, unit).unwrap(),
+                );
+                for ts in (lower - 3)..=(lower + 3) {
+                    assert_eq!(
+                        ts >= lower,
+                        floor_micros(ts, unit).unwrap() >= us,
+                        "{unit:?} {us} {ts}"
+                    );
+                }
+                for ts in (upper - 3)..=(upper + 3) {
+                    assert_eq!(
+                        ts <= upper,
+                        ceil_micros(ts, unit).unwrap() <= us,
+                        "{unit:?} {us} {ts}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            native_upper_bound(i64::MAX / 10, TimeUnit::Nanosecond),
+            None
+        );
+    }
+
+    #[test]
     fn nanoseconds_round_outwards() {
         assert_eq!(floor_micros(1_500, TimeUnit::Nanosecond), Some(1));
         assert_eq!(ceil_micros(1_500, TimeUnit::Nanosecond), Some(2));
