@@ -182,8 +182,8 @@ impl RecordedValues {
                     let values = ColumnValues::from_json(&values)?;
                     let times = times.remove(&name).and_then(|t| {
                         let offsets = |key: &str| -> Option<Vec<i64>> {
-                            let offsets: Vec<i64> =
-                                serde_json::from_value(t.get(key)?.clone()).ok()?;
+                            let offsets =
+                                <Vec<i64> as serde::Deserialize>::deserialize(t.get(key)?).ok()?;
                             let span = self.span?;
                             (offsets.len() == values.len()
                                 && offsets.iter().all(|o| (0..=span).contains(o)))

@@ -264,7 +264,7 @@ pub(crate) fn superseded<'a>(
         };
         let reached = reach(v, of, extreme).map(|(reached, _)| reached);
         match lists.last_mut() {
-            Some((list, best)) if std::ptr::eq(*list, &of.values) || **list == of.values => {
+            Some((list, best)) if **list == of.values => {
                 for (best, t) in best.iter_mut().zip(reached) {
                     *best = better(extreme, *best, t);
                 }
