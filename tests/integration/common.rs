@@ -59,6 +59,17 @@ pub(crate) async fn open_oplog_with_deltalake(dir: &TempDir) -> deltalake::Delta
     deltalake::open_table(url).await.unwrap()
 }
 
+/// The pond's oplog opened by deltalake, and a session with it as table
+/// `oplog`.
+pub(crate) async fn oplog_context(dir: &TempDir) -> (deltalake::DeltaTable, SessionContext) {
+    let table = open_oplog_with_deltalake(dir).await;
+    let ctx = SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).unwrap();
+    ctx.register_table("oplog", table.table_provider().await.unwrap())
+        .unwrap();
+    (table, ctx)
+}
+
 pub(crate) fn location(dir: &TempDir) -> &str {
     dir.path().to_str().unwrap()
 }

@@ -496,14 +496,8 @@ async fn versions_whose_values_have_no_times_are_bounded_by_their_own() {
             .await
             .unwrap();
     }
-    let oplog = open_oplog_with_deltalake(&dir).await;
-    let oplog_ctx = SessionContext::new();
-    oplog.update_datafusion_session(&oplog_ctx.state()).unwrap();
-    oplog_ctx
-        .register_table("oplog", oplog.table_provider().await.unwrap())
-        .unwrap();
     let (attributes, _) = run_plan(
-        &oplog_ctx,
+        &oplog_context(&dir).await.1,
         "SELECT extended_attributes FROM oplog WHERE entry_type = 'append'",
     )
     .await;

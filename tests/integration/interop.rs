@@ -4,7 +4,6 @@
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit};
-use datafusion::prelude::SessionContext;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pond::SeriesExt;
 
@@ -32,11 +31,7 @@ async fn oplog_and_data_files_read_by_independent_readers() {
         .await
         .unwrap();
 
-    let table = open_oplog_with_deltalake(&dir).await;
-    let ctx = SessionContext::new();
-    table.update_datafusion_session(&ctx.state()).unwrap();
-    ctx.register_table("oplog", table.table_provider().await.unwrap())
-        .unwrap();
+    let (table, ctx) = oplog_context(&dir).await;
     let rows = ctx
         .sql(
             "SELECT series, version, file_path, row_count, min_event_time, max_event_time, txn_seq \
