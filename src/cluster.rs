@@ -60,6 +60,9 @@ use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Projection, TableSc
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -81,7 +84,7 @@ use crate::runs::{CollapseRunsExec, Extreme};
 use crate::scan::{ScanSource, SeriesScanExec};
 use crate::scope::{ScopedExec, StoreOrigin, StoreScope};
 use crate::union::SeriesUnion;
-use crate::{LastWriterWinsExec, SeriesTable, SeriesTimePruning};
+use crate::{LastWriterWinsExec, RunAggregateExec, SeriesTable, SeriesTimePruning};
 
 /// The first bytes of everything pond encodes. A protobuf message cannot
 /// start with a zero byte (field number 0 does not exist), so what starts
@@ -160,6 +163,9 @@ enum ExecNode {
         min: Vec<usize>,
         max: Vec<usize>,
     },
+    /// A [`RunAggregateExec`]: the body is the partial aggregation it
+    /// stands for, over an empty input of its input's schema.
+    RunAggregate,
 }
 
 /// `TAG`, the header's length, the header as JSON, then `body`.
@@ -593,6 +599,19 @@ impl PhysicalExtensionCodec for PondCodec {
                     .collect();
                 Arc::new(CollapseRunsExec::new(input()?, keys, extremes)?)
             }
+            ExecNode::RunAggregate => {
+                let plan = PhysicalPlanNode::decode(body)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?
+                    .try_into_physical_plan(ctx, self)?;
+                let plan = replace_children_if_necessary(plan, vec![input()?])?;
+                let Some(aggregate) = plan.downcast_ref::<AggregateExec>() else {
+                    return Err(DataFusionError::Internal(format!(
+                        "a run aggregation stands for an AggregateExec, not {}",
+                        plan.name()
+                    )));
+                };
+                Arc::new(RunAggregateExec::new(Arc::new(aggregate.clone()))?)
+            }
         })
     }
 
@@ -676,6 +695,18 @@ impl PhysicalExtensionCodec for PondCodec {
                 max: ends(Extreme::Max),
             };
             return frame(&header, &[], buf);
+        }
+        if let Some(exec) = node.downcast_ref::<RunAggregateExec>() {
+            // The input goes as the node's own; the aggregation reads an
+            // empty stand-in for it.
+            let aggregate = exec.aggregate();
+            let stand_in = Arc::new(EmptyExec::new(aggregate.input().schema()));
+            let aggregate = replace_children_if_necessary(
+                Arc::clone(aggregate) as Arc<dyn ExecutionPlan>,
+                vec![stand_in],
+            )?;
+            let body = PhysicalPlanNode::try_from_physical_plan(aggregate, self)?.encode_to_vec();
+            return frame(&ExecNode::RunAggregate, &body, buf);
         }
         self.physical.try_encode(node, buf, proto_converter)
     }

@@ -70,6 +70,7 @@ mod pond;
 mod provider;
 pub mod pruning;
 mod reader;
+mod run_aggregate;
 mod runs;
 mod runtime;
 mod scan;
@@ -93,6 +94,7 @@ pub use pond::{
     DeleteOutcome, Pond, PondOptions, SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,
 };
 pub use provider::SeriesTable;
+pub use run_aggregate::RunAggregateExec;
 pub use runs::CollapseRunsExec;
 pub use scan::SeriesScanExec;
 pub use series::{SchemaInfo, SeriesExt, SeriesStream, default_timestamp_column};

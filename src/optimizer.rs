@@ -29,12 +29,15 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::pruning::groups::skip_superseded_groups;
+use crate::run_aggregate::aggregate_runs;
 use crate::runs::collapse_runs;
 use crate::scan::SeriesScanExec;
 
 /// The physical optimizer rule that prunes versions of every
-/// [`SeriesScanExec`] with the time filters pushed into it, and folds runs
-/// under `min`/`max` aggregations of series. Installed by
+/// [`SeriesScanExec`] with the time filters pushed into it, folds runs
+/// under `min`/`max` aggregations of series, and has other partial
+/// aggregations of series look up each run of equal keys once
+/// ([`crate::RunAggregateExec`]). Installed by
 /// [`crate::register`].
 #[derive(Debug, Default)]
 pub struct SeriesTimePruning;
@@ -63,7 +66,7 @@ impl PhysicalOptimizerRule for SeriesTimePruning {
                 })
             })
             .data()?;
-        collapse_runs(skip_superseded_groups(plan)?)
+        aggregate_runs(collapse_runs(skip_superseded_groups(plan)?)?)
     }
 
     fn name(&self) -> &str {

@@ -63,12 +63,12 @@ use crate::scan::SeriesScanExec;
 
 /// The shortest mean run worth folding: a batch with more runs than one
 /// per this many rows passes through.
-const MIN_MEAN_RUN: usize = 16;
+pub(crate) const MIN_MEAN_RUN: usize = 16;
 
 /// The rows a batch is first looked at by: with more than
 /// `SAMPLE_ROWS / MIN_MEAN_RUN` runs in them, it passes through without
 /// the whole batch being split into runs.
-const SAMPLE_ROWS: usize = 4 * MIN_MEAN_RUN;
+pub(crate) const SAMPLE_ROWS: usize = 4 * MIN_MEAN_RUN;
 
 /// Which end of a run an aggregated column keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,7 +332,7 @@ pub(crate) fn extreme_of_column(function: &AggregateFunctionExpr) -> Option<(usi
 }
 
 /// Whether `plan` reads a series through nodes of one input each.
-fn reads_a_series(plan: &Arc<dyn ExecutionPlan>) -> bool {
+pub(crate) fn reads_a_series(plan: &Arc<dyn ExecutionPlan>) -> bool {
     let mut node = plan;
     loop {
         if node.is::<SeriesScanExec>() {

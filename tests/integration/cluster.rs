@@ -64,6 +64,7 @@ async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
         "SELECT count(*) FROM series_range('/plant/boiler', '2024-01-01T01:30:00', \
          '2024-01-01T04:00:00')"
             .to_string(),
+        RUNS.to_string(),
     ] {
         let here = text_of(&sql_rows(&local, &sql).await);
         let there = text_of(&sql_rows(&cluster, &sql).await);
@@ -84,7 +85,15 @@ async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
         "{plan}"
     );
     assert!(plan.contains("versions=1/6"), "{plan}");
+    // And with pond's nodes, which go to the executor through pond's codec.
+    let plan = text_of(&sql_rows(&cluster, &format!("EXPLAIN {RUNS}")).await);
+    assert!(plan.contains("RunAggregateExec: mode=Partial"), "{plan}");
 }
+
+/// A grouping by a key that comes in runs (the readings rise with time):
+/// a [`pond::RunAggregateExec`] aggregates it.
+const RUNS: &str = "SELECT reading >= 170407800000000 AS late, count(*), \
+                    sum(CAST(reading AS BIGINT)), min(ts) FROM plant.boiler GROUP BY 1 ORDER BY 1";
 
 /// Encodes `table` as a client does, for a scheduler.
 fn encode(codec: &PondCodec, table: SeriesTable) -> Vec<u8> {

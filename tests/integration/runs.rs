@@ -1,14 +1,21 @@
-//! `CollapseRunsExec`: runs of equal group keys folded before a `min`/`max`
-//! aggregation never change an answer.
+//! `CollapseRunsExec` and `RunAggregateExec`: runs of equal group keys
+//! folded before a `min`/`max` aggregation, or looked up once by a partial
+//! aggregation, never change an answer.
 //!
 //! A generative differential test: random series whose tags come in runs
 //! of random lengths (read as appended, or compacted by a sort key, with or
 //! without time buckets), with nullable tags and values and the extremes of
-//! their types, and random `GROUP BY` queries of `min`/`max` (and, now and
-//! then, aggregates the fold does not apply to). Every query runs on the
-//! pond table and on a `MemTable` of the same rows in the same session, and
-//! the answers must be equal. The test also counts the queries whose runs
-//! were folded, so that it cannot pass without exercising the fold.
+//! their types, and random `GROUP BY` queries: half of `min`/`max` only,
+//! half of other aggregates too (`count`, `sum`, `avg`, `bool_or`, and
+//! some neither node applies to). Every query runs on the pond table and
+//! on a `MemTable` of the same rows in the same session, and the answers
+//! must be equal. The test also counts the queries whose runs were folded,
+//! looked up once, or handed to DataFusion's aggregation, so that it cannot
+//! pass without exercising each.
+//!
+//! The floats summed (`w`) are whole numbers, so that their sums are exact
+//! in any order: the `MemTable`'s rows come in other batches and
+//! partitions than the pond table's.
 //!
 //! `POND_RUNS_CASES` sets the number of series (default 12), and
 //! `POND_RUNS_SEED` the seed.
@@ -28,7 +35,7 @@ use arrow::array::{
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use pond::{CollapseRunsExec, CompactOptions, Pond, SeriesExt};
+use pond::{CollapseRunsExec, CompactOptions, Pond, RunAggregateExec, SeriesExt};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -54,11 +61,20 @@ fn batches_folded(plan: &Arc<dyn ExecutionPlan>) -> usize {
         .sum()
 }
 
+/// The sum over the run aggregations of `plan` of their metric `name`.
+fn run_metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
+    nodes::<RunAggregateExec>(plan)
+        .iter()
+        .filter_map(|c| c.metrics()?.sum_by_name(name))
+        .map(|v| v.as_usize())
+        .sum()
+}
+
 /// `rows` rows from `start`, a second apart (now and then the same
 /// second twice), whose tags change in runs of random length.
 fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBatch {
-    let (mut ts, mut host, mut rack, mut ok, mut v, mut n) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut ts, mut host, mut rack, mut ok, mut v, mut n, mut w) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut t = start;
     let longest = *[2, 20, 400].choose(rng).unwrap();
     while ts.len() < rows {
@@ -90,6 +106,10 @@ fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBa
                 2 => Some(i64::MAX),
                 _ => Some(rng.random_range(-50..50)),
             });
+            w.push(match rng.random_range(0..10) {
+                0 => None,
+                _ => Some(rng.random_range(-1_000..1_000) as f64),
+            });
         }
     }
     let ts = TimestampMicrosecondArray::from(ts).with_timezone("UTC");
@@ -101,6 +121,7 @@ fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBa
         ("ok", Arc::new(BooleanArray::from(ok)), true),
         ("v", Arc::new(Float64Array::from(v)), true),
         ("n", Arc::new(Int64Array::from(n)), true),
+        ("w", Arc::new(Float64Array::from(w)), true),
     ])
     .unwrap()
 }
@@ -116,25 +137,35 @@ fn query(rng: &mut StdRng, table: &str, hosts: &[String]) -> String {
         "upper(host)",
         "date_trunc('minute', ts)",
         "host; ok",
+        "host; date_trunc('minute', ts)",
+        "date_trunc('hour', ts); rack",
     ];
     let keys = *keys.choose(rng).unwrap();
+    let extremes = [
+        "max(ts)", "min(ts)", "max(v)", "min(v)", "max(n)", "min(n)", "max(ts)", "min(v)",
+    ];
+    let others = [
+        // The fold does not apply with these; the run aggregation does.
+        "count(*)",
+        "sum(n)",
+        "max(host)",
+        "count(v)",
+        "avg(w)",
+        "sum(w)",
+        "bool_or(ok)",
+        // Neither applies with these.
+        "count(DISTINCT rack)",
+        "avg(w) FILTER (WHERE n > 0)",
+        "array_agg(n ORDER BY ts, n)",
+    ];
+    let only_extremes = rng.random_bool(0.5);
     let mut aggregates: Vec<String> = Vec::new();
     for i in 0..rng.random_range(1..=3) {
-        let all = [
-            "max(ts)",
-            "min(ts)",
-            "max(v)",
-            "min(v)",
-            "max(n)",
-            "min(n)",
-            "max(ts)",
-            "min(v)",
-            // The fold does not apply with these.
-            "count(*)",
-            "sum(n)",
-            "max(host)",
-        ];
-        aggregates.push(format!("{} AS a{i}", all.choose(rng).unwrap()));
+        let aggregate = match only_extremes || rng.random_bool(0.3) {
+            true => extremes.choose(rng),
+            false => others.choose(rng),
+        };
+        aggregates.push(format!("{} AS a{i}", aggregate.unwrap()));
     }
     let filter = match rng.random_range(0..4) {
         0 => format!(" WHERE host <> '{}'", hosts.choose(rng).unwrap()),
@@ -170,6 +201,7 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
     let ctx = context(Arc::clone(&pond));
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut planned, mut folded, mut queries) = (0, 0, 0);
+    let (mut run_planned, mut runs_looked_up, mut handed_over) = (0, 0, 0);
     for case in 0..cases {
         let path = format!("/runs/s{case}");
         // Names past 12 bytes are not inline in a string view.
@@ -227,11 +259,28 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
             if batches_folded(&plan) > 0 {
                 folded += 1;
             }
+            if !nodes::<RunAggregateExec>(&plan).is_empty() {
+                run_planned += 1;
+            }
+            if run_metric(&plan, "runs_looked_up") > 0 {
+                runs_looked_up += 1;
+            }
+            if run_metric(&plan, "partitions_handed_over") > 0 {
+                handed_over += 1;
+            }
         }
     }
     // The fold is planned for most queries, and folds rows in many.
     assert!(planned * 3 > queries, "{planned} of {queries} planned");
     assert!(folded * 6 > queries, "{folded} of {queries} folded");
+    // The run aggregation is planned for many, looks up runs in some, and
+    // hands partitions to DataFusion in some.
+    assert!(run_planned * 5 > queries, "{run_planned} of {queries}");
+    assert!(
+        runs_looked_up * 12 > queries,
+        "{runs_looked_up} of {queries}"
+    );
+    assert!(handed_over * 12 > queries, "{handed_over} of {queries}");
 }
 
 #[tokio::test]
@@ -281,6 +330,73 @@ async fn the_fold_stands_only_under_min_and_max_of_columns() {
         // Grouped by a float, or by nothing.
         "SELECT v, max(n) FROM runs.s GROUP BY v",
         "SELECT max(n) FROM runs.s WHERE v > 0",
+    ] {
+        assert_eq!(plan(sql).await, "", "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn the_run_aggregation_stands_for_partial_aggregations_datafusion_would_run_alike() {
+    let (_dir, pond) = temp_pond().await;
+    let hosts = vec!["a".to_string(), "b".to_string()];
+    let mut rng = StdRng::seed_from_u64(7);
+    let batch = rows(&mut rng, JAN1, 5_000, &hosts);
+    pond.append_series_data("/runs/s", &batch, "ts")
+        .await
+        .unwrap();
+    // Two appends, compacted into one file sorted by the hosts, so that
+    // no order by time holds.
+    let batch = rows(&mut rng, JAN1 + 10_000 * SECOND, 5_000, &hosts);
+    pond.append_series_data("/runs/s", &batch, "ts")
+        .await
+        .unwrap();
+    pond.set_sort_key("/runs/s", &["host"]).await.unwrap();
+    pond.compact("/runs/s").await.unwrap();
+    // And one as appended, in order of time.
+    pond.append_series_data("/runs/t", &batch, "ts")
+        .await
+        .unwrap();
+    let ctx = context(Arc::new(pond));
+    let plan = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let (_, plan) = run_plan(&ctx, sql).await;
+            let found: Vec<String> = nodes::<RunAggregateExec>(&plan)
+                .iter()
+                .map(|c| {
+                    datafusion::physical_plan::displayable(*c)
+                        .one_line()
+                        .to_string()
+                })
+                .collect();
+            found.join("; ")
+        }
+    };
+    assert_eq!(
+        plan("SELECT host, date_trunc('hour', ts), avg(w), count(*) FROM runs.s GROUP BY 1, 2")
+            .await,
+        "RunAggregateExec: mode=Partial, gby=[host@1 as host, date_trunc(hour, ts@0) as \
+         date_trunc(Utf8(\"hour\"),runs.s.ts)], aggr=[avg(runs.s.w), count(Int64(1))]\n"
+    );
+    assert_eq!(
+        plan("SELECT rack, sum(n), max(ts) FROM runs.s WHERE v > 0 GROUP BY rack").await,
+        "RunAggregateExec: mode=Partial, gby=[rack@1 as rack], aggr=[sum(runs.s.n), max(runs.s.ts)]\n"
+    );
+    for sql in [
+        // Folded by `CollapseRunsExec` instead.
+        "SELECT host, max(ts), min(v) FROM runs.s GROUP BY host",
+        // DISTINCT (of two columns: one DataFusion would rewrite as a
+        // grouping), FILTER, ORDER BY.
+        "SELECT host, count(DISTINCT rack), count(DISTINCT n) FROM runs.s GROUP BY host",
+        "SELECT host, sum(n) FILTER (WHERE v > 0) FROM runs.s GROUP BY host",
+        "SELECT host, array_agg(n ORDER BY ts) FROM runs.s GROUP BY host",
+        // Grouped by nothing, or by grouping sets.
+        "SELECT sum(n) FROM runs.s",
+        "SELECT host, rack, sum(n) FROM runs.s GROUP BY ROLLUP (host, rack)",
+        // The rows' order relied on: the aggregation streams by time.
+        "SELECT date_trunc('minute', ts), sum(n) FROM runs.t GROUP BY 1",
+        // Not of a series.
+        "SELECT x, count(*) FROM (VALUES (1), (2), (1)) AS t(x) GROUP BY x",
     ] {
         assert_eq!(plan(sql).await, "", "{sql}");
     }

@@ -1,0 +1,675 @@
+//! [`RunAggregateExec`]: a partial aggregation that looks each run of equal
+//! group keys up once.
+//!
+//! DataFusion's hash aggregation hashes every row's group keys and looks
+//! the group up, whatever the rows' order. Rows of a file compacted with a
+//! sort key come in long runs of equal keys: grouped by host and hour, the
+//! devops benchmark's rows come in runs of 360, and the lookups are most of
+//! the aggregation's time. [`RunAggregateExec`] stands for a partial
+//! aggregation of a series and does what it does, with the same groups
+//! accumulators fed the same rows in the same order, but it looks up only
+//! the first row of each run of equal keys, and gives the run's other rows
+//! the same group.
+//!
+//! The answer is DataFusion's, to the bit: a run's rows are in one group
+//! (rows that arrow's `partition` finds equal group together: equal strings,
+//! numbers, times, or floats of the same bits), and each accumulator sees
+//! every row, in order, with its group. Only the aggregation's table lookups
+//! change.
+//!
+//! Where the rows do not come in runs, the node hands them to DataFusion's
+//! own aggregation: it looks at the first rows of its partition (up to
+//! [`DECIDING_ROWS`]), and if the keys change more often than every
+//! [`MIN_MEAN_RUN`] rows there, the partition runs through the
+//! [`AggregateExec`] it stands for, unchanged (so a series not clustered by
+//! the keys keeps DataFusion's skipping of partial aggregation too). In a
+//! partition that does come in runs, a batch that does not is looked up row
+//! by row, as DataFusion would.
+//!
+//! Memory: the groups are those DataFusion's partial aggregation would hold.
+//! When the memory pool refuses more, the node emits the groups it holds as
+//! partial states and starts again, which a final aggregation merges (as
+//! DataFusion's partial aggregation does under pressure).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
+};
+use futures::{StreamExt, TryStreamExt, stream};
+
+use crate::runs::{CollapseRunsExec, MIN_MEAN_RUN, SAMPLE_ROWS, reads_a_series, runs_of};
+
+/// The rows a partition is judged by, at its start: whether its keys come
+/// in runs decides who aggregates the whole partition.
+pub(crate) const DECIDING_ROWS: usize = 1024;
+
+/// `plan` with every partial aggregation of a series that a
+/// [`RunAggregateExec`] may stand for replaced by one.
+pub(crate) fn aggregate_runs(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(aggregate) = node.downcast_ref::<AggregateExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        if !RunAggregateExec::may_stand_for(aggregate) {
+            return Ok(Transformed::no(node));
+        }
+        let aggregate = Arc::new(aggregate.clone());
+        Ok(Transformed::yes(Arc::new(RunAggregateExec::new(
+            aggregate,
+        )?)))
+    })
+    .data()
+}
+
+/// A partial aggregation, DataFusion's [`AggregateExec`] in
+/// [`AggregateMode::Partial`], that looks up each run of equal group keys
+/// once (see the [module](self) documentation).
+#[derive(Debug, Clone)]
+pub struct RunAggregateExec {
+    aggregate: Arc<AggregateExec>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl RunAggregateExec {
+    /// Standing for `aggregate`, which must be one it may stand for.
+    pub(crate) fn new(aggregate: Arc<AggregateExec>) -> DfResult<Self> {
+        if !Self::may_stand_for_any_input(&aggregate) {
+            return Err(DataFusionError::Internal(format!(
+                "RunAggregateExec cannot stand for {}",
+                datafusion::physical_plan::displayable(aggregate.as_ref()).one_line()
+            )));
+        }
+        Ok(Self {
+            aggregate,
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    /// The partial aggregation it stands for.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn aggregate(&self) -> &Arc<AggregateExec> {
+        &self.aggregate
+    }
+
+    /// Whether the node may stand for `aggregate` and has a chance to pay:
+    /// see [`Self::may_stand_for_any_input`], and the aggregation reads a
+    /// series whose runs `min`/`max` do not already fold.
+    fn may_stand_for(aggregate: &AggregateExec) -> bool {
+        let input = aggregate.input();
+        !input.is::<CollapseRunsExec>()
+            && reads_a_series(input)
+            && Self::may_stand_for_any_input(aggregate)
+    }
+
+    /// Whether `aggregate` is one the node does as DataFusion does: a
+    /// partial aggregation of rows in no order it relies on, grouped by
+    /// one set of expressions (no grouping sets) of types whose runs arrow
+    /// finds, without a limit or a dynamic filter, whose every aggregate
+    /// has a groups accumulator and no `DISTINCT`, `ORDER BY` or `FILTER`.
+    fn may_stand_for_any_input(aggregate: &AggregateExec) -> bool {
+        let grouped = aggregate.group_expr();
+        let Ok(keys) = grouped.group_schema(&aggregate.input().schema()) else {
+            return false;
+        };
+        keys.fields().iter().all(|key| has_runs(key.data_type()))
+            && *aggregate.mode() == AggregateMode::Partial
+            && *aggregate.input_order_mode() == InputOrderMode::Linear
+            && grouped.is_single()
+            && !grouped.expr().is_empty()
+            && aggregate.limit_options().is_none()
+            && aggregate.dynamic_expressions_produced().is_empty()
+            && aggregate.filter_expr().iter().all(Option::is_none)
+            && aggregate.aggr_expr().iter().all(|function| {
+                function.groups_accumulator_supported()
+                    && !function.is_distinct()
+                    && function.order_bys().is_empty()
+            })
+    }
+
+    /// The aggregation of one partition, from its input's stream.
+    async fn aggregate_partition(
+        self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let mut input = self
+            .aggregate
+            .input()
+            .execute(partition, Arc::clone(&context))?;
+        let table = RunTable::new(&self.aggregate, &self.metrics, &context, partition)?;
+        let mut seen = Vec::new();
+        let mut rows = 0;
+        while rows < DECIDING_ROWS {
+            let Some(batch) = input.next().await else {
+                break;
+            };
+            let batch = batch?;
+            rows += batch.num_rows();
+            seen.push(batch);
+        }
+        let keys = seen
+            .iter()
+            .map(|batch| table.keys(batch))
+            .collect::<DfResult<Vec<_>>>()?;
+        let runs = keys
+            .iter()
+            .map(|keys| Ok(runs_of(keys)?.len()))
+            .sum::<DfResult<usize>>()?;
+        let seen = stream::iter(seen.into_iter().map(Ok));
+        if runs * MIN_MEAN_RUN > rows {
+            // Not in runs: DataFusion's own aggregation, over the rows
+            // as they came.
+            MetricBuilder::new(&self.metrics)
+                .counter("partitions_handed_over", partition)
+                .add(1);
+            let rows = Box::pin(RecordBatchStreamAdapter::new(
+                input.schema(),
+                seen.chain(input),
+            ));
+            let replay = Arc::new(Replay::new(self.aggregate.input(), rows));
+            let aggregate = replace_children_if_necessary(
+                Arc::clone(&self.aggregate) as Arc<dyn ExecutionPlan>,
+                vec![replay],
+            )?;
+            return aggregate.execute(partition, context);
+        }
+        let folding = Folding {
+            input: Box::pin(RecordBatchStreamAdapter::new(
+                input.schema(),
+                seen.chain(input),
+            )),
+            table,
+            pending: VecDeque::new(),
+            done: false,
+        };
+        let schema = self.aggregate.schema();
+        let batches = stream::try_unfold(folding, |mut folding| async move {
+            loop {
+                if let Some(batch) = folding.pending.pop_front() {
+                    return Ok(Some((batch, folding)));
+                }
+                if folding.done {
+                    return Ok(None);
+                }
+                match folding.input.next().await {
+                    Some(batch) => {
+                        let batch = batch?;
+                        let keys = folding.table.keys(&batch)?;
+                        folding.table.update(&batch, &keys)?;
+                        if !folding.table.fits() {
+                            folding.pending = folding.table.emit()?;
+                        }
+                    }
+                    None => {
+                        folding.done = true;
+                        folding.pending = folding.table.emit()?;
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+}
+
+/// Whether arrow's `partition` (which [`runs_of`] falls back to) compares
+/// values of the type: primitives, booleans, strings and binaries, and
+/// dictionaries of them.
+fn has_runs(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(_, values) => has_runs(values),
+        DataType::Boolean
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => true,
+        other => other.is_primitive(),
+    }
+}
+
+/// A partition being aggregated by runs.
+struct Folding {
+    input: SendableRecordBatchStream,
+    table: RunTable,
+    pending: VecDeque<RecordBatch>,
+    done: bool,
+}
+
+/// The groups and accumulators of one partition.
+struct RunTable {
+    aggregate: Arc<AggregateExec>,
+    groups: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// Each row's group, for the batch at hand.
+    row_groups: Vec<usize>,
+    /// Each run's group, for the batch at hand.
+    run_groups: Vec<usize>,
+    reservation: MemoryReservation,
+    batch_size: usize,
+    baseline: BaselineMetrics,
+    runs_looked_up: Count,
+    rows_looked_up: Count,
+}
+
+impl RunTable {
+    fn new(
+        aggregate: &Arc<AggregateExec>,
+        metrics: &ExecutionPlanMetricsSet,
+        context: &TaskContext,
+        partition: usize,
+    ) -> DfResult<Self> {
+        let group_schema = aggregate
+            .group_expr()
+            .group_schema(&aggregate.input().schema())?;
+        let accumulators = aggregate
+            .aggr_expr()
+            .iter()
+            .map(|function| function.create_groups_accumulator())
+            .collect::<DfResult<_>>()?;
+        let reservation = MemoryConsumer::new(format!("RunAggregateExec[{partition}]"))
+            .register(context.memory_pool());
+        Ok(Self {
+            aggregate: Arc::clone(aggregate),
+            groups: new_group_values(group_schema, &GroupOrdering::None)?,
+            accumulators,
+            row_groups: Vec::new(),
+            run_groups: Vec::new(),
+            reservation,
+            batch_size: context.session_config().batch_size(),
+            baseline: BaselineMetrics::new(metrics, partition),
+            runs_looked_up: MetricBuilder::new(metrics).counter("runs_looked_up", partition),
+            rows_looked_up: MetricBuilder::new(metrics).counter("rows_looked_up", partition),
+        })
+    }
+
+    /// The group keys of `batch`'s rows.
+    fn keys(&self, batch: &RecordBatch) -> DfResult<Vec<ArrayRef>> {
+        let rows = batch.num_rows();
+        (self.aggregate.group_expr().expr().iter())
+            .map(|(expr, _)| expr.evaluate(batch)?.into_array(rows))
+            .collect()
+    }
+
+    /// `batch`, whose group keys are `keys`, added to the groups.
+    fn update(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> DfResult<()> {
+        let _timer = self.baseline.elapsed_compute().timer();
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let sample: Vec<ArrayRef> = keys
+            .iter()
+            .map(|k| k.slice(0, rows.min(SAMPLE_ROWS)))
+            .collect();
+        let runs = match runs_of(&sample)?.len() * MIN_MEAN_RUN > SAMPLE_ROWS {
+            true => None,
+            false => Some(runs_of(keys)?).filter(|runs| runs.len() * MIN_MEAN_RUN <= rows),
+        };
+        match runs {
+            Some(runs) => {
+                let firsts = arrow::array::UInt32Array::from_iter_values(
+                    runs.iter().map(|run| run.start as u32),
+                );
+                let run_keys = keys
+                    .iter()
+                    .map(|k| arrow::compute::take(k.as_ref(), &firsts, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.groups.intern(&run_keys, &mut self.run_groups)?;
+                self.row_groups.clear();
+                for (run, &group) in runs.iter().zip(&self.run_groups) {
+                    self.row_groups
+                        .extend(std::iter::repeat_n(group, run.len()));
+                }
+                self.runs_looked_up.add(runs.len());
+            }
+            None => {
+                self.groups.intern(keys, &mut self.row_groups)?;
+                self.rows_looked_up.add(rows);
+            }
+        }
+        let total = self.groups.len();
+        for (function, accumulator) in
+            (self.aggregate.aggr_expr().iter()).zip(&mut self.accumulators)
+        {
+            let values = (function.expressions().iter())
+                .map(|expr| expr.evaluate(batch)?.into_array(rows))
+                .collect::<DfResult<Vec<_>>>()?;
+            accumulator.update_batch(&values, &self.row_groups, None, total)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the memory pool grants what the groups hold.
+    fn fits(&mut self) -> bool {
+        let size = self.groups.size()
+            + (self.accumulators.iter()).map(|a| a.size()).sum::<usize>()
+            + self.row_groups.capacity() * size_of::<usize>();
+        self.reservation.try_resize(size).is_ok()
+    }
+
+    /// The groups' partial states, in batches of the session's size; the
+    /// table is then empty.
+    fn emit(&mut self) -> DfResult<VecDeque<RecordBatch>> {
+        let _timer = self.baseline.elapsed_compute().timer();
+        if self.groups.is_empty() {
+            return Ok(VecDeque::new());
+        }
+        let mut columns = self.groups.emit(EmitTo::All)?;
+        for accumulator in &mut self.accumulators {
+            columns.extend(accumulator.state(EmitTo::All)?);
+        }
+        let all = RecordBatch::try_new(self.aggregate.schema(), columns)?;
+        let rows = all.num_rows();
+        self.baseline.record_output(rows);
+        self.groups.clear_shrink(0);
+        self.reservation.free();
+        Ok((0..rows)
+            .step_by(self.batch_size.max(1))
+            .map(|start| all.slice(start, self.batch_size.min(rows - start)))
+            .collect())
+    }
+}
+
+/// A node that gives one stream already begun: the rows a
+/// [`RunAggregateExec`] looked at, then the rest, for the aggregation it
+/// hands a partition over to.
+struct Replay {
+    properties: Arc<PlanProperties>,
+    schema: SchemaRef,
+    rows: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl Replay {
+    /// `rows`, a stream of `input`'s, with `input`'s properties.
+    fn new(input: &Arc<dyn ExecutionPlan>, rows: SendableRecordBatchStream) -> Self {
+        Self {
+            properties: Arc::clone(input.properties()),
+            schema: input.schema(),
+            rows: Mutex::new(Some(rows)),
+        }
+    }
+}
+
+impl fmt::Debug for Replay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replay").finish_non_exhaustive()
+    }
+}
+
+impl DisplayAs for Replay {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Replay")
+    }
+}
+
+impl ExecutionPlan for Replay {
+    fn name(&self) -> &str {
+        "Replay"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match children.is_empty() {
+            true => Ok(self),
+            false => Err(DataFusionError::Internal(
+                "a replayed stream has no children".to_string(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let mut rows = self.rows.lock().map_err(|_| {
+            DataFusionError::Internal("a replayed stream's lock is poisoned".to_string())
+        })?;
+        rows.take()
+            .ok_or_else(|| DataFusionError::Internal("a replayed stream is read twice".to_string()))
+    }
+}
+
+impl DisplayAs for RunAggregateExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let groups: Vec<String> = (self.aggregate.group_expr().expr().iter())
+            .map(|(expr, name)| match expr.to_string() == *name {
+                true => name.clone(),
+                false => format!("{expr} as {name}"),
+            })
+            .collect();
+        let aggregates: Vec<&str> = (self.aggregate.aggr_expr().iter())
+            .map(|function| function.name())
+            .collect();
+        write!(
+            f,
+            "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]",
+            groups.join(", "),
+            aggregates.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for RunAggregateExec {
+    fn name(&self) -> &str {
+        "RunAggregateExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.aggregate.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![self.aggregate.input()]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        self.aggregate.apply_expressions(f)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let aggregate = replace_children_if_necessary(
+            Arc::clone(&self.aggregate) as Arc<dyn ExecutionPlan>,
+            children,
+        )?;
+        let Some(aggregate) = aggregate.downcast_ref::<AggregateExec>() else {
+            return Err(DataFusionError::Internal(
+                "an aggregation with new children is no longer one".to_string(),
+            ));
+        };
+        Ok(Arc::new(Self::new(Arc::new(aggregate.clone()))?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let exec = self.clone();
+        let batches = stream::once(exec.aggregate_partition(partition, context)).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            batches,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{Field, Int64Type, Schema};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_plan::aggregates::PhysicalGroupBy;
+    use datafusion::physical_plan::collect;
+    use datafusion::prelude::SessionConfig;
+    use std::collections::BTreeMap;
+
+    /// A partial `sum(v) GROUP BY k` over `rows` rows in batches of 500,
+    /// whose `k` is `key(row)` and `v` the row.
+    fn sum_by_key(rows: i64, key: impl Fn(i64) -> i64) -> RunAggregateExec {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let batches: Vec<RecordBatch> = (0..rows)
+            .step_by(500)
+            .map(|start| {
+                let rows = start..(start + 500).min(rows);
+                let k = Int64Array::from_iter_values(rows.clone().map(&key));
+                let v = Int64Array::from_iter_values(rows);
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)]).unwrap()
+            })
+            .collect();
+        let input =
+            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
+        let group_by = PhysicalGroupBy::new_single(vec![(col("k", &schema).unwrap(), "k".into())]);
+        let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &schema).unwrap()])
+            .schema(Arc::clone(&schema))
+            .alias("sum(v)")
+            .build()
+            .unwrap();
+        let aggregate = AggregateExec::try_new(
+            AggregateMode::Partial,
+            group_by,
+            vec![Arc::new(sum)],
+            vec![None],
+            input,
+            schema,
+        )
+        .unwrap();
+        RunAggregateExec::new(Arc::new(aggregate)).unwrap()
+    }
+
+    /// The partial sums of `exec`'s output per key, merged, and the rows
+    /// it output.
+    async fn merged(exec: Arc<dyn ExecutionPlan>, pool: usize) -> (BTreeMap<i64, i64>, usize) {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
+            .build_arc()
+            .unwrap();
+        let context = TaskContext::default()
+            .with_runtime(runtime)
+            .with_session_config(SessionConfig::new().with_batch_size(300));
+        let batches = collect(exec, Arc::new(context)).await.unwrap();
+        let mut sums = BTreeMap::new();
+        let mut rows = 0;
+        for batch in batches {
+            rows += batch.num_rows();
+            let k = batch.column(0).as_primitive::<Int64Type>();
+            let v = batch.column(1).as_primitive::<Int64Type>();
+            for (k, v) in k.values().iter().zip(v.values()) {
+                *sums.entry(*k).or_insert(0) += v;
+            }
+        }
+        (sums, rows)
+    }
+
+    fn expected(rows: i64, key: impl Fn(i64) -> i64) -> BTreeMap<i64, i64> {
+        let mut sums = BTreeMap::new();
+        for row in 0..rows {
+            *sums.entry(key(row)).or_insert(0) += row;
+        }
+        sums
+    }
+
+    fn metric(exec: &RunAggregateExec, name: &str) -> usize {
+        exec.metrics()
+            .and_then(|m| m.sum_by_name(name))
+            .map_or(0, |v| v.as_usize())
+    }
+
+    #[tokio::test]
+    async fn refused_memory_emits_the_groups_early_and_the_sums_still_merge() {
+        // 1,000 keys in runs of 20, twice over: a partial state per key in
+        // memory.
+        let key = |row: i64| row / 20 % 1_000;
+        let exec = Arc::new(sum_by_key(40_000, key));
+        let (sums, rows) = merged(Arc::clone(&exec) as _, 16 * 1024).await;
+        assert_eq!(sums, expected(40_000, key));
+        assert_eq!(metric(&exec, "runs_looked_up"), 2_000);
+        // The groups were emitted more than once: some keys twice.
+        assert!(rows > 1_000, "{rows} rows");
+        // With room, once.
+        let exec = Arc::new(sum_by_key(40_000, key));
+        let (sums, rows) = merged(exec, usize::MAX).await;
+        assert_eq!(sums, expected(40_000, key));
+        assert_eq!(rows, 1_000);
+    }
+
+    #[tokio::test]
+    async fn a_partition_not_in_runs_is_aggregated_by_datafusion() {
+        // The key changes every row.
+        let key = |row: i64| row % 7;
+        let exec = Arc::new(sum_by_key(5_000, key));
+        let (sums, rows) = merged(Arc::clone(&exec) as _, usize::MAX).await;
+        assert_eq!(sums, expected(5_000, key));
+        assert_eq!(rows, 7);
+        assert_eq!(metric(&exec, "partitions_handed_over"), 1);
+        assert_eq!(metric(&exec, "runs_looked_up"), 0);
+        // In runs, aggregated by runs: one lookup per run of 50.
+        let key = |row: i64| row / 50 % 7;
+        let exec = Arc::new(sum_by_key(5_000, key));
+        let (sums, _) = merged(Arc::clone(&exec) as _, usize::MAX).await;
+        assert_eq!(sums, expected(5_000, key));
+        assert_eq!(metric(&exec, "partitions_handed_over"), 0);
+        assert_eq!(metric(&exec, "runs_looked_up"), 100);
+    }
+}
