@@ -60,7 +60,6 @@ use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Projection, TableSc
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -603,14 +602,7 @@ impl PhysicalExtensionCodec for PondCodec {
                 let plan = PhysicalPlanNode::decode(body)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?
                     .try_into_physical_plan(ctx, self)?;
-                let plan = replace_children_if_necessary(plan, vec![input()?])?;
-                let Some(aggregate) = plan.downcast_ref::<AggregateExec>() else {
-                    return Err(DataFusionError::Internal(format!(
-                        "a run aggregation stands for an AggregateExec, not {}",
-                        plan.name()
-                    )));
-                };
-                Arc::new(RunAggregateExec::new(Arc::new(aggregate.clone()))?)
+                RunAggregateExec::over(replace_children_if_necessary(plan, vec![input()?])?)
             }
         })
     }

@@ -145,6 +145,19 @@ impl RunAggregateExec {
             })
     }
 
+    /// The node standing for `aggregate` if it may, or else `aggregate`
+    /// itself: for a plan rebuilt with other children, or decoded, whose
+    /// aggregation may have changed (an order now holds, say).
+    pub(crate) fn over(aggregate: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        match aggregate.downcast_ref::<AggregateExec>() {
+            Some(exec) if Self::may_stand_for_any_input(exec) => Arc::new(Self {
+                aggregate: Arc::new(exec.clone()),
+                metrics: ExecutionPlanMetricsSet::new(),
+            }),
+            _ => aggregate,
+        }
+    }
+
     /// The aggregation of one partition, from its input's stream.
     async fn aggregate_partition(
         self,
@@ -166,67 +179,129 @@ impl RunAggregateExec {
             rows += batch.num_rows();
             seen.push(batch);
         }
-        let keys = seen
-            .iter()
-            .map(|batch| table.keys(batch))
-            .collect::<DfResult<Vec<_>>>()?;
-        let runs = keys
-            .iter()
-            .map(|keys| Ok(runs_of(keys)?.len()))
-            .sum::<DfResult<usize>>()?;
-        let seen = stream::iter(seen.into_iter().map(Ok));
+        let mut runs = 0;
+        for batch in &seen {
+            runs += runs_of(&table.keys(batch)?)?.len();
+        }
+        let input: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+            input.schema(),
+            stream::iter(seen.into_iter().map(Ok)).chain(input),
+        ));
         if runs * MIN_MEAN_RUN > rows {
             // Not in runs: DataFusion's own aggregation, over the rows
             // as they came.
-            MetricBuilder::new(&self.metrics)
-                .counter("partitions_handed_over", partition)
-                .add(1);
-            let rows = Box::pin(RecordBatchStreamAdapter::new(
-                input.schema(),
-                seen.chain(input),
-            ));
-            let replay = Arc::new(Replay::new(self.aggregate.input(), rows));
-            let aggregate = replace_children_if_necessary(
-                Arc::clone(&self.aggregate) as Arc<dyn ExecutionPlan>,
-                vec![replay],
-            )?;
-            return aggregate.execute(partition, context);
+            return self.hand_over(input, partition, context, &table.baseline);
         }
+        let options = &context.session_config().options().execution;
         let folding = Folding {
-            input: Box::pin(RecordBatchStreamAdapter::new(
-                input.schema(),
-                seen.chain(input),
-            )),
+            exec: self,
+            partition,
+            probe: (
+                options.skip_partial_aggregation_probe_rows_threshold,
+                options.skip_partial_aggregation_probe_ratio_threshold,
+            ),
+            context: Arc::clone(&context),
+            input: Some(input),
             table,
             pending: VecDeque::new(),
-            done: false,
+            handed_over: None,
         };
-        let schema = self.aggregate.schema();
+        let schema = folding.exec.aggregate.schema();
         let batches = stream::try_unfold(folding, |mut folding| async move {
-            loop {
-                if let Some(batch) = folding.pending.pop_front() {
-                    return Ok(Some((batch, folding)));
-                }
-                if folding.done {
-                    return Ok(None);
-                }
-                match folding.input.next().await {
-                    Some(batch) => {
-                        let batch = batch?;
-                        let keys = folding.table.keys(&batch)?;
-                        folding.table.update(&batch, &keys)?;
-                        if !folding.table.fits() {
-                            folding.pending = folding.table.emit()?;
-                        }
-                    }
-                    None => {
-                        folding.done = true;
-                        folding.pending = folding.table.emit()?;
-                    }
-                }
-            }
+            let batch = folding.next().await?;
+            Ok(batch.map(|batch| (batch, folding)))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    /// `rows`, the rest of a partition's, aggregated by the
+    /// [`AggregateExec`] the node stands for.
+    fn hand_over(
+        &self,
+        rows: SendableRecordBatchStream,
+        partition: usize,
+        context: Arc<TaskContext>,
+        baseline: &BaselineMetrics,
+    ) -> DfResult<SendableRecordBatchStream> {
+        MetricBuilder::new(&self.metrics)
+            .counter("partitions_handed_over", partition)
+            .add(1);
+        let replay = Arc::new(Replay::new(self.aggregate.input(), rows));
+        let aggregate = replace_children_if_necessary(
+            Arc::clone(&self.aggregate) as Arc<dyn ExecutionPlan>,
+            vec![replay],
+        )?;
+        let output = aggregate.execute(partition, context)?;
+        let baseline = baseline.clone();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            output.schema(),
+            output.inspect_ok(move |batch| baseline.record_output(batch.num_rows())),
+        )))
+    }
+}
+
+/// A partition being aggregated by runs.
+struct Folding {
+    exec: RunAggregateExec,
+    partition: usize,
+    context: Arc<TaskContext>,
+    /// DataFusion's probe for partial aggregations that do not reduce:
+    /// after this many rows, at least this many groups per row.
+    probe: (usize, f64),
+    /// The input, until it ends or is handed over.
+    input: Option<SendableRecordBatchStream>,
+    table: RunTable,
+    /// Output emitted and not yet returned.
+    pending: VecDeque<RecordBatch>,
+    /// The aggregation the rest of the input was handed over to.
+    handed_over: Option<SendableRecordBatchStream>,
+}
+
+impl Folding {
+    /// The next batch of output.
+    async fn next(&mut self) -> DfResult<Option<RecordBatch>> {
+        loop {
+            if let Some(batch) = self.pending.pop_front() {
+                return Ok(Some(batch));
+            }
+            if let Some(output) = &mut self.handed_over {
+                return output.next().await.transpose();
+            }
+            let Some(input) = &mut self.input else {
+                self.table.baseline.done();
+                return Ok(None);
+            };
+            let Some(batch) = input.next().await else {
+                self.input = None;
+                self.pending = self.table.emit()?;
+                continue;
+            };
+            let batch = batch?;
+            let keys = self.table.keys(&batch)?;
+            let rows_before = self.table.rows;
+            self.table.update(&batch, &keys)?;
+            if !self.table.fits() {
+                self.pending = self.table.emit()?;
+            }
+            let (probe_rows, ratio) = self.probe;
+            if rows_before < probe_rows
+                && self.table.rows >= probe_rows
+                && self.table.groups.len() as f64 >= ratio * self.table.rows as f64
+            {
+                // The rows stopped coming in runs, and the groups are
+                // about as many: DataFusion's aggregation takes the rest,
+                // and skips aggregating them as it sees fit.
+                self.pending.extend(self.table.emit()?);
+                if let Some(rest) = self.input.take() {
+                    let context = Arc::clone(&self.context);
+                    let baseline = &self.table.baseline;
+                    let output = self
+                        .exec
+                        .hand_over(rest, self.partition, context, baseline)?;
+                    self.handed_over = Some(output);
+                }
+            }
+        }
     }
 }
 
@@ -248,14 +323,6 @@ fn has_runs(data_type: &DataType) -> bool {
     }
 }
 
-/// A partition being aggregated by runs.
-struct Folding {
-    input: SendableRecordBatchStream,
-    table: RunTable,
-    pending: VecDeque<RecordBatch>,
-    done: bool,
-}
-
 /// The groups and accumulators of one partition.
 struct RunTable {
     aggregate: Arc<AggregateExec>,
@@ -270,6 +337,8 @@ struct RunTable {
     baseline: BaselineMetrics,
     runs_looked_up: Count,
     rows_looked_up: Count,
+    /// The rows aggregated so far.
+    rows: usize,
 }
 
 impl RunTable {
@@ -287,7 +356,10 @@ impl RunTable {
             .iter()
             .map(|function| function.create_groups_accumulator())
             .collect::<DfResult<_>>()?;
+        // Spillable, as DataFusion's partial aggregation: it can give
+        // memory back by emitting its groups early.
         let reservation = MemoryConsumer::new(format!("RunAggregateExec[{partition}]"))
+            .with_can_spill(true)
             .register(context.memory_pool());
         Ok(Self {
             aggregate: Arc::clone(aggregate),
@@ -296,10 +368,11 @@ impl RunTable {
             row_groups: Vec::new(),
             run_groups: Vec::new(),
             reservation,
-            batch_size: context.session_config().batch_size(),
+            batch_size: context.session_config().batch_size().max(1),
             baseline: BaselineMetrics::new(metrics, partition),
             runs_looked_up: MetricBuilder::new(metrics).counter("runs_looked_up", partition),
             rows_looked_up: MetricBuilder::new(metrics).counter("rows_looked_up", partition),
+            rows: 0,
         })
     }
 
@@ -318,6 +391,7 @@ impl RunTable {
         if rows == 0 {
             return Ok(());
         }
+        self.rows += rows;
         let sample: Vec<ArrayRef> = keys
             .iter()
             .map(|k| k.slice(0, rows.min(SAMPLE_ROWS)))
@@ -385,7 +459,7 @@ impl RunTable {
         self.groups.clear_shrink(0);
         self.reservation.free();
         Ok((0..rows)
-            .step_by(self.batch_size.max(1))
+            .step_by(self.batch_size)
             .map(|start| all.slice(start, self.batch_size.min(rows - start)))
             .collect())
     }
@@ -520,12 +594,7 @@ impl ExecutionPlan for RunAggregateExec {
             Arc::clone(&self.aggregate) as Arc<dyn ExecutionPlan>,
             children,
         )?;
-        let Some(aggregate) = aggregate.downcast_ref::<AggregateExec>() else {
-            return Err(DataFusionError::Internal(
-                "an aggregation with new children is no longer one".to_string(),
-            ));
-        };
-        Ok(Arc::new(Self::new(Arc::new(aggregate.clone()))?))
+        Ok(Self::over(aggregate))
     }
 
     fn execute(
@@ -552,11 +621,13 @@ mod tests {
     use arrow::array::{AsArray, Int64Array};
     use arrow::datatypes::{Field, Int64Type, Schema};
     use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::source::DataSourceExec;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
     use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
     use datafusion::physical_plan::aggregates::PhysicalGroupBy;
     use datafusion::physical_plan::collect;
     use datafusion::prelude::SessionConfig;
@@ -601,13 +672,21 @@ mod tests {
     /// The partial sums of `exec`'s output per key, merged, and the rows
     /// it output.
     async fn merged(exec: Arc<dyn ExecutionPlan>, pool: usize) -> (BTreeMap<i64, i64>, usize) {
+        merged_with(exec, pool, SessionConfig::new()).await
+    }
+
+    async fn merged_with(
+        exec: Arc<dyn ExecutionPlan>,
+        pool: usize,
+        config: SessionConfig,
+    ) -> (BTreeMap<i64, i64>, usize) {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
             .build_arc()
             .unwrap();
         let context = TaskContext::default()
             .with_runtime(runtime)
-            .with_session_config(SessionConfig::new().with_batch_size(300));
+            .with_session_config(config.with_batch_size(300));
         let batches = collect(exec, Arc::new(context)).await.unwrap();
         let mut sums = BTreeMap::new();
         let mut rows = 0;
@@ -671,5 +750,57 @@ mod tests {
         assert_eq!(sums, expected(5_000, key));
         assert_eq!(metric(&exec, "partitions_handed_over"), 0);
         assert_eq!(metric(&exec, "runs_looked_up"), 100);
+    }
+
+    #[tokio::test]
+    async fn rows_that_stop_coming_in_runs_are_handed_to_datafusion() {
+        // Runs of 50 for 3,000 rows, then a new key every row.
+        let key = |row: i64| if row < 3_000 { row / 50 } else { row };
+        let exec = Arc::new(sum_by_key(10_000, key));
+        let mut config = SessionConfig::new();
+        let options = &mut config.options_mut().execution;
+        options.skip_partial_aggregation_probe_rows_threshold = 6_000;
+        options.skip_partial_aggregation_probe_ratio_threshold = 0.5;
+        let (sums, rows) = merged_with(Arc::clone(&exec) as _, usize::MAX, config).await;
+        assert_eq!(sums, expected(10_000, key));
+        assert_eq!(rows, 60 + 7_000);
+        assert_eq!(metric(&exec, "partitions_handed_over"), 1);
+        assert_eq!(metric(&exec, "runs_looked_up"), 60);
+        assert_eq!(exec.metrics().unwrap().output_rows(), Some(rows));
+        // Without the probe, aggregated to the end.
+        let exec = Arc::new(sum_by_key(10_000, key));
+        let (sums, rows) = merged(Arc::clone(&exec) as _, usize::MAX).await;
+        assert_eq!(sums, expected(10_000, key));
+        assert_eq!(rows, 60 + 7_000);
+        assert_eq!(metric(&exec, "partitions_handed_over"), 0);
+        assert_eq!(exec.metrics().unwrap().output_rows(), Some(rows));
+    }
+
+    #[test]
+    // `with_new_children` is what `replace_children` calls for a node.
+    #[allow(deprecated)]
+    fn rebuilt_over_rows_in_order_it_gives_way_to_datafusion() {
+        let exec = Arc::new(sum_by_key(1_000, |row| row / 50));
+        let input = exec.children()[0];
+        let schema = input.schema();
+        let ordered = MemorySourceConfig::try_new(&[vec![]], Arc::clone(&schema), None)
+            .unwrap()
+            .try_with_sort_information(vec![
+                LexOrdering::new([PhysicalSortExpr::new_default(col("k", &schema).unwrap())])
+                    .unwrap(),
+            ])
+            .unwrap();
+        let ordered = DataSourceExec::from_data_source(ordered);
+        // Over rows in the order of the keys, the aggregation streams.
+        let rebuilt = (Arc::clone(&exec) as Arc<dyn ExecutionPlan>)
+            .with_new_children(vec![ordered])
+            .unwrap();
+        let aggregate = rebuilt.downcast_ref::<AggregateExec>().unwrap();
+        assert_eq!(*aggregate.input_order_mode(), InputOrderMode::Sorted);
+        // Over the same input, it stands.
+        let same = (Arc::clone(&exec) as Arc<dyn ExecutionPlan>)
+            .with_new_children(vec![Arc::clone(input)])
+            .unwrap();
+        assert!(same.is::<RunAggregateExec>());
     }
 }
