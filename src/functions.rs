@@ -4,13 +4,14 @@
 //! common grouping of a time series, takes DataFusion 55's per-value
 //! calendar path: it is only fast for timestamps without a zone
 //! (apache/datafusion#25325, fix proposed in #25326). In UTC an hour and a
-//! day have fixed lengths, so a UTC timestamp truncates exactly as the same
-//! values without a zone do. [`UtcDateTrunc`] therefore hands DataFusion's
-//! own `date_trunc` the values without their zone and puts the zone back on
-//! the answer; every other input goes to DataFusion's function unchanged.
+//! day have fixed lengths, so a UTC timestamp truncates to a multiple of
+//! them, as the same values without a zone do. [`UtcDateTrunc`] therefore
+//! rounds UTC values down to multiples of the hour or the day itself, in
+//! one pass, and leaves every other input to DataFusion's function.
 //! Measured over the 432,000 rows of the devops benchmark's 12-hour window:
-//! `max(date_trunc('hour', ts))` 43 ms, the same through the values without
-//! a zone 6 ms. Remove once pond builds on a DataFusion with the fix.
+//! `max(date_trunc('hour', ts))` 43 ms; through DataFusion's path for values
+//! without a zone 6 ms. Rounding in one pass takes less than half the time
+//! of that path. Remove once pond builds on a DataFusion with the fix.
 
 use std::sync::Arc;
 
@@ -75,27 +76,41 @@ fn in_range(values: &ArrayRef, unit: TimeUnit) -> bool {
         .fold(true, |within, &v| within & (-limit < v) & (v < limit))
 }
 
-/// The granularity `date_trunc` was given, if it is one that DataFusion
-/// truncates arithmetically for timestamps without a zone and that has a
-/// fixed length in UTC.
-fn hour_or_day(granularity: &ColumnarValue) -> bool {
+/// The length in seconds of the granularity `date_trunc` was given, if it
+/// is an hour or a day: fixed lengths in UTC.
+fn hour_or_day(granularity: &ColumnarValue) -> Option<i64> {
     let text = match granularity {
         ColumnarValue::Scalar(
             ScalarValue::Utf8(Some(v))
             | ScalarValue::Utf8View(Some(v))
             | ScalarValue::LargeUtf8(Some(v)),
         ) => v,
-        _ => return false,
+        _ => return None,
     };
-    text.eq_ignore_ascii_case("hour") || text.eq_ignore_ascii_case("day")
+    if text.eq_ignore_ascii_case("hour") {
+        Some(3_600)
+    } else if text.eq_ignore_ascii_case("day") {
+        Some(86_400)
+    } else {
+        None
+    }
 }
 
-/// `array` with its timestamp zone replaced by `tz` (no copy of the values).
-fn with_zone(array: &ArrayRef, tz: Option<Arc<str>>) -> Option<ArrayRef> {
-    let DataType::Timestamp(unit, _) = array.data_type() else {
-        return None;
-    };
-    with_type(array, DataType::Timestamp(*unit, tz))
+/// `values`, timestamps in `unit` that [`in_range`] accepted, each rounded
+/// down to a multiple of `seconds`: what DataFusion answers for them
+/// without a zone, in one pass that keeps their type and nulls.
+fn truncated(values: &ArrayRef, unit: TimeUnit, seconds: i64) -> Option<ArrayRef> {
+    let length = seconds
+        * match unit {
+            TimeUnit::Second => 1,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1_000_000,
+            TimeUnit::Nanosecond => 1_000_000_000,
+        };
+    let as_i64 = with_type(values, DataType::Int64)?;
+    let rounded = (as_i64.as_primitive::<Int64Type>())
+        .unary::<_, Int64Type>(|v| v.div_euclid(length) * length);
+    with_type(&(Arc::new(rounded) as ArrayRef), values.data_type().clone())
 }
 
 /// `array`'s values as `data_type`, of the same width (no copy).
@@ -130,48 +145,17 @@ impl ScalarUDFImpl for UtcDateTrunc {
         self.inner.return_field_from_args(args)
     }
 
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let zone = match args.args.get(1) {
-            Some(ColumnarValue::Array(values)) if hour_or_day(&args.args[0]) => {
-                match values.data_type() {
-                    DataType::Timestamp(unit, Some(tz))
-                        if is_utc(tz) && in_range(values, *unit) =>
-                    {
-                        Some(Arc::clone(tz))
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        let Some(zone) = zone else {
-            return self.inner.invoke_with_args(args);
-        };
-        let ColumnarValue::Array(values) = &args.args[1] else {
-            unreachable!("checked above");
-        };
-        let Some(naive) = with_zone(values, None) else {
-            return self.inner.invoke_with_args(args);
-        };
-        // DataFusion checks the answer against the type promised at
-        // planning: promise the values' type without the zone.
-        let naive_type = naive.data_type().clone();
-        args.return_field = Arc::new(
-            args.return_field
-                .as_ref()
-                .clone()
-                .with_data_type(naive_type.clone()),
-        );
-        if let Some(field) = args.arg_fields.get_mut(1) {
-            *field = Arc::new(field.as_ref().clone().with_data_type(naive_type));
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (Some(seconds), Some(ColumnarValue::Array(values))) =
+            (hour_or_day(&args.args[0]), args.args.get(1))
+            && let DataType::Timestamp(unit, Some(tz)) = values.data_type()
+            && is_utc(tz)
+            && in_range(values, *unit)
+            && let Some(truncated) = truncated(values, *unit, seconds)
+        {
+            return Ok(ColumnarValue::Array(truncated));
         }
-        args.args[1] = ColumnarValue::Array(naive);
-        match self.inner.invoke_with_args(args)? {
-            ColumnarValue::Array(truncated) => Ok(ColumnarValue::Array(
-                with_zone(&truncated, Some(zone)).unwrap_or(truncated),
-            )),
-            scalar => Ok(scalar),
-        }
+        self.inner.invoke_with_args(args)
     }
 
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
