@@ -18,18 +18,21 @@
 //! change.
 //!
 //! Where the rows do not come in runs, the node hands them to DataFusion's
-//! own aggregation: it looks at the first rows of its partition (up to
-//! [`DECIDING_ROWS`]), and if the keys change more often than every
+//! own aggregation: it looks at the first batches of its partition (until
+//! [`DECIDING_ROWS`] rows), and if the keys change more often than every
 //! [`MIN_MEAN_RUN`] rows there, the partition runs through the
 //! [`AggregateExec`] it stands for, unchanged (so a series not clustered by
 //! the keys keeps DataFusion's skipping of partial aggregation too). In a
 //! partition that does come in runs, a batch that does not is looked up row
-//! by row, as DataFusion would.
+//! by row, as DataFusion would; and if the groups then grow about as many
+//! as the rows, DataFusion's probe for aggregations that do not reduce
+//! hands the rest of the partition over too.
 //!
-//! Memory: the groups are those DataFusion's partial aggregation would hold.
-//! When the memory pool refuses more, the node emits the groups it holds as
-//! partial states and starts again, which a final aggregation merges (as
-//! DataFusion's partial aggregation does under pressure).
+//! Memory: the groups are those DataFusion's partial aggregation would hold,
+//! reserved as spillable. When the memory pool refuses more, the node emits
+//! the groups it holds as partial states and starts again, which a final
+//! aggregation merges (as DataFusion's partial aggregation does under
+//! pressure).
 
 use std::collections::VecDeque;
 use std::fmt;
