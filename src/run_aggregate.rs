@@ -84,8 +84,12 @@ pub(crate) fn aggregate_runs(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn E
 }
 
 /// A partial aggregation, DataFusion's [`AggregateExec`] in
-/// [`AggregateMode::Partial`], that looks up each run of equal group keys
-/// once (see the [module](self) documentation).
+/// [`AggregateMode::Partial`], that looks up only the first row of each run
+/// of equal group keys in its groups and gives the run's rows that group:
+/// the same accumulators see the same rows, so the answer is DataFusion's.
+/// Where the rows do not come in runs, DataFusion's aggregation takes them.
+/// Placed by [`crate::SeriesTimePruning`] over series; see
+/// `docs/ARCHITECTURE.md`.
 #[derive(Debug, Clone)]
 pub struct RunAggregateExec {
     aggregate: Arc<AggregateExec>,
