@@ -15,7 +15,8 @@
 //!
 //! The floats summed (`w`) are whole numbers, so that their sums are exact
 //! in any order: the `MemTable`'s rows come in other batches and
-//! partitions than the pond table's.
+//! partitions than the pond table's. (As a group key, `w` holds no `-0.0`,
+//! which groups with `0.0` and shows as whichever row came first.)
 //!
 //! `POND_RUNS_CASES` sets the number of series (default 12), and
 //! `POND_RUNS_SEED` the seed.
@@ -139,6 +140,9 @@ fn query(rng: &mut StdRng, table: &str, hosts: &[String]) -> String {
         "host; ok",
         "host; date_trunc('minute', ts)",
         "date_trunc('hour', ts); rack",
+        // A float and a dictionary: looked up by runs, not folded.
+        "w",
+        "arrow_cast(host, 'Dictionary(Int32, Utf8)'); rack",
     ];
     let keys = *keys.choose(rng).unwrap();
     let extremes = [
