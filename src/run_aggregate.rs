@@ -284,9 +284,8 @@ impl Folding {
                 continue;
             };
             let batch = batch?;
-            let keys = self.table.keys(&batch)?;
             let rows_before = self.table.rows;
-            self.table.update(&batch, &keys)?;
+            self.table.update(&batch)?;
             if !self.table.fits() {
                 self.pending = self.table.emit()?;
             }
@@ -391,13 +390,14 @@ impl RunTable {
             .collect()
     }
 
-    /// `batch`, whose group keys are `keys`, added to the groups.
-    fn update(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> DfResult<()> {
+    /// `batch` added to the groups.
+    fn update(&mut self, batch: &RecordBatch) -> DfResult<()> {
         let _timer = self.baseline.elapsed_compute().timer();
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
         }
+        let keys = &self.keys(batch)?;
         self.rows += rows;
         let sample: Vec<ArrayRef> = keys
             .iter()
