@@ -30,6 +30,8 @@
 //! `ListingTable` and the time each takes to plan, and the cost of one
 //! refresh of the pond.
 //!
+//! `DEVOPS_ONLY=average` times only the queries whose name holds the text.
+//!
 //! `cargo bench --bench devops -- keyed` measures instead what a key costs
 //! (issue 10): the same appends, plus one re-delivery of an earlier hour of
 //! one host after every 20th version (5% of the versions), into an unkeyed
@@ -220,7 +222,8 @@ fn main() {
         return;
     }
     let after_listing = rt.block_on(Session::new(&data.after, &data.after_files));
-    for (name, sql) in QUERIES {
+    let only = std::env::var("DEVOPS_ONLY").unwrap_or_default();
+    for (name, sql) in QUERIES.into_iter().filter(|(name, _)| name.contains(&only)) {
         let pond_sql = sql.replace("{t}", "devops.cpu");
         let listing_sql = sql.replace("{t}", "datafusion.public.listing");
         let duck_sql = sql.replace("{t}", "cpu");

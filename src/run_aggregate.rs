@@ -57,7 +57,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
 };
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, TryStreamExt, future, stream};
 
 use crate::runs::{CollapseRunsExec, MIN_MEAN_RUN, SAMPLE_ROWS, reads_a_series, runs_of};
 
@@ -239,11 +239,18 @@ impl RunAggregateExec {
             vec![replay],
         )?;
         let output = aggregate.execute(partition, context)?;
-        let baseline = baseline.clone();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            output.schema(),
-            output.inspect_ok(move |batch| baseline.record_output(batch.num_rows())),
-        )))
+        let (counted, ended) = (baseline.clone(), baseline.clone());
+        let schema = output.schema();
+        let output = output
+            .inspect_ok(move |batch| counted.record_output(batch.num_rows()))
+            .chain(
+                stream::once(async move {
+                    ended.done();
+                    None
+                })
+                .filter_map(future::ready),
+            );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, output)))
     }
 }
 
@@ -253,7 +260,7 @@ struct Folding {
     partition: usize,
     context: Arc<TaskContext>,
     /// DataFusion's probe for partial aggregations that do not reduce:
-    /// after this many rows, at least this many groups per row.
+    /// after this many rows, more than this many groups per row.
     probe: (usize, f64),
     /// The input, until it ends or is handed over.
     input: Option<SendableRecordBatchStream>,
@@ -284,16 +291,17 @@ impl Folding {
                 continue;
             };
             let batch = batch?;
-            let rows_before = self.table.rows;
             self.table.update(&batch)?;
+            let groups = self.table.groups.len();
             if !self.table.fits() {
                 self.pending = self.table.emit()?;
             }
+            // DataFusion's probe, as it runs it: after each batch once
+            // enough rows came, on the groups before any early emission;
+            // off with a ratio of 1 or more.
             let (probe_rows, ratio) = self.probe;
-            if rows_before < probe_rows
-                && self.table.rows >= probe_rows
-                && self.table.groups.len() as f64 >= ratio * self.table.rows as f64
-            {
+            let rows = self.table.rows;
+            if ratio < 1.0 && rows >= probe_rows && groups as f64 / rows as f64 > ratio {
                 // The rows stopped coming in runs, and the groups are
                 // about as many: DataFusion's aggregation takes the rest,
                 // and skips aggregating them as it sees fit.

@@ -11,10 +11,14 @@ use arrow::datatypes::Int64Type;
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::SessionContext;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::AsExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
 use pond::cluster::PondCodec;
-use pond::{Pond, SeriesExt, SeriesTable};
+use pond::{Pond, RunAggregateExec, SeriesExt, SeriesTable};
+use prost::Message;
 
 use crate::common::*;
 
@@ -88,6 +92,31 @@ async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
     // And with pond's nodes, which go to the executor through pond's codec.
     let plan = text_of(&sql_rows(&cluster, &format!("EXPLAIN {RUNS}")).await);
     assert!(plan.contains("RunAggregateExec: mode=Partial"), "{plan}");
+
+    // Through pond's codec a plan keeps its run aggregation (rather than
+    // the plain aggregation it stands for) and answers the same.
+    let codec = PondCodec::new().with_pond(Arc::clone(&pond));
+    let plan = local.sql(RUNS).await.unwrap();
+    let plan = plan.create_physical_plan().await.unwrap();
+    assert_eq!(nodes::<RunAggregateExec>(&plan).len(), 1);
+    let bytes = PhysicalPlanNode::try_from_physical_plan(Arc::clone(&plan), &codec)
+        .unwrap()
+        .encode_to_vec();
+    let decoded = PhysicalPlanNode::decode(bytes.as_slice())
+        .unwrap()
+        .try_into_physical_plan(&local.task_ctx(), &codec)
+        .unwrap();
+    // Down to the scan (a decoded scan shows its Parquet scan below it).
+    let shown = |plan: &Arc<dyn ExecutionPlan>| {
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        let lines: Vec<String> = text.lines().take(7).map(str::to_string).collect();
+        lines.join("\n")
+    };
+    assert_eq!(shown(&decoded), shown(&plan));
+    assert!(shown(&plan).ends_with("projection=[ts, reading]"));
+    assert_eq!(nodes::<RunAggregateExec>(&decoded).len(), 1);
+    let answer = collect(decoded, local.task_ctx()).await.unwrap();
+    assert_eq!(text_of(&answer), text_of(&sql_rows(&local, RUNS).await));
 }
 
 /// A grouping by a key that comes in runs (the readings rise with time):
