@@ -62,6 +62,20 @@ fn batches_folded(plan: &Arc<dyn ExecutionPlan>) -> usize {
         .sum()
 }
 
+/// The nodes `T` of the plan of `sql`, each on a line of its own.
+async fn shown<T: ExecutionPlan + 'static>(ctx: &SessionContext, sql: &str) -> String {
+    let (_, plan) = run_plan(ctx, sql).await;
+    let found: Vec<String> = nodes::<T>(&plan)
+        .iter()
+        .map(|node| {
+            datafusion::physical_plan::displayable(*node)
+                .one_line()
+                .to_string()
+        })
+        .collect();
+    found.join("; ")
+}
+
 /// The sum over the run aggregations of `plan` of their metric `name`.
 fn run_metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
     nodes::<RunAggregateExec>(plan)
@@ -307,21 +321,7 @@ async fn the_fold_stands_only_under_min_and_max_of_columns() {
         .await
         .unwrap();
     let ctx = context(Arc::new(pond));
-    let plan = |sql: &'static str| {
-        let ctx = ctx.clone();
-        async move {
-            let (_, plan) = run_plan(&ctx, sql).await;
-            let found: Vec<String> = collapses(&plan)
-                .iter()
-                .map(|c| {
-                    datafusion::physical_plan::displayable(*c)
-                        .one_line()
-                        .to_string()
-                })
-                .collect();
-            found.join("; ")
-        }
-    };
+    let plan = |sql| shown::<CollapseRunsExec>(&ctx, sql);
     assert_eq!(
         plan("SELECT host, max(ts), min(v), max(n) FROM runs.s GROUP BY host").await,
         "CollapseRunsExec: keys=[host@1], min=[v@2], max=[ts@0, n@3]\n"
@@ -371,21 +371,7 @@ async fn the_run_aggregation_stands_for_partial_aggregations_datafusion_would_ru
         .await
         .unwrap();
     let ctx = context(Arc::new(pond));
-    let plan = |sql: &'static str| {
-        let ctx = ctx.clone();
-        async move {
-            let (_, plan) = run_plan(&ctx, sql).await;
-            let found: Vec<String> = nodes::<RunAggregateExec>(&plan)
-                .iter()
-                .map(|c| {
-                    datafusion::physical_plan::displayable(*c)
-                        .one_line()
-                        .to_string()
-                })
-                .collect();
-            found.join("; ")
-        }
-    };
+    let plan = |sql| shown::<RunAggregateExec>(&ctx, sql);
     assert_eq!(
         plan("SELECT host, date_trunc('hour', ts), avg(w), count(*) FROM runs.s GROUP BY 1, 2")
             .await,
