@@ -62,6 +62,19 @@ fn batches_folded(plan: &Arc<dyn ExecutionPlan>) -> usize {
         .sum()
 }
 
+/// A pond with the series `/runs/s` of 5,000 rows of two hosts, and the
+/// generator that wrote them.
+async fn two_hosts() -> (tempfile::TempDir, Pond, StdRng, Vec<String>) {
+    let (dir, pond) = temp_pond().await;
+    let hosts = vec!["a".to_string(), "b".to_string()];
+    let mut rng = StdRng::seed_from_u64(7);
+    let batch = rows(&mut rng, JAN1, 5_000, &hosts);
+    pond.append_series_data("/runs/s", &batch, "ts")
+        .await
+        .unwrap();
+    (dir, pond, rng, hosts)
+}
+
 /// The nodes `T` of the plan of `sql`, each on a line of its own.
 async fn shown<T: ExecutionPlan + 'static>(ctx: &SessionContext, sql: &str) -> String {
     let (_, plan) = run_plan(ctx, sql).await;
@@ -313,13 +326,7 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
 
 #[tokio::test]
 async fn the_fold_stands_only_under_min_and_max_of_columns() {
-    let (_dir, pond) = temp_pond().await;
-    let hosts = vec!["a".to_string(), "b".to_string()];
-    let mut rng = StdRng::seed_from_u64(7);
-    let batch = rows(&mut rng, JAN1, 5_000, &hosts);
-    pond.append_series_data("/runs/s", &batch, "ts")
-        .await
-        .unwrap();
+    let (_dir, pond, _, _) = two_hosts().await;
     let ctx = context(Arc::new(pond));
     let plan = |sql| shown::<CollapseRunsExec>(&ctx, sql);
     assert_eq!(
@@ -351,13 +358,7 @@ async fn the_fold_stands_only_under_min_and_max_of_columns() {
 
 #[tokio::test]
 async fn the_run_aggregation_stands_for_partial_aggregations_datafusion_would_run_alike() {
-    let (_dir, pond) = temp_pond().await;
-    let hosts = vec!["a".to_string(), "b".to_string()];
-    let mut rng = StdRng::seed_from_u64(7);
-    let batch = rows(&mut rng, JAN1, 5_000, &hosts);
-    pond.append_series_data("/runs/s", &batch, "ts")
-        .await
-        .unwrap();
+    let (_dir, pond, mut rng, hosts) = two_hosts().await;
     // Two appends, compacted into one file sorted by the hosts, so that
     // no order by time holds.
     let batch = rows(&mut rng, JAN1 + 10_000 * SECOND, 5_000, &hosts);
