@@ -59,7 +59,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt, future, stream};
 
-use crate::runs::{CollapseRunsExec, MIN_MEAN_RUN, SAMPLE_ROWS, reads_a_series, runs_of};
+use crate::runs::{CollapseRunsExec, MIN_MEAN_RUN, long_runs, reads_a_series, runs_of};
 
 /// The rows a partition is judged by, at its start: whether its keys come
 /// in runs decides who aggregates the whole partition.
@@ -156,12 +156,11 @@ impl RunAggregateExec {
     /// itself: for a plan rebuilt with other children, or decoded, whose
     /// aggregation may have changed (an order now holds, say).
     pub(crate) fn over(aggregate: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
-        match aggregate.downcast_ref::<AggregateExec>() {
-            Some(exec) if Self::may_stand_for_any_input(exec) => Arc::new(Self {
-                aggregate: Arc::new(exec.clone()),
-                metrics: ExecutionPlanMetricsSet::new(),
-            }),
-            _ => aggregate,
+        let standing = (aggregate.downcast_ref::<AggregateExec>())
+            .and_then(|exec| Self::new(Arc::new(exec.clone())).ok());
+        match standing {
+            Some(node) => Arc::new(node),
+            None => aggregate,
         }
     }
 
@@ -407,15 +406,7 @@ impl RunTable {
         }
         let keys = &self.keys(batch)?;
         self.rows += rows;
-        let sample: Vec<ArrayRef> = keys
-            .iter()
-            .map(|k| k.slice(0, rows.min(SAMPLE_ROWS)))
-            .collect();
-        let runs = match runs_of(&sample)?.len() * MIN_MEAN_RUN > SAMPLE_ROWS {
-            true => None,
-            false => Some(runs_of(keys)?).filter(|runs| runs.len() * MIN_MEAN_RUN <= rows),
-        };
-        match runs {
+        match long_runs(keys)? {
             Some(runs) => {
                 let firsts = arrow::array::UInt32Array::from_iter_values(
                     runs.iter().map(|run| run.start as u32),

@@ -68,7 +68,7 @@ pub(crate) const MIN_MEAN_RUN: usize = 16;
 /// The rows a batch is first looked at by: with more than
 /// `SAMPLE_ROWS / MIN_MEAN_RUN` runs in them, it passes through without
 /// the whole batch being split into runs.
-pub(crate) const SAMPLE_ROWS: usize = 4 * MIN_MEAN_RUN;
+const SAMPLE_ROWS: usize = 4 * MIN_MEAN_RUN;
 
 /// Which end of a run an aggregated column keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,17 +213,10 @@ impl CollapseRunsExec {
             .iter()
             .map(|&i| Arc::clone(batch.column(i)))
             .collect();
-        let sample: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, SAMPLE_ROWS)).collect();
-        if runs_of(&sample)?.len() > SAMPLE_ROWS / MIN_MEAN_RUN {
+        let Some(runs) = long_runs(&keys)? else {
             return Ok((batch, false));
-        }
-        let runs = runs_of(&keys)?;
-        if runs.len() * MIN_MEAN_RUN > rows
-            || self
-                .extremes
-                .iter()
-                .any(|&(i, _)| has_nan(batch.column(i).as_ref()))
-        {
+        };
+        if (self.extremes.iter()).any(|&(i, _)| has_nan(batch.column(i).as_ref())) {
             return Ok((batch, false));
         }
         let firsts = UInt32Array::from_iter_values(runs.iter().map(|r| r.start as u32));
@@ -242,6 +235,21 @@ impl CollapseRunsExec {
         let folded = RecordBatch::try_new_with_options(batch.schema(), columns, &options)?;
         Ok((folded, true))
     }
+}
+
+/// The runs of equal rows of `keys` if they are [`MIN_MEAN_RUN`] rows long
+/// on average, or else `None`: after a look at the first [`SAMPLE_ROWS`]
+/// rows, so that keys which change every few rows cost little.
+pub(crate) fn long_runs(keys: &[ArrayRef]) -> Result<Option<Vec<Range<usize>>>, ArrowError> {
+    let rows = keys.first().map_or(0, |k| k.len());
+    let sample: Vec<ArrayRef> = (keys.iter())
+        .map(|k| k.slice(0, rows.min(SAMPLE_ROWS)))
+        .collect();
+    if runs_of(&sample)?.len() > SAMPLE_ROWS / MIN_MEAN_RUN {
+        return Ok(None);
+    }
+    let runs = runs_of(keys)?;
+    Ok((runs.len() * MIN_MEAN_RUN <= rows).then_some(runs))
 }
 
 /// The runs of equal rows of `keys`, as row ranges: what arrow's
