@@ -71,6 +71,7 @@ mod provider;
 pub mod pruning;
 mod reader;
 mod run_aggregate;
+mod run_sums;
 mod runs;
 mod runtime;
 mod scan;

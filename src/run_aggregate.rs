@@ -9,13 +9,14 @@
 //! aggregation of a series and does what it does, with the same groups
 //! accumulators fed the same rows in the same order, but it looks up only
 //! the first row of each run of equal keys, and gives the run's other rows
-//! the same group.
+//! the same group. `count`, `sum` and `avg` then add up a run at a time
+//! ([`crate::run_sums`]), with the same additions in the same order.
 //!
 //! The answer is DataFusion's, to the bit: a run's rows are in one group
 //! (rows that arrow's `partition` finds equal group together: equal strings,
 //! numbers, times, or floats of the same bits), and each accumulator sees
 //! every row, in order, with its group. Only the aggregation's table lookups
-//! change.
+//! and the loads and stores of its sums change.
 //!
 //! Where the rows do not come in runs, the node hands them to DataFusion's
 //! own aggregation: it looks at the first batches of its partition (until
@@ -36,16 +37,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -59,6 +62,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt, future, stream};
 
+use crate::run_sums::{RunAccumulator, run_accumulator};
 use crate::runs::{CollapseRunsExec, MIN_MEAN_RUN, long_runs, reads_a_series, runs_of};
 
 /// The rows a partition is judged by, at its start: whether its keys come
@@ -336,14 +340,64 @@ fn has_runs(data_type: &DataType) -> bool {
     }
 }
 
+/// An aggregate's accumulator: DataFusion's, fed each row's group, or one
+/// fed runs of rows of one group (see [`crate::run_sums`]).
+enum Accumulation {
+    Rows(Box<dyn GroupsAccumulator>),
+    Runs(Box<dyn RunAccumulator>),
+}
+
+impl Accumulation {
+    /// The accumulator fed runs for `function` if there is one, or else
+    /// DataFusion's.
+    fn new(function: &AggregateFunctionExpr, input: &Schema) -> DfResult<Self> {
+        Ok(match run_accumulator(function, input) {
+            Some(runs) => Self::Runs(runs),
+            None => Self::Rows(function.create_groups_accumulator()?),
+        })
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Self::Rows(accumulator) => accumulator.size(),
+            Self::Runs(accumulator) => accumulator.size(),
+        }
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
+        match self {
+            Self::Rows(accumulator) => accumulator.state(EmitTo::All),
+            Self::Runs(accumulator) => accumulator.state(),
+        }
+    }
+}
+
+/// The runs of neighbouring rows of one group, by `row_groups`, into
+/// `runs` and `run_groups`.
+fn group_runs(row_groups: &[usize], runs: &mut Vec<Range<usize>>, run_groups: &mut Vec<usize>) {
+    runs.clear();
+    run_groups.clear();
+    for (row, &group) in row_groups.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if run_groups.last() == Some(&group) => run.end = row + 1,
+            _ => {
+                runs.push(row..row + 1);
+                run_groups.push(group);
+            }
+        }
+    }
+}
+
 /// The groups and accumulators of one partition.
 struct RunTable {
     aggregate: Arc<AggregateExec>,
     groups: Box<dyn GroupValues>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// Each row's group, for the batch at hand.
+    accumulators: Vec<Accumulation>,
+    /// Each row's group, for the batch at hand, if an accumulator takes
+    /// rows.
     row_groups: Vec<usize>,
-    /// Each run's group, for the batch at hand.
+    /// The batch's runs of rows of one group, and each run's group.
+    runs: Vec<Range<usize>>,
     run_groups: Vec<usize>,
     reservation: MemoryReservation,
     batch_size: usize,
@@ -364,10 +418,9 @@ impl RunTable {
         let group_schema = aggregate
             .group_expr()
             .group_schema(&aggregate.input().schema())?;
-        let accumulators = aggregate
-            .aggr_expr()
-            .iter()
-            .map(|function| function.create_groups_accumulator())
+        let input = aggregate.input().schema();
+        let accumulators = (aggregate.aggr_expr().iter())
+            .map(|function| Accumulation::new(function, &input))
             .collect::<DfResult<_>>()?;
         // Spillable, as DataFusion's partial aggregation: it can give
         // memory back by emitting its groups early.
@@ -379,6 +432,7 @@ impl RunTable {
             groups: new_group_values(group_schema, &GroupOrdering::None)?,
             accumulators,
             row_groups: Vec::new(),
+            runs: Vec::new(),
             run_groups: Vec::new(),
             reservation,
             batch_size: context.session_config().batch_size().max(1),
@@ -406,6 +460,7 @@ impl RunTable {
         }
         let keys = &self.keys(batch)?;
         self.rows += rows;
+        let by_rows = (self.accumulators.iter()).any(|a| matches!(a, Accumulation::Rows(_)));
         match long_runs(keys)? {
             Some(runs) => {
                 let firsts = arrow::array::UInt32Array::from_iter_values(
@@ -416,16 +471,26 @@ impl RunTable {
                     .map(|k| arrow::compute::take(k.as_ref(), &firsts, None))
                     .collect::<Result<Vec<_>, _>>()?;
                 self.groups.intern(&run_keys, &mut self.run_groups)?;
-                self.row_groups.clear();
-                for (run, &group) in runs.iter().zip(&self.run_groups) {
-                    self.row_groups
-                        .extend(std::iter::repeat_n(group, run.len()));
-                }
                 self.runs_looked_up.add(runs.len());
+                self.runs = runs;
+                if by_rows {
+                    self.row_groups.clear();
+                    for (run, &group) in self.runs.iter().zip(&self.run_groups) {
+                        self.row_groups
+                            .extend(std::iter::repeat_n(group, run.len()));
+                    }
+                }
             }
             None => {
                 self.groups.intern(keys, &mut self.row_groups)?;
                 self.rows_looked_up.add(rows);
+                if self
+                    .accumulators
+                    .iter()
+                    .any(|a| matches!(a, Accumulation::Runs(_)))
+                {
+                    group_runs(&self.row_groups, &mut self.runs, &mut self.run_groups);
+                }
             }
         }
         let total = self.groups.len();
@@ -435,7 +500,14 @@ impl RunTable {
             let values = (function.expressions().iter())
                 .map(|expr| expr.evaluate(batch)?.into_array(rows))
                 .collect::<DfResult<Vec<_>>>()?;
-            accumulator.update_batch(&values, &self.row_groups, None, total)?;
+            match accumulator {
+                Accumulation::Rows(accumulator) => {
+                    accumulator.update_batch(&values, &self.row_groups, None, total)?
+                }
+                Accumulation::Runs(accumulator) => {
+                    accumulator.update(&values[0], &self.runs, &self.run_groups, total)?
+                }
+            }
         }
         Ok(())
     }
@@ -443,8 +515,12 @@ impl RunTable {
     /// Whether the memory pool grants what the groups hold.
     fn fits(&mut self) -> bool {
         let size = self.groups.size()
-            + (self.accumulators.iter()).map(|a| a.size()).sum::<usize>()
-            + self.row_groups.capacity() * size_of::<usize>();
+            + (self.accumulators.iter())
+                .map(Accumulation::size)
+                .sum::<usize>()
+            + self.row_groups.capacity() * size_of::<usize>()
+            + self.runs.capacity() * size_of::<Range<usize>>()
+            + self.run_groups.capacity() * size_of::<usize>();
         self.reservation.try_resize(size).is_ok()
     }
 
@@ -457,7 +533,7 @@ impl RunTable {
         }
         let mut columns = self.groups.emit(EmitTo::All)?;
         for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state(EmitTo::All)?);
+            columns.extend(accumulator.state()?);
         }
         let all = RecordBatch::try_new(self.aggregate.schema(), columns)?;
         let rows = all.num_rows();
@@ -780,6 +856,90 @@ mod tests {
         assert_eq!(rows, 60 + 7_000);
         assert_eq!(metric(&exec, "partitions_handed_over"), 0);
         assert_eq!(exec.metrics().unwrap().output_rows(), Some(rows));
+    }
+
+    #[tokio::test]
+    async fn partial_states_are_datafusions_to_the_bit() {
+        use arrow::array::Float64Array;
+        use datafusion::functions_aggregate::{average, count, min_max};
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        // Keys in runs of 37, but for 600 rows where they change every
+        // other row; floats of all sizes, and nulls.
+        let mut rng = StdRng::seed_from_u64(5);
+        let key = |row: i64| match row {
+            3_000..3_600 => row / 2 % 5,
+            _ => row / 37 % 11,
+        };
+        let batches: Vec<RecordBatch> = (0..6_000)
+            .step_by(500)
+            .map(|start| {
+                let k = Int64Array::from_iter_values((start..start + 500).map(key));
+                let v: Float64Array = (0..500)
+                    .map(|_| {
+                        let v = rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-9..9));
+                        rng.random_bool(0.9).then_some(v)
+                    })
+                    .collect();
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)]).unwrap()
+            })
+            .collect();
+        let input =
+            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
+        let group_by = PhysicalGroupBy::new_single(vec![(col("k", &schema).unwrap(), "k".into())]);
+        // Three fed by runs, and `max` by rows.
+        let functions = [
+            average::avg_udaf(),
+            sum_udaf(),
+            count::count_udaf(),
+            min_max::max_udaf(),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, udaf)| {
+            let function = AggregateExprBuilder::new(udaf, vec![col("v", &schema).unwrap()])
+                .schema(Arc::clone(&schema))
+                .alias(format!("a{i}"))
+                .build()
+                .unwrap();
+            Arc::new(function)
+        })
+        .collect();
+        let aggregate = Arc::new(
+            AggregateExec::try_new(
+                AggregateMode::Partial,
+                group_by,
+                functions,
+                vec![None; 4],
+                input,
+                Arc::clone(&schema),
+            )
+            .unwrap(),
+        );
+        let exec = Arc::new(RunAggregateExec::new(Arc::clone(&aggregate)).unwrap());
+        let all = |batches: Vec<RecordBatch>| {
+            arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+        };
+        let context = Arc::new(TaskContext::default());
+        let ours = all(collect(Arc::clone(&exec) as _, Arc::clone(&context))
+            .await
+            .unwrap());
+        let theirs = all(collect(aggregate, context).await.unwrap());
+        assert_eq!(ours, theirs);
+        let bits = |batch: &RecordBatch| -> Vec<Vec<Option<u64>>> {
+            (batch.columns().iter())
+                .filter_map(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>())
+                .map(|c| c.iter().map(|v| v.map(f64::to_bits)).collect())
+                .collect()
+        };
+        assert_eq!(bits(&ours), bits(&theirs));
+        // Both ways of looking up were taken.
+        assert!(metric(&exec, "runs_looked_up") > 0);
+        assert_eq!(metric(&exec, "rows_looked_up"), 1_000);
     }
 
     #[test]

@@ -1,0 +1,366 @@
+//! `count`, `sum` and `avg` fed a run of rows of one group at a time, for
+//! [`crate::RunAggregateExec`], keeping the partial states DataFusion's
+//! own groups accumulators keep, to the bit.
+//!
+//! DataFusion's groups accumulators take a group for every row: for each
+//! row, they load its group's sum from memory, add the value, store the sum
+//! back, and mark the group as having seen a value. Adding up a run of rows
+//! of one group instead keeps the sum in a register and marks the group
+//! once. The additions are the same, in the same order (a group's sum
+//! starts at zero and adds each of its values in the order of the rows), so
+//! a float sum ends with the same bits.
+
+use std::mem::take;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, UInt64Array,
+};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{ArrowNativeTypeOp, DataType, Float64Type, Int64Type, Schema, UInt64Type};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::functions_aggregate::average::Avg;
+use datafusion::functions_aggregate::count::Count;
+use datafusion::functions_aggregate::sum::Sum;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+/// An aggregate's partial states per group, fed runs of rows.
+pub(crate) trait RunAccumulator: Send {
+    /// The rows of each run of `runs`, of `values`, added to the group at
+    /// the same place in `groups`; the table holds `groups_len` groups.
+    fn update(
+        &mut self,
+        values: &ArrayRef,
+        runs: &[Range<usize>],
+        groups: &[usize],
+        groups_len: usize,
+    ) -> DfResult<()>;
+
+    /// Every group's partial state, as DataFusion's groups accumulator
+    /// gives it to [`datafusion::logical_expr::EmitTo::All`]; the
+    /// accumulator is then empty.
+    fn state(&mut self) -> DfResult<Vec<ArrayRef>>;
+
+    /// The bytes it holds.
+    fn size(&self) -> usize;
+}
+
+/// The accumulator fed by runs for `function`, whose input has `schema`,
+/// if there is one whose partial state is the one DataFusion's
+/// accumulator for it keeps: `count` of anything, `sum` of `Int64`,
+/// `UInt64` or `Float64`, and `avg` of `Float64` (to which DataFusion casts
+/// integers). The caller has checked that it is neither `DISTINCT` nor
+/// filtered nor ordered.
+pub(crate) fn run_accumulator(
+    function: &AggregateFunctionExpr,
+    schema: &Schema,
+) -> Option<Box<dyn RunAccumulator>> {
+    use DataType::{Float64, Int64, UInt64};
+    let [argument] = <[_; 1]>::try_from(function.expressions()).ok()?;
+    let argument = argument.data_type(schema).ok()?;
+    let states: Vec<DataType> = (function.state_fields().ok()?.iter())
+        .map(|field| field.data_type().clone())
+        .collect();
+    let result = function.field().data_type().clone();
+    let udf = function.fun().inner().as_ref();
+    if udf.is::<Count>() {
+        return (states == [Int64]).then(|| Box::new(Counts::default()) as _);
+    }
+    let average = udf.is::<Avg>();
+    if !average && !udf.is::<Sum>() {
+        return None;
+    }
+    match (average, argument, result, states.as_slice()) {
+        (false, Int64, Int64, [Int64]) => Some(Box::new(Sums::<Int64Type>::new(false))),
+        (false, UInt64, UInt64, [UInt64]) => Some(Box::new(Sums::<UInt64Type>::new(false))),
+        (false, Float64, Float64, [Float64]) => Some(Box::new(Sums::<Float64Type>::new(false))),
+        (true, Float64, Float64, [UInt64, Float64]) => {
+            Some(Box::new(Sums::<Float64Type>::new(true)))
+        }
+        _ => None,
+    }
+}
+
+/// `count`: each group's values that are not null, as DataFusion's
+/// `CountGroupsAccumulator` counts them (by the logical nulls).
+#[derive(Default)]
+struct Counts {
+    counts: Vec<i64>,
+}
+
+impl RunAccumulator for Counts {
+    fn update(
+        &mut self,
+        values: &ArrayRef,
+        runs: &[Range<usize>],
+        groups: &[usize],
+        groups_len: usize,
+    ) -> DfResult<()> {
+        self.counts.resize(groups_len, 0);
+        let nulls = values.logical_nulls();
+        for (run, &group) in runs.iter().zip(groups) {
+            let nulls = nulls
+                .as_ref()
+                .map_or(0, |nulls| nulls.slice(run.start, run.len()).null_count());
+            self.counts[group] += (run.len() - nulls) as i64;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
+        Ok(vec![Arc::new(Int64Array::from(take(&mut self.counts)))])
+    }
+
+    fn size(&self) -> usize {
+        self.counts.capacity() * size_of::<i64>()
+    }
+}
+
+/// `sum`, or `avg` (a sum and a count), of each group's values that are
+/// not null: DataFusion's `PrimitiveGroupsAccumulator` with wrapping
+/// addition, or its `AvgGroupsAccumulator`. A group that saw no value has
+/// a null state.
+struct Sums<T: ArrowPrimitiveType> {
+    sums: Vec<T::Native>,
+    /// Each group's values, for `avg`.
+    counts: Vec<u64>,
+    /// Whether each group saw a value.
+    seen: Vec<bool>,
+    average: bool,
+}
+
+impl<T: ArrowPrimitiveType> Sums<T> {
+    fn new(average: bool) -> Self {
+        Self {
+            sums: Vec::new(),
+            counts: Vec::new(),
+            seen: Vec::new(),
+            average,
+        }
+    }
+
+    /// `values`' rows of `run` that are valid by `nulls`, added to `group`.
+    fn add(
+        &mut self,
+        values: &[T::Native],
+        nulls: Option<&NullBuffer>,
+        run: &Range<usize>,
+        group: usize,
+    ) {
+        let mut sum = self.sums[group];
+        let mut count = 0;
+        match nulls {
+            None => {
+                for &value in &values[run.clone()] {
+                    sum = sum.add_wrapping(value);
+                }
+                count = run.len();
+            }
+            Some(nulls) => {
+                for row in run.clone().filter(|&row| nulls.is_valid(row)) {
+                    sum = sum.add_wrapping(values[row]);
+                    count += 1;
+                }
+            }
+        }
+        self.sums[group] = sum;
+        self.counts[group] += count as u64;
+        self.seen[group] |= count > 0;
+    }
+}
+
+impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
+    fn update(
+        &mut self,
+        values: &ArrayRef,
+        runs: &[Range<usize>],
+        groups: &[usize],
+        groups_len: usize,
+    ) -> DfResult<()> {
+        let values = values.as_primitive_opt::<T>().ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "a sum of {} fed {}",
+                T::DATA_TYPE,
+                values.data_type()
+            ))
+        })?;
+        self.sums.resize(groups_len, T::Native::default());
+        self.counts.resize(groups_len, 0);
+        self.seen.resize(groups_len, false);
+        let nulls = values.nulls().filter(|nulls| nulls.null_count() > 0);
+        for (run, &group) in runs.iter().zip(groups) {
+            self.add(values.values(), nulls, run, group);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
+        let seen = take(&mut self.seen);
+        // No null buffer when every group saw a value, as DataFusion's.
+        let nulls = (!seen.iter().all(|&seen| seen)).then(|| NullBuffer::from(seen));
+        let sums = PrimitiveArray::<T>::new(take(&mut self.sums).into(), nulls.clone());
+        let counts = take(&mut self.counts);
+        Ok(if self.average {
+            vec![
+                Arc::new(UInt64Array::new(counts.into(), nulls)),
+                Arc::new(sums),
+            ]
+        } else {
+            vec![Arc::new(sums)]
+        })
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * size_of::<T::Native>()
+            + self.counts.capacity() * size_of::<u64>()
+            + self.seen.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Decimal128Array, Float64Array, UInt64Array};
+    use arrow::datatypes::Field;
+    use datafusion::functions_aggregate::average::avg_udaf;
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::logical_expr::{AggregateUDF, EmitTo};
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn function(udaf: Arc<AggregateUDF>, schema: &Arc<Schema>) -> AggregateFunctionExpr {
+        AggregateExprBuilder::new(udaf, vec![col("v", schema).unwrap()])
+            .schema(Arc::clone(schema))
+            .alias("a")
+            .build()
+            .unwrap()
+    }
+
+    /// Random runs of `rows` rows, each with a group: a group already
+    /// seen, or a new one numbered next, as interning numbers groups.
+    fn runs(rng: &mut StdRng, rows: usize, groups_len: &mut usize) -> Vec<(Range<usize>, usize)> {
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let end = (start + rng.random_range(1..40)).min(rows);
+            let group = if *groups_len == 0 || rng.random_bool(0.2) {
+                *groups_len += 1;
+                *groups_len - 1
+            } else {
+                rng.random_range(0..*groups_len)
+            };
+            runs.push((start..end, group));
+            start = end;
+        }
+        runs
+    }
+
+    /// Feeds DataFusion's groups accumulator for `udaf` over `values` row by
+    /// row and pond's run by run, in batches, and checks their states are
+    /// equal, float bits included.
+    fn agree(udaf: Arc<AggregateUDF>, values: ArrayRef, rng: &mut StdRng) {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "v",
+            values.data_type().clone(),
+            true,
+        )]));
+        let function = function(udaf, &schema);
+        let mut datafusion = function.create_groups_accumulator().unwrap();
+        let mut pond = run_accumulator(&function, &schema)
+            .unwrap_or_else(|| panic!("no accumulator fed runs for {}", function.name()));
+        let mut groups_len = 0;
+        let mut offset = 0;
+        while offset < values.len() {
+            let batch_rows = rng.random_range(1..300).min(values.len() - offset);
+            let batch = values.slice(offset, batch_rows);
+            offset += batch_rows;
+            let (runs, groups): (Vec<_>, Vec<_>) =
+                runs(rng, batch_rows, &mut groups_len).into_iter().unzip();
+            let row_groups: Vec<usize> = (runs.iter().zip(&groups))
+                .flat_map(|(run, &group)| std::iter::repeat_n(group, run.len()))
+                .collect();
+            (datafusion.update_batch(&[Arc::clone(&batch)], &row_groups, None, groups_len))
+                .unwrap();
+            pond.update(&batch, &runs, &groups, groups_len).unwrap();
+        }
+        let expected = datafusion.state(EmitTo::All).unwrap();
+        let states = pond.state().unwrap();
+        assert_eq!(states.len(), expected.len());
+        for (state, expected) in states.iter().zip(&expected) {
+            assert_eq!(state.as_ref(), expected.as_ref(), "{}", function.name());
+            if let Some(floats) = expected.as_primitive_opt::<Float64Type>() {
+                let bits = |array: &Float64Array| -> Vec<Option<u64>> {
+                    array.iter().map(|v| v.map(f64::to_bits)).collect()
+                };
+                assert_eq!(bits(state.as_primitive()), bits(floats));
+            }
+        }
+        // Emptied: a second emission holds no group.
+        assert!(pond.state().unwrap().iter().all(|state| state.is_empty()));
+    }
+
+    #[test]
+    fn the_states_are_datafusions_to_the_bit() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for round in 0..20 {
+            let rows = rng.random_range(1..3_000);
+            // Floats of every magnitude and sign, zeros of both signs, and
+            // nulls in half the rounds (none in the others).
+            let nulls = round % 2 == 0;
+            let floats: Float64Array = (0..rows)
+                .map(|_| {
+                    let value = match rng.random_range(0..10) {
+                        0 => -0.0,
+                        1 => 0.0,
+                        2 => rng.random_range(-1e12..1e12),
+                        _ => rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-8..8)),
+                    };
+                    (!nulls || rng.random_bool(0.8)).then_some(value)
+                })
+                .collect();
+            let floats: ArrayRef = Arc::new(floats);
+            // Integers that wrap around when summed.
+            let integers: ArrayRef = Arc::new(
+                (0..rows)
+                    .map(|_| (!nulls || rng.random_bool(0.8)).then(|| rng.random::<i64>()))
+                    .collect::<Int64Array>(),
+            );
+            let unsigned: ArrayRef = Arc::new(
+                (0..rows)
+                    .map(|_| (!nulls || rng.random_bool(0.8)).then(|| rng.random::<u64>()))
+                    .collect::<UInt64Array>(),
+            );
+            agree(avg_udaf(), Arc::clone(&floats), &mut rng);
+            agree(sum_udaf(), Arc::clone(&floats), &mut rng);
+            agree(sum_udaf(), Arc::clone(&integers), &mut rng);
+            agree(sum_udaf(), unsigned, &mut rng);
+            agree(count_udaf(), floats, &mut rng);
+            agree(count_udaf(), integers, &mut rng);
+        }
+    }
+
+    #[test]
+    fn other_aggregates_and_types_keep_datafusions_accumulators() {
+        let decimals: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![1, 2])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "v",
+            decimals.data_type().clone(),
+            true,
+        )]));
+        for udaf in [sum_udaf(), avg_udaf()] {
+            assert!(run_accumulator(&function(udaf, &schema), &schema).is_none());
+        }
+        assert!(run_accumulator(&function(count_udaf(), &schema), &schema).is_some());
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, true)]));
+        let max = datafusion::functions_aggregate::min_max::max_udaf();
+        assert!(run_accumulator(&function(max, &schema), &schema).is_none());
+    }
+}
