@@ -89,9 +89,11 @@ pub(crate) fn aggregate_runs(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn E
 
 /// A partial aggregation, DataFusion's [`AggregateExec`] in
 /// [`AggregateMode::Partial`], that looks up only the first row of each run
-/// of equal group keys in its groups and gives the run's rows that group:
-/// the same accumulators see the same rows, so the answer is DataFusion's.
-/// Where the rows do not come in runs, DataFusion's aggregation takes them.
+/// of equal group keys in its groups and gives the run's rows that group.
+/// The accumulators see the same rows in the same order (`count`, `sum` and
+/// `avg` add up a run at a time, the same additions), so the partial states
+/// and the answer are DataFusion's. Where the rows do not come in runs,
+/// DataFusion's aggregation takes them.
 /// Placed by [`crate::SeriesTimePruning`] over series; see
 /// `docs/ARCHITECTURE.md`.
 #[derive(Debug, Clone)]
@@ -869,7 +871,8 @@ mod tests {
             Field::new("v", DataType::Float64, true),
         ]));
         // Keys in runs of 37, but for 600 rows where they change every
-        // other row; floats of all sizes, and nulls.
+        // other row; floats of all sizes, and nulls. `avg`, `sum` and
+        // `count` are fed by runs, `max` by rows.
         let mut rng = StdRng::seed_from_u64(5);
         let key = |row: i64| match row {
             3_000..3_600 => row / 2 % 5,
@@ -879,10 +882,11 @@ mod tests {
             .step_by(500)
             .map(|start| {
                 let k = Int64Array::from_iter_values((start..start + 500).map(key));
-                let v: Float64Array = (0..500)
-                    .map(|_| {
+                // Key 10's values are all null.
+                let v: Float64Array = (start..start + 500)
+                    .map(|row| {
                         let v = rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-9..9));
-                        rng.random_bool(0.9).then_some(v)
+                        (key(row) != 10 && rng.random_bool(0.9)).then_some(v)
                     })
                     .collect();
                 RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)]).unwrap()
@@ -891,7 +895,6 @@ mod tests {
         let input =
             MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
         let group_by = PhysicalGroupBy::new_single(vec![(col("k", &schema).unwrap(), "k".into())]);
-        // Three fed by runs, and `max` by rows.
         let functions = [
             average::avg_udaf(),
             sum_udaf(),
@@ -920,6 +923,10 @@ mod tests {
             )
             .unwrap(),
         );
+        let fed_by_runs: Vec<bool> = (aggregate.aggr_expr().iter())
+            .map(|function| run_accumulator(function, &schema).is_some())
+            .collect();
+        assert_eq!(fed_by_runs, [true, true, true, false]);
         let exec = Arc::new(RunAggregateExec::new(Arc::clone(&aggregate)).unwrap());
         let all = |batches: Vec<RecordBatch>| {
             arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
@@ -930,6 +937,11 @@ mod tests {
             .unwrap());
         let theirs = all(collect(aggregate, context).await.unwrap());
         assert_eq!(ours, theirs);
+        // The group of key 10 has null states: a null average's sum.
+        assert_eq!(ours.column(2).null_count(), 1);
+        for (ours, theirs) in ours.columns().iter().zip(theirs.columns()) {
+            assert_eq!(ours.nulls(), theirs.nulls());
+        }
         let bits = |batch: &RecordBatch| -> Vec<Vec<Option<u64>>> {
             (batch.columns().iter())
                 .filter_map(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>())

@@ -14,6 +14,7 @@ use std::mem::take;
 use std::ops::Range;
 use std::sync::Arc;
 
+use arrow::array::BooleanBufferBuilder;
 use arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, UInt64Array,
 };
@@ -50,13 +51,16 @@ pub(crate) trait RunAccumulator: Send {
 /// if there is one whose partial state is the one DataFusion's
 /// accumulator for it keeps: `count` of anything, `sum` of `Int64`,
 /// `UInt64` or `Float64`, and `avg` of `Float64` (to which DataFusion casts
-/// integers). The caller has checked that it is neither `DISTINCT` nor
-/// filtered nor ordered.
+/// integers). Not for `DISTINCT`; the caller has checked that it is
+/// neither filtered nor ordered.
 pub(crate) fn run_accumulator(
     function: &AggregateFunctionExpr,
     schema: &Schema,
 ) -> Option<Box<dyn RunAccumulator>> {
     use DataType::{Float64, Int64, UInt64};
+    if function.is_distinct() {
+        return None;
+    }
     let [argument] = <[_; 1]>::try_from(function.expressions()).ok()?;
     let argument = argument.data_type(schema).ok()?;
     let states: Vec<DataType> = (function.state_fields().ok()?.iter())
@@ -100,10 +104,15 @@ impl RunAccumulator for Counts {
         self.counts.resize(groups_len, 0);
         let nulls = values.logical_nulls();
         for (run, &group) in runs.iter().zip(groups) {
-            let nulls = nulls
-                .as_ref()
-                .map_or(0, |nulls| nulls.slice(run.start, run.len()).null_count());
-            self.counts[group] += (run.len() - nulls) as i64;
+            let valid = match &nulls {
+                None => run.len(),
+                // A count of the bits pays for its slice on longer runs.
+                Some(nulls) if run.len() >= 64 => {
+                    run.len() - nulls.slice(run.start, run.len()).null_count()
+                }
+                Some(nulls) => run.clone().filter(|&row| nulls.is_valid(row)).count(),
+            };
+            self.counts[group] += valid as i64;
         }
         Ok(())
     }
@@ -123,10 +132,12 @@ impl RunAccumulator for Counts {
 /// a null state.
 struct Sums<T: ArrowPrimitiveType> {
     sums: Vec<T::Native>,
-    /// Each group's values, for `avg`.
+    /// Each group's values, for `avg` (empty for `sum`).
     counts: Vec<u64>,
-    /// Whether each group saw a value.
-    seen: Vec<bool>,
+    /// Whether each group saw a value, once a batch had nulls since the
+    /// last emission; until then every group did. DataFusion's `NullState`
+    /// does the same, so the states have a null buffer when its do.
+    seen: Option<BooleanBufferBuilder>,
     average: bool,
 }
 
@@ -135,38 +146,36 @@ impl<T: ArrowPrimitiveType> Sums<T> {
         Self {
             sums: Vec::new(),
             counts: Vec::new(),
-            seen: Vec::new(),
+            seen: None,
             average,
         }
     }
+}
 
-    /// `values`' rows of `run` that are valid by `nulls`, added to `group`.
-    fn add(
-        &mut self,
-        values: &[T::Native],
-        nulls: Option<&NullBuffer>,
-        run: &Range<usize>,
-        group: usize,
-    ) {
-        let mut sum = self.sums[group];
-        let mut count = 0;
-        match nulls {
-            None => {
-                for &value in &values[run.clone()] {
-                    sum = sum.add_wrapping(value);
-                }
-                count = run.len();
+/// `sum` plus `values`' rows of `run` that `nulls` leaves valid, added in
+/// order, and how many were.
+fn run_sum<N: ArrowNativeTypeOp>(
+    mut sum: N,
+    values: &[N],
+    nulls: Option<&NullBuffer>,
+    run: Range<usize>,
+) -> (N, usize) {
+    match nulls {
+        None => {
+            let count = run.len();
+            for &value in &values[run] {
+                sum = sum.add_wrapping(value);
             }
-            Some(nulls) => {
-                for row in run.clone().filter(|&row| nulls.is_valid(row)) {
-                    sum = sum.add_wrapping(values[row]);
-                    count += 1;
-                }
-            }
+            (sum, count)
         }
-        self.sums[group] = sum;
-        self.counts[group] += count as u64;
-        self.seen[group] |= count > 0;
+        Some(nulls) => {
+            let mut count = 0;
+            for row in run.filter(|&row| nulls.is_valid(row)) {
+                sum = sum.add_wrapping(values[row]);
+                count += 1;
+            }
+            (sum, count)
+        }
     }
 }
 
@@ -185,27 +194,42 @@ impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
                 values.data_type()
             ))
         })?;
-        self.sums.resize(groups_len, T::Native::default());
-        self.counts.resize(groups_len, 0);
-        self.seen.resize(groups_len, false);
         let nulls = values.nulls().filter(|nulls| nulls.null_count() > 0);
+        if nulls.is_some() && self.seen.is_none() {
+            // The groups so far all saw a value.
+            let mut seen = BooleanBufferBuilder::new(groups_len);
+            seen.append_n(self.sums.len(), true);
+            self.seen = Some(seen);
+        }
+        if let Some(seen) = &mut self.seen {
+            seen.append_n(groups_len - seen.len(), false);
+        }
+        self.sums.resize(groups_len, T::Native::default());
+        if self.average {
+            self.counts.resize(groups_len, 0);
+        }
+        let data = values.values();
         for (run, &group) in runs.iter().zip(groups) {
-            self.add(values.values(), nulls, run, group);
+            let (sum, count) = run_sum(self.sums[group], data, nulls, run.clone());
+            self.sums[group] = sum;
+            if count > 0 {
+                if self.average {
+                    self.counts[group] += count as u64;
+                }
+                if let Some(seen) = &mut self.seen {
+                    seen.set_bit(group, true);
+                }
+            }
         }
         Ok(())
     }
 
     fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
-        let seen = take(&mut self.seen);
-        // No null buffer when every group saw a value, as DataFusion's.
-        let nulls = (!seen.iter().all(|&seen| seen)).then(|| NullBuffer::from(seen));
+        let nulls = take(&mut self.seen).map(|mut seen| NullBuffer::new(seen.finish()));
         let sums = PrimitiveArray::<T>::new(take(&mut self.sums).into(), nulls.clone());
-        let counts = take(&mut self.counts);
         Ok(if self.average {
-            vec![
-                Arc::new(UInt64Array::new(counts.into(), nulls)),
-                Arc::new(sums),
-            ]
+            let counts = UInt64Array::new(take(&mut self.counts).into(), nulls);
+            vec![Arc::new(counts), Arc::new(sums)]
         } else {
             vec![Arc::new(sums)]
         })
@@ -214,14 +238,16 @@ impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
     fn size(&self) -> usize {
         self.sums.capacity() * size_of::<T::Native>()
             + self.counts.capacity() * size_of::<u64>()
-            + self.seen.capacity()
+            + self.seen.as_ref().map_or(0, BooleanBufferBuilder::capacity) / 8
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Decimal128Array, Float64Array, UInt64Array};
+    use arrow::array::{
+        BooleanArray, Decimal128Array, DictionaryArray, Float64Array, Int32Array, UInt64Array,
+    };
     use arrow::datatypes::Field;
     use datafusion::functions_aggregate::average::avg_udaf;
     use datafusion::functions_aggregate::count::count_udaf;
@@ -261,8 +287,11 @@ mod tests {
 
     /// Feeds DataFusion's groups accumulator for `udaf` over `values` row by
     /// row and pond's run by run, in batches, and checks their states are
-    /// equal, float bits included.
-    fn agree(udaf: Arc<AggregateUDF>, values: ArrayRef, rng: &mut StdRng) {
+    /// equal, float bits and null buffers included; twice, as a table fed
+    /// again after an emission. With `nulls`, some groups are null in
+    /// every row, some only in the first batch, and the third batch is all
+    /// null.
+    fn agree(udaf: Arc<AggregateUDF>, values: ArrayRef, rng: &mut StdRng, nulls: bool) {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "v",
             values.data_type().clone(),
@@ -272,31 +301,44 @@ mod tests {
         let mut datafusion = function.create_groups_accumulator().unwrap();
         let mut pond = run_accumulator(&function, &schema)
             .unwrap_or_else(|| panic!("no accumulator fed runs for {}", function.name()));
-        let mut groups_len = 0;
-        let mut offset = 0;
-        while offset < values.len() {
-            let batch_rows = rng.random_range(1..300).min(values.len() - offset);
-            let batch = values.slice(offset, batch_rows);
-            offset += batch_rows;
-            let (runs, groups): (Vec<_>, Vec<_>) =
-                runs(rng, batch_rows, &mut groups_len).into_iter().unzip();
-            let row_groups: Vec<usize> = (runs.iter().zip(&groups))
-                .flat_map(|(run, &group)| std::iter::repeat_n(group, run.len()))
-                .collect();
-            (datafusion.update_batch(&[Arc::clone(&batch)], &row_groups, None, groups_len))
-                .unwrap();
-            pond.update(&batch, &runs, &groups, groups_len).unwrap();
-        }
-        let expected = datafusion.state(EmitTo::All).unwrap();
-        let states = pond.state().unwrap();
-        assert_eq!(states.len(), expected.len());
-        for (state, expected) in states.iter().zip(&expected) {
-            assert_eq!(state.as_ref(), expected.as_ref(), "{}", function.name());
-            if let Some(floats) = expected.as_primitive_opt::<Float64Type>() {
-                let bits = |array: &Float64Array| -> Vec<Option<u64>> {
-                    array.iter().map(|v| v.map(f64::to_bits)).collect()
-                };
-                assert_eq!(bits(state.as_primitive()), bits(floats));
+        for _ in 0..2 {
+            let mut groups_len = 0;
+            let mut offset = 0;
+            let mut batches = 0;
+            while offset < values.len() {
+                let batch_rows = rng.random_range(1..300).min(values.len() - offset);
+                let (runs, groups): (Vec<_>, Vec<_>) =
+                    runs(rng, batch_rows, &mut groups_len).into_iter().unzip();
+                let row_groups: Vec<usize> = (runs.iter().zip(&groups))
+                    .flat_map(|(run, &group)| std::iter::repeat_n(group, run.len()))
+                    .collect();
+                let mut batch = values.slice(offset, batch_rows);
+                if nulls {
+                    let null: BooleanArray = (row_groups.iter())
+                        .map(|group| {
+                            Some(batches == 2 || group % 7 == 3 || (group % 7 == 5 && batches == 0))
+                        })
+                        .collect();
+                    batch = arrow::compute::nullif(&batch, &null).unwrap();
+                }
+                offset += batch_rows;
+                batches += 1;
+                (datafusion.update_batch(&[Arc::clone(&batch)], &row_groups, None, groups_len))
+                    .unwrap();
+                pond.update(&batch, &runs, &groups, groups_len).unwrap();
+            }
+            let expected = datafusion.state(EmitTo::All).unwrap();
+            let states = pond.state().unwrap();
+            assert_eq!(states.len(), expected.len());
+            for (state, expected) in states.iter().zip(&expected) {
+                assert_eq!(state.as_ref(), expected.as_ref(), "{}", function.name());
+                assert_eq!(state.nulls(), expected.nulls(), "{}", function.name());
+                if let Some(floats) = expected.as_primitive_opt::<Float64Type>() {
+                    let bits = |array: &Float64Array| -> Vec<Option<u64>> {
+                        array.iter().map(|v| v.map(f64::to_bits)).collect()
+                    };
+                    assert_eq!(bits(state.as_primitive()), bits(floats));
+                }
             }
         }
         // Emptied: a second emission holds no group.
@@ -334,13 +376,18 @@ mod tests {
                     .map(|_| (!nulls || rng.random_bool(0.8)).then(|| rng.random::<u64>()))
                     .collect::<UInt64Array>(),
             );
-            agree(avg_udaf(), Arc::clone(&floats), &mut rng);
-            agree(sum_udaf(), Arc::clone(&floats), &mut rng);
-            agree(sum_udaf(), Arc::clone(&integers), &mut rng);
-            agree(sum_udaf(), unsigned, &mut rng);
-            agree(count_udaf(), floats, &mut rng);
-            agree(count_udaf(), integers, &mut rng);
+            agree(avg_udaf(), Arc::clone(&floats), &mut rng, nulls);
+            agree(sum_udaf(), Arc::clone(&floats), &mut rng, nulls);
+            agree(sum_udaf(), Arc::clone(&integers), &mut rng, nulls);
+            agree(sum_udaf(), unsigned, &mut rng, nulls);
+            agree(count_udaf(), floats, &mut rng, nulls);
+            agree(count_udaf(), integers, &mut rng, nulls);
         }
+        // `count` by logical nulls: of a dictionary whose values are null.
+        let keys = Int32Array::from_iter_values((0..500).map(|i| i % 3));
+        let values = Float64Array::from(vec![Some(1.5), None, Some(2.5)]);
+        let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(values)));
+        agree(count_udaf(), dictionary, &mut rng, false);
     }
 
     #[test]
