@@ -9,14 +9,14 @@
 //! aggregation of a series and does what it does, with the same groups
 //! accumulators fed the same rows in the same order, but it looks up only
 //! the first row of each run of equal keys, and gives the run's other rows
-//! the same group. `count`, `sum` and `avg` then add up a run at a time
-//! ([`crate::run_sums`]), with the same additions in the same order.
+//! the same group. `count`, `sum`, `avg`, `min` and `max` then fold a run
+//! at a time ([`crate::run_sums`]), with the same steps in the same order.
 //!
 //! The answer is DataFusion's, to the bit: a run's rows are in one group
 //! (rows that arrow's `partition` finds equal group together: equal strings,
 //! numbers, times, or floats of the same bits), and each accumulator sees
 //! every row, in order, with its group. Only the aggregation's table lookups
-//! and the loads and stores of its sums change.
+//! and the loads and stores of its sums and extremes change.
 //!
 //! Where the rows do not come in runs, the node hands them to DataFusion's
 //! own aggregation: it looks at the first batches of its partition (until
@@ -90,8 +90,9 @@ pub(crate) fn aggregate_runs(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn E
 /// A partial aggregation, DataFusion's [`AggregateExec`] in
 /// [`AggregateMode::Partial`], that looks up only the first row of each run
 /// of equal group keys in its groups and gives the run's rows that group.
-/// The accumulators see the same rows in the same order (`count`, `sum` and
-/// `avg` add up a run at a time, the same additions), so the partial states
+/// The accumulators see the same rows in the same order (`count`, `sum`,
+/// `avg`, `min` and `max` fold a run at a time, the same steps), so the
+/// partial states
 /// and the answer are DataFusion's. Where the rows do not come in runs,
 /// DataFusion's aggregation takes them.
 /// Placed by [`crate::SeriesTimePruning`] over series; see
@@ -863,7 +864,7 @@ mod tests {
     #[tokio::test]
     async fn partial_states_are_datafusions_to_the_bit() {
         use arrow::array::Float64Array;
-        use datafusion::functions_aggregate::{average, count, min_max};
+        use datafusion::functions_aggregate::{average, count, min_max, stddev};
         use rand::rngs::StdRng;
         use rand::{Rng, SeedableRng};
         let schema = Arc::new(Schema::new(vec![
@@ -871,8 +872,8 @@ mod tests {
             Field::new("v", DataType::Float64, true),
         ]));
         // Keys in runs of 37, but for 600 rows where they change every
-        // other row; floats of all sizes, and nulls. `avg`, `sum` and
-        // `count` are fed by runs, `max` by rows.
+        // other row; floats of all sizes, and nulls. `avg`, `sum`,
+        // `count` and `max` are fed by runs, `stddev` by rows.
         let mut rng = StdRng::seed_from_u64(5);
         let key = |row: i64| match row {
             3_000..3_600 => row / 2 % 5,
@@ -900,6 +901,7 @@ mod tests {
             sum_udaf(),
             count::count_udaf(),
             min_max::max_udaf(),
+            stddev::stddev_udaf(),
         ]
         .into_iter()
         .enumerate()
@@ -917,7 +919,7 @@ mod tests {
                 AggregateMode::Partial,
                 group_by,
                 functions,
-                vec![None; 4],
+                vec![None; 5],
                 input,
                 Arc::clone(&schema),
             )
@@ -926,7 +928,7 @@ mod tests {
         let fed_by_runs: Vec<bool> = (aggregate.aggr_expr().iter())
             .map(|function| run_accumulator(function, &schema).is_some())
             .collect();
-        assert_eq!(fed_by_runs, [true, true, true, false]);
+        assert_eq!(fed_by_runs, [true, true, true, true, false]);
         let exec = Arc::new(RunAggregateExec::new(Arc::clone(&aggregate)).unwrap());
         let all = |batches: Vec<RecordBatch>| {
             arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()

@@ -1,15 +1,17 @@
-//! `count`, `sum` and `avg` fed a run of rows of one group at a time, for
-//! [`crate::RunAggregateExec`], keeping the partial states DataFusion's
-//! own groups accumulators keep, to the bit.
+//! `count`, `sum`, `avg`, `min` and `max` fed a run of rows of one group at
+//! a time, for [`crate::RunAggregateExec`], keeping the partial states
+//! DataFusion's own groups accumulators keep, to the bit.
 //!
 //! DataFusion's groups accumulators take a group for every row: for each
-//! row, they load its group's sum from memory, add the value, store the sum
-//! back, and mark the group as having seen a value. Adding up a run of rows
-//! of one group instead keeps the sum in a register and marks the group
-//! once. The additions are the same, in the same order (a group's sum
+//! row, they load its group's sum (or extreme) from memory, fold the value
+//! in, store it back, and mark the group as having seen a value. Folding a
+//! run of rows of one group instead keeps the value in a register and marks
+//! the group once. The steps are the same, in the same order (a group's sum
 //! starts at zero and adds each of its values in the order of the rows), so
-//! a float sum ends with the same bits.
+//! a float sum ends with the same bits, and a NaN goes where DataFusion's
+//! would.
 
+use std::cmp::Ordering;
 use std::mem::take;
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use arrow::datatypes::{ArrowNativeTypeOp, DataType, Float64Type, Int64Type, Sche
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions_aggregate::average::Avg;
 use datafusion::functions_aggregate::count::Count;
+use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::functions_aggregate::sum::Sum;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
@@ -49,10 +52,10 @@ pub(crate) trait RunAccumulator: Send {
 
 /// The accumulator fed by runs for `function`, whose input has `schema`,
 /// if there is one whose partial state is the one DataFusion's
-/// accumulator for it keeps: `count` of anything, `sum` of `Int64`,
-/// `UInt64` or `Float64`, and `avg` of `Float64` (to which DataFusion casts
-/// integers). Not for `DISTINCT`; the caller has checked that it is
-/// neither filtered nor ordered.
+/// accumulator for it keeps: `count` of anything; `sum`, `min` and `max`
+/// of `Int64`, `UInt64` or `Float64`; and `avg` of `Float64` (to which
+/// DataFusion casts integers). Not for `DISTINCT`; the caller has checked
+/// that it is neither filtered nor ordered.
 pub(crate) fn run_accumulator(
     function: &AggregateFunctionExpr,
     schema: &Schema,
@@ -71,18 +74,73 @@ pub(crate) fn run_accumulator(
     if udf.is::<Count>() {
         return (states == [Int64]).then(|| Box::new(Counts::default()) as _);
     }
-    let average = udf.is::<Avg>();
-    if !average && !udf.is::<Sum>() {
+    let fold = if udf.is::<Sum>() {
+        Fold::Sum
+    } else if udf.is::<Avg>() {
+        Fold::Average
+    } else if udf.is::<Max>() {
+        Fold::Max
+    } else if udf.is::<Min>() {
+        Fold::Min
+    } else {
+        return None;
+    };
+    // DataFusion's states: a count and a sum for `avg`, else one value of
+    // the argument's type, which is the result's.
+    let expected = match fold {
+        Fold::Average => vec![UInt64, Float64],
+        _ => vec![argument.clone()],
+    };
+    if result != argument || states != expected {
         return None;
     }
-    match (average, argument, result, states.as_slice()) {
-        (false, Int64, Int64, [Int64]) => Some(Box::new(Sums::<Int64Type>::new(false))),
-        (false, UInt64, UInt64, [UInt64]) => Some(Box::new(Sums::<UInt64Type>::new(false))),
-        (false, Float64, Float64, [Float64]) => Some(Box::new(Sums::<Float64Type>::new(false))),
-        (true, Float64, Float64, [UInt64, Float64]) => {
-            Some(Box::new(Sums::<Float64Type>::new(true)))
-        }
+    match (argument, fold) {
+        (Float64, _) => Some(folds::<Float64Type>(fold, f64::MIN, f64::MAX)),
+        (_, Fold::Average) => None,
+        (Int64, _) => Some(folds::<Int64Type>(fold, i64::MIN, i64::MAX)),
+        (UInt64, _) => Some(folds::<UInt64Type>(fold, u64::MIN, u64::MAX)),
         _ => None,
+    }
+}
+
+/// What a [`Folds`] keeps per group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Sum,
+    Average,
+    Max,
+    Min,
+}
+
+/// The accumulator for `fold` of values of type `T`, whose least and
+/// greatest values are `least` and `greatest`: DataFusion's `min` and
+/// `max` start from them (not from infinities), and a value replaces the
+/// extreme when it is beyond it or does not compare with it (a NaN).
+fn folds<T: ArrowPrimitiveType>(
+    fold: Fold,
+    least: T::Native,
+    greatest: T::Native,
+) -> Box<dyn RunAccumulator> {
+    let add = |sum: T::Native, value: T::Native| sum.add_wrapping(value);
+    match fold {
+        Fold::Sum => Box::new(Folds::<T, _>::new(T::Native::default(), false, add)),
+        Fold::Average => Box::new(Folds::<T, _>::new(T::Native::default(), true, add)),
+        Fold::Max => Box::new(Folds::<T, _>::new(
+            least,
+            false,
+            |max, value: T::Native| match value.partial_cmp(&max) {
+                Some(Ordering::Greater) | None => value,
+                _ => max,
+            },
+        )),
+        Fold::Min => Box::new(Folds::<T, _>::new(
+            greatest,
+            false,
+            |min, value: T::Native| match value.partial_cmp(&min) {
+                Some(Ordering::Less) | None => value,
+                _ => min,
+            },
+        )),
     }
 }
 
@@ -126,13 +184,16 @@ impl RunAccumulator for Counts {
     }
 }
 
-/// `sum`, or `avg` (a sum and a count), of each group's values that are
-/// not null: DataFusion's `PrimitiveGroupsAccumulator` with wrapping
-/// addition, or its `AvgGroupsAccumulator`. A group that saw no value has
-/// a null state.
-struct Sums<T: ArrowPrimitiveType> {
-    sums: Vec<T::Native>,
-    /// Each group's values, for `avg` (empty for `sum`).
+/// `sum`, `min` or `max`, or `avg` (a sum and a count), of each group's
+/// values that are not null: DataFusion's `PrimitiveGroupsAccumulator`
+/// (for `sum` with wrapping addition), or its `AvgGroupsAccumulator`.
+/// Each group starts at `start` and folds its values in with `fold`, in
+/// the order of the rows. A group that saw no value has a null state.
+struct Folds<T: ArrowPrimitiveType, F> {
+    values: Vec<T::Native>,
+    start: T::Native,
+    fold: F,
+    /// Each group's values, for `avg` (empty otherwise).
     counts: Vec<u64>,
     /// Whether each group saw a value, once a batch had nulls since the
     /// last emission; until then every group did. DataFusion's `NullState`
@@ -141,10 +202,12 @@ struct Sums<T: ArrowPrimitiveType> {
     average: bool,
 }
 
-impl<T: ArrowPrimitiveType> Sums<T> {
-    fn new(average: bool) -> Self {
+impl<T: ArrowPrimitiveType, F> Folds<T, F> {
+    fn new(start: T::Native, average: bool, fold: F) -> Self {
         Self {
-            sums: Vec::new(),
+            values: Vec::new(),
+            start,
+            fold,
             counts: Vec::new(),
             seen: None,
             average,
@@ -152,34 +215,39 @@ impl<T: ArrowPrimitiveType> Sums<T> {
     }
 }
 
-/// `sum` plus `values`' rows of `run` that `nulls` leaves valid, added in
-/// order, and how many were.
-fn run_sum<N: ArrowNativeTypeOp>(
-    mut sum: N,
+/// `value` with `values`' rows of `run` that `nulls` leaves valid folded
+/// in, in order, and how many were.
+fn run_fold<N: Copy>(
+    mut value: N,
     values: &[N],
     nulls: Option<&NullBuffer>,
     run: Range<usize>,
+    fold: &impl Fn(N, N) -> N,
 ) -> (N, usize) {
     match nulls {
         None => {
             let count = run.len();
-            for &value in &values[run] {
-                sum = sum.add_wrapping(value);
+            for &next in &values[run] {
+                value = fold(value, next);
             }
-            (sum, count)
+            (value, count)
         }
         Some(nulls) => {
             let mut count = 0;
             for row in run.filter(|&row| nulls.is_valid(row)) {
-                sum = sum.add_wrapping(values[row]);
+                value = fold(value, values[row]);
                 count += 1;
             }
-            (sum, count)
+            (value, count)
         }
     }
 }
 
-impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
+impl<T, F> RunAccumulator for Folds<T, F>
+where
+    T: ArrowPrimitiveType,
+    F: Fn(T::Native, T::Native) -> T::Native + Send,
+{
     fn update(
         &mut self,
         values: &ArrayRef,
@@ -189,7 +257,7 @@ impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
     ) -> DfResult<()> {
         let values = values.as_primitive_opt::<T>().ok_or_else(|| {
             DataFusionError::Internal(format!(
-                "a sum of {} fed {}",
+                "an aggregate of {} fed {}",
                 T::DATA_TYPE,
                 values.data_type()
             ))
@@ -198,20 +266,20 @@ impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
         if nulls.is_some() && self.seen.is_none() {
             // The groups so far all saw a value.
             let mut seen = BooleanBufferBuilder::new(groups_len);
-            seen.append_n(self.sums.len(), true);
+            seen.append_n(self.values.len(), true);
             self.seen = Some(seen);
         }
         if let Some(seen) = &mut self.seen {
             seen.append_n(groups_len - seen.len(), false);
         }
-        self.sums.resize(groups_len, T::Native::default());
+        self.values.resize(groups_len, self.start);
         if self.average {
             self.counts.resize(groups_len, 0);
         }
         let data = values.values();
         for (run, &group) in runs.iter().zip(groups) {
-            let (sum, count) = run_sum(self.sums[group], data, nulls, run.clone());
-            self.sums[group] = sum;
+            let (value, count) = run_fold(self.values[group], data, nulls, run.clone(), &self.fold);
+            self.values[group] = value;
             if count > 0 {
                 if self.average {
                     self.counts[group] += count as u64;
@@ -226,17 +294,17 @@ impl<T: ArrowPrimitiveType> RunAccumulator for Sums<T> {
 
     fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
         let nulls = take(&mut self.seen).map(|mut seen| NullBuffer::new(seen.finish()));
-        let sums = PrimitiveArray::<T>::new(take(&mut self.sums).into(), nulls.clone());
+        let values = PrimitiveArray::<T>::new(take(&mut self.values).into(), nulls.clone());
         Ok(if self.average {
             let counts = UInt64Array::new(take(&mut self.counts).into(), nulls);
-            vec![Arc::new(counts), Arc::new(sums)]
+            vec![Arc::new(counts), Arc::new(values)]
         } else {
-            vec![Arc::new(sums)]
+            vec![Arc::new(values)]
         })
     }
 
     fn size(&self) -> usize {
-        self.sums.capacity() * size_of::<T::Native>()
+        self.values.capacity() * size_of::<T::Native>()
             + self.counts.capacity() * size_of::<u64>()
             + self.seen.as_ref().map_or(0, BooleanBufferBuilder::capacity) / 8
     }
@@ -251,6 +319,7 @@ mod tests {
     use arrow::datatypes::Field;
     use datafusion::functions_aggregate::average::avg_udaf;
     use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::logical_expr::{AggregateUDF, EmitTo};
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
@@ -331,13 +400,21 @@ mod tests {
             let states = pond.state().unwrap();
             assert_eq!(states.len(), expected.len());
             for (state, expected) in states.iter().zip(&expected) {
-                assert_eq!(state.as_ref(), expected.as_ref(), "{}", function.name());
-                assert_eq!(state.nulls(), expected.nulls(), "{}", function.name());
-                if let Some(floats) = expected.as_primitive_opt::<Float64Type>() {
-                    let bits = |array: &Float64Array| -> Vec<Option<u64>> {
-                        array.iter().map(|v| v.map(f64::to_bits)).collect()
-                    };
-                    assert_eq!(bits(state.as_primitive()), bits(floats));
+                let name = function.name();
+                assert_eq!(state.data_type(), expected.data_type(), "{name}");
+                assert_eq!(state.nulls(), expected.nulls(), "{name}");
+                match expected.as_primitive_opt::<Float64Type>() {
+                    // By their bits, but any NaN for a NaN: arithmetic
+                    // leaves a NaN's sign and payload open (the compiler
+                    // may swap the operands of an addition of two NaNs).
+                    Some(floats) => {
+                        let bits = |array: &Float64Array| -> Vec<Option<u64>> {
+                            let bits = |v: f64| if v.is_nan() { 1 } else { v.to_bits() };
+                            array.iter().map(|v| v.map(bits)).collect()
+                        };
+                        assert_eq!(bits(state.as_primitive()), bits(floats), "{name}");
+                    }
+                    None => assert_eq!(state.as_ref(), expected.as_ref(), "{name}"),
                 }
             }
         }
@@ -355,10 +432,13 @@ mod tests {
             let nulls = round % 2 == 0;
             let floats: Float64Array = (0..rows)
                 .map(|_| {
-                    let value = match rng.random_range(0..10) {
-                        0 => -0.0,
-                        1 => 0.0,
-                        2 => rng.random_range(-1e12..1e12),
+                    let value = match rng.random_range(0..40) {
+                        0..4 => -0.0,
+                        4..8 => 0.0,
+                        8 => f64::NAN,
+                        9 => f64::INFINITY,
+                        10 => f64::NEG_INFINITY,
+                        11..20 => rng.random_range(-1e12..1e12),
                         _ => rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-8..8)),
                     };
                     (!nulls || rng.random_bool(0.8)).then_some(value)
@@ -379,10 +459,21 @@ mod tests {
             agree(avg_udaf(), Arc::clone(&floats), &mut rng, nulls);
             agree(sum_udaf(), Arc::clone(&floats), &mut rng, nulls);
             agree(sum_udaf(), Arc::clone(&integers), &mut rng, nulls);
-            agree(sum_udaf(), unsigned, &mut rng, nulls);
+            agree(sum_udaf(), Arc::clone(&unsigned), &mut rng, nulls);
+            for extreme in [max_udaf(), min_udaf()] {
+                agree(Arc::clone(&extreme), Arc::clone(&floats), &mut rng, nulls);
+                agree(Arc::clone(&extreme), Arc::clone(&integers), &mut rng, nulls);
+                agree(extreme, Arc::clone(&unsigned), &mut rng, nulls);
+            }
             agree(count_udaf(), floats, &mut rng, nulls);
             agree(count_udaf(), integers, &mut rng, nulls);
         }
+        // Extremes start from the type's least and greatest values, not
+        // from infinities: DataFusion's `max` of `-inf` alone is `f64::MIN`.
+        let infinities: ArrayRef = Arc::new(Float64Array::from(vec![f64::NEG_INFINITY; 50]));
+        agree(max_udaf(), Arc::clone(&infinities), &mut rng, false);
+        let infinities: ArrayRef = Arc::new(Float64Array::from(vec![f64::INFINITY; 50]));
+        agree(min_udaf(), infinities, &mut rng, false);
         // `count` by logical nulls: of a dictionary whose values are null.
         let keys = Int32Array::from_iter_values((0..500).map(|i| i % 3));
         let values = Float64Array::from(vec![Some(1.5), None, Some(2.5)]);
@@ -406,8 +497,11 @@ mod tests {
             assert!(run_accumulator(&function(udaf, &schema), &schema).is_none());
         }
         assert!(run_accumulator(&function(count_udaf(), &schema), &schema).is_some());
+        for udaf in [max_udaf(), min_udaf()] {
+            assert!(run_accumulator(&function(udaf, &schema), &schema).is_none());
+        }
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, true)]));
-        let max = datafusion::functions_aggregate::min_max::max_udaf();
-        assert!(run_accumulator(&function(max, &schema), &schema).is_none());
+        let stddev = datafusion::functions_aggregate::stddev::stddev_udaf();
+        assert!(run_accumulator(&function(stddev, &schema), &schema).is_none());
     }
 }
