@@ -47,8 +47,8 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{OrderingRequirements, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -135,7 +135,8 @@ impl RunAggregateExec {
     }
 
     /// Whether `aggregate` is one the node does as DataFusion does: a
-    /// partial aggregation of rows in no order it relies on, grouped by
+    /// partial aggregation of rows in no order it relies on or sorted by
+    /// all its group keys (not by some of them only), grouped by
     /// one set of expressions (no grouping sets) of types whose runs arrow
     /// finds, without a limit or a dynamic filter, whose every aggregate
     /// has a groups accumulator and no `DISTINCT`, `ORDER BY` or `FILTER`.
@@ -146,7 +147,10 @@ impl RunAggregateExec {
         };
         keys.fields().iter().all(|key| has_runs(key.data_type()))
             && *aggregate.mode() == AggregateMode::Partial
-            && *aggregate.input_order_mode() == InputOrderMode::Linear
+            && matches!(
+                aggregate.input_order_mode(),
+                InputOrderMode::Linear | InputOrderMode::Sorted
+            )
             && grouped.is_single()
             && !grouped.expr().is_empty()
             && aggregate.limit_options().is_none()
@@ -206,6 +210,7 @@ impl RunAggregateExec {
             return self.hand_over(input, partition, context, &table.baseline);
         }
         let options = &context.session_config().options().execution;
+        let sorted = *self.aggregate.input_order_mode() == InputOrderMode::Sorted;
         let folding = Folding {
             exec: self,
             partition,
@@ -213,6 +218,7 @@ impl RunAggregateExec {
                 options.skip_partial_aggregation_probe_rows_threshold,
                 options.skip_partial_aggregation_probe_ratio_threshold,
             ),
+            sorted,
             context: Arc::clone(&context),
             input: Some(input),
             table,
@@ -268,6 +274,8 @@ struct Folding {
     /// DataFusion's probe for partial aggregations that do not reduce:
     /// after this many rows, more than this many groups per row.
     probe: (usize, f64),
+    /// Whether the rows come sorted by the group keys.
+    sorted: bool,
     /// The input, until it ends or is handed over.
     input: Option<SendableRecordBatchStream>,
     table: RunTable,
@@ -301,6 +309,15 @@ impl Folding {
             let groups = self.table.groups.len();
             if !self.table.fits() {
                 self.pending = self.table.emit()?;
+            } else if self.sorted && groups > 1 && self.table.last_group == Some(groups - 1) {
+                // Rows sorted by the keys: every group but the last row's
+                // is done, and goes out now, in order, as DataFusion's
+                // aggregation of sorted rows does.
+                self.pending = self.table.emit_to(EmitTo::First(groups - 1))?;
+            }
+            if self.sorted {
+                // DataFusion does not probe aggregations of sorted rows.
+                continue;
             }
             // DataFusion's probe, as it runs it: after each batch once
             // enough rows came, on the groups before any early emission;
@@ -367,10 +384,10 @@ impl Accumulation {
         }
     }
 
-    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
         match self {
-            Self::Rows(accumulator) => accumulator.state(EmitTo::All),
-            Self::Runs(accumulator) => accumulator.state(),
+            Self::Rows(accumulator) => accumulator.state(emit_to),
+            Self::Runs(accumulator) => accumulator.state(emit_to),
         }
     }
 }
@@ -402,6 +419,8 @@ struct RunTable {
     /// The batch's runs of rows of one group, and each run's group.
     runs: Vec<Range<usize>>,
     run_groups: Vec<usize>,
+    /// The group of the batch's last row.
+    last_group: Option<usize>,
     reservation: MemoryReservation,
     batch_size: usize,
     baseline: BaselineMetrics,
@@ -432,11 +451,15 @@ impl RunTable {
             .register(context.memory_pool());
         Ok(Self {
             aggregate: Arc::clone(aggregate),
-            groups: new_group_values(group_schema, &GroupOrdering::None)?,
+            groups: new_group_values(
+                group_schema,
+                &GroupOrdering::try_new(aggregate.input_order_mode())?,
+            )?,
             accumulators,
             row_groups: Vec::new(),
             runs: Vec::new(),
             run_groups: Vec::new(),
+            last_group: None,
             reservation,
             batch_size: context.session_config().batch_size().max(1),
             baseline: BaselineMetrics::new(metrics, partition),
@@ -474,6 +497,7 @@ impl RunTable {
                     .map(|k| arrow::compute::take(k.as_ref(), &firsts, None))
                     .collect::<Result<Vec<_>, _>>()?;
                 self.groups.intern(&run_keys, &mut self.run_groups)?;
+                self.last_group = self.run_groups.last().copied();
                 self.runs_looked_up.add(runs.len());
                 self.runs = runs;
                 if by_rows {
@@ -486,6 +510,7 @@ impl RunTable {
             }
             None => {
                 self.groups.intern(keys, &mut self.row_groups)?;
+                self.last_group = self.row_groups.last().copied();
                 self.rows_looked_up.add(rows);
                 if self
                     .accumulators
@@ -530,19 +555,32 @@ impl RunTable {
     /// The groups' partial states, in batches of the session's size; the
     /// table is then empty.
     fn emit(&mut self) -> DfResult<VecDeque<RecordBatch>> {
+        self.emit_to(EmitTo::All)
+    }
+
+    /// The partial states of the groups `emit_to` names, in batches of the
+    /// session's size, which the table then drops.
+    fn emit_to(&mut self, emit_to: EmitTo) -> DfResult<VecDeque<RecordBatch>> {
         let _timer = self.baseline.elapsed_compute().timer();
         if self.groups.is_empty() {
             return Ok(VecDeque::new());
         }
-        let mut columns = self.groups.emit(EmitTo::All)?;
+        let mut columns = self.groups.emit(emit_to)?;
         for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state()?);
+            columns.extend(accumulator.state(emit_to)?);
         }
         let all = RecordBatch::try_new(self.aggregate.schema(), columns)?;
         let rows = all.num_rows();
         self.baseline.record_output(rows);
-        self.groups.clear_shrink(0);
-        self.reservation.free();
+        drop(_timer);
+        if self.groups.is_empty() {
+            self.groups.clear_shrink(0);
+            self.reservation.free();
+        } else {
+            // What the groups left hold, granted or not: the next batch's
+            // check emits them all if not.
+            let _ = self.fits();
+        }
         Ok((0..rows)
             .step_by(self.batch_size)
             .map(|start| all.slice(start, self.batch_size.min(rows - start)))
@@ -647,7 +685,11 @@ impl DisplayAs for RunAggregateExec {
             "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]",
             groups.join(", "),
             aggregates.join(", ")
-        )
+        )?;
+        match self.aggregate.input_order_mode() {
+            InputOrderMode::Sorted => f.write_str(", ordering_mode=Sorted"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -662,6 +704,14 @@ impl ExecutionPlan for RunAggregateExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![self.aggregate.input()]
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        self.aggregate.required_input_ordering()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        self.aggregate.maintains_input_order()
     }
 
     fn apply_expressions(
@@ -721,6 +771,17 @@ mod tests {
     /// A partial `sum(v) GROUP BY k` over `rows` rows in batches of 500,
     /// whose `k` is `key(row)` and `v` the row.
     fn sum_by_key(rows: i64, key: impl Fn(i64) -> i64) -> RunAggregateExec {
+        sum_grouped(rows, key, &["k"], &[])
+    }
+
+    /// The same, grouped by the columns `keys` (`k`, `v`), over rows that
+    /// declare themselves sorted by the columns `order`.
+    fn sum_grouped(
+        rows: i64,
+        key: impl Fn(i64) -> i64,
+        keys: &[&str],
+        order: &[&str],
+    ) -> RunAggregateExec {
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Int64, false),
             Field::new("v", DataType::Int64, false),
@@ -734,9 +795,15 @@ mod tests {
                 RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)]).unwrap()
             })
             .collect();
-        let input =
-            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
-        let group_by = PhysicalGroupBy::new_single(vec![(col("k", &schema).unwrap(), "k".into())]);
+        let input = ordered(
+            MemorySourceConfig::try_new(&[batches], Arc::clone(&schema), None).unwrap(),
+            order,
+        );
+        let group_by = PhysicalGroupBy::new_single(
+            (keys.iter())
+                .map(|k| (col(k, &schema).unwrap(), k.to_string()))
+                .collect(),
+        );
         let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &schema).unwrap()])
             .schema(Arc::clone(&schema))
             .alias("sum(v)")
@@ -752,6 +819,19 @@ mod tests {
         )
         .unwrap();
         RunAggregateExec::new(Arc::new(aggregate)).unwrap()
+    }
+
+    /// `source` declaring itself sorted by the columns `order`.
+    fn ordered(source: MemorySourceConfig, order: &[&str]) -> Arc<dyn ExecutionPlan> {
+        let schema = source.original_schema();
+        let order = order
+            .iter()
+            .map(|k| PhysicalSortExpr::new_default(col(k, &schema).unwrap()));
+        let source = match LexOrdering::new(order) {
+            Some(order) => source.try_with_sort_information(vec![order]).unwrap(),
+            None => source,
+        };
+        DataSourceExec::from_data_source(source)
     }
 
     /// The partial sums of `exec`'s output per key, merged, and the rows
@@ -959,28 +1039,70 @@ mod tests {
     #[test]
     // `with_new_children` is what `replace_children` calls for a node.
     #[allow(deprecated)]
-    fn rebuilt_over_rows_in_order_it_gives_way_to_datafusion() {
-        let exec = Arc::new(sum_by_key(1_000, |row| row / 50));
+    fn rebuilt_over_rows_in_another_order_it_gives_way_to_datafusion() {
+        let exec = Arc::new(sum_grouped(1_000, |row| row / 50, &["k", "v"], &[]));
         let input = exec.children()[0];
         let schema = input.schema();
-        let ordered = MemorySourceConfig::try_new(&[vec![]], Arc::clone(&schema), None)
-            .unwrap()
-            .try_with_sort_information(vec![
-                LexOrdering::new([PhysicalSortExpr::new_default(col("k", &schema).unwrap())])
-                    .unwrap(),
-            ])
-            .unwrap();
-        let ordered = DataSourceExec::from_data_source(ordered);
-        // Over rows in the order of the keys, the aggregation streams.
+        let by_k = || {
+            ordered(
+                MemorySourceConfig::try_new(&[vec![]], Arc::clone(&schema), None).unwrap(),
+                &["k"],
+            )
+        };
+        // Over rows sorted by some of the keys only, DataFusion's
+        // aggregation streams on them.
         let rebuilt = (Arc::clone(&exec) as Arc<dyn ExecutionPlan>)
-            .with_new_children(vec![ordered])
+            .with_new_children(vec![by_k()])
             .unwrap();
         let aggregate = rebuilt.downcast_ref::<AggregateExec>().unwrap();
-        assert_eq!(*aggregate.input_order_mode(), InputOrderMode::Sorted);
+        assert!(matches!(
+            aggregate.input_order_mode(),
+            InputOrderMode::PartiallySorted(_)
+        ));
         // Over the same input, it stands.
         let same = (Arc::clone(&exec) as Arc<dyn ExecutionPlan>)
             .with_new_children(vec![Arc::clone(input)])
             .unwrap();
         assert!(same.is::<RunAggregateExec>());
+        // Grouped by `k` alone, over rows sorted by it, it stands too.
+        let exec = Arc::new(sum_by_key(1_000, |row| row / 50));
+        let rebuilt = (exec as Arc<dyn ExecutionPlan>)
+            .with_new_children(vec![by_k()])
+            .unwrap();
+        let node = rebuilt.downcast_ref::<RunAggregateExec>().unwrap();
+        assert_eq!(*node.aggregate().input_order_mode(), InputOrderMode::Sorted);
+    }
+
+    #[tokio::test]
+    async fn groups_of_sorted_rows_go_out_as_they_end() {
+        // Keys in runs of 50 (each key once), 10 a batch of 500, declared
+        // sorted.
+        let key = |row: i64| row / 50;
+        let exec = Arc::new(sum_grouped(5_000, key, &["k"], &["k"]));
+        assert_eq!(*exec.aggregate().input_order_mode(), InputOrderMode::Sorted);
+        let context = SessionConfig::new().with_batch_size(500);
+        let context = TaskContext::default().with_session_config(context);
+        let batches = collect(Arc::clone(&exec) as _, Arc::new(context))
+            .await
+            .unwrap();
+        // A batch out for each batch in, the groups it ended (all but its
+        // last row's), and the last group at the end.
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 1]);
+        // In order, each key once, each sum whole.
+        let keys: Vec<i64> = (batches.iter())
+            .flat_map(|batch| {
+                batch
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(keys, (0..100).collect::<Vec<_>>());
+        let (sums, _) = merged(Arc::clone(&exec) as _, usize::MAX).await;
+        assert_eq!(sums, expected(5_000, key));
+        // Twice over.
+        assert_eq!(metric(&exec, "runs_looked_up"), 200);
     }
 }

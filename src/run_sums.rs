@@ -27,6 +27,7 @@ use datafusion::functions_aggregate::average::Avg;
 use datafusion::functions_aggregate::count::Count;
 use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::functions_aggregate::sum::Sum;
+use datafusion::logical_expr::EmitTo;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 /// An aggregate's partial states per group, fed runs of rows.
@@ -41,10 +42,10 @@ pub(crate) trait RunAccumulator: Send {
         groups_len: usize,
     ) -> DfResult<()>;
 
-    /// Every group's partial state, as DataFusion's groups accumulator
-    /// gives it to [`datafusion::logical_expr::EmitTo::All`]; the
-    /// accumulator is then empty.
-    fn state(&mut self) -> DfResult<Vec<ArrayRef>>;
+    /// The partial state of the groups `emit_to` names, as DataFusion's
+    /// groups accumulator gives it, which the accumulator then drops (the
+    /// groups after them move to the front).
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>>;
 
     /// The bytes it holds.
     fn size(&self) -> usize;
@@ -175,8 +176,9 @@ impl RunAccumulator for Counts {
         Ok(())
     }
 
-    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
-        Ok(vec![Arc::new(Int64Array::from(take(&mut self.counts)))])
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let counts = emit_to.take_needed(&mut self.counts);
+        Ok(vec![Arc::new(Int64Array::from(counts))])
     }
 
     fn size(&self) -> usize {
@@ -292,11 +294,24 @@ where
         Ok(())
     }
 
-    fn state(&mut self) -> DfResult<Vec<ArrayRef>> {
-        let nulls = take(&mut self.seen).map(|mut seen| NullBuffer::new(seen.finish()));
-        let values = PrimitiveArray::<T>::new(take(&mut self.values).into(), nulls.clone());
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        // As DataFusion's `NullState`: the first groups' bits go, and the
+        // rest's stay kept as bits.
+        let nulls = match (emit_to, take(&mut self.seen)) {
+            (_, None) => None,
+            (EmitTo::All, Some(mut seen)) => Some(NullBuffer::new(seen.finish())),
+            (EmitTo::First(n), Some(mut seen)) => {
+                let seen = seen.finish();
+                let mut rest = BooleanBufferBuilder::new(seen.len() - n);
+                rest.append_buffer(&seen.slice(n, seen.len() - n));
+                self.seen = Some(rest);
+                Some(NullBuffer::new(seen.slice(0, n)))
+            }
+        };
+        let values = emit_to.take_needed(&mut self.values);
+        let values = PrimitiveArray::<T>::new(values.into(), nulls.clone());
         Ok(if self.average {
-            let counts = UInt64Array::new(take(&mut self.counts).into(), nulls);
+            let counts = UInt64Array::new(emit_to.take_needed(&mut self.counts).into(), nulls);
             vec![Arc::new(counts), Arc::new(values)]
         } else {
             vec![Arc::new(values)]
@@ -321,7 +336,7 @@ mod tests {
     use datafusion::functions_aggregate::count::count_udaf;
     use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
     use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::logical_expr::{AggregateUDF, EmitTo};
+    use datafusion::logical_expr::AggregateUDF;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
     use datafusion::physical_expr::expressions::col;
     use rand::rngs::StdRng;
@@ -356,10 +371,12 @@ mod tests {
 
     /// Feeds DataFusion's groups accumulator for `udaf` over `values` row by
     /// row and pond's run by run, in batches, and checks their states are
-    /// equal, float bits and null buffers included; twice, as a table fed
-    /// again after an emission. With `nulls`, some groups are null in
-    /// every row, some only in the first batch, and the third batch is all
-    /// null.
+    /// equal, float bits and null buffers included: the first groups'
+    /// after some batches (as an aggregation of sorted rows emits the
+    /// groups it is done with), and all of them at the end; twice, as a
+    /// table fed again after an emission. With `nulls`, some groups are
+    /// null in every row, some only in the first batch, and the third
+    /// batch is all null.
     fn agree(udaf: Arc<AggregateUDF>, values: ArrayRef, rng: &mut StdRng, nulls: bool) {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "v",
@@ -367,9 +384,10 @@ mod tests {
             true,
         )]));
         let function = function(udaf, &schema);
+        let name = function.name();
         let mut datafusion = function.create_groups_accumulator().unwrap();
         let mut pond = run_accumulator(&function, &schema)
-            .unwrap_or_else(|| panic!("no accumulator fed runs for {}", function.name()));
+            .unwrap_or_else(|| panic!("no accumulator fed runs for {name}"));
         for _ in 0..2 {
             let mut groups_len = 0;
             let mut offset = 0;
@@ -395,31 +413,43 @@ mod tests {
                 (datafusion.update_batch(&[Arc::clone(&batch)], &row_groups, None, groups_len))
                     .unwrap();
                 pond.update(&batch, &runs, &groups, groups_len).unwrap();
-            }
-            let expected = datafusion.state(EmitTo::All).unwrap();
-            let states = pond.state().unwrap();
-            assert_eq!(states.len(), expected.len());
-            for (state, expected) in states.iter().zip(&expected) {
-                let name = function.name();
-                assert_eq!(state.data_type(), expected.data_type(), "{name}");
-                assert_eq!(state.nulls(), expected.nulls(), "{name}");
-                match expected.as_primitive_opt::<Float64Type>() {
-                    // By their bits, but any NaN for a NaN: arithmetic
-                    // leaves a NaN's sign and payload open (the compiler
-                    // may swap the operands of an addition of two NaNs).
-                    Some(floats) => {
-                        let bits = |array: &Float64Array| -> Vec<Option<u64>> {
-                            let bits = |v: f64| if v.is_nan() { 1 } else { v.to_bits() };
-                            array.iter().map(|v| v.map(bits)).collect()
-                        };
-                        assert_eq!(bits(state.as_primitive()), bits(floats), "{name}");
-                    }
-                    None => assert_eq!(state.as_ref(), expected.as_ref(), "{name}"),
+                if rng.random_bool(0.3) {
+                    let first = rng.random_range(1..=groups_len);
+                    let emit_to = EmitTo::First(first);
+                    let expected = datafusion.state(emit_to).unwrap();
+                    same_states(&pond.state(emit_to).unwrap(), &expected, name);
+                    groups_len -= first;
                 }
             }
+            let expected = datafusion.state(EmitTo::All).unwrap();
+            same_states(&pond.state(EmitTo::All).unwrap(), &expected, name);
         }
         // Emptied: a second emission holds no group.
-        assert!(pond.state().unwrap().iter().all(|state| state.is_empty()));
+        let states = pond.state(EmitTo::All).unwrap();
+        assert!(states.iter().all(|state| state.is_empty()));
+    }
+
+    /// Asserts `states` are `expected`, float bits and null buffers
+    /// included.
+    fn same_states(states: &[ArrayRef], expected: &[ArrayRef], name: &str) {
+        assert_eq!(states.len(), expected.len());
+        for (state, expected) in states.iter().zip(expected) {
+            assert_eq!(state.data_type(), expected.data_type(), "{name}");
+            assert_eq!(state.nulls(), expected.nulls(), "{name}");
+            match expected.as_primitive_opt::<Float64Type>() {
+                // By their bits, but any NaN for a NaN: arithmetic leaves a
+                // NaN's sign and payload open (the compiler may swap the
+                // operands of an addition of two NaNs).
+                Some(floats) => {
+                    let bits = |array: &Float64Array| -> Vec<Option<u64>> {
+                        let bits = |v: f64| if v.is_nan() { 1 } else { v.to_bits() };
+                        array.iter().map(|v| v.map(bits)).collect()
+                    };
+                    assert_eq!(bits(state.as_primitive()), bits(floats), "{name}");
+                }
+                None => assert_eq!(state.as_ref(), expected.as_ref(), "{name}"),
+            }
+        }
     }
 
     #[test]

@@ -233,6 +233,7 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut planned, mut folded, mut queries) = (0, 0, 0);
     let (mut run_planned, mut runs_looked_up, mut handed_over) = (0, 0, 0);
+    let mut sorted_looked_up = 0;
     for case in 0..cases {
         let path = format!("/runs/s{case}");
         // Names past 12 bytes are not inline in a string view.
@@ -309,6 +310,13 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
             if run_metric(&plan, "partitions_handed_over") > 0 {
                 handed_over += 1;
             }
+            let sorted = nodes::<RunAggregateExec>(&plan).iter().any(|node| {
+                let shown = datafusion::physical_plan::displayable(*node).one_line();
+                shown.to_string().contains("ordering_mode=Sorted")
+            });
+            if sorted && run_metric(&plan, "runs_looked_up") > 0 {
+                sorted_looked_up += 1;
+            }
         }
     }
     // The fold is planned for most queries, and folds rows in many.
@@ -322,6 +330,8 @@ async fn folded_runs_agree_with_datafusion_on_random_series_and_queries() {
         "{runs_looked_up} of {queries}"
     );
     assert!(handed_over * 12 > queries, "{handed_over} of {queries}");
+    // Some over rows sorted by the keys (by time, grouped by minute).
+    assert!(sorted_looked_up > 0, "{sorted_looked_up} of {queries}");
 }
 
 #[tokio::test]
@@ -383,6 +393,13 @@ async fn the_run_aggregation_stands_for_partial_aggregations_datafusion_would_ru
         plan("SELECT rack, sum(n), max(ts) FROM runs.s WHERE v > 0 GROUP BY rack").await,
         "RunAggregateExec: mode=Partial, gby=[rack@1 as rack], aggr=[sum(runs.s.n), max(runs.s.ts)]\n"
     );
+    // Over rows sorted by time, grouped by time: the groups go out as they
+    // end.
+    assert_eq!(
+        plan("SELECT date_trunc('minute', ts), sum(n) FROM runs.t GROUP BY 1").await,
+        "RunAggregateExec: mode=Partial, gby=[date_trunc(minute, ts@0) as \
+         date_trunc(Utf8(\"minute\"),runs.t.ts)], aggr=[sum(runs.t.n)], ordering_mode=Sorted\n"
+    );
     for sql in [
         // Folded by `CollapseRunsExec` instead.
         "SELECT host, max(ts), min(v) FROM runs.s GROUP BY host",
@@ -394,8 +411,9 @@ async fn the_run_aggregation_stands_for_partial_aggregations_datafusion_would_ru
         // Grouped by nothing, or by grouping sets.
         "SELECT sum(n) FROM runs.s",
         "SELECT host, rack, sum(n) FROM runs.s GROUP BY ROLLUP (host, rack)",
-        // The rows' order relied on: the aggregation streams by time.
-        "SELECT date_trunc('minute', ts), sum(n) FROM runs.t GROUP BY 1",
+        // Rows sorted by some of the keys only: DataFusion's aggregation
+        // streams on them.
+        "SELECT date_trunc('minute', ts), host, sum(n) FROM runs.t GROUP BY 1, 2",
         // Not of a series.
         "SELECT x, count(*) FROM (VALUES (1), (2), (1)) AS t(x) GROUP BY x",
     ] {
