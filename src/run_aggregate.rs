@@ -307,13 +307,17 @@ impl Folding {
             let batch = batch?;
             self.table.update(&batch)?;
             let groups = self.table.groups.len();
-            if !self.table.fits() {
-                self.pending = self.table.emit()?;
-            } else if self.sorted && groups > 1 && self.table.last_group == Some(groups - 1) {
+            if self.sorted && groups > 1 && self.table.last_group == Some(groups - 1) {
                 // Rows sorted by the keys: every group but the last row's
                 // is done, and goes out now, in order, as DataFusion's
                 // aggregation of sorted rows does.
                 self.pending = self.table.emit_to(EmitTo::First(groups - 1))?;
+            }
+            if !self.table.fits() {
+                // Sorted, the last group goes out too, and its next rows
+                // come out after it: a final aggregation of sorted rows
+                // merges the two.
+                self.pending.extend(self.table.emit()?);
             }
             if self.sorted {
                 // DataFusion does not probe aggregations of sorted rows.
@@ -572,14 +576,10 @@ impl RunTable {
         let all = RecordBatch::try_new(self.aggregate.schema(), columns)?;
         let rows = all.num_rows();
         self.baseline.record_output(rows);
-        drop(_timer);
+        self.last_group = None;
         if self.groups.is_empty() {
             self.groups.clear_shrink(0);
             self.reservation.free();
-        } else {
-            // What the groups left hold, granted or not: the next batch's
-            // check emits them all if not.
-            let _ = self.fits();
         }
         Ok((0..rows)
             .step_by(self.batch_size)
@@ -1075,34 +1075,44 @@ mod tests {
 
     #[tokio::test]
     async fn groups_of_sorted_rows_go_out_as_they_end() {
-        // Keys in runs of 50 (each key once), 10 a batch of 500, declared
-        // sorted.
-        let key = |row: i64| row / 50;
+        // Keys in runs of 70, each key once, declared sorted; batches of
+        // 500, so that keys run on from one batch into the next.
+        let key = |row: i64| row / 70;
         let exec = Arc::new(sum_grouped(5_000, key, &["k"], &["k"]));
         assert_eq!(*exec.aggregate().input_order_mode(), InputOrderMode::Sorted);
-        let context = SessionConfig::new().with_batch_size(500);
-        let context = TaskContext::default().with_session_config(context);
-        let batches = collect(Arc::clone(&exec) as _, Arc::new(context))
-            .await
-            .unwrap();
-        // A batch out for each batch in, the groups it ended (all but its
-        // last row's), and the last group at the end.
-        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
-        assert_eq!(sizes, [9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 1]);
-        // In order, each key once, each sum whole.
-        let keys: Vec<i64> = (batches.iter())
-            .flat_map(|batch| {
-                batch
-                    .column(0)
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        assert_eq!(keys, (0..100).collect::<Vec<_>>());
-        let (sums, _) = merged(Arc::clone(&exec) as _, usize::MAX).await;
+        let keys = |batches: &[RecordBatch]| -> Vec<i64> {
+            (batches.iter())
+                .flat_map(|batch| {
+                    let keys = batch.column(0).as_primitive::<Int64Type>();
+                    keys.values().to_vec()
+                })
+                .collect()
+        };
+        let output = |pool: usize| {
+            let runtime = RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
+                .build_arc()
+                .unwrap();
+            let config = SessionConfig::new().with_batch_size(500);
+            let context = TaskContext::default()
+                .with_runtime(runtime)
+                .with_session_config(config);
+            collect(Arc::clone(&exec) as _, Arc::new(context))
+        };
+        // A batch out for each batch in (the groups it ended: all but its
+        // last row's), and the last group at the end: in order, each key
+        // once.
+        let batches = output(usize::MAX).await.unwrap();
+        assert_eq!(batches.len(), 11);
+        assert_eq!(keys(&batches), (0..=71).collect::<Vec<_>>());
+        assert_eq!(metric(&exec, "runs_looked_up"), 80);
+        // Refused memory, the last group goes out too: a key then comes
+        // out twice, one right after the other, and the sums still merge.
+        let batches = output(1).await.unwrap();
+        let keys = keys(&batches);
+        assert!(keys.is_sorted(), "{keys:?}");
+        assert!(keys.len() > 72, "{keys:?}");
+        let (sums, _) = merged(Arc::clone(&exec) as _, 1).await;
         assert_eq!(sums, expected(5_000, key));
-        // Twice over.
-        assert_eq!(metric(&exec, "runs_looked_up"), 200);
     }
 }
