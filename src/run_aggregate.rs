@@ -29,6 +29,14 @@
 //! as the rows, DataFusion's probe for aggregations that do not reduce
 //! hands the rest of the partition over too.
 //!
+//! Over rows sorted by all the group keys (a series in time order grouped
+//! by `date_trunc('minute', ts)`), where DataFusion would run its ordered
+//! aggregation, the node does what that does with its output: after each
+//! batch, every group but the one of the batch's last row is done and goes
+//! out, in order, so that an operator above can stop early. No probe runs
+//! there, as in DataFusion. Rows sorted by some of the keys only stay
+//! DataFusion's.
+//!
 //! Memory: the groups are those DataFusion's partial aggregation would hold,
 //! reserved as spillable. When the memory pool refuses more, the node emits
 //! the groups it holds as partial states and starts again, which a final
@@ -92,9 +100,8 @@ pub(crate) fn aggregate_runs(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn E
 /// of equal group keys in its groups and gives the run's rows that group.
 /// The accumulators see the same rows in the same order (`count`, `sum`,
 /// `avg`, `min` and `max` fold a run at a time, the same steps), so the
-/// partial states
-/// and the answer are DataFusion's. Where the rows do not come in runs,
-/// DataFusion's aggregation takes them.
+/// partial states and the answer are DataFusion's. Where the rows do not
+/// come in runs, DataFusion's aggregation takes them.
 /// Placed by [`crate::SeriesTimePruning`] over series; see
 /// `docs/ARCHITECTURE.md`.
 #[derive(Debug, Clone)]
@@ -491,6 +498,7 @@ impl RunTable {
         let keys = &self.keys(batch)?;
         self.rows += rows;
         let by_rows = (self.accumulators.iter()).any(|a| matches!(a, Accumulation::Rows(_)));
+        let by_runs = (self.accumulators.iter()).any(|a| matches!(a, Accumulation::Runs(_)));
         match long_runs(keys)? {
             Some(runs) => {
                 let firsts = arrow::array::UInt32Array::from_iter_values(
@@ -516,11 +524,7 @@ impl RunTable {
                 self.groups.intern(keys, &mut self.row_groups)?;
                 self.last_group = self.row_groups.last().copied();
                 self.rows_looked_up.add(rows);
-                if self
-                    .accumulators
-                    .iter()
-                    .any(|a| matches!(a, Accumulation::Runs(_)))
-                {
+                if by_runs {
                     group_runs(&self.row_groups, &mut self.runs, &mut self.run_groups);
                 }
             }

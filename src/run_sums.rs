@@ -16,9 +16,9 @@ use std::mem::take;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::BooleanBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, UInt64Array,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanBufferBuilder, Int64Array, PrimitiveArray,
+    UInt64Array,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{ArrowNativeTypeOp, DataType, Float64Type, Int64Type, Schema, UInt64Type};
@@ -199,7 +199,8 @@ struct Folds<T: ArrowPrimitiveType, F> {
     counts: Vec<u64>,
     /// Whether each group saw a value, once a batch had nulls since the
     /// last emission; until then every group did. DataFusion's `NullState`
-    /// does the same, so the states have a null buffer when its do.
+    /// does the same, so the states have a null buffer when DataFusion's
+    /// do.
     seen: Option<BooleanBufferBuilder>,
     average: bool,
 }
@@ -295,8 +296,8 @@ where
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
-        // As DataFusion's `NullState`: the first groups' bits go, and the
-        // rest's stay kept as bits.
+        // As DataFusion's `NullState`: the first groups' bits go out, and
+        // the rest's stay.
         let nulls = match (emit_to, take(&mut self.seen)) {
             (_, None) => None,
             (EmitTo::All, Some(mut seen)) => Some(NullBuffer::new(seen.finish())),
