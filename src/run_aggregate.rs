@@ -849,14 +849,8 @@ mod tests {
         pool: usize,
         config: SessionConfig,
     ) -> (BTreeMap<i64, i64>, usize) {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
-            .build_arc()
-            .unwrap();
-        let context = TaskContext::default()
-            .with_runtime(runtime)
-            .with_session_config(config.with_batch_size(300));
-        let batches = collect(exec, Arc::new(context)).await.unwrap();
+        let context = task_context(pool, config.with_batch_size(300));
+        let batches = collect(exec, context).await.unwrap();
         let mut sums = BTreeMap::new();
         let mut rows = 0;
         for batch in batches {
@@ -868,6 +862,19 @@ mod tests {
             }
         }
         (sums, rows)
+    }
+
+    /// A task's context with `config` and a memory pool of `pool` bytes
+    /// that refuses more.
+    fn task_context(pool: usize, config: SessionConfig) -> Arc<TaskContext> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
+            .build_arc()
+            .unwrap();
+        let context = TaskContext::default()
+            .with_runtime(runtime)
+            .with_session_config(config);
+        Arc::new(context)
     }
 
     fn expected(rows: i64, key: impl Fn(i64) -> i64) -> BTreeMap<i64, i64> {
@@ -1093,15 +1100,8 @@ mod tests {
                 .collect()
         };
         let output = |pool: usize| {
-            let runtime = RuntimeEnvBuilder::new()
-                .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
-                .build_arc()
-                .unwrap();
             let config = SessionConfig::new().with_batch_size(500);
-            let context = TaskContext::default()
-                .with_runtime(runtime)
-                .with_session_config(config);
-            collect(Arc::clone(&exec) as _, Arc::new(context))
+            collect(Arc::clone(&exec) as _, task_context(pool, config))
         };
         // A batch out for each batch in (the groups it ended: all but its
         // last row's), and the last group at the end: in order, each key
