@@ -903,10 +903,6 @@ impl ExecutionPlan for SeriesScanExec {
         self.input.fetch()
     }
 
-    fn supports_limit_pushdown(&self) -> bool {
-        true
-    }
-
     /// The oplog's row counts and time bounds of the kept versions.
     fn statistics_from_inputs(
         &self,
