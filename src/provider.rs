@@ -60,7 +60,7 @@ use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
 use crate::pruning::groups::{Superseded, superseded};
 use crate::pruning::versions::VersionPredicate;
-use crate::pruning::{TimeRanges, physical_time_ranges, time_ranges};
+use crate::pruning::{TimeRanges, exact_time_range, physical_time_ranges, time_ranges};
 use crate::reader::CachedReaderFactory;
 use crate::runs::Extreme;
 use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
@@ -197,6 +197,13 @@ impl SeriesTable {
 
     /// `start <= ts AND ts < end` against literals of the column's own type,
     /// exact for every unit (see [`crate::time`]).
+    /// The microseconds `filter` selects if it is a comparison of the time
+    /// column with a constant, which the scan applies itself (see
+    /// [`crate::pruning::exact_time_range`]).
+    fn exact_time_range(&self, filter: &Expr) -> Option<(i64, i64)> {
+        exact_time_range(filter, &self.timestamp_column, &self.time_type)
+    }
+
     fn window_predicate(&self, start: i64, end: i64) -> Option<Expr> {
         let field = self.schema.field_with_name(&self.timestamp_column).ok()?;
         time_range_predicate(field, start, end)
@@ -485,8 +492,19 @@ impl TableProvider for SeriesTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // Pruning is by bounds and statistics, so DataFusion keeps filtering rows.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A comparison of the time column with a constant is the scan's to
+        // apply: rows of versions whose oplog bounds lie within it need no
+        // filtering, and the scan filters the rest itself (see
+        // `Self::plan_scan`). So a window of whole versions reads no time
+        // column, and `count(*)` over it is the oplog's row counts. Other
+        // filters only prune, and DataFusion keeps filtering rows by them.
+        Ok(filters
+            .iter()
+            .map(|f| match self.exact_time_range(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     /// `INSERT INTO` appends the inserted rows as one new version.
@@ -815,12 +833,32 @@ impl SeriesTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let window = self.window.and_then(|(s, e)| self.window_predicate(s, e));
+        let asked = filters.len();
         let mut filters = filters.to_vec();
         filters.extend(window.clone());
         let ranges = time_ranges(&filters, &self.timestamp_column, &self.time_type);
         let predicate = self.version_predicate(state, &filters, &ranges)?;
         let (kept, total) = self.kept_versions(&ranges, &predicate)?;
         let (kept, runs, deletes) = self.split_reads(state, &filters, kept)?;
+        // What the scan filters rows by itself: the window, and the filters
+        // DataFusion left to it (`supports_filters_pushdown`), each only if
+        // a version read, as it is or merged, has rows outside it. Later
+        // pruning only drops versions, so this holds for whatever the scan
+        // ends up reading.
+        let within = |(first, last): (i64, i64)| {
+            (kept.iter().chain(runs.iter().flatten()))
+                .all(|f| first <= f.min_event_time && f.max_event_time <= last)
+        };
+        let window_needed = self.window.is_some_and(|(start, end)| {
+            end.checked_sub(1).is_none_or(|last| !within((start, last)))
+        });
+        let residual = conjunction(
+            (window.clone().filter(|_| window_needed).into_iter()).chain(
+                (filters[..asked].iter())
+                    .filter(|f| self.exact_time_range(f).is_some_and(|r| !within(r)))
+                    .cloned(),
+            ),
+        );
 
         let url = store_url(&self.pond)?;
         state
@@ -834,23 +872,25 @@ impl SeriesTable {
             TableSchema::from(Arc::clone(&self.schema)),
             Arc::new(reader),
         );
-        // The filters are Inexact, so DataFusion keeps them in a FilterExec
-        // above the scan, and its filter pushdown hands them back to the
-        // scan, which passes them on to the Parquet source for row group and
-        // page pruning (see `SeriesScanExec::handle_child_pushdown_result`).
+        // DataFusion keeps the Inexact filters in a FilterExec above the
+        // scan, and the scan its residual ones below; filter pushdown hands
+        // them to the scan, which passes them on to the Parquet source for
+        // row group and page pruning (see
+        // `SeriesScanExec::handle_child_pushdown_result`).
         let partitions = state.config().target_partitions().max(1);
         let files = partitioned_files(&kept, &self.schema, &self.timestamp_column);
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.cloned().unwrap_or(all);
-        // The window filter needs the time column even if the query does not.
+        // The residual filter needs the time column even if the query does
+        // not, and a limit counts only the rows it lets through.
         let ts_index = self.schema.index_of(&self.timestamp_column)?;
         let mut scanned = wanted.clone();
-        if window.is_some() && !scanned.contains(&ts_index) {
+        if residual.is_some() && !scanned.contains(&ts_index) {
             scanned.push(ts_index);
         }
         let mut config = FileScanConfigBuilder::new(url.clone(), Arc::new(source))
             .with_projection_indices(Some(scanned.clone()))?
-            .with_limit(if window.is_some() { None } else { limit });
+            .with_limit(if residual.is_some() { None } else { limit });
         // The order DataFusion may rely on. Appended files are sorted by
         // time: if the kept versions do not overlap in time, each group
         // (consecutive versions) is sorted as a whole and ORDER BY the time
@@ -915,9 +955,9 @@ impl SeriesTable {
                 self.merged_scan(state, &filters, (&runs, &deletes), url, &scanned, &requests)?;
             input = UnionExec::try_new(vec![input, merged])?;
         }
-        if let Some(window) = window {
+        if let Some(residual) = residual {
             let df_schema = DFSchema::try_from(input.schema())?;
-            let predicate = physical_expr(state, window, &df_schema)?;
+            let predicate = physical_expr(state, unqualified(residual), &df_schema)?;
             input = Arc::new(FilterExec::try_new(predicate, input)?);
             let schema = input.schema();
             let columns = wanted

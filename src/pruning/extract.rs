@@ -370,6 +370,57 @@ fn less_than((v, unit): (i64, TimeUnit)) -> TimeRanges {
     }
 }
 
+/// The microseconds `filter` selects, exactly, as `(first, last)`: when it
+/// compares the bare time column with a literal of the column's own type
+/// (`ts <op> v` or `v <op> ts` with `=`, `<`, `<=`, `>` or `>=`, or
+/// `ts BETWEEN v AND w`). Every row whose time lies there matches and no
+/// other row does, so a version whose oplog bounds lie within needs no
+/// filtering by it (see `SeriesTable::supports_filters_pushdown`).
+///
+/// `None` for anything else, and for nanosecond columns, whose oplog
+/// bounds are rounded outwards. In the coarser units a value is a whole
+/// number of microseconds, so `ts > v` is `us >= v_us + 1` exactly.
+pub(crate) fn exact_time_range(
+    filter: &Expr,
+    column: &str,
+    data_type: &DataType,
+) -> Option<(i64, i64)> {
+    if !matches!(data_type, DataType::Timestamp(unit, _) if *unit != TimeUnit::Nanosecond) {
+        return None;
+    }
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    let micros = |e: &Expr| match e {
+        Expr::Literal(value, _) if value.data_type() == *data_type => {
+            let (v, unit) = scalar_timestamp(value)?;
+            floor_micros(v, unit)
+        }
+        _ => None,
+    };
+    let compare = |op: Operator, us: i64| match op {
+        Operator::Eq => Some((us, us)),
+        Operator::Gt => Some((us.checked_add(1)?, MAX_TIME)),
+        Operator::GtEq => Some((us, MAX_TIME)),
+        Operator::Lt => Some((MIN_TIME, us.checked_sub(1)?)),
+        Operator::LtEq => Some((MIN_TIME, us)),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(left) => {
+            compare(*op, micros(right)?)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(right) => {
+            compare(op.swap()?, micros(left)?)
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if is_column(expr) => Some((micros(low)?, micros(high)?)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -647,5 +698,129 @@ mod tests {
             .update(Arc::new(PhysicalBinary::new(ts, Operator::Gt, threshold)))
             .unwrap();
         assert_eq!(read(), TimeRanges::between(JAN1, MAX_TIME));
+    }
+
+    /// `exact_time_range` of `sql`, type-checked and simplified as a scan
+    /// gets it, over a column `ts` of `unit` in UTC.
+    fn exact_in(sql: &str, unit: TimeUnit) -> (Option<(i64, i64)>, Expr, Arc<DFSchema>) {
+        let data_type = DataType::Timestamp(unit, Some("UTC".into()));
+        let schema = Schema::new(vec![Field::new("ts", data_type.clone(), false)]);
+        let df_schema = Arc::new(DFSchema::try_from(schema).unwrap());
+        let expr = crate::pruning::planned_filter(sql, &df_schema);
+        (exact_time_range(&expr, "ts", &data_type), expr, df_schema)
+    }
+
+    #[test]
+    fn exact_ranges_hold_every_row_that_passes_and_no_other() {
+        use arrow::array::{Array, AsArray, RecordBatch};
+        use datafusion::physical_plan::ColumnarValue;
+        let instants = [
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:01Z",
+            "2024-01-01T00:00:00.001Z",
+            "2024-01-01T00:00:00.000001Z",
+            "2023-12-31T23:59:59.999999Z",
+        ];
+        for unit in [
+            TimeUnit::Second,
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+        ] {
+            let per = crate::time::floor_micros(1, unit).unwrap();
+            // Rows from 3 units before to 3 after each instant.
+            let values: Vec<i64> = (-3..=3).map(|d| JAN1 / per + d).collect();
+            let mut exact = 0;
+            for a in instants {
+                for b in instants {
+                    for sql in [
+                        format!("ts = '{a}'"),
+                        format!("ts < '{a}'"),
+                        format!("ts <= '{a}'"),
+                        format!("ts > '{a}'"),
+                        format!("ts >= '{a}'"),
+                        format!("'{a}' < ts"),
+                        format!("'{a}' >= ts"),
+                        format!("ts BETWEEN '{a}' AND '{b}'"),
+                    ] {
+                        let (range, expr, df_schema) = exact_in(&sql, unit);
+                        // A literal the coercion left as a cast (a string
+                        // no timestamp of the unit holds) is not exact.
+                        let Some((first, last)) = range else {
+                            continue;
+                        };
+                        exact += 1;
+                        let column: arrow::array::ArrayRef = match unit {
+                            TimeUnit::Second => Arc::new(
+                                arrow::array::TimestampSecondArray::from(values.clone())
+                                    .with_timezone("UTC"),
+                            ),
+                            TimeUnit::Millisecond => Arc::new(
+                                arrow::array::TimestampMillisecondArray::from(values.clone())
+                                    .with_timezone("UTC"),
+                            ),
+                            _ => Arc::new(
+                                arrow::array::TimestampMicrosecondArray::from(values.clone())
+                                    .with_timezone("UTC"),
+                            ),
+                        };
+                        let batch =
+                            RecordBatch::try_new(Arc::clone(df_schema.inner()), vec![column])
+                                .unwrap();
+                        let physical = create_physical_expr(
+                            &expr,
+                            &df_schema,
+                            &ExecutionProps::new(),
+                            &PhysicalPlanningContext::default(),
+                        )
+                        .unwrap();
+                        let ColumnarValue::Array(passed) = physical.evaluate(&batch).unwrap()
+                        else {
+                            panic!("{sql}: not an array");
+                        };
+                        let passed = passed.as_boolean();
+                        for (i, v) in values.iter().enumerate() {
+                            let us = v * per;
+                            assert_eq!(
+                                passed.is_valid(i) && passed.value(i),
+                                first <= us && us <= last,
+                                "{sql} over {unit:?}, row {v}: range {first}..={last}"
+                            );
+                        }
+                    }
+                }
+            }
+            // Every form, at instants the unit holds.
+            assert!(exact >= 7 * 2 + 4, "{unit:?}: {exact}");
+        }
+    }
+
+    #[test]
+    fn exact_ranges_are_only_of_plain_comparisons_of_the_bare_column() {
+        let exact = |sql: &str, unit| exact_in(sql, unit).0;
+        let at = "'2024-01-01T00:00:00Z'";
+        assert_eq!(
+            exact(&format!("ts >= {at}"), TimeUnit::Microsecond),
+            Some((JAN1, MAX_TIME))
+        );
+        assert_eq!(
+            exact(&format!("ts < {at}"), TimeUnit::Second),
+            Some((MIN_TIME, JAN1 - 1))
+        );
+        // As the simplifier leaves it.
+        assert_eq!(
+            exact(&format!("NOT ts < {at}"), TimeUnit::Millisecond),
+            Some((JAN1, MAX_TIME))
+        );
+        // The oplog rounds nanosecond bounds outwards.
+        assert_eq!(exact(&format!("ts >= {at}"), TimeUnit::Nanosecond), None);
+        for sql in [
+            format!("ts <> {at}"),
+            format!("ts < {at} OR ts > {at}"),
+            format!("ts NOT BETWEEN {at} AND {at}"),
+            format!("ts IN ({at}, '2024-01-02T00:00:00Z')"),
+            format!("date_trunc('hour', ts) = {at}"),
+        ] {
+            assert_eq!(exact(&sql, TimeUnit::Microsecond), None, "{sql}");
+        }
     }
 }

@@ -358,8 +358,12 @@ async fn only_versions_that_may_hold_a_hosts_last_time_are_read() {
                    WHERE ts >= '2024-01-01' ORDER BY ts LIMIT 1) t GROUP BY host";
     for partitions in [1, 3] {
         let ctx = session(Arc::clone(&pond), partitions, 500);
-        let (answer, _) = run_plan(&ctx, limited).await;
-        assert!(answer.contains("2024-01-01T00:00:00Z"), "{answer}");
+        let (answer, plan) = run_plan(&ctx, limited).await;
+        assert!(
+            answer.contains("2024-01-01T00:00:00Z"),
+            "{answer}\n{}",
+            datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+        );
     }
 }
 
