@@ -841,8 +841,9 @@ impl SeriesTable {
         let (kept, total) = self.kept_versions(&ranges, &predicate)?;
         let (kept, runs, deletes) = self.split_reads(state, &filters, kept)?;
         // What the scan filters rows by itself: the window, and the filters
-        // DataFusion left to it (`supports_filters_pushdown`), each only if
-        // a version read, as it is or merged, has rows outside it. Later
+        // DataFusion left to it (`supports_filters_pushdown`, known again
+        // here by their form alone, whatever the state was then), each only
+        // if a version read, as it is or merged, has rows outside it. Later
         // pruning only drops versions, so this holds for whatever the scan
         // ends up reading.
         let within = |(first, last): (i64, i64)| {

@@ -372,9 +372,11 @@ fn less_than((v, unit): (i64, TimeUnit)) -> TimeRanges {
 
 /// The microseconds `filter` selects, exactly, as `(first, last)`: when it
 /// compares the bare time column with a literal of the column's own type
-/// (`ts <op> v` or `v <op> ts` with `=`, `<`, `<=`, `>` or `>=`, or
-/// `ts BETWEEN v AND w`). Every row whose time lies there matches and no
-/// other row does, so a version whose oplog bounds lie within needs no
+/// (`ts <op> v` or `v <op> ts` with `=`, `<`, `<=`, `>` or `>=`), or is
+/// `ts BETWEEN v AND w` or an `AND` of such filters (which DataFusion's
+/// simplifier may make of a `BETWEEN`: the scan must know a filter again in
+/// whatever form it is handed). Every row whose time lies there matches and
+/// no other row does, so a version whose oplog bounds lie within needs no
 /// filtering by it (see `SeriesTable::supports_filters_pushdown`).
 ///
 /// `None` for anything else, and for nanosecond columns, whose oplog
@@ -405,6 +407,15 @@ pub(crate) fn exact_time_range(
         _ => None,
     };
     match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
+            let (a, b) = exact_time_range(left, column, data_type)?;
+            let (c, d) = exact_time_range(right, column, data_type)?;
+            Some((a.max(c), b.min(d)))
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(left) => {
             compare(*op, micros(right)?)
         }
@@ -811,6 +822,37 @@ mod tests {
             exact(&format!("NOT ts < {at}"), TimeUnit::Millisecond),
             Some((JAN1, MAX_TIME))
         );
+        // BETWEEN and AND, as DataFusion may hand them over unsimplified.
+        let micros = |us: i64| {
+            datafusion::logical_expr::lit(ScalarValue::TimestampMicrosecond(
+                Some(us),
+                Some("UTC".into()),
+            ))
+        };
+        let ts = || datafusion::logical_expr::col("ts");
+        let data_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let between = ts().between(micros(JAN1), micros(JAN1 + DAY));
+        assert_eq!(
+            exact_time_range(&between, "ts", &data_type),
+            Some((JAN1, JAN1 + DAY))
+        );
+        let both = ts().gt(micros(JAN1)).and(ts().lt(micros(JAN1 + DAY)));
+        assert_eq!(
+            exact_time_range(&both, "ts", &data_type),
+            Some((JAN1 + 1, JAN1 + DAY - 1))
+        );
+        for inexact in [
+            ts().not_between(micros(JAN1), micros(JAN1 + DAY)),
+            ts().gt(micros(JAN1))
+                .and(datafusion::logical_expr::col("v").lt(micros(0))),
+            ts().gt(micros(JAN1)).or(ts().lt(micros(0))),
+        ] {
+            assert_eq!(
+                exact_time_range(&inexact, "ts", &data_type),
+                None,
+                "{inexact}"
+            );
+        }
         // The oplog rounds nanosecond bounds outwards.
         assert_eq!(exact(&format!("ts >= {at}"), TimeUnit::Nanosecond), None);
         for sql in [
