@@ -463,13 +463,7 @@ mod tests {
         let data_type = DataType::Timestamp(unit, zone.map(Into::into));
         let logical = time_ranges(std::slice::from_ref(&expr), "ts", &data_type);
         // The physical reading must agree on every predicate of these tests.
-        let physical = create_physical_expr(
-            &expr,
-            &df_schema,
-            &ExecutionProps::new(),
-            &PhysicalPlanningContext::default(),
-        )
-        .unwrap();
+        let physical = physical_of(&expr, &df_schema);
         assert_eq!(
             physical_time_ranges(std::slice::from_ref(&physical), "ts", &data_type),
             logical,
@@ -494,6 +488,17 @@ mod tests {
             .check_ranges(&refs)
             .unwrap_or_else(|bug| panic!("{sql}: {bug}"));
         logical
+    }
+
+    /// `expr` planned over `schema`, as a scan's filter.
+    fn physical_of(expr: &Expr, schema: &DFSchema) -> Arc<dyn PhysicalExpr> {
+        create_physical_expr(
+            expr,
+            schema,
+            &ExecutionProps::new(),
+            &PhysicalPlanningContext::default(),
+        )
+        .unwrap()
     }
 
     fn ranges(sql: &str) -> TimeRanges {
@@ -721,10 +726,35 @@ mod tests {
         (exact_time_range(&expr, "ts", &data_type), expr, df_schema)
     }
 
+    /// Whether each row of `values` (in `unit`, UTC) passes `expr`, as
+    /// DataFusion evaluates it.
+    fn passing(expr: &Expr, schema: &DFSchema, unit: TimeUnit, values: &[i64]) -> Vec<bool> {
+        use arrow::array::{
+            Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray,
+            TimestampMillisecondArray, TimestampSecondArray,
+        };
+        use datafusion::physical_plan::ColumnarValue;
+        let values = values.to_vec();
+        let column: ArrayRef = match unit {
+            TimeUnit::Second => Arc::new(TimestampSecondArray::from(values).with_timezone("UTC")),
+            TimeUnit::Millisecond => {
+                Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+            }
+            _ => Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")),
+        };
+        let batch = RecordBatch::try_new(Arc::clone(schema.inner()), vec![column]).unwrap();
+        let ColumnarValue::Array(passed) = physical_of(expr, schema).evaluate(&batch).unwrap()
+        else {
+            panic!("{expr}: not an array");
+        };
+        let passed = passed.as_boolean();
+        (0..passed.len())
+            .map(|i| passed.is_valid(i) && passed.value(i))
+            .collect()
+    }
+
     #[test]
     fn exact_ranges_hold_every_row_that_passes_and_no_other() {
-        use arrow::array::{Array, AsArray, RecordBatch};
-        use datafusion::physical_plan::ColumnarValue;
         let instants = [
             "2024-01-01T00:00:00Z",
             "2024-01-01T00:00:01Z",
@@ -738,65 +768,35 @@ mod tests {
             TimeUnit::Microsecond,
         ] {
             let per = crate::time::floor_micros(1, unit).unwrap();
-            // Rows from 3 units before to 3 after each instant.
+            // Rows from 3 units before to 3 after the first instant.
             let values: Vec<i64> = (-3..=3).map(|d| JAN1 / per + d).collect();
             let mut exact = 0;
-            for a in instants {
-                for b in instants {
-                    for sql in [
-                        format!("ts = '{a}'"),
-                        format!("ts < '{a}'"),
-                        format!("ts <= '{a}'"),
-                        format!("ts > '{a}'"),
-                        format!("ts >= '{a}'"),
-                        format!("'{a}' < ts"),
-                        format!("'{a}' >= ts"),
-                        format!("ts BETWEEN '{a}' AND '{b}'"),
-                    ] {
-                        let (range, expr, df_schema) = exact_in(&sql, unit);
-                        // A literal the coercion left as a cast (a string
-                        // no timestamp of the unit holds) is not exact.
-                        let Some((first, last)) = range else {
-                            continue;
-                        };
-                        exact += 1;
-                        let column: arrow::array::ArrayRef = match unit {
-                            TimeUnit::Second => Arc::new(
-                                arrow::array::TimestampSecondArray::from(values.clone())
-                                    .with_timezone("UTC"),
-                            ),
-                            TimeUnit::Millisecond => Arc::new(
-                                arrow::array::TimestampMillisecondArray::from(values.clone())
-                                    .with_timezone("UTC"),
-                            ),
-                            _ => Arc::new(
-                                arrow::array::TimestampMicrosecondArray::from(values.clone())
-                                    .with_timezone("UTC"),
-                            ),
-                        };
-                        let batch =
-                            RecordBatch::try_new(Arc::clone(df_schema.inner()), vec![column])
-                                .unwrap();
-                        let physical = create_physical_expr(
-                            &expr,
-                            &df_schema,
-                            &ExecutionProps::new(),
-                            &PhysicalPlanningContext::default(),
-                        )
-                        .unwrap();
-                        let ColumnarValue::Array(passed) = physical.evaluate(&batch).unwrap()
-                        else {
-                            panic!("{sql}: not an array");
-                        };
-                        let passed = passed.as_boolean();
-                        for (i, v) in values.iter().enumerate() {
-                            let us = v * per;
-                            assert_eq!(
-                                passed.is_valid(i) && passed.value(i),
-                                first <= us && us <= last,
-                                "{sql} over {unit:?}, row {v}: range {first}..={last}"
-                            );
-                        }
+            for (a, b) in instants.iter().flat_map(|a| instants.map(|b| (a, b))) {
+                for sql in [
+                    format!("ts = '{a}'"),
+                    format!("ts < '{a}'"),
+                    format!("ts <= '{a}'"),
+                    format!("ts > '{a}'"),
+                    format!("ts >= '{a}'"),
+                    format!("'{a}' < ts"),
+                    format!("'{a}' >= ts"),
+                    format!("ts BETWEEN '{a}' AND '{b}'"),
+                ] {
+                    let (range, expr, df_schema) = exact_in(&sql, unit);
+                    // A literal the coercion left as a cast (a string no
+                    // timestamp of the unit holds) is not exact.
+                    let Some((first, last)) = range else {
+                        continue;
+                    };
+                    exact += 1;
+                    let passed = passing(&expr, &df_schema, unit, &values);
+                    for (v, passed) in values.iter().zip(passed) {
+                        let us = v * per;
+                        assert_eq!(
+                            passed,
+                            first <= us && us <= last,
+                            "{sql} over {unit:?}, row {v}: range {first}..={last}"
+                        );
                     }
                 }
             }
