@@ -195,8 +195,6 @@ impl SeriesTable {
         self
     }
 
-    /// `start <= ts AND ts < end` against literals of the column's own type,
-    /// exact for every unit (see [`crate::time`]).
     /// The microseconds `filter` selects if it is a comparison of the time
     /// column with a constant, which the scan applies itself (see
     /// [`crate::pruning::exact_time_range`]).
@@ -204,6 +202,8 @@ impl SeriesTable {
         exact_time_range(filter, &self.timestamp_column, &self.time_type)
     }
 
+    /// `start <= ts AND ts < end` against literals of the column's own type,
+    /// exact for every unit (see [`crate::time`]).
     fn window_predicate(&self, start: i64, end: i64) -> Option<Expr> {
         let field = self.schema.field_with_name(&self.timestamp_column).ok()?;
         time_range_predicate(field, start, end)
