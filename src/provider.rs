@@ -498,12 +498,8 @@ impl TableProvider for SeriesTable {
         // `Self::plan_scan`). So a window of whole versions reads no time
         // column, and `count(*)` over it is the oplog's row counts. Other
         // filters only prune, and DataFusion keeps filtering rows by them.
-        Ok(filters
-            .iter()
-            .map(|f| match self.exact_time_range(f) {
-                Some(_) => TableProviderFilterPushDown::Exact,
-                None => TableProviderFilterPushDown::Inexact,
-            })
+        Ok((filters.iter())
+            .map(|f| time_filter_pushdown(f, &self.timestamp_column, &self.time_type))
             .collect())
     }
 
@@ -956,29 +952,59 @@ impl SeriesTable {
                 self.merged_scan(state, &filters, (&runs, &deletes), url, &scanned, &requests)?;
             input = UnionExec::try_new(vec![input, merged])?;
         }
-        if let Some(residual) = residual {
-            let df_schema = DFSchema::try_from(input.schema())?;
-            let predicate = physical_expr(state, unqualified(residual), &df_schema)?;
-            input = Arc::new(FilterExec::try_new(predicate, input)?);
-            let schema = input.schema();
-            let columns = wanted
-                .iter()
-                .map(|&i| {
-                    let name = self.schema.field(i).name();
-                    Ok((physical_col(name, &schema)?, name.clone()))
-                })
-                .collect::<DfResult<Vec<_>>>()?;
-            input = Arc::new(ProjectionExec::try_new(columns, input)?);
-            if let Some(limit) = limit {
-                input = Arc::new(GlobalLimitExec::new(
-                    Arc::new(CoalescePartitionsExec::new(input)),
-                    0,
-                    Some(limit),
-                ));
-            }
-        }
-        Ok(input)
+        filtered(state, input, residual, (&self.schema, &wanted), limit)
     }
+}
+
+/// How a table of pond takes `filter` (on its time column `column` of type
+/// `data_type`): Exact if it is a comparison with a constant, which the
+/// scan applies itself where a version it reads has rows outside it (see
+/// [`filtered`]); Inexact otherwise, and DataFusion keeps filtering rows by
+/// it.
+pub(crate) fn time_filter_pushdown(
+    filter: &Expr,
+    column: &str,
+    data_type: &DataType,
+) -> TableProviderFilterPushDown {
+    match exact_time_range(filter, column, data_type) {
+        Some(_) => TableProviderFilterPushDown::Exact,
+        None => TableProviderFilterPushDown::Inexact,
+    }
+}
+
+/// `input` filtered by `residual` (the time filters a scan applies itself,
+/// if any; see [`time_filter_pushdown`]), then its `columns` of `schema`,
+/// then its first `limit` rows: a limit DataFusion gave the scan counts
+/// only the rows the filter lets through.
+pub(crate) fn filtered(
+    state: &dyn Session,
+    input: Arc<dyn ExecutionPlan>,
+    residual: Option<Expr>,
+    (schema, columns): (&Schema, &[usize]),
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let Some(residual) = residual else {
+        return Ok(input);
+    };
+    let names: Vec<&str> = (columns.iter())
+        .map(|&i| schema.field(i).name().as_str())
+        .collect();
+    let df_schema = DFSchema::try_from(input.schema())?;
+    let predicate = physical_expr(state, unqualified(residual), &df_schema)?;
+    let input: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, input)?);
+    let schema = input.schema();
+    let columns = (names.iter())
+        .map(|name| Ok((physical_col(name, &schema)?, name.to_string())))
+        .collect::<DfResult<Vec<_>>>()?;
+    let input: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(columns, input)?);
+    Ok(match limit {
+        Some(limit) => Arc::new(GlobalLimitExec::new(
+            Arc::new(CoalescePartitionsExec::new(input)),
+            0,
+            Some(limit),
+        )),
+        None => input,
+    })
 }
 
 /// Appends everything written to it as one version of a series.

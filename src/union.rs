@@ -41,6 +41,7 @@ use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::{CastExpr, Column, Literal};
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
@@ -59,9 +60,12 @@ use crate::error::Result;
 use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
-use crate::provider::{SeriesTable, parquet_source, physical_expr, store_url, unqualified};
+use crate::provider::{
+    SeriesTable, filtered, parquet_source, physical_expr, store_url, time_filter_pushdown,
+    unqualified,
+};
 use crate::pruning::versions::VersionPredicate;
-use crate::pruning::{TimeRanges, time_ranges};
+use crate::pruning::{TimeRanges, exact_time_range, time_ranges};
 use crate::reader::{AdjustMetadata, CachedReaderFactory};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;
@@ -405,8 +409,12 @@ impl TableProvider for SeriesUnion {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // Pruning is by bounds and statistics, so DataFusion keeps filtering rows.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // As a series' table: the scan applies comparisons of `ts` with a
+        // constant itself, where a version it reads has rows outside them;
+        // DataFusion keeps filtering rows by the other filters.
+        Ok((filters.iter())
+            .map(|f| time_filter_pushdown(f, TIME_COLUMN, &time_type()))
+            .collect())
     }
 
     async fn scan(
@@ -445,10 +453,16 @@ impl TableProvider for SeriesUnion {
         // versions do not overlap, files in (series, time) order are sorted
         // by (series, ts) as a whole.
         let mut ordered = true;
+        // The time bounds of every version read, as it is or merged.
+        let mut read: Vec<(i64, i64)> = Vec::new();
         for member in &members {
             let (versions, n) = member.kept_versions(&ranges, &predicate)?;
             total += n;
             let (singles, runs, deletes) = member.split_reads_within(&key_ranges, versions)?;
+            read.extend(
+                (singles.iter().chain(runs.iter().flatten()))
+                    .map(|f| (f.min_event_time, f.max_event_time)),
+            );
             kept += singles.len();
             ordered &= singles.iter().all(FileInfo::is_time_sorted)
                 && singles
@@ -479,7 +493,26 @@ impl TableProvider for SeriesUnion {
         };
         let source = parquet_source(state, table_schema, Arc::new(reader));
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
-        let wanted = projection.cloned().unwrap_or(all);
+        let asked = projection.cloned().unwrap_or(all);
+        // The filters DataFusion left to the scan that a version read has
+        // rows outside of (see `SeriesTable::plan_scan`). The oplog bounds
+        // of a nanosecond series are rounded outwards, and its `ts` here is
+        // its time in whole µs, which lies within them too.
+        let within = |(first, last): (i64, i64)| {
+            (read.iter()).all(|&(min, max)| first <= min && max <= last)
+        };
+        let residual = conjunction(
+            (filters.iter())
+                .filter(|f| {
+                    exact_time_range(f, TIME_COLUMN, &time_type()).is_some_and(|r| !within(r))
+                })
+                .cloned(),
+        );
+        let mut wanted = asked.clone();
+        let ts = self.schema.index_of(TIME_COLUMN)?;
+        if residual.is_some() && !wanted.contains(&ts) {
+            wanted.push(ts);
+        }
         // The union's column i is the scan's i - 1; `series` is its last.
         let scanned: Vec<usize> = wanted
             .iter()
@@ -487,7 +520,7 @@ impl TableProvider for SeriesUnion {
             .collect();
         let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_projection_indices(Some(scanned))?
-            .with_limit(limit)
+            .with_limit(if residual.is_some() { None } else { limit })
             .with_expr_adapter(Some(Arc::new(UnionExprAdapterFactory)));
         if ordered {
             let sort = |name: &str| -> DfResult<PhysicalSortExpr> {
@@ -532,7 +565,7 @@ impl TableProvider for SeriesUnion {
             }
             plan = UnionExec::try_new(inputs)?;
         }
-        Ok(plan)
+        filtered(state, plan, residual, (&self.schema, &asked), limit)
     }
 }
 
