@@ -126,22 +126,18 @@ fn folds<T: ArrowPrimitiveType>(
     match fold {
         Fold::Sum => Box::new(Folds::<T, _>::new(T::Native::default(), false, add)),
         Fold::Average => Box::new(Folds::<T, _>::new(T::Native::default(), true, add)),
-        Fold::Max => Box::new(Folds::<T, _>::new(
-            least,
-            false,
-            |max, value: T::Native| match value.partial_cmp(&max) {
-                Some(Ordering::Greater) | None => value,
-                _ => max,
-            },
-        )),
-        Fold::Min => Box::new(Folds::<T, _>::new(
-            greatest,
-            false,
-            |min, value: T::Native| match value.partial_cmp(&min) {
-                Some(Ordering::Less) | None => value,
-                _ => min,
-            },
-        )),
+        Fold::Max => Box::new(Folds::<T, _>::new(least, false, beyond(Ordering::Greater))),
+        Fold::Min => Box::new(Folds::<T, _>::new(greatest, false, beyond(Ordering::Less))),
+    }
+}
+
+/// DataFusion's step of `max` (`way` Greater) or `min` (Less): a value
+/// replaces the extreme kept if it lies beyond it, or if the two do not
+/// compare.
+fn beyond<N: PartialOrd>(way: Ordering) -> impl Fn(N, N) -> N {
+    move |kept, value| match value.partial_cmp(&kept) {
+        Some(o) if o != way => kept,
+        _ => value,
     }
 }
 
