@@ -10,7 +10,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::{SortOptions, cast, concat_batches};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -464,6 +464,13 @@ impl Target<'_> {
 /// 60%, as a scan of every row decodes 5.7× as many pages.
 const MIN_PAGE_ROWS: usize = 1_024;
 
+/// The fewest rows after which a clustered file's page ends where a time
+/// bucket ends, though it holds fewer than [`MIN_PAGE_ROWS`]. A page the more
+/// per bucket for buckets of thousands of rows (the devops benchmark's
+/// hours: 36,000 rows), but sparse buckets keep sharing pages, as a page of
+/// a few rows costs its header and decoding in every column.
+const MIN_BUCKET_END_ROWS: usize = 256;
+
 /// Where the pages of a file clustered by a sort key begin: where the sort
 /// key (but for the time column) or the time bucket changes, so that the
 /// page index finds one host's rows of one hour without decoding its
@@ -513,26 +520,42 @@ impl PageRuns {
         }))
     }
 
-    /// The runs of `batch`, as row ranges.
-    fn runs(&self, batch: &RecordBatch) -> std::result::Result<Vec<Range<usize>>, ArrowError> {
+    /// The runs of `batch`, as row ranges, each with whether it starts a
+    /// time bucket other than the run before it's.
+    fn runs(
+        &self,
+        batch: &RecordBatch,
+    ) -> std::result::Result<Vec<(Range<usize>, bool)>, ArrowError> {
         let mut columns: Vec<ArrayRef> = self
             .columns
             .iter()
             .map(|&i| Arc::clone(batch.column(i)))
             .collect();
+        let mut buckets = None;
         if self.bucket > 0 {
             // As the sort's `date_bin` bins them: µs rounded down.
             let raw = cast(batch.column(self.ts), &DataType::Int64)?;
             let (unit, bucket) = (self.unit, self.bucket);
-            let buckets = raw
+            let of_rows = raw
                 .as_primitive::<Int64Type>()
                 .unary_opt::<_, Int64Type>(|t| Some(floor_micros(t, unit)?.div_euclid(bucket)));
-            columns.push(Arc::new(buckets));
+            buckets = Some(of_rows.clone());
+            columns.push(Arc::new(of_rows));
         }
-        if columns.is_empty() {
-            return Ok(std::iter::once(0..batch.num_rows()).collect());
-        }
-        runs_of(&columns)
+        let runs = match columns.is_empty() {
+            true => std::iter::once(0..batch.num_rows()).collect(),
+            false => runs_of(&columns)?,
+        };
+        let bucket_at = |b: &Int64Array, i: usize| b.is_valid(i).then(|| b.value(i));
+        Ok(runs
+            .into_iter()
+            .map(|run| {
+                let starts = buckets.as_ref().is_some_and(|b| {
+                    run.start > 0 && bucket_at(b, run.start) != bucket_at(b, run.start - 1)
+                });
+                (run, starts)
+            })
+            .collect())
     }
 }
 
@@ -578,10 +601,17 @@ impl PageCutter {
         let runs = self.runs.runs(&batch)?;
         let mut slices = Vec::new();
         let mut start = 0;
-        for (i, run) in runs.iter().enumerate() {
+        for (i, (run, new_bucket)) in runs.iter().enumerate() {
             // A run that would overfill the page, or that fills one itself,
-            // starts a page.
-            if run.start > start && (run.end - start > PAGE_ROWS || run.len() >= MIN_PAGE_ROWS) {
+            // starts a page; and so does a time bucket, after a page of
+            // `MIN_BUCKET_END_ROWS` or more: a range of whole buckets is then
+            // a range of whole pages, which a count of it reads no page of
+            // (see `crate::reader::rows_within`).
+            if run.start > start
+                && ((*new_bucket && run.start - start >= MIN_BUCKET_END_ROWS)
+                    || run.end - start > PAGE_ROWS
+                    || run.len() >= MIN_PAGE_ROWS)
+            {
                 slices.push(batch.slice(start, run.start - start));
                 start = run.start;
             }
@@ -858,6 +888,52 @@ mod tests {
             .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
         assert_eq!(ts.len(), 5 * 8_192);
         assert!(ts.values().iter().enumerate().all(|(i, &t)| t == i as i64));
+    }
+
+    /// A time bucket starts a page after a page of a few hundred rows, so
+    /// that whole buckets are whole pages; the short tail of a sparse one
+    /// shares its page with the next bucket.
+    #[test]
+    fn a_bucket_starts_a_page_unless_the_last_one_ends_in_a_few_rows() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("host", DataType::Utf8, false),
+        ]));
+        let key = ["host".to_string(), "ts".to_string()];
+        let runs = PageRuns::new(&schema, "ts", &key, 10_000).unwrap().unwrap();
+        let mut cutter = PageCutter::new(runs);
+        // Buckets of 10,000 µs: hosts a, b, c with 600, 600 and 300 rows in
+        // the first, a and b with 100 each in the second, a with 100 in the
+        // third.
+        let (mut ts, mut hosts) = (Vec::new(), Vec::new());
+        for (bucket, runs) in [
+            (0, vec![("a", 600), ("b", 600), ("c", 300)]),
+            (1, vec![("a", 100), ("b", 100)]),
+            (2, vec![("a", 100)]),
+        ] {
+            for (host, n) in runs {
+                ts.extend((0..n).map(|i| bucket * 10_000 + i));
+                hosts.extend(std::iter::repeat_n(host, n as usize));
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(ts)),
+                Arc::new(StringArray::from(hosts)),
+            ],
+        )
+        .unwrap();
+        let slices = cutter.push(batch).unwrap();
+        let sizes: Vec<usize> = slices.iter().map(RecordBatch::num_rows).collect();
+        // a and b of the first bucket fill a page; c ends it, 300 rows; the
+        // second bucket's 200 rows go on with the third's.
+        assert_eq!(sizes, [1_200, 300]);
+        assert_eq!(cutter.finish().map(|c| c.num_rows()), Some(300));
     }
 
     /// Runs end pages where they end: short runs share a page until it
