@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::{RecordBatch, UInt64Array};
+use arrow::array::{RecordBatch, RecordBatchOptions, UInt64Array};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::datatypes::{Field, Schema};
@@ -61,7 +61,7 @@ use crate::pond::Pond;
 use crate::pruning::groups::{Superseded, superseded};
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, exact_time_range, physical_time_ranges, time_ranges};
-use crate::reader::CachedReaderFactory;
+use crate::reader::{CachedReaderFactory, rows_within};
 use crate::runs::Extreme;
 use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
@@ -604,6 +604,7 @@ impl TableProvider for SeriesTable {
         }
         self.pinned(state)?
             .plan_scan(state, projection, filters, limit)
+            .await
     }
 }
 
@@ -820,8 +821,52 @@ impl SeriesTable {
         })
     }
 
+    /// How many rows of the versions `kept` have a time from `first` to
+    /// `last` µs, if that is known without reading a page: of each version
+    /// with rows on both sides of a bound, the page index tells which rows
+    /// are within (see [`rows_within`]). `None` otherwise.
+    ///
+    /// A scan that returns no column (`count(*)`) and whose filters are all
+    /// within [`exact_range`] then returns only that many rows, which
+    /// DataFusion's `AggregateStatistics` answers a count from. The
+    /// metadata read is the one the scan would read, through the same cache.
+    pub(crate) async fn rows_within(
+        &self,
+        state: &dyn Session,
+        (first, last): (i64, i64),
+        kept: &[FileInfo],
+    ) -> DfResult<Option<u64>> {
+        let Some(unit) = timestamp_unit(&self.time_type) else {
+            return Ok(None);
+        };
+        let reader = CachedReaderFactory::new(self.pond.object_store(), state.runtime_env());
+        let mut rows = 0_u64;
+        for f in kept {
+            if last < f.min_event_time || f.max_event_time < first {
+                continue;
+            }
+            if first <= f.min_event_time && f.max_event_time <= last {
+                rows += u64::try_from(f.row_count).unwrap_or_default();
+                continue;
+            }
+            let file = partitioned_files(
+                std::slice::from_ref(f),
+                &self.schema,
+                &self.timestamp_column,
+            );
+            let metadata = reader
+                .metadata(file.into_iter().next().expect("one file"))
+                .await?;
+            match rows_within(&metadata, (&self.timestamp_column, unit), (first, last)) {
+                Some(n) => rows += n,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(rows))
+    }
+
     /// [`TableProvider::scan`] on the state `self` is pinned to.
-    fn plan_scan(
+    async fn plan_scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
@@ -856,6 +901,20 @@ impl SeriesTable {
                     .cloned(),
             ),
         );
+        // Where the files' row counts are not the answer (DataFusion takes
+        // no statistics of no file), the page index may be.
+        if (residual.is_some() || kept.is_empty())
+            && projection.is_some_and(|columns| columns.is_empty())
+            && runs.is_empty()
+            && let Some(range) = exact_range(
+                &filters[..asked],
+                (&self.timestamp_column, &self.time_type),
+                self.window,
+            )
+            && let Some(rows) = self.rows_within(state, range, &kept).await?
+        {
+            return rows_of_no_column(&self.schema, rows, limit, state.config().batch_size());
+        }
 
         let url = store_url(&self.pond)?;
         state
@@ -971,6 +1030,61 @@ pub(crate) fn time_filter_pushdown(
         None => TableProviderFilterPushDown::Inexact,
     }
 }
+
+/// The µs, first and last, that every one of `filters` selects, and the
+/// window `start..end` if given; `None` unless each filter is a comparison
+/// of the time column `column` (of type `data_type`) with a constant that
+/// the scan applies itself (see [`time_filter_pushdown`]).
+pub(crate) fn exact_range(
+    filters: &[Expr],
+    (column, data_type): (&str, &DataType),
+    window: Option<(i64, i64)>,
+) -> Option<(i64, i64)> {
+    let window = window.map(|(start, end)| (start, end.saturating_sub(1)));
+    let bounds = (window.into_iter().map(Some))
+        .chain((filters.iter()).map(|f| exact_time_range(f, column, data_type)));
+    let mut range = (crate::MIN_TIME, crate::MAX_TIME);
+    for bound in bounds {
+        let (first, last) = bound?;
+        range = (range.0.max(first), range.1.min(last));
+    }
+    Some(range)
+}
+
+/// The first `limit` of `rows` rows of none of `schema`'s columns: a scan
+/// that returns no column, its rows counted from statistics (see
+/// `SeriesTable::rows_within`). They come in batches of `batch_size`, or
+/// of more where that would make over a thousand batches: rows of no
+/// column take no memory, and a plan's batches are kept all at once.
+pub(crate) fn rows_of_no_column(
+    schema: &Schema,
+    rows: u64,
+    limit: Option<usize>,
+    batch_size: usize,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(schema.project(&[])?);
+    let rows = usize::try_from(rows)
+        .map_err(|_| DataFusionError::Plan(format!("{rows} rows are more than a scan returns")))?;
+    let rows = limit.map_or(rows, |limit| limit.min(rows));
+    let size = batch_size
+        .max(rows.div_ceil(MAX_BATCHES_OF_NO_COLUMN))
+        .max(1);
+    let batch = |n: usize| {
+        RecordBatch::try_new_with_options(
+            Arc::clone(&schema),
+            Vec::new(),
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )
+    };
+    let mut batches = vec![batch(size)?; rows / size];
+    if !rows.is_multiple_of(size) {
+        batches.push(batch(rows % size)?);
+    }
+    MemorySourceConfig::try_new_exec(&[batches], schema, None).map(|exec| exec as _)
+}
+
+/// At most how many batches [`rows_of_no_column`] makes.
+const MAX_BATCHES_OF_NO_COLUMN: usize = 1_024;
 
 /// `input` filtered by `residual` (the time filters a scan applies itself,
 /// if any; see [`time_filter_pushdown`]), then its `columns` of `schema`,

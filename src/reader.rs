@@ -20,6 +20,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use arrow::datatypes::TimeUnit;
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
@@ -33,7 +34,10 @@ use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::basic::{LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics as ParquetStatistics;
 
 /// Opens files through the session's metadata cache, footer and page index
 /// together (see the module's documentation).
@@ -70,6 +74,90 @@ impl CachedReaderFactory {
         )?;
         Ok(Box::new(WithPageIndex { inner, adjust }))
     }
+
+    /// The metadata of `file`, with its page index, through the cache that
+    /// scans read it from (so a scan of the file finds it there).
+    pub(crate) async fn metadata(&self, file: PartitionedFile) -> DfResult<Arc<ParquetMetaData>> {
+        let mut reader = self.create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
+        Ok(reader.get_metadata(None).await?)
+    }
+}
+
+/// How many rows of the Parquet file `metadata` describes have a time (its
+/// top-level column `column`, of `unit` in the series: s, ms or µs) from
+/// `first` to `last` µs, both included; or `None` if the file's statistics cannot
+/// tell exactly: where a page (or a row group without a page index) holds
+/// times on both sides of a bound, or within them and nulls not counted.
+///
+/// A count of a time range comes from this without reading a page: pond
+/// ends the pages of compacted files where a time bucket ends, so whole
+/// buckets (hours, by default) fall on page bounds.
+pub(crate) fn rows_within(
+    metadata: &ParquetMetaData,
+    (column, unit): (&str, TimeUnit),
+    (first, last): (i64, i64),
+) -> Option<u64> {
+    let schema = metadata.file_metadata().schema_descr();
+    let leaf = (schema.columns().iter()).position(|c| c.path().parts() == [column])?;
+    let descr = schema.column(leaf);
+    // The unit as written: Parquet's timestamps are in ms, µs or ns, and
+    // arrow writes seconds as plain integers.
+    let per_unit: i64 = match (descr.physical_type(), descr.logical_type_ref(), unit) {
+        (PhysicalType::INT64, Some(LogicalType::Timestamp(t)), _) => match t.unit {
+            ParquetTimeUnit::MILLIS => 1_000,
+            ParquetTimeUnit::MICROS => 1,
+            ParquetTimeUnit::NANOS => return None,
+        },
+        (PhysicalType::INT64, None, TimeUnit::Second) => 1_000_000,
+        _ => return None,
+    };
+    let required = descr.max_def_level() == 0;
+    let micros = |value: Option<&i64>| value?.checked_mul(per_unit);
+    // Of `rows` rows with times from `min` to `max` µs, `nulls` of them
+    // null (each `None` where unknown): how many are within.
+    let within = |(min, max): (Option<i64>, Option<i64>), rows: i64, nulls: Option<i64>| {
+        let (min, max) = (min?, max?);
+        if max < first || last < min {
+            Some(0)
+        } else if first <= min && max <= last {
+            u64::try_from(rows - if required { 0 } else { nulls? }).ok()
+        } else {
+            None
+        }
+    };
+    let mut rows = 0_u64;
+    for (i, group) in metadata.row_groups().iter().enumerate() {
+        if let Some(ParquetStatistics::Int64(stats)) = group.column(leaf).statistics()
+            && stats.min_is_exact()
+            && stats.max_is_exact()
+            && let Some(n) = within(
+                (micros(stats.min_opt()), micros(stats.max_opt())),
+                group.num_rows(),
+                stats.null_count_opt().and_then(|n| i64::try_from(n).ok()),
+            )
+        {
+            rows += n;
+            continue;
+        }
+        let ColumnIndexMetaData::INT64(index) = metadata.column_index()?.get(i)?.get(leaf)? else {
+            return None;
+        };
+        let pages = metadata.offset_index()?.get(i)?.get(leaf)?.page_locations();
+        for (page, location) in pages.iter().enumerate() {
+            if index.is_null_page(page) {
+                continue;
+            }
+            let end = pages
+                .get(page + 1)
+                .map_or(group.num_rows(), |next| next.first_row_index);
+            rows += within(
+                (micros(index.min_value(page)), micros(index.max_value(page))),
+                end - location.first_row_index,
+                index.null_count(page),
+            )?;
+        }
+    }
+    Some(rows)
 }
 
 /// A change to a file's metadata as a scan reads it.
@@ -133,12 +221,19 @@ impl AsyncFileReader for WithPageIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::array::{
+        ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray, TimestampMillisecondArray,
+        TimestampNanosecondArray, TimestampSecondArray,
+    };
+    use arrow::datatypes::{Field, Schema};
     use object_store::memory::InMemory;
     use object_store::path::Path;
     use object_store::{ObjectStoreExt, PutPayload};
     use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::ParquetMetaDataReader;
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     /// Asked for the metadata without the page index, as DataFusion's
     /// opener asks, the reader returns it with the index and leaves both in
@@ -186,5 +281,123 @@ mod tests {
         );
         let metadata = open(&theirs).get_metadata(Some(&skip)).await.unwrap();
         assert!(metadata.column_index().is_none());
+    }
+
+    /// The metadata of a file of `times` (`None`: null) in a column `ts`
+    /// of `unit`, in row groups of `group` rows and pages of `page` rows.
+    fn file_of(
+        unit: TimeUnit,
+        times: &[Option<i64>],
+        group: usize,
+        page: usize,
+    ) -> ParquetMetaData {
+        let nullable = times.iter().any(Option::is_none);
+        let values: ArrayRef = match unit {
+            TimeUnit::Second => Arc::new(TimestampSecondArray::from(times.to_vec())),
+            TimeUnit::Millisecond => Arc::new(TimestampMillisecondArray::from(times.to_vec())),
+            TimeUnit::Microsecond => Arc::new(TimestampMicrosecondArray::from(times.to_vec())),
+            TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::from(times.to_vec())),
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            values.data_type().clone(),
+            nullable,
+        )]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![values]).unwrap();
+        let props = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_data_page_row_count_limit(page)
+            .set_write_batch_size(page)
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&Bytes::from(bytes))
+            .unwrap()
+    }
+
+    /// Of random files (times in order with repeats, some null) and random
+    /// ranges, a count `rows_within` gives is the rows' own; and a range
+    /// from the first time of a page to the last of a later one, where no
+    /// page holds times on both sides, has one.
+    #[test]
+    fn rows_within_counts_exactly_or_not_at_all() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let (mut counted, mut aligned) = (0, 0);
+        for case in 0..200 {
+            let unit = [
+                TimeUnit::Second,
+                TimeUnit::Millisecond,
+                TimeUnit::Microsecond,
+            ][case % 3];
+            let per_unit: i64 = match unit {
+                TimeUnit::Second => 1_000_000,
+                TimeUnit::Millisecond => 1_000,
+                _ => 1,
+            };
+            let n = rng.random_range(1..400);
+            let mut t: i64 = rng.random_range(-1_000..1_000);
+            let with_nulls = case % 4 == 3;
+            let times: Vec<Option<i64>> = (0..n)
+                .map(|_| {
+                    t += rng.random_range(0..3);
+                    (!with_nulls || rng.random_bool(0.9)).then_some(t)
+                })
+                .collect();
+            let page = rng.random_range(1..40);
+            let group = page * rng.random_range(1..5);
+            let metadata = file_of(unit, &times, group, page);
+            let truth = |first: i64, last: i64| {
+                (times.iter().flatten())
+                    .filter(|&&v| (first..=last).contains(&(v * per_unit)))
+                    .count() as u64
+            };
+            for _ in 0..50 {
+                let a = rng.random_range(-1_100..t + 100) * per_unit + rng.random_range(-1..=1);
+                let b = rng.random_range(-1_100..t + 100) * per_unit + rng.random_range(-1..=1);
+                let (first, last) = (a.min(b), a.max(b));
+                if let Some(rows) = rows_within(&metadata, ("ts", unit), (first, last)) {
+                    assert_eq!(rows, truth(first, last), "case {case}: {first}..={last}");
+                    counted += 1;
+                }
+            }
+            // Pages of whole times: from where a time starts a page to
+            // where a later one ends one.
+            let starts: Vec<usize> = (0..n)
+                .step_by(page)
+                .filter(|&i| i == 0 || times[i].zip(times[i - 1]).is_some_and(|(x, y)| x > y))
+                .collect();
+            for pair in starts.windows(2) {
+                let (Some(first), Some(last)) = (times[pair[0]], times[pair[1] - 1]) else {
+                    continue;
+                };
+                let range = (first * per_unit, last * per_unit);
+                let rows = rows_within(&metadata, ("ts", unit), range);
+                assert_eq!(
+                    rows,
+                    Some(truth(range.0, range.1)),
+                    "case {case}: {range:?}"
+                );
+                aligned += 1;
+            }
+        }
+        assert!(
+            counted > 1_000 && aligned > 1_000,
+            "{counted} counted, {aligned} aligned"
+        );
+        // Nanoseconds are rounded to µs in the oplog: never counted here.
+        let nanos = file_of(TimeUnit::Nanosecond, &[Some(1_000), Some(2_000)], 1, 1);
+        assert_eq!(
+            rows_within(&nanos, ("ts", TimeUnit::Nanosecond), (0, 10)),
+            None
+        );
+        assert_eq!(
+            rows_within(&nanos, ("other", TimeUnit::Nanosecond), (0, 10)),
+            None
+        );
     }
 }

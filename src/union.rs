@@ -61,8 +61,8 @@ use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
 use crate::provider::{
-    SeriesTable, filtered, parquet_source, physical_expr, store_url, time_filter_pushdown,
-    unqualified,
+    SeriesTable, exact_range, filtered, parquet_source, physical_expr, rows_of_no_column,
+    store_url, time_filter_pushdown, unqualified,
 };
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, exact_time_range, time_ranges};
@@ -455,6 +455,8 @@ impl TableProvider for SeriesUnion {
         let mut ordered = true;
         // The time bounds of every version read, as it is or merged.
         let mut read: Vec<(i64, i64)> = Vec::new();
+        // The versions each member reads as they are.
+        let mut plain: Vec<(&SeriesTable, Vec<FileInfo>)> = Vec::new();
         for member in &members {
             let (versions, n) = member.kept_versions(&ranges, &predicate)?;
             total += n;
@@ -469,6 +471,7 @@ impl TableProvider for SeriesUnion {
                     .windows(2)
                     .all(|w| w[0].max_event_time < w[1].min_event_time);
             files.extend(self.member_files(&scan_schema, member, &singles));
+            plain.push((member, singles));
             if !runs.is_empty() {
                 merged.push((member, runs, deletes));
             }
@@ -508,6 +511,23 @@ impl TableProvider for SeriesUnion {
                 })
                 .cloned(),
         );
+        // A scan of no column, its rows counted from statistics, as a
+        // series' (see `SeriesTable::rows_within`).
+        if (residual.is_some() || files.is_empty())
+            && asked.is_empty()
+            && merged.is_empty()
+            && let Some(range) = exact_range(&filters, (TIME_COLUMN, &time_type()), None)
+        {
+            let mut rows = Some(0_u64);
+            for (member, singles) in &plain {
+                let Some(counted) = rows else { break };
+                rows = (member.rows_within(state, range, singles).await?).map(|n| counted + n);
+            }
+            if let Some(rows) = rows {
+                let batch_size = state.config().batch_size();
+                return rows_of_no_column(&self.schema, rows, limit, batch_size);
+            }
+        }
         let mut wanted = asked.clone();
         let ts = self.schema.index_of(TIME_COLUMN)?;
         if residual.is_some() && !wanted.contains(&ts) {

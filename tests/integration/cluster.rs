@@ -121,6 +121,56 @@ async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
     assert_eq!(text_of(&answer), text_of(&sql_rows(&local, RUNS).await));
 }
 
+/// A scan that returns no column, its rows counted from the page index (a
+/// plan of that many rows of no column), goes to an executor and answers
+/// as here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_counted_from_the_page_index_go_to_a_cluster() {
+    let (_dir, pond) = temp_pond().await;
+    // Two hours, one reading a second: pages of 2,048 rows.
+    let times: Vec<i64> = (0..7_200).map(|s| JAN1 + s * 1_000_000).collect();
+    pond.append_series_data("/plant/boiler", &readings(&times), "ts")
+        .await
+        .unwrap();
+    let pond = Arc::new(pond);
+    let local = SessionContext::new();
+    pond::register(&local, Arc::clone(&pond));
+    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+
+    // The second page starts at 00:34:08.
+    let from = "ts >= '2024-01-01T00:34:08Z'";
+    let count = format!("SELECT count(*) FROM plant.boiler WHERE {from}");
+    let plan = text_of(&sql_rows(&local, &format!("EXPLAIN {count}")).await);
+    assert!(!plan.contains("SeriesScanExec"), "{plan}");
+    let rows = format!("SELECT 1 AS one FROM plant.boiler WHERE {from}");
+    let plan = text_of(&sql_rows(&cluster, &format!("EXPLAIN {rows}")).await);
+    let sent = plan.split("distributed_plan").nth(1).unwrap_or_default();
+    assert!(sent.contains("partition_sizes=[1]"), "{plan}");
+    for sql in [
+        count,
+        // A plan of the rows themselves, sent as they are.
+        format!(
+            "SELECT one, count(*) FROM (SELECT 1 AS one FROM plant.boiler WHERE {from}) GROUP BY one"
+        ),
+        "SELECT count(*) FROM plant.boiler WHERE ts >= '2030-01-01T00:00:00Z'".to_string(),
+    ] {
+        let here = sql_rows(&local, &sql).await;
+        assert_eq!(
+            text_of(&here),
+            text_of(&sql_rows(&cluster, &sql).await),
+            "{sql}"
+        );
+        if sql.contains("00:34:08") {
+            // 7,200 rows but the first page's 2,048.
+            assert!(
+                text_of(&here).contains("| 5152 "),
+                "{sql}\n{}",
+                text_of(&here)
+            );
+        }
+    }
+}
+
 /// A grouping by a key that comes in runs (the readings rise with time):
 /// a [`pond::RunAggregateExec`] aggregates it.
 const RUNS: &str = "SELECT reading >= 170407800000000 AS late, count(*), \

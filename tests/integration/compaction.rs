@@ -1096,3 +1096,74 @@ async fn a_plan_made_before_a_compaction_reads_what_it_planned() {
     let c = arrow::compute::cast(batches[0].column(0), &DataType::Int64).unwrap();
     assert_eq!(c.as_primitive::<Int64Type>().value(0), expected);
 }
+
+/// A count over whole hours of a file clustered within hours comes from its
+/// page index (the pages end where the hours do): the plan is a constant,
+/// no scan. Over part of an hour the rows are read. Both are the rows'
+/// own counts.
+#[tokio::test]
+async fn a_count_over_whole_hours_of_a_clustered_file_reads_no_page() {
+    let (_dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    for h in 0..3 {
+        pond.append_series_data("/devops/cpu", &uneven_hosts_batch(h, h + 1), "ts")
+            .await
+            .unwrap();
+    }
+    compact_clustered_keeping_answers(&pond).await;
+    let ctx = context(pond);
+    let hour = |h: i64| format!("'2024-01-01T0{h}:00:00Z'");
+    // An hour holds 3,600 rows of the big host and 200 of each small one.
+    let cases = [
+        (format!("ts >= {}", hour(1)), 11_200, true),
+        (
+            format!("ts >= {} AND ts < {}", hour(1), hour(2)),
+            5_600,
+            true,
+        ),
+        (format!("ts < {}", hour(1)), 5_600, true),
+        (
+            format!("ts BETWEEN {} AND '2024-01-01T01:59:59Z'", hour(1)),
+            5_600,
+            true,
+        ),
+        (
+            format!("{} <= ts AND ts < {}", hour(0), hour(3)),
+            16_800,
+            true,
+        ),
+        (format!("ts > {}", hour(3)), 0, true),
+        // Half an hour: 1,800 rows of the big host, 100 of each small one.
+        ("ts >= '2024-01-01T01:30:00Z'".to_string(), 8_400, false),
+        (
+            format!("ts >= {} AND hostname = 'big'", hour(1)),
+            7_200,
+            false,
+        ),
+    ];
+    for (filter, rows, from_index) in cases {
+        let sql = format!("SELECT count(*) FROM devops.cpu WHERE {filter}");
+        assert_eq!(count(&ctx, &sql).await, rows, "{sql}");
+        let plan = answer(&ctx, &format!("EXPLAIN {sql}")).await;
+        assert_eq!(
+            !plan.contains("SeriesScanExec"),
+            from_index,
+            "{sql}\n{plan}"
+        );
+    }
+    let window = format!(
+        "SELECT count(*) FROM series_range('/devops/cpu', TIMESTAMP {}, TIMESTAMP {})",
+        hour(1),
+        hour(2)
+    );
+    let union = format!(
+        "SELECT count(*) FROM series_union('/devops/*') WHERE ts >= {} AND ts < {}",
+        hour(1),
+        hour(2)
+    );
+    for sql in [window, union] {
+        assert_eq!(count(&ctx, &sql).await, 5_600, "{sql}");
+        let plan = answer(&ctx, &format!("EXPLAIN {sql}")).await;
+        assert!(!plan.contains("SeriesScanExec"), "{sql}\n{plan}");
+    }
+}
