@@ -60,7 +60,9 @@ use crate::lww::{MergedScan, read_segments};
 use crate::pond::Pond;
 use crate::pruning::groups::{Superseded, superseded};
 use crate::pruning::versions::VersionPredicate;
-use crate::pruning::{TimeRanges, exact_time_range, physical_time_ranges, time_ranges};
+use crate::pruning::{
+    TimeRanges, exact_range, exact_time_range, physical_time_ranges, time_ranges,
+};
 use crate::reader::{CachedReaderFactory, rows_within};
 use crate::runs::Extreme;
 use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
@@ -836,6 +838,9 @@ impl SeriesTable {
         (first, last): (i64, i64),
         kept: &[FileInfo],
     ) -> DfResult<Option<u64>> {
+        if first > last {
+            return Ok(Some(0));
+        }
         let Some(unit) = timestamp_unit(&self.time_type) else {
             return Ok(None);
         };
@@ -846,7 +851,10 @@ impl SeriesTable {
                 continue;
             }
             if first <= f.min_event_time && f.max_event_time <= last {
-                rows += u64::try_from(f.row_count).unwrap_or_default();
+                let Ok(n) = u64::try_from(f.row_count) else {
+                    return Ok(None);
+                };
+                rows += n;
                 continue;
             }
             let file = partitioned_files(
@@ -1029,26 +1037,6 @@ pub(crate) fn time_filter_pushdown(
         Some(_) => TableProviderFilterPushDown::Exact,
         None => TableProviderFilterPushDown::Inexact,
     }
-}
-
-/// The µs, first and last, that every one of `filters` selects, and the
-/// window `start..end` if given; `None` unless each filter is a comparison
-/// of the time column `column` (of type `data_type`) with a constant that
-/// the scan applies itself (see [`time_filter_pushdown`]).
-pub(crate) fn exact_range(
-    filters: &[Expr],
-    (column, data_type): (&str, &DataType),
-    window: Option<(i64, i64)>,
-) -> Option<(i64, i64)> {
-    let window = window.map(|(start, end)| (start, end.saturating_sub(1)));
-    let bounds = (window.into_iter().map(Some))
-        .chain((filters.iter()).map(|f| exact_time_range(f, column, data_type)));
-    let mut range = (crate::MIN_TIME, crate::MAX_TIME);
-    for bound in bounds {
-        let (first, last) = bound?;
-        range = (range.0.max(first), range.1.min(last));
-    }
-    Some(range)
 }
 
 /// The first `limit` of `rows` rows of none of `schema`'s columns: a scan

@@ -34,7 +34,9 @@ use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::basic::{LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType};
+use parquet::basic::{
+    ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType,
+};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics as ParquetStatistics;
@@ -108,7 +110,11 @@ pub(crate) fn rows_within(
             ParquetTimeUnit::MICROS => 1,
             ParquetTimeUnit::NANOS => return None,
         },
-        (PhysicalType::INT64, None, TimeUnit::Second) => 1_000_000,
+        (PhysicalType::INT64, None, TimeUnit::Second)
+            if descr.converted_type() == ConvertedType::NONE =>
+        {
+            1_000_000
+        }
         _ => return None,
     };
     let required = descr.max_def_level() == 0;

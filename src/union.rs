@@ -61,11 +61,11 @@ use crate::index::FileInfo;
 use crate::path::SeriesPattern;
 use crate::pond::Pond;
 use crate::provider::{
-    SeriesTable, exact_range, filtered, parquet_source, physical_expr, rows_of_no_column,
-    store_url, time_filter_pushdown, unqualified,
+    SeriesTable, filtered, parquet_source, physical_expr, rows_of_no_column, store_url,
+    time_filter_pushdown, unqualified,
 };
 use crate::pruning::versions::VersionPredicate;
-use crate::pruning::{TimeRanges, exact_time_range, time_ranges};
+use crate::pruning::{TimeRanges, exact_range, exact_time_range, time_ranges};
 use crate::reader::{AdjustMetadata, CachedReaderFactory};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;

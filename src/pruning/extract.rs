@@ -432,6 +432,33 @@ pub(crate) fn exact_time_range(
     }
 }
 
+/// The µs, first and last (first after last for none), that every one of
+/// `filters` selects, and the window `start..end` if given; `None` unless
+/// each filter is a comparison of the time column `column` (of type
+/// `data_type`) with a constant, as [`exact_time_range`] takes them.
+pub(crate) fn exact_range(
+    filters: &[Expr],
+    (column, data_type): (&str, &DataType),
+    window: Option<(i64, i64)>,
+) -> Option<(i64, i64)> {
+    // The window's end is exclusive, but for `MAX_TIME` (no end); an end
+    // of `MIN_TIME` selects nothing.
+    let window = window.map(|(start, end)| match end {
+        crate::MAX_TIME => (start, end),
+        _ => end
+            .checked_sub(1)
+            .map_or((crate::MAX_TIME, crate::MIN_TIME), |last| (start, last)),
+    });
+    let bounds = (window.into_iter().map(Some))
+        .chain((filters.iter()).map(|f| exact_time_range(f, column, data_type)));
+    let mut range = (crate::MIN_TIME, crate::MAX_TIME);
+    for bound in bounds {
+        let (first, last) = bound?;
+        range = (range.0.max(first), range.1.min(last));
+    }
+    Some(range)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -803,6 +830,33 @@ mod tests {
             // Every form, at instants the unit holds.
             assert!(exact >= 7 * 2 + 4, "{unit:?}: {exact}");
         }
+    }
+
+    /// A window's end is exclusive, but `MAX_TIME` is no end and
+    /// `MIN_TIME` no row; filters narrow it, and one that is not exact
+    /// leaves no range.
+    #[test]
+    fn exact_range_is_the_window_within_every_filter() {
+        let data_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let ts = |op: &str| {
+            exact_in(
+                &format!("ts {op} '2024-01-01T00:00:00Z'"),
+                TimeUnit::Microsecond,
+            )
+            .1
+        };
+        let range = |filters: &[Expr], window| exact_range(filters, ("ts", &data_type), window);
+        assert_eq!(range(&[], None), Some((MIN_TIME, MAX_TIME)));
+        assert_eq!(range(&[], Some((5, MAX_TIME))), Some((5, MAX_TIME)));
+        assert_eq!(range(&[], Some((5, 10))), Some((5, 9)));
+        let (first, last) = range(&[], Some((MIN_TIME, MIN_TIME))).unwrap();
+        assert!(first > last);
+        assert_eq!(
+            range(&[ts(">=")], Some((0, JAN1 + 10))),
+            Some((JAN1, JAN1 + 9))
+        );
+        assert_eq!(range(&[ts(">="), ts("<=")], None), Some((JAN1, JAN1)));
+        assert_eq!(range(&[ts(">="), ts("<>")], None), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) mod groups;
 mod ranges;
 pub(crate) mod versions;
 
-pub(crate) use extract::exact_time_range;
+pub(crate) use extract::{exact_range, exact_time_range};
 pub use extract::{physical_time_ranges, time_ranges};
 pub use ranges::TimeRanges;
 

@@ -474,8 +474,9 @@ const MIN_BUCKET_END_ROWS: usize = 256;
 /// Where the pages of a file clustered by a sort key begin: where the sort
 /// key (but for the time column) or the time bucket changes, so that the
 /// page index finds one host's rows of one hour without decoding its
-/// neighbours'. Runs shorter than [`MIN_PAGE_ROWS`] share a page; a run
-/// longer than [`PAGE_ROWS`] takes several. Only for files whose columns
+/// neighbours'. Runs shorter than [`MIN_PAGE_ROWS`] share a page, but not
+/// across the end of a time bucket unless the page would hold fewer than
+/// [`MIN_BUCKET_END_ROWS`]; a run longer than [`PAGE_ROWS`] takes several. Only for files whose columns
 /// are all required (not nullable) and flat, which a series' nullable
 /// columns are where the file holds no NULL in them
 /// ([`required_where_no_nulls`]): others keep pages of [`PAGE_ROWS`] cut
