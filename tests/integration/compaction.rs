@@ -1167,3 +1167,90 @@ async fn a_count_over_whole_hours_of_a_clustered_file_reads_no_page() {
         assert!(!plan.contains("SeriesScanExec"), "{sql}\n{plan}");
     }
 }
+
+/// Random time ranges over series in seconds, milliseconds and
+/// microseconds, clustered within hours and compacted: every count is the
+/// count over a `MemTable` of the same rows, and those whose bounds fall on
+/// page bounds come from the page index.
+#[tokio::test]
+async fn random_counts_over_clustered_files_agree_with_the_rows() {
+    use arrow::datatypes::TimeUnit;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let (_dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let units = [
+        ("s", TimeUnit::Second),
+        ("ms", TimeUnit::Millisecond),
+        ("us", TimeUnit::Microsecond),
+    ];
+    for (name, unit) in units {
+        let path = format!("/devops/cpu_{name}");
+        let mut batches = Vec::new();
+        for h in 0..3 {
+            let rows = uneven_hosts_batch(h, h + 1);
+            let mut columns = rows.columns().to_vec();
+            let utc = DataType::Timestamp(unit, Some("UTC".into()));
+            columns[0] = arrow::compute::cast(&columns[0], &utc).unwrap();
+            let mut fields: Vec<_> = rows.schema().fields().iter().cloned().collect();
+            fields[0] = Arc::new(fields[0].as_ref().clone().with_data_type(utc));
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            let rows = arrow::array::RecordBatch::try_new(schema, columns).unwrap();
+            pond.append_series_data(&path, &rows, "ts").await.unwrap();
+            batches.push(rows);
+        }
+        pond.set_sort_key_with_bucket(&path, &["hostname"], 60 * MINUTE)
+            .await
+            .unwrap();
+        assert_eq!(pond.compact(&path).await.unwrap().versions_written, 1);
+        let rows = datafusion::datasource::MemTable::try_new(batches[0].schema(), vec![batches]);
+        ctx.register_table(
+            format!("datafusion.public.ref_{name}"),
+            Arc::new(rows.unwrap()),
+        )
+        .unwrap();
+    }
+
+    let mut rng = StdRng::seed_from_u64(21);
+    let (mut from_index, cases) = (0, 200);
+    for case in 0..cases {
+        let (name, _) = units[case % 3];
+        // An hour's start, or a time within the three hours; then a step
+        // of a second, a millisecond or a microsecond either way, or none.
+        let mut instant = || {
+            let base = match rng.random_bool(0.6) {
+                true => JAN1 + rng.random_range(0..=3) * 60 * MINUTE,
+                false => JAN1 + rng.random_range(0..3 * 3_600) * 1_000_000,
+            };
+            let step = *[0, 0, 0, 1, -1, 1_000, -1_000, 1_000_000, -1_000_000]
+                .get(rng.random_range(0..9))
+                .unwrap();
+            format!("'{}'", pond::format_micros(base + step))
+        };
+        let (a, b) = (instant(), instant());
+        let filter = match case % 5 {
+            0 => format!("ts >= {a}"),
+            1 => format!("ts < {b}"),
+            2 => format!("ts >= {a} AND ts < {b}"),
+            3 => format!("ts BETWEEN {a} AND {b}"),
+            _ => format!("ts > {a} AND ts <= {b}"),
+        };
+        let sql = |table: &str| format!("SELECT count(*) FROM {table} WHERE {filter}");
+        let got = count(&ctx, &sql(&format!("devops.cpu_{name}"))).await;
+        let want = count(&ctx, &sql(&format!("datafusion.public.ref_{name}"))).await;
+        assert_eq!(got, want, "{}", sql(&format!("devops.cpu_{name}")));
+        let plan = answer(
+            &ctx,
+            &format!("EXPLAIN {}", sql(&format!("devops.cpu_{name}"))),
+        )
+        .await;
+        from_index += usize::from(!plan.contains("SeriesScanExec"));
+    }
+    // Hours' starts make a good share of the bounds (104 of 200 here).
+    assert!(
+        from_index >= cases / 4,
+        "{from_index} of {cases} from the page index"
+    );
+}
