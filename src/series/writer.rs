@@ -836,8 +836,9 @@ mod tests {
         assert!(!attributes.contains_key("value_times"), "{attributes:?}");
     }
 
-    /// A cutter of `(ts, host)` batches clustered by host, and their schema.
-    fn host_cutter() -> (SchemaRef, PageCutter) {
+    /// A cutter of `(ts, host)` batches clustered by host (within time
+    /// buckets of `bucket` µs, if not 0), and their schema.
+    fn host_cutter(bucket: i64) -> (SchemaRef, PageCutter) {
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new(
                 "ts",
@@ -846,7 +847,7 @@ mod tests {
             ),
             Field::new("host", DataType::Utf8, false),
         ]));
-        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], 0)
+        let runs = PageRuns::new(&schema, "ts", &["host".into(), "ts".into()], bucket)
             .unwrap()
             .unwrap();
         (schema, PageCutter::new(runs))
@@ -867,7 +868,7 @@ mod tests {
     /// page, and every row comes out once, in order.
     #[test]
     fn a_run_longer_than_the_input_batches_is_carried_a_page_at_most() {
-        let (schema, mut cutter) = host_cutter();
+        let (schema, mut cutter) = host_cutter(0);
         let mut out = Vec::new();
         for b in 0..5 {
             let slices = cutter
@@ -896,17 +897,7 @@ mod tests {
     /// shares its page with the next bucket.
     #[test]
     fn a_bucket_starts_a_page_unless_the_last_one_ends_in_a_few_rows() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            Field::new("host", DataType::Utf8, false),
-        ]));
-        let key = ["host".to_string(), "ts".to_string()];
-        let runs = PageRuns::new(&schema, "ts", &key, 10_000).unwrap().unwrap();
-        let mut cutter = PageCutter::new(runs);
+        let (schema, mut cutter) = host_cutter(10_000);
         // Buckets of 10,000 µs: hosts a, b, c with 600, 600 and 300 rows in
         // the first, a and b with 100 each in the second, a with 100 in the
         // third.
@@ -941,7 +932,7 @@ mod tests {
     /// holds the minimum, a run of at least the minimum gets its own.
     #[test]
     fn short_runs_share_a_page_and_long_ones_start_one() {
-        let (schema, mut cutter) = host_cutter();
+        let (schema, mut cutter) = host_cutter(0);
         // Runs of 600, 600, 100, 1,500 and 300 rows.
         let mut hosts = Vec::new();
         for (host, n) in [("a", 600), ("b", 600), ("c", 100), ("d", 1_500), ("e", 300)] {

@@ -36,6 +36,15 @@ async fn sql_rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
     ctx.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
+/// `pond` shared, with a local session and a standalone cluster on it.
+async fn local_and_cluster(pond: Pond) -> (Arc<Pond>, SessionContext, SessionContext) {
+    let pond = Arc::new(pond);
+    let local = SessionContext::new();
+    pond::register(&local, Arc::clone(&pond));
+    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+    (pond, local, cluster)
+}
+
 fn count_of(batches: &[RecordBatch]) -> i64 {
     batches[0].column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -54,10 +63,7 @@ async fn a_cluster_answers_as_a_local_session_and_explains_the_pruned_scan() {
             .await
             .unwrap();
     }
-    let pond = Arc::new(pond);
-    let local = SessionContext::new();
-    pond::register(&local, Arc::clone(&pond));
-    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+    let (pond, local, cluster) = local_and_cluster(pond).await;
 
     let window = "WHERE ts >= '2024-01-01T02:00:00Z' AND ts < '2024-01-01T03:00:00Z'";
     for sql in [
@@ -132,10 +138,7 @@ async fn rows_counted_from_the_page_index_go_to_a_cluster() {
     pond.append_series_data("/plant/boiler", &readings(&times), "ts")
         .await
         .unwrap();
-    let pond = Arc::new(pond);
-    let local = SessionContext::new();
-    pond::register(&local, Arc::clone(&pond));
-    let cluster = pond::cluster::standalone(Arc::clone(&pond)).await.unwrap();
+    let (_pond, local, cluster) = local_and_cluster(pond).await;
 
     // The second page starts at 00:34:08.
     let from = "ts >= '2024-01-01T00:34:08Z'";

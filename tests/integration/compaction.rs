@@ -774,6 +774,13 @@ fn uneven_hosts_batch(h0: i64, h1: i64) -> arrow::array::RecordBatch {
 /// cutting, which carries runs across the sort's batches.
 #[tokio::test]
 async fn clustered_pages_start_where_a_hosts_hour_starts() {
+    let (dir, pond) = clustered_hours().await;
+    assert_pages_start_at_runs(dir.path(), &pond);
+}
+
+/// Three hours of [`uneven_hosts_batch`] appended to `/devops/cpu` an hour
+/// a version, then compacted clustered by host within hours.
+async fn clustered_hours() -> (tempfile::TempDir, Arc<Pond>) {
     let (dir, pond) = temp_pond_with(manual()).await;
     let pond = Arc::new(pond);
     for h in 0..3 {
@@ -782,7 +789,7 @@ async fn clustered_pages_start_where_a_hosts_hour_starts() {
             .unwrap();
     }
     compact_clustered_keeping_answers(&pond).await;
-    assert_pages_start_at_runs(dir.path(), &pond);
+    (dir, pond)
 }
 
 /// The same for a series whose columns are all nullable, as one ingested
@@ -1103,14 +1110,7 @@ async fn a_plan_made_before_a_compaction_reads_what_it_planned() {
 /// own counts.
 #[tokio::test]
 async fn a_count_over_whole_hours_of_a_clustered_file_reads_no_page() {
-    let (_dir, pond) = temp_pond_with(manual()).await;
-    let pond = Arc::new(pond);
-    for h in 0..3 {
-        pond.append_series_data("/devops/cpu", &uneven_hosts_batch(h, h + 1), "ts")
-            .await
-            .unwrap();
-    }
-    compact_clustered_keeping_answers(&pond).await;
+    let (_dir, pond) = clustered_hours().await;
     let ctx = context(pond);
     let hour = |h: i64| format!("'2024-01-01T0{h}:00:00Z'");
     // An hour holds 3,600 rows of the big host and 200 of each small one.
