@@ -846,6 +846,7 @@ impl SeriesTable {
         };
         let reader = CachedReaderFactory::new(self.pond.object_store(), state.runtime_env());
         let mut rows = 0_u64;
+        let mut straddling = Vec::new();
         for f in kept {
             if last < f.min_event_time || f.max_event_time < first {
                 continue;
@@ -855,17 +856,30 @@ impl SeriesTable {
                     return Ok(None);
                 };
                 rows += n;
-                continue;
+            } else {
+                straddling.extend(partitioned_files(
+                    std::slice::from_ref(f),
+                    &self.schema,
+                    &self.timestamp_column,
+                ));
             }
-            let file = partitioned_files(
-                std::slice::from_ref(f),
-                &self.schema,
-                &self.timestamp_column,
-            );
-            let metadata = reader
-                .metadata(file.into_iter().next().expect("one file"))
-                .await?;
-            match rows_within(&metadata, (&self.timestamp_column, unit), (first, last)) {
+        }
+        // Their footers as a scan reads them, a few at a time (from an
+        // object store each is a request); the first that cannot tell ends
+        // the count.
+        let column = (self.timestamp_column.as_str(), unit);
+        let reads: Vec<_> = (straddling.into_iter())
+            .map(|file| {
+                let reader = &reader;
+                async move {
+                    let metadata = reader.metadata(file).await?;
+                    Ok::<_, DataFusionError>(rows_within(&metadata, column, (first, last)))
+                }
+            })
+            .collect();
+        let mut counts = futures::stream::iter(reads).buffered(FOOTERS_AT_ONCE);
+        while let Some(counted) = counts.next().await {
+            match counted? {
                 Some(n) => rows += n,
                 None => return Ok(None),
             }
@@ -1070,6 +1084,9 @@ pub(crate) fn rows_of_no_column(
     }
     MemorySourceConfig::try_new_exec(&[batches], schema, None).map(|exec| exec as _)
 }
+
+/// How many footers `SeriesTable::rows_within` reads at once.
+const FOOTERS_AT_ONCE: usize = 16;
 
 /// At most how many batches [`rows_of_no_column`] makes.
 const MAX_BATCHES_OF_NO_COLUMN: usize = 1_024;

@@ -52,6 +52,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
+use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
@@ -79,6 +80,10 @@ pub const TIME_COLUMN: &str = "ts";
 /// The file metadata key under which [`TimeColumnReaderFactory`] tells
 /// [`UnionExprAdapter`] the name of a file's time column.
 const TIME_COLUMN_KEY: &str = "pond.series_union.time_column";
+
+/// How many members a count from statistics looks at at once (see
+/// `SeriesTable::rows_within`).
+const MEMBERS_AT_ONCE: usize = 8;
 /// The metadata key that marks where `ts` stands while DataFusion's adapter
 /// rewrites the other columns of an expression.
 const TIME_MARKER_KEY: &str = "pond.series_union.time";
@@ -518,10 +523,17 @@ impl TableProvider for SeriesUnion {
             && merged.is_empty()
             && let Some(range) = exact_range(&filters, (TIME_COLUMN, &time_type()), None)
         {
+            // The members a few at a time, as their footers are requests.
+            let counts: Vec<_> = (plain.iter())
+                .map(|(member, singles)| member.rows_within(state, range, singles))
+                .collect();
+            let mut counts = futures::stream::iter(counts).buffered(MEMBERS_AT_ONCE);
             let mut rows = Some(0_u64);
-            for (member, singles) in &plain {
-                let Some(counted) = rows else { break };
-                rows = (member.rows_within(state, range, singles).await?).map(|n| counted + n);
+            while let Some(counted) = counts.next().await {
+                rows = rows.zip(counted?).map(|(a, b)| a + b);
+                if rows.is_none() {
+                    break;
+                }
             }
             if let Some(rows) = rows {
                 let batch_size = state.config().batch_size();
