@@ -42,8 +42,8 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::expressions::{CastExpr, Column, Literal};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, Literal};
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
@@ -70,6 +70,7 @@ use crate::pruning::{TimeRanges, exact_range, exact_time_range, time_ranges};
 use crate::reader::{AdjustMetadata, CachedReaderFactory};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;
+use crate::time::{native_lower_bound, native_upper_bound, timestamp_scalar};
 use crate::udtf::path_argument;
 
 /// The union's column of series paths.
@@ -774,12 +775,23 @@ impl PhysicalExprAdapterFactory for UnionExprAdapterFactory {
                 None,
             ))
         };
+        // A file in seconds or milliseconds: its time compared with a µs
+        // constant is compared in its own unit here (see `in_file_unit`).
+        let native = match field.data_type() {
+            DataType::Timestamp(unit @ (TimeUnit::Second | TimeUnit::Millisecond), _) => {
+                Some((field.data_type().clone(), *unit))
+            }
+            _ => None,
+        };
+        let column = Arc::new(Column::new(field.name(), index));
         let default = DefaultPhysicalExprAdapterFactory
             .create(Arc::clone(&logical_file_schema), physical_file_schema)?;
         Ok(Arc::new(UnionExprAdapter {
             logical_file_schema,
             time_column: name,
+            column,
             time,
+            native,
             default,
         }))
     }
@@ -793,9 +805,76 @@ impl PhysicalExprAdapterFactory for UnionExprAdapterFactory {
 struct UnionExprAdapter {
     logical_file_schema: SchemaRef,
     time_column: String,
+    /// The file's time column.
+    column: Arc<dyn PhysicalExpr>,
     /// The expression of `ts` in this file.
     time: Arc<dyn PhysicalExpr>,
+    /// The file's time type and unit, where it is seconds or milliseconds.
+    native: Option<(DataType, TimeUnit)>,
     default: Arc<dyn PhysicalExprAdapter>,
+}
+
+impl UnionExprAdapter {
+    /// `expr` with a comparison of `ts` (the file's time cast to µs) with a
+    /// µs constant made a comparison of the file's time with constants in
+    /// its own unit, which select the same rows.
+    ///
+    /// DataFusion 55's Parquet opener simplifies `CAST(t AS µs) < c` into
+    /// `t < CAST(c AS s)`, truncating `c`: `ts < '02:00:00.000001'` pruned
+    /// the page of the rows at 02:00:00 of a series in seconds. Here `x` in
+    /// µs is within a bound exactly when the file's value is within the
+    /// bound rounded up (`>=`, `<`) or down (`<=`, `>`) to its unit; `=`
+    /// is both, so no value where `c` is not a whole one.
+    fn in_file_unit(&self, expr: Arc<dyn PhysicalExpr>) -> Transformed<Arc<dyn PhysicalExpr>> {
+        let Some((data_type, unit)) = &self.native else {
+            return Transformed::no(expr);
+        };
+        let Some(binary) = expr.downcast_ref::<BinaryExpr>() else {
+            return Transformed::no(expr);
+        };
+        let is_time = |e: &Arc<dyn PhysicalExpr>| {
+            e.downcast_ref::<CastExpr>().is_some_and(|cast| {
+                (cast.expr().downcast_ref::<Column>()).is_some_and(|c| c.name() == self.time_column)
+            })
+        };
+        let micros = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Literal>()?.value() {
+            ScalarValue::TimestampMicrosecond(Some(us), _) => Some(*us),
+            _ => None,
+        };
+        let op = *binary.op();
+        let (op, us) = match (micros(binary.left()), micros(binary.right())) {
+            (None, Some(us)) if is_time(binary.left()) => (op, us),
+            (Some(us), None) if is_time(binary.right()) => match op.swap() {
+                Some(op) => (op, us),
+                None => return Transformed::no(expr),
+            },
+            _ => return Transformed::no(expr),
+        };
+        let (Some(up), Some(down)) = (native_lower_bound(us, *unit), native_upper_bound(us, *unit))
+        else {
+            return Transformed::no(expr);
+        };
+        let compare = |op: Operator, value: i64| -> Arc<dyn PhysicalExpr> {
+            let literal = Arc::new(Literal::new(timestamp_scalar(value, data_type)));
+            Arc::new(BinaryExpr::new(Arc::clone(&self.column), op, literal))
+        };
+        let both = |a, join, b| -> Arc<dyn PhysicalExpr> { Arc::new(BinaryExpr::new(a, join, b)) };
+        Transformed::yes(match op {
+            Operator::Lt | Operator::GtEq => compare(op, up),
+            Operator::LtEq | Operator::Gt => compare(op, down),
+            Operator::Eq => both(
+                compare(Operator::GtEq, up),
+                Operator::And,
+                compare(Operator::LtEq, down),
+            ),
+            Operator::NotEq => both(
+                compare(Operator::Lt, up),
+                Operator::Or,
+                compare(Operator::Gt, down),
+            ),
+            _ => return Transformed::no(expr),
+        })
+    }
 }
 
 impl PhysicalExprAdapter for UnionExprAdapter {
@@ -836,6 +915,8 @@ impl PhysicalExprAdapter for UnionExprAdapter {
                     Transformed::no(e)
                 })
             })
+            .data()?
+            .transform_up(|e| Ok(self.in_file_unit(e)))
             .data()
     }
 }

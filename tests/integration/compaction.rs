@@ -1168,10 +1168,12 @@ async fn a_count_over_whole_hours_of_a_clustered_file_reads_no_page() {
     }
 }
 
-/// Random time ranges over series in seconds, milliseconds and
-/// microseconds, clustered within hours and compacted: every count is the
-/// count over a `MemTable` of the same rows, and those whose bounds fall on
-/// page bounds come from the page index.
+/// Random time ranges over series in seconds, milliseconds, microseconds
+/// and nanoseconds (never counted from pages: the oplog rounds them),
+/// clustered within hours and compacted, each alone and all four as one
+/// `series_union`: every count is the count over `MemTable`s of the same
+/// rows, and those whose bounds fall on page bounds come from the page
+/// index.
 #[tokio::test]
 async fn random_counts_over_clustered_files_agree_with_the_rows() {
     use arrow::datatypes::TimeUnit;
@@ -1185,6 +1187,7 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
         ("s", TimeUnit::Second),
         ("ms", TimeUnit::Millisecond),
         ("us", TimeUnit::Microsecond),
+        ("ns", TimeUnit::Nanosecond),
     ];
     for (name, unit) in units {
         let path = format!("/devops/cpu_{name}");
@@ -1216,7 +1219,7 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
     let mut rng = StdRng::seed_from_u64(21);
     let (mut from_index, cases) = (0, 200);
     for case in 0..cases {
-        let (name, _) = units[case % 3];
+        let (name, _) = units[case % units.len()];
         // An hour's start, or a time within the three hours; then a step
         // of a second, a millisecond or a microsecond either way, or none.
         let mut instant = || {
@@ -1247,6 +1250,11 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
         )
         .await;
         from_index += usize::from(!plan.contains("SeriesScanExec"));
+        // The four as one table, whose `ts` is in µs: each holds the same
+        // rows, in whole seconds.
+        let union = sql("series_union('/devops/cpu_*')");
+        let want = 4 * count(&ctx, &sql("datafusion.public.ref_us")).await;
+        assert_eq!(count(&ctx, &union).await, want, "{union}");
     }
     // Hours' starts make a good share of the bounds (104 of 200 here).
     assert!(

@@ -329,3 +329,70 @@ async fn many_series_are_one_scan_and_filters_on_series_prune_them() {
         .unwrap_or_else(|| panic!("{analyzed}"));
     assert!(matched < 9, "{analyzed}");
 }
+
+/// A union's `ts` is in µs; a series in seconds or milliseconds compares
+/// its own values with the bound in its unit, rounded the way that keeps
+/// exactly the rows whose µs pass. DataFusion 55's Parquet opener would
+/// truncate the bound (`t < CAST(c AS s)`, toward zero), and pruned the
+/// row group of the rows at the bound's second: `ts < '…00.000001'` lost
+/// them.
+#[tokio::test]
+async fn comparisons_with_a_fraction_of_a_unit_keep_the_rows_they_match() {
+    let (_dir, pond) = temp_pond().await;
+    // A row a second from 50 minutes before the epoch to 50 after, in
+    // pages of 2,048 rows: the second page holds -952 s to 1,095 s.
+    let times: Vec<i64> = (-3_000..3_000).map(|s| s * SECOND).collect();
+    for unit in [TimeUnit::Second, TimeUnit::Millisecond] {
+        let member = Member {
+            path: if unit == TimeUnit::Second {
+                "/f/s0/a"
+            } else {
+                "/f/s0/b"
+            },
+            time: "ts",
+            unit,
+            extra: false,
+            keyed: false,
+        };
+        let rows: Vec<(i64, &str, f64)> = times.iter().map(|&t| (t, "h0", 1.0)).collect();
+        pond.append_batch(member.path, &member_batch(&member, &rows), "ts")
+            .await
+            .unwrap();
+    }
+    let ctx = SessionContext::new();
+    pond::register(&ctx, Arc::new(pond));
+    let at = |us: i64| format!("'{}'", pond::format_micros(us));
+    let bounds = [
+        -953 * SECOND - SECOND / 2,
+        -952 * SECOND - 1,
+        -952 * SECOND,
+        -1,
+        0,
+        1,
+        1_095 * SECOND + SECOND / 2,
+        1_096 * SECOND + 1,
+    ];
+    for bound in bounds {
+        for op in ["<", "<=", ">", ">=", "=", "<>"] {
+            let passes = |t: i64| match op {
+                "<" => t < bound,
+                "<=" => t <= bound,
+                ">" => t > bound,
+                ">=" => t >= bound,
+                "=" => t == bound,
+                _ => t != bound,
+            };
+            let want = 2 * times.iter().filter(|&&t| passes(t)).count();
+            let sql = format!(
+                "SELECT count(*) FROM series_union('/f/s0/*') WHERE ts {op} {}",
+                at(bound)
+            );
+            assert_eq!(rows(&ctx, &sql).await, [want.to_string()], "{sql}");
+            let sql = format!(
+                "SELECT count(v) FROM series_union('/f/s0/*') WHERE ts {op} {}",
+                at(bound)
+            );
+            assert_eq!(rows(&ctx, &sql).await, [want.to_string()], "{sql}");
+        }
+    }
+}
