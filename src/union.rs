@@ -386,8 +386,11 @@ impl SeriesUnion {
                     }
                     Some((j, own_name)) => {
                         let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&own_name, j));
-                        if input.field(j).data_type() == field.data_type() {
+                        let own = input.field(j).data_type();
+                        if own == field.data_type() {
                             column
+                        } else if name == TIME_COLUMN {
+                            micros_of(column, own)
                         } else {
                             Arc::new(CastExpr::new(column, field.data_type().clone(), None))
                         }
@@ -744,6 +747,31 @@ fn with_time_column(metadata: &ParquetMetaData, column: &str) -> Arc<ParquetMeta
     )
 }
 
+/// `column`, a time column of type `data_type`, as the union's `ts` (µs in
+/// UTC). Seconds and milliseconds are scaled as integers rather than cast:
+/// DataFusion 55's simplifiers turn `CAST(t AS µs) < c` into
+/// `t < CAST(c AS s)`, truncating `c` toward zero, and pruning by that
+/// drops the row groups and pages of rows that match (wherever a filter
+/// on `ts` reaches a member's Parquet scan unrewritten: a TopK's dynamic
+/// filter, or a filter pushed through a merged member's projection; see
+/// `UnionExprAdapter::in_file_unit` for the others). Against an integer
+/// they are exact, and prune nothing. A cast of µs (in another zone) or
+/// ns (which they leave alone) is exact as it is.
+fn micros_of(column: Arc<dyn PhysicalExpr>, data_type: &DataType) -> Arc<dyn PhysicalExpr> {
+    let per_unit = match data_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
+        _ => return Arc::new(CastExpr::new(column, time_type(), None)),
+    };
+    let raw = Arc::new(CastExpr::new(column, DataType::Int64, None));
+    let scaled = Arc::new(BinaryExpr::new(
+        raw,
+        Operator::Multiply,
+        Arc::new(Literal::new(ScalarValue::Int64(Some(per_unit)))),
+    ));
+    Arc::new(CastExpr::new(scaled, time_type(), None))
+}
+
 /// Creates a [`UnionExprAdapter`] for each file the union's scan opens.
 #[derive(Debug)]
 struct UnionExprAdapterFactory;
@@ -767,13 +795,9 @@ impl PhysicalExprAdapterFactory for UnionExprAdapterFactory {
         let target = logical_file_schema.field_with_name(TIME_COLUMN)?;
         let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, index));
         let time = if field.data_type() == target.data_type() {
-            column
+            Arc::clone(&column)
         } else {
-            Arc::new(CastExpr::new_with_target_field(
-                column,
-                Arc::new(target.clone()),
-                None,
-            ))
+            micros_of(Arc::clone(&column), field.data_type())
         };
         // A file in seconds or milliseconds: its time compared with a µs
         // constant is compared in its own unit here (see `in_file_unit`).
@@ -783,7 +807,6 @@ impl PhysicalExprAdapterFactory for UnionExprAdapterFactory {
             }
             _ => None,
         };
-        let column = Arc::new(Column::new(field.name(), index));
         let default = DefaultPhysicalExprAdapterFactory
             .create(Arc::clone(&logical_file_schema), physical_file_schema)?;
         Ok(Arc::new(UnionExprAdapter {
@@ -832,11 +855,7 @@ impl UnionExprAdapter {
         let Some(binary) = expr.downcast_ref::<BinaryExpr>() else {
             return Transformed::no(expr);
         };
-        let is_time = |e: &Arc<dyn PhysicalExpr>| {
-            e.downcast_ref::<CastExpr>().is_some_and(|cast| {
-                (cast.expr().downcast_ref::<Column>()).is_some_and(|c| c.name() == self.time_column)
-            })
-        };
+        let is_time = |e: &Arc<dyn PhysicalExpr>| **e == *self.time;
         let micros = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Literal>()?.value() {
             ScalarValue::TimestampMicrosecond(Some(us), _) => Some(*us),
             _ => None,

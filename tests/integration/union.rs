@@ -396,3 +396,66 @@ async fn comparisons_with_a_fraction_of_a_unit_keep_the_rows_they_match() {
         }
     }
 }
+
+/// The same where a filter on `ts` reaches a member's Parquet scan by
+/// another way than the union's own: a TopK's dynamic filter (the bound of
+/// the rows it holds), and a filter pushed through a merged member's
+/// projection (a series with deletes). `ts` of a member in seconds is its
+/// value scaled, not cast, so that no bound is truncated there.
+#[tokio::test]
+async fn topk_and_merged_members_keep_the_rows_at_a_whole_second() {
+    let (_dir, pond) = temp_pond().await;
+    // A µs series read first, then one in seconds: its row a half second
+    // earlier (later, before 1970), in a file of its own.
+    let members = [
+        (
+            "/t/a",
+            TimeUnit::Microsecond,
+            [5 * SECOND + SECOND / 2, -5 * SECOND - SECOND / 2],
+        ),
+        ("/t/b", TimeUnit::Second, [5 * SECOND, -5 * SECOND]),
+    ];
+    for (path, unit, times) in members {
+        let member = Member {
+            path,
+            time: "ts",
+            unit,
+            extra: false,
+            keyed: false,
+        };
+        for t in times {
+            let rows = member_batch(&member, &[(t, "h0", 1.0)]);
+            pond.append_batch(path, &rows, "ts").await.unwrap();
+        }
+    }
+    // A merged member: rows at whole seconds from 10 s, with a delete.
+    let member = Member {
+        path: "/t/c",
+        time: "ts",
+        unit: TimeUnit::Second,
+        extra: false,
+        keyed: false,
+    };
+    let readings: Vec<(i64, &str, f64)> = (10..20).map(|s| (s * SECOND, "h0", 1.0)).collect();
+    pond.append_batch("/t/c", &member_batch(&member, &readings), "ts")
+        .await
+        .unwrap();
+    pond.delete("/t/c", 15 * SECOND, 16 * SECOND, None)
+        .await
+        .unwrap();
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    pond::register(&ctx, Arc::new(pond));
+    let union = "series_union('/t/{a,b}')";
+    let first =
+        format!("SELECT ts FROM {union} WHERE ts > '1970-01-01T00:00:00Z' ORDER BY ts LIMIT 1");
+    assert_eq!(rows(&ctx, &first).await, ["1970-01-01T00:00:05Z"]);
+    let last = format!(
+        "SELECT ts FROM {union} WHERE ts < '1970-01-01T00:00:00Z' ORDER BY ts DESC LIMIT 1"
+    );
+    assert_eq!(rows(&ctx, &last).await, ["1969-12-31T23:59:55Z"]);
+    let merged =
+        "SELECT count(v) FROM series_union('/t/c') WHERE ts < '1970-01-01T00:00:10.000001Z'";
+    assert_eq!(rows(&ctx, merged).await, ["1"]);
+    let merged = "SELECT count(v) FROM series_union('/t/c') WHERE ts > '1970-01-01T00:00:18.5Z'";
+    assert_eq!(rows(&ctx, merged).await, ["1"]);
+}
