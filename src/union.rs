@@ -81,13 +81,13 @@ pub const TIME_COLUMN: &str = "ts";
 /// The file metadata key under which [`TimeColumnReaderFactory`] tells
 /// [`UnionExprAdapter`] the name of a file's time column.
 const TIME_COLUMN_KEY: &str = "pond.series_union.time_column";
+/// The metadata key that marks where `ts` stands while DataFusion's adapter
+/// rewrites the other columns of an expression.
+const TIME_MARKER_KEY: &str = "pond.series_union.time";
 
 /// How many members a count from statistics looks at at once (see
 /// `SeriesTable::rows_within`).
 const MEMBERS_AT_ONCE: usize = 8;
-/// The metadata key that marks where `ts` stands while DataFusion's adapter
-/// rewrites the other columns of an expression.
-const TIME_MARKER_KEY: &str = "pond.series_union.time";
 
 /// `series_union(pattern)`: the series whose paths match `pattern` (see
 /// [`SeriesPattern`]) as one table, a [`SeriesUnion`]. Installed by
@@ -838,16 +838,17 @@ struct UnionExprAdapter {
 }
 
 impl UnionExprAdapter {
-    /// `expr` with a comparison of `ts` (the file's time cast to µs) with a
-    /// µs constant made a comparison of the file's time with constants in
-    /// its own unit, which select the same rows.
+    /// `expr` with a comparison of `ts` (the file's time in µs) with a µs
+    /// constant made a comparison of the file's own column with constants
+    /// in its unit, which select the same rows and which DataFusion prunes
+    /// row groups and pages by (`ts` of such a file is its value scaled,
+    /// which prunes nothing; see [`micros_of`]).
     ///
-    /// DataFusion 55's Parquet opener simplifies `CAST(t AS µs) < c` into
-    /// `t < CAST(c AS s)`, truncating `c`: `ts < '02:00:00.000001'` pruned
-    /// the page of the rows at 02:00:00 of a series in seconds. Here `x` in
-    /// µs is within a bound exactly when the file's value is within the
-    /// bound rounded up (`>=`, `<`) or down (`<=`, `>`) to its unit; `=`
-    /// is both, so no value where `c` is not a whole one.
+    /// `x` in µs is within a bound exactly when the file's value is within
+    /// the bound rounded up (`>=`, `<`) or down (`<=`, `>`) to its unit;
+    /// `=` is both, so no value where the constant is not a whole one.
+    /// (DataFusion 55 would round toward zero: a cast `ts < '02:00:00.000001'`
+    /// pruned the page of the rows at 02:00:00 of a series in seconds.)
     fn in_file_unit(&self, expr: Arc<dyn PhysicalExpr>) -> Transformed<Arc<dyn PhysicalExpr>> {
         let Some((data_type, unit)) = &self.native else {
             return Transformed::no(expr);
