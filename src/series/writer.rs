@@ -465,10 +465,11 @@ impl Target<'_> {
 const MIN_PAGE_ROWS: usize = 1_024;
 
 /// The fewest rows after which a clustered file's page ends where a time
-/// bucket ends, though it holds fewer than [`MIN_PAGE_ROWS`]. A page the more
-/// per bucket for buckets of thousands of rows (the devops benchmark's
-/// hours: 36,000 rows), but sparse buckets keep sharing pages, as a page of
-/// a few rows costs its header and decoding in every column.
+/// bucket ends, though it holds fewer than [`MIN_PAGE_ROWS`]: at most one
+/// page more per bucket, little for buckets of thousands of rows (the
+/// devops benchmark's hours: 36,000 rows); sparse buckets keep sharing
+/// pages, as a page of a few rows costs its header and decoding in every
+/// column.
 const MIN_BUCKET_END_ROWS: usize = 256;
 
 /// Where the pages of a file clustered by a sort key begin: where the sort
@@ -476,11 +477,11 @@ const MIN_BUCKET_END_ROWS: usize = 256;
 /// page index finds one host's rows of one hour without decoding its
 /// neighbours'. Runs shorter than [`MIN_PAGE_ROWS`] share a page, but not
 /// across the end of a time bucket unless the page would hold fewer than
-/// [`MIN_BUCKET_END_ROWS`]; a run longer than [`PAGE_ROWS`] takes several. Only for files whose columns
-/// are all required (not nullable) and flat, which a series' nullable
-/// columns are where the file holds no NULL in them
-/// ([`required_where_no_nulls`]): others keep pages of [`PAGE_ROWS`] cut
-/// anywhere.
+/// [`MIN_BUCKET_END_ROWS`]; a run longer than [`PAGE_ROWS`] takes several.
+/// Only for files whose columns are all required (not nullable) and flat,
+/// which a series' nullable columns are where the file holds no NULL in
+/// them ([`required_where_no_nulls`]): others keep pages of [`PAGE_ROWS`]
+/// cut anywhere.
 struct PageRuns {
     /// The sort key's columns but the time column.
     columns: Vec<usize>,
