@@ -851,7 +851,7 @@ impl SeriesTable {
             if last < f.min_event_time || f.max_event_time < first {
                 continue;
             }
-            if first <= f.min_event_time && f.max_event_time <= last {
+            if f.lies_within((first, last)) {
                 let Ok(n) = u64::try_from(f.row_count) else {
                     return Ok(None);
                 };
@@ -909,9 +909,8 @@ impl SeriesTable {
         // if a version read, as it is or merged, has rows outside it. Later
         // pruning only drops versions, so this holds for whatever the scan
         // ends up reading.
-        let within = |(first, last): (i64, i64)| {
-            (kept.iter().chain(runs.iter().flatten()))
-                .all(|f| first <= f.min_event_time && f.max_event_time <= last)
+        let within = |range: (i64, i64)| {
+            (kept.iter().chain(runs.iter().flatten())).all(|f| f.lies_within(range))
         };
         let window_needed = self.window.is_some_and(|(start, end)| {
             end.checked_sub(1).is_none_or(|last| !within((start, last)))

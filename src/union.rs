@@ -462,18 +462,12 @@ impl TableProvider for SeriesUnion {
         // versions do not overlap, files in (series, time) order are sorted
         // by (series, ts) as a whole.
         let mut ordered = true;
-        // The time bounds of every version read, as it is or merged.
-        let mut read: Vec<(i64, i64)> = Vec::new();
         // The versions each member reads as they are.
         let mut plain: Vec<(&SeriesTable, Vec<FileInfo>)> = Vec::new();
         for member in &members {
             let (versions, n) = member.kept_versions(&ranges, &predicate)?;
             total += n;
             let (singles, runs, deletes) = member.split_reads_within(&key_ranges, versions)?;
-            read.extend(
-                (singles.iter().chain(runs.iter().flatten()))
-                    .map(|f| (f.min_event_time, f.max_event_time)),
-            );
             kept += singles.len();
             ordered &= singles.iter().all(FileInfo::is_time_sorted)
                 && singles
@@ -510,8 +504,10 @@ impl TableProvider for SeriesUnion {
         // rows outside of (see `SeriesTable::plan_scan`). The oplog bounds
         // of a nanosecond series are rounded outwards, and its `ts` here is
         // its time in whole µs, which lies within them too.
-        let within = |(first, last): (i64, i64)| {
-            (read.iter()).all(|&(min, max)| first <= min && max <= last)
+        let within = |range: (i64, i64)| {
+            let singles = plain.iter().flat_map(|(_, singles)| singles);
+            let runs = merged.iter().flat_map(|(_, runs, _)| runs.iter().flatten());
+            singles.chain(runs).all(|f| f.lies_within(range))
         };
         let residual = conjunction(
             (filters.iter())

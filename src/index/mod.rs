@@ -93,6 +93,12 @@ impl FileInfo {
     pub fn is_time_sorted(&self) -> bool {
         self.sort_key.is_empty()
     }
+
+    /// Whether every row's time lies from `first` to `last` µs, both
+    /// included, by the oplog's bounds.
+    pub(crate) fn lies_within(&self, (first, last): (i64, i64)) -> bool {
+        first <= self.min_event_time && self.max_event_time <= last
+    }
 }
 
 /// A row's attributes but `values`, and whether it holds them.
