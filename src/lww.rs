@@ -30,7 +30,9 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, lit};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::expressions::{Column, col};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{
@@ -156,7 +158,7 @@ impl MergedScan<'_> {
             .map(|d| {
                 d.predicate
                     .as_deref()
-                    .map(|sql| SessionContext::new().parse_sql_expr(sql, &table_df))
+                    .map(|sql| read_predicate(sql, &table_df))
                     .transpose()
             })
             .collect::<DfResult<Vec<Option<Expr>>>>()?;
@@ -894,4 +896,19 @@ impl DuplicateKeys {
         }
         Ok(())
     }
+}
+
+/// A delete's predicate, stored as SQL, planned as it was checked when the
+/// delete was made (`SessionContext::create_physical_expr`): types coerced,
+/// then simplified. Only simplified is `arrow_cast` of a constant (which
+/// SQL `DELETE` stores its timestamps as) a constant.
+fn read_predicate(sql: &str, schema: &DFSchema) -> DfResult<Expr> {
+    let expr = SessionContext::new().parse_sql_expr(sql, schema)?;
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build(),
+    );
+    let expr = simplifier.coerce(expr, schema)?;
+    simplifier.simplify(expr)
 }

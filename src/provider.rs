@@ -560,7 +560,7 @@ impl TableProvider for SeriesTable {
             Some(bounds) => {
                 let deleted = self.count_matching(state, &filters).await?;
                 let predicate = match conjunction(filters) {
-                    Some(expr) => Some(expr_to_sql(&expr)?.to_string()),
+                    Some(expr) => Some(expr_to_sql(&typed_timestamps(expr)?)?.to_string()),
                     None => None,
                 };
                 self.pond
@@ -1235,4 +1235,35 @@ fn partitioned_files(
                 .with_statistics(Arc::new(stats))
         })
         .collect()
+}
+
+/// `expr` with every timestamp literal written as `arrow_cast(value,
+/// 'Timestamp(unit, zone)')`, so that the SQL a delete is stored as reads
+/// back as the same instants. DataFusion's unparser writes such a literal as
+/// `CAST('…' AS TIMESTAMP)`: nanoseconds without a zone, which cannot hold
+/// times after 2262, and which a column with a zone other than UTC takes as
+/// that zone's wall-clock time, moving the bound by the zone's offset. The
+/// type is written in the form arrow has parsed longest.
+fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
+    expr.transform_up(|e| {
+        let Expr::Literal(value, _) = &e else {
+            return Ok(Transformed::no(e));
+        };
+        let (raw, unit, zone) = match value {
+            ScalarValue::TimestampSecond(Some(v), zone) => (*v, "Second", zone),
+            ScalarValue::TimestampMillisecond(Some(v), zone) => (*v, "Millisecond", zone),
+            ScalarValue::TimestampMicrosecond(Some(v), zone) => (*v, "Microsecond", zone),
+            ScalarValue::TimestampNanosecond(Some(v), zone) => (*v, "Nanosecond", zone),
+            _ => return Ok(Transformed::no(e)),
+        };
+        let zone = match zone {
+            Some(zone) => format!("Some(\"{zone}\")"),
+            None => "None".to_string(),
+        };
+        Ok(Transformed::yes(datafusion::functions::expr_fn::arrow_cast(
+            datafusion::logical_expr::lit(raw),
+            datafusion::logical_expr::lit(format!("Timestamp({unit}, {zone})")),
+        )))
+    })
+    .map(|t| t.data)
 }

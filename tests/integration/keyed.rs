@@ -847,3 +847,106 @@ async fn deletes_bound_every_time_unit_exactly() {
         assert_eq!(kept, expected, "{unit:?} {zone:?}: [{start}, {end}) µs");
     }
 }
+
+/// A SQL `DELETE` is kept as SQL text and read back at every read. Its
+/// time bounds must mean the same instants when read back, whatever the
+/// column's unit and zone: the count `DELETE` returns is the drop in
+/// `count(*)`, and the rows left are those outside the range. Bounds far
+/// from 1970 (beyond what nanoseconds hold) included.
+#[tokio::test]
+async fn sql_deletes_keep_their_bounds_in_every_unit_and_zone() {
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = session(&pond).await;
+    let hour = 3_600i64;
+    let cases = [
+        (TimeUnit::Microsecond, Some("+05:30")),
+        (TimeUnit::Second, Some("-03:00")),
+        (TimeUnit::Millisecond, Some("America/New_York")),
+        (TimeUnit::Nanosecond, Some("Asia/Kolkata")),
+        (TimeUnit::Microsecond, None),
+        (TimeUnit::Microsecond, Some("UTC")),
+    ];
+    for (i, (unit, zone)) in cases.into_iter().enumerate() {
+        let path = format!("/zones/t{i}");
+        let per_second: i64 = match unit {
+            TimeUnit::Second => 1,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1_000_000,
+            TimeUnit::Nanosecond => 1_000_000_000,
+        };
+        // Hourly rows over two days from 2024-01-01T00:00:00Z.
+        let start = 1_704_067_200i64;
+        let seconds: Vec<i64> = (0..48).map(|h| start + h * hour).collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "ts",
+                timestamps(unit, zone, seconds.iter().map(|s| s * per_second).collect()),
+            ),
+            (
+                "v",
+                Arc::new(Int64Array::from_iter_values(0..48)) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        pond.append_batch(&path, &batch, "ts").await.unwrap();
+        let table = format!("zones.t{i}");
+        let count = |ctx: &SessionContext, table: &str| {
+            let sql = format!("SELECT count(*) FROM {table}");
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                batches[0].column(0).as_primitive::<Int64Type>().value(0)
+            }
+        };
+        // Each delete: its SQL, and which hours (0..48) it takes.
+        let deletes: [(String, Box<dyn Fn(i64, i64) -> bool>); 3] = [
+            (
+                // 2024-01-01T18:30:00Z written with an offset: hours 0..=18.
+                format!("DELETE FROM {table} WHERE ts <= '2024-01-02T00:00:00+05:30'"),
+                Box::new(|h, _| h <= 18),
+            ),
+            (
+                // [2024-01-02T03:00Z, 2024-01-02T05:00Z) and an odd v: hour 27.
+                format!(
+                    "DELETE FROM {table} WHERE ts >= '2024-01-01T22:00:00-05:00' \
+                     AND ts < '2024-01-02T05:00:00Z' AND v % 2 = 1"
+                ),
+                Box::new(|h, v| (27..29).contains(&h) && v % 2 == 1),
+            ),
+            (
+                // A bound beyond what nanoseconds hold (the year 3000), for
+                // the other units; 2255 for nanoseconds.
+                format!(
+                    "DELETE FROM {table} WHERE ts >= '2024-01-02T20:00:00Z' \
+                     AND ts < to_timestamp_seconds({})",
+                    if unit == TimeUnit::Nanosecond {
+                        9_000_000_000i64
+                    } else {
+                        32_503_680_000
+                    }
+                ),
+                Box::new(|h, _| h >= 44),
+            ),
+        ];
+        let mut expected: Vec<i64> = (0..48).collect();
+        for (sql, gone) in &deletes {
+            let before = count(&ctx, &table).await;
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let deleted = batches[0]
+                .column(0)
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .value(0) as i64;
+            expected.retain(|&h| !gone(h, h));
+            let after = count(&ctx, &table).await;
+            assert_eq!(
+                before - after,
+                deleted,
+                "{unit:?} {zone:?}: {sql} said {deleted} rows, count(*) dropped by {}",
+                before - after
+            );
+            let kept = raw_i64(&read_all(&pond, &path).await, "v");
+            assert_eq!(kept, expected, "{unit:?} {zone:?}: {sql}");
+        }
+    }
+}
