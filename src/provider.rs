@@ -1260,10 +1260,12 @@ fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
             Some(zone) => format!("Some(\"{zone}\")"),
             None => "None".to_string(),
         };
-        Ok(Transformed::yes(datafusion::functions::expr_fn::arrow_cast(
-            datafusion::logical_expr::lit(raw),
-            datafusion::logical_expr::lit(format!("Timestamp({unit}, {zone})")),
-        )))
+        Ok(Transformed::yes(
+            datafusion::functions::expr_fn::arrow_cast(
+                datafusion::logical_expr::lit(raw),
+                datafusion::logical_expr::lit(format!("Timestamp({unit}, {zone})")),
+            ),
+        ))
     })
     .map(|t| t.data)
 }

@@ -475,6 +475,64 @@ async fn run_sequence(pond: &Arc<Pond>, ctx: &SessionContext, seed: u64, case: u
             oracle.select(|t, h, v| t >= start && h != host && v >= bound),
             "{label}: {query}"
         );
+        // Other shapes of query, each through the paths pond takes for it
+        // (counts from the oplog or the page index, the newest time per
+        // key from recorded values, join and TopK filters pushed under
+        // the merge), with Parquet's row filtering on or off: half of them
+        // at each step, at random (all four doubled the test's time).
+        let pushdown = rng.random_bool(0.5);
+        ctx.sql(&format!(
+            "SET datafusion.execution.parquet.pushdown_filters = {pushdown}"
+        ))
+        .await
+        .unwrap();
+        let label = format!("{label} (pushdown_filters: {pushdown})");
+        let shapes: Vec<bool> = (0..4).map(|_| rng.random_bool(0.5)).collect();
+        if shapes[0] {
+            let query = format!(
+                "SELECT count(*) AS ts, 'n' AS hostname, coalesce(sum(v), -1) AS v FROM {table} \
+                 WHERE ts >= to_timestamp_micros({start}) AND ts < to_timestamp_micros({end})"
+            );
+            let within = oracle.select(|t, _, _| t >= start && t < end);
+            let sum = within.iter().map(|r| r.2).sum::<i64>();
+            let sum = if within.is_empty() { -1 } else { sum };
+            assert_eq!(
+                sql(ctx, &query).await,
+                vec![(within.len() as i64, "n".to_string(), sum)],
+                "{label}: {query}"
+            );
+        }
+        let mut newest: Vec<(i64, String, i64)> = Vec::new();
+        for host in HOSTS {
+            let rows = oracle.select(|_, h, _| h == host);
+            if let Some(last) = rows.iter().map(|r| r.0).max() {
+                newest.push((last, host.to_string(), rows.len() as i64));
+            }
+        }
+        newest.sort();
+        if shapes[1] {
+            let query = format!(
+                "SELECT max(ts) AS ts, hostname, count(*) AS v FROM {table} GROUP BY hostname"
+            );
+            assert_eq!(sql(ctx, &query).await, newest, "{label}: {query}");
+        }
+        if shapes[2] {
+            let query = format!(
+                "SELECT c.ts, c.hostname, c.v FROM {table} c JOIN \
+                 (SELECT hostname, max(ts) AS ts FROM {table} GROUP BY hostname) l \
+                 ON c.hostname = l.hostname AND c.ts = l.ts"
+            );
+            let last = oracle.select(|t, h, _| newest.iter().any(|n| n.0 == t && n.1 == h));
+            assert_eq!(sql(ctx, &query).await, last, "{label}: {query}");
+        }
+        if shapes[3] {
+            let query = format!("SELECT * FROM {table} ORDER BY ts DESC, hostname, v LIMIT 3");
+            let mut top = oracle.select(|_, _, _| true);
+            top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            top.truncate(3);
+            top.sort();
+            assert_eq!(sql(ctx, &query).await, top, "{label}: {query}");
+        }
         // The series as of an earlier append.
         if let Some((version, then)) = history.choose(&mut rng) {
             let query = format!("SELECT * FROM series_range('{path}', NULL, NULL, {version})");
