@@ -82,9 +82,11 @@ fn member_batch(member: &Member, rows: &[(i64, &str, f64)]) -> RecordBatch {
 }
 
 /// A pond of random series, appends and deletes.
-async fn random_pond(rng: &mut StdRng) -> (tempfile::TempDir, Arc<Pond>, Vec<Member>) {
+/// Also the first and last time of each append, µs.
+async fn random_pond(rng: &mut StdRng) -> (tempfile::TempDir, Arc<Pond>, Vec<Member>, Vec<i64>) {
     let (dir, pond) = temp_pond().await;
     let mut members = Vec::new();
+    let mut times = Vec::new();
     for path in PATHS {
         if rng.random_bool(0.2) {
             continue;
@@ -109,7 +111,8 @@ async fn random_pond(rng: &mut StdRng) -> (tempfile::TempDir, Arc<Pond>, Vec<Mem
             AppendOptions::default()
         };
         for _ in 0..rng.random_range(1..=4) {
-            let start = rng.random_range(0..40) * HOUR;
+            // Before 1970 too, where truncation and flooring differ.
+            let start = rng.random_range(-20..40) * HOUR;
             let rows: Vec<(i64, &str, f64)> = (0..rng.random_range(1..20))
                 .map(|_| {
                     (
@@ -119,6 +122,10 @@ async fn random_pond(rng: &mut StdRng) -> (tempfile::TempDir, Arc<Pond>, Vec<Mem
                     )
                 })
                 .collect();
+            // A file's first and last times: where pruning by its
+            // statistics decides.
+            times.extend(rows.iter().map(|r| r.0).min());
+            times.extend(rows.iter().map(|r| r.0).max());
             pond.append_batch_with_options(
                 path,
                 &member_batch(&member, &rows),
@@ -137,7 +144,7 @@ async fn random_pond(rng: &mut StdRng) -> (tempfile::TempDir, Arc<Pond>, Vec<Mem
         }
         members.push(member);
     }
-    (dir, Arc::new(pond), members)
+    (dir, Arc::new(pond), members, times)
 }
 
 /// An RFC 3339 time `hours` after the start of the ponds' data.
@@ -145,15 +152,48 @@ fn at(hours: i64) -> String {
     pond::format_micros(hours * HOUR)
 }
 
-fn random_predicate(rng: &mut StdRng) -> String {
+/// A random RFC 3339 time near one of `times`: on it, or a microsecond, a
+/// millisecond or half a second off, which members in seconds or
+/// milliseconds cannot hold.
+fn near(rng: &mut StdRng, times: &[i64]) -> String {
+    let off = *[0, 1, -1, 1_000, -1_000, SECOND / 2, -SECOND / 2]
+        .choose(rng)
+        .unwrap();
+    pond::format_micros(times.choose(rng).copied().unwrap_or(0) + off)
+}
+
+fn random_predicate(rng: &mut StdRng, times: &[i64]) -> String {
     let (a, b) = {
-        let a = rng.random_range(0..48);
+        let a = rng.random_range(-20..48);
         (a, a + rng.random_range(1..12))
     };
     let path = PATHS.choose(rng).unwrap();
     let other = PATHS.choose(rng).unwrap();
-    match rng.random_range(0..9) {
-        0 => "TRUE".to_string(),
+    // Comparisons near rows' times, where units part, in half the cases.
+    match rng.random_range(0..16) {
+        0 | 9.. => match rng.random_range(0..5) {
+            0 => "TRUE".to_string(),
+            1 => format!(
+                "ts > '{}' AND ts <= '{}'",
+                near(rng, times),
+                near(rng, times)
+            ),
+            2 => format!(
+                "ts >= '{}' AND ts < '{}'",
+                near(rng, times),
+                near(rng, times)
+            ),
+            3 => format!(
+                "ts < '{}' OR ts >= '{}'",
+                near(rng, times),
+                near(rng, times)
+            ),
+            _ => format!(
+                "ts = '{}' OR ts <> '{}'",
+                near(rng, times),
+                near(rng, times)
+            ),
+        },
         1 => format!("ts >= '{}' AND ts < '{}'", at(a), at(b)),
         2 => format!("series = '{path}'"),
         3 => format!("series IN ('{path}', '{other}')"),
@@ -167,6 +207,12 @@ fn random_predicate(rng: &mut StdRng) -> String {
 
 /// The `UNION ALL` of the tables of `members` that match `pattern`, as a
 /// user would write it; `None` if none matches.
+///
+/// Each time goes to µs as integers (as the union's own conversion does):
+/// a filter on a plain `CAST` of the column DataFusion 55 rewrites into one
+/// on the column and the constant cast to the column's unit, which cuts
+/// the constant's fraction off toward zero (`ts > '…17.999Z'` before 1970
+/// became `time > …18`), so the reference would drop rows that match.
 fn union_all(members: &[Member], pattern: &str) -> Option<String> {
     let pattern = pond::SeriesPattern::parse(pattern).unwrap();
     let parts: Vec<String> = members
@@ -174,8 +220,16 @@ fn union_all(members: &[Member], pattern: &str) -> Option<String> {
         .filter(|m| pattern.matches(m.path))
         .map(|m| {
             let (schema, table) = schema_and_table(m.path);
+            let scaled = match m.unit {
+                TimeUnit::Second => "* 1000000",
+                TimeUnit::Millisecond => "* 1000",
+                TimeUnit::Microsecond => "",
+                // Toward zero, as arrow's cast of nanoseconds to µs.
+                TimeUnit::Nanosecond => "/ 1000",
+            };
             format!(
-                "SELECT '{}' AS series, arrow_cast(\"{}\", 'Timestamp(µs, \"UTC\")') AS ts, \
+                "SELECT '{}' AS series, \
+                 arrow_cast(arrow_cast(\"{}\", 'Int64') {scaled}, 'Timestamp(µs, \"UTC\")') AS ts, \
                  hostname, v FROM \"{schema}\".\"{table}\"",
                 m.path, m.time
             )
@@ -216,7 +270,7 @@ async fn series_union_equals_the_union_all_of_the_tables() {
     let mut queries = 0;
     for seed in 0..10u64 {
         let mut rng = StdRng::seed_from_u64(seed);
-        let (_dir, pond, members) = random_pond(&mut rng).await;
+        let (_dir, pond, members, times) = random_pond(&mut rng).await;
         for _ in 0..30 {
             let partitions = rng.random_range(1..=4);
             let ctx = SessionContext::new_with_config(
@@ -224,7 +278,7 @@ async fn series_union_equals_the_union_all_of_the_tables() {
             );
             pond::register(&ctx, Arc::clone(&pond));
             let pattern = *PATTERNS.choose(&mut rng).unwrap();
-            let predicate = random_predicate(&mut rng);
+            let predicate = random_predicate(&mut rng, &times);
             let Some(all) = union_all(&members, pattern) else {
                 let empty = format!("SELECT count(*) FROM series_union('{pattern}')");
                 assert_eq!(rows(&ctx, &empty).await, ["0"]);
@@ -260,6 +314,30 @@ async fn series_union_equals_the_union_all_of_the_tables() {
             want.truncate(3);
             want.sort();
             assert_eq!(got, want, "seed {seed}: {newest}");
+            // A count, which the union may take from the oplog or the
+            // page index, and the newest time of each series.
+            for shape in [
+                "count(*) FROM {} WHERE {}",
+                "series, max(ts) FROM {} WHERE {} GROUP BY series",
+            ] {
+                let shaped = |from: &str| {
+                    format!(
+                        "SELECT {}",
+                        shape.replacen("{}", from, 1).replacen("{}", &predicate, 1)
+                    )
+                };
+                let union = shaped(&format!("series_union('{pattern}')"));
+                let got = rows(
+                    &ctx,
+                    &union.replace("SELECT series", "SELECT CAST(series AS TEXT)"),
+                )
+                .await;
+                let expected = rows(&ctx, &shaped(&format!("({all})"))).await;
+                assert_eq!(
+                    got, expected,
+                    "seed {seed}, {partitions} partitions: {union}"
+                );
+            }
             queries += 1;
         }
     }
