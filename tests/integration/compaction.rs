@@ -1169,8 +1169,9 @@ async fn a_count_over_whole_hours_of_a_clustered_file_reads_no_page() {
 }
 
 /// Random time ranges over series in seconds, milliseconds, microseconds
-/// and nanoseconds (never counted from pages: the oplog rounds them),
-/// clustered within hours and compacted, each alone and all four as one
+/// and nanoseconds (never counted from pages: the oplog rounds them), in
+/// 2024 and across the epoch, clustered within hours and compacted, each
+/// alone and all four as one
 /// `series_union`: every count is the count over `MemTable`s of the same
 /// rows, and those whose bounds fall on page bounds come from the page
 /// index.
@@ -1189,14 +1190,31 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
         ("us", TimeUnit::Microsecond),
         ("ns", TimeUnit::Nanosecond),
     ];
-    for (name, unit) in units {
-        let path = format!("/devops/cpu_{name}");
+    // The same rows in 2024, and moved to span the epoch (from 01:30
+    // before it to 01:30 after), where rounding toward zero and down part.
+    let shift = -JAN1 - 90 * MINUTE;
+    for ((name, unit), (era, moved)) in units
+        .into_iter()
+        .flat_map(|u| [(u, ("cpu", 0)), (u, ("old", shift))])
+    {
+        let path = format!("/devops/{era}_{name}");
         let mut batches = Vec::new();
         for h in 0..3 {
             let rows = uneven_hosts_batch(h, h + 1);
             let mut columns = rows.columns().to_vec();
             let utc = DataType::Timestamp(unit, Some("UTC".into()));
-            columns[0] = arrow::compute::cast(&columns[0], &utc).unwrap();
+            let micros = arrow::compute::cast(&columns[0], &DataType::Int64).unwrap();
+            let micros = arrow::compute::kernels::numeric::add(
+                &micros,
+                &arrow::array::Int64Array::new_scalar(moved),
+            )
+            .unwrap();
+            let micros = arrow::compute::cast(
+                &micros,
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            )
+            .unwrap();
+            columns[0] = arrow::compute::cast(&micros, &utc).unwrap();
             let mut fields: Vec<_> = rows.schema().fields().iter().cloned().collect();
             fields[0] = Arc::new(fields[0].as_ref().clone().with_data_type(utc));
             let schema = Arc::new(arrow::datatypes::Schema::new(fields));
@@ -1210,7 +1228,7 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
         assert_eq!(pond.compact(&path).await.unwrap().versions_written, 1);
         let rows = datafusion::datasource::MemTable::try_new(batches[0].schema(), vec![batches]);
         ctx.register_table(
-            format!("datafusion.public.ref_{name}"),
+            format!("datafusion.public.ref_{era}_{name}"),
             Arc::new(rows.unwrap()),
         )
         .unwrap();
@@ -1220,12 +1238,21 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
     let (mut from_index, cases) = (0, 200);
     for case in 0..cases {
         let (name, _) = units[case % units.len()];
-        // An hour's start, or a time within the three hours; then a step
-        // of a second, a millisecond or a microsecond either way, or none.
+        let (era, start) = match (case / units.len()) % 2 {
+            0 => ("cpu", JAN1),
+            _ => ("old", JAN1 + shift),
+        };
+        // An hour's start (of the epoch's hours), or a time within the
+        // three hours; then a step of a second, a millisecond or a
+        // microsecond either way, or none.
         let mut instant = || {
             let base = match rng.random_bool(0.6) {
-                true => JAN1 + rng.random_range(0..=3) * 60 * MINUTE,
-                false => JAN1 + rng.random_range(0..3 * 3_600) * 1_000_000,
+                true => {
+                    (start + rng.random_range(0..=3) * 60 * MINUTE).div_euclid(60 * MINUTE)
+                        * 60
+                        * MINUTE
+                }
+                false => start + rng.random_range(0..3 * 3_600) * 1_000_000,
             };
             let step = *[0, 0, 0, 1, -1, 1_000, -1_000, 1_000_000, -1_000_000]
                 .get(rng.random_range(0..9))
@@ -1241,19 +1268,16 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
             _ => format!("ts > {a} AND ts <= {b}"),
         };
         let sql = |table: &str| format!("SELECT count(*) FROM {table} WHERE {filter}");
-        let got = count(&ctx, &sql(&format!("devops.cpu_{name}"))).await;
-        let want = count(&ctx, &sql(&format!("datafusion.public.ref_{name}"))).await;
-        assert_eq!(got, want, "{}", sql(&format!("devops.cpu_{name}")));
-        let plan = answer(
-            &ctx,
-            &format!("EXPLAIN {}", sql(&format!("devops.cpu_{name}"))),
-        )
-        .await;
+        let table = format!("devops.{era}_{name}");
+        let got = count(&ctx, &sql(&table)).await;
+        let want = count(&ctx, &sql(&format!("datafusion.public.ref_{era}_{name}"))).await;
+        assert_eq!(got, want, "{}", sql(&table));
+        let plan = answer(&ctx, &format!("EXPLAIN {}", sql(&table))).await;
         from_index += usize::from(!plan.contains("SeriesScanExec"));
         // The four as one table, whose `ts` is in µs: each holds the same
         // rows, in whole seconds.
-        let union = sql("series_union('/devops/cpu_*')");
-        let want = 4 * count(&ctx, &sql("datafusion.public.ref_us")).await;
+        let union = sql(&format!("series_union('/devops/{era}_*')"));
+        let want = 4 * count(&ctx, &sql(&format!("datafusion.public.ref_{era}_us"))).await;
         assert_eq!(count(&ctx, &union).await, want, "{union}");
     }
     // Hours' starts make a good share of the bounds (78 of 200 here; none
