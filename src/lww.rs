@@ -898,11 +898,11 @@ impl DuplicateKeys {
     }
 }
 
-/// A delete's predicate, stored as SQL, planned as it was checked when the
-/// delete was made (`SessionContext::create_physical_expr`): types coerced,
-/// then simplified. Only simplified is `arrow_cast` of a constant (which
-/// SQL `DELETE` stores its timestamps as) a constant.
-fn read_predicate(sql: &str, schema: &DFSchema) -> DfResult<Expr> {
+/// A delete's predicate, stored as SQL, planned for a read: types coerced,
+/// then simplified (only simplified is `arrow_cast` of a constant, which
+/// SQL `DELETE` may store a timestamp as, a constant). The check of a
+/// predicate when the delete is made plans it the same way.
+pub(crate) fn read_predicate(sql: &str, schema: &DFSchema) -> DfResult<Expr> {
     let expr = SessionContext::new().parse_sql_expr(sql, schema)?;
     let simplifier = ExprSimplifier::new(
         SimplifyContext::builder()

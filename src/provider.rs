@@ -1237,35 +1237,100 @@ fn partitioned_files(
         .collect()
 }
 
-/// `expr` with every timestamp literal written as `arrow_cast(value,
-/// 'Timestamp(unit, zone)')`, so that the SQL a delete is stored as reads
-/// back as the same instants. DataFusion's unparser writes such a literal as
-/// `CAST('…' AS TIMESTAMP)`: nanoseconds without a zone, which cannot hold
-/// times after 2262, and which a column with a zone other than UTC takes as
-/// that zone's wall-clock time, moving the bound by the zone's offset. The
-/// type is written in the form arrow has parsed longest.
+/// `expr` with its timestamp literals written so that the SQL a delete is
+/// stored as reads back as the same instants, in every unit and zone.
+///
+/// DataFusion's unparser writes such a literal as `CAST('…' AS TIMESTAMP)`:
+/// nanoseconds without a zone, which a column with a zone other than UTC
+/// takes as that zone's wall-clock time (a bound moved by the offset), and
+/// which cannot hold times after 2262. A literal compared with something
+/// else (a column) is written instead as the instant in RFC 3339, UTC: the
+/// comparison casts the text to the other side's type, as it did the text
+/// the user wrote, and any pond reads it. Others, and instants beyond
+/// nanoseconds, as `arrow_cast(value, 'Timestamp(unit, zone)')`, in the
+/// form arrow has parsed longest.
 fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
-    expr.transform_up(|e| {
-        let Expr::Literal(value, _) = &e else {
-            return Ok(Transformed::no(e));
-        };
-        let (raw, unit, zone) = match value {
-            ScalarValue::TimestampSecond(Some(v), zone) => (*v, "Second", zone),
-            ScalarValue::TimestampMillisecond(Some(v), zone) => (*v, "Millisecond", zone),
-            ScalarValue::TimestampMicrosecond(Some(v), zone) => (*v, "Microsecond", zone),
-            ScalarValue::TimestampNanosecond(Some(v), zone) => (*v, "Nanosecond", zone),
-            _ => return Ok(Transformed::no(e)),
-        };
-        let zone = match zone {
-            Some(zone) => format!("Some(\"{zone}\")"),
-            None => "None".to_string(),
-        };
-        Ok(Transformed::yes(
-            datafusion::functions::expr_fn::arrow_cast(
-                datafusion::logical_expr::lit(raw),
-                datafusion::logical_expr::lit(format!("Timestamp({unit}, {zone})")),
-            ),
-        ))
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::{BinaryExpr, Operator, lit};
+    expr.transform_down(|e| match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            ) && (rfc3339(&left).is_some() != rfc3339(&right).is_some()) =>
+        {
+            let text = |side: Box<Expr>| match rfc3339(&side) {
+                Some(text) => Box::new(lit(text)),
+                None => side,
+            };
+            let (left, right) = (text(left), text(right));
+            Ok(Transformed::new(
+                Expr::BinaryExpr(BinaryExpr { left, op, right }),
+                true,
+                TreeNodeRecursion::Continue,
+            ))
+        }
+        Expr::Literal(value, _) => {
+            let Some((raw, unit, zone)) = timestamp_literal(&value) else {
+                return Ok(Transformed::no(Expr::Literal(value, None)));
+            };
+            let zone = match zone {
+                Some(zone) => format!("Some(\"{zone}\")"),
+                None => "None".to_string(),
+            };
+            let unit = match unit {
+                TimeUnit::Second => "Second",
+                TimeUnit::Millisecond => "Millisecond",
+                TimeUnit::Microsecond => "Microsecond",
+                TimeUnit::Nanosecond => "Nanosecond",
+            };
+            Ok(Transformed::yes(
+                datafusion::functions::expr_fn::arrow_cast(
+                    lit(raw),
+                    lit(format!("Timestamp({unit}, {zone})")),
+                ),
+            ))
+        }
+        other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
+}
+
+/// A non-null timestamp literal's raw value, unit and zone.
+fn timestamp_literal(value: &ScalarValue) -> Option<(i64, TimeUnit, &Option<Arc<str>>)> {
+    match value {
+        ScalarValue::TimestampSecond(Some(v), zone) => Some((*v, TimeUnit::Second, zone)),
+        ScalarValue::TimestampMillisecond(Some(v), zone) => Some((*v, TimeUnit::Millisecond, zone)),
+        ScalarValue::TimestampMicrosecond(Some(v), zone) => Some((*v, TimeUnit::Microsecond, zone)),
+        ScalarValue::TimestampNanosecond(Some(v), zone) => Some((*v, TimeUnit::Nanosecond, zone)),
+        _ => None,
+    }
+}
+
+/// The instant of a timestamp literal as RFC 3339 text in UTC, with as
+/// many digits of the second as it holds, if it lies within nanoseconds'
+/// range (arrow casts text to timestamps through them).
+fn rfc3339(expr: &Expr) -> Option<String> {
+    let Expr::Literal(value, _) = expr else {
+        return None;
+    };
+    let (raw, unit, _) = timestamp_literal(value)?;
+    let per_nano: i64 = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    let nanos = raw.checked_mul(per_nano)?;
+    Some(
+        chrono::DateTime::from_timestamp_nanos(nanos)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
 }

@@ -10,6 +10,8 @@
 //! removes the old files.
 
 use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::logical_expr::{Expr, Volatility};
 use datafusion::prelude::SessionContext;
 
 use super::Pond;
@@ -108,17 +110,28 @@ fn check_predicate(path: &str, schema: &arrow::datatypes::SchemaRef, sql: &str) 
     let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(invalid)?;
     let ctx = SessionContext::new();
     let expr = ctx.parse_sql_expr(sql, &df_schema).map_err(invalid)?;
-    // Read back at every read: it must say the same each time.
-    if expr.is_volatile() {
+    // Read back at every read: it must say the same each time. `now()` is
+    // stable, not volatile, but says something else at every read (and
+    // fails there, as reads do not fold it).
+    let changing = expr
+        .exists(|e| {
+            Ok(matches!(e, Expr::ScalarFunction(f)
+                if f.func.signature().volatility != Volatility::Immutable))
+        })
+        .map_err(invalid)?;
+    if changing {
         return Err(Error::InvalidDelete {
             path: path.to_string(),
             reason: format!(
-                "the predicate {sql:?} is volatile (random(), now() …): it would delete other rows at every read"
+                "the predicate {sql:?} is not the same at every read (random(), now() …): \
+                 give times and values as constants"
             ),
         });
     }
+    // Planned as reads plan it, so that what fails there fails here.
+    let planned = crate::lww::read_predicate(sql, &df_schema).map_err(invalid)?;
     let physical = ctx
-        .create_physical_expr(expr, &df_schema)
+        .create_physical_expr(planned, &df_schema)
         .map_err(invalid)?;
     match physical.data_type(schema.as_ref()) {
         Ok(arrow::datatypes::DataType::Boolean) => Ok(()),
