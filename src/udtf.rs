@@ -234,11 +234,13 @@ fn series_list_schema() -> SchemaRef {
         Field::new("bytes", DataType::Int64, false),
         Field::new("key", DataType::Utf8, true),
         Field::new("sort_key", DataType::Utf8, true),
+        Field::new("compression", DataType::Utf8, false),
     ]))
 }
 
 /// One row per series: path, SQL table, live versions, rows, time range,
-/// bytes, key and sort key (NULL if none); `pond ls` prints the same.
+/// bytes, key and sort key (NULL if none), and the codec its files are
+/// written with; `pond ls` prints the same.
 pub(crate) fn series_list_batch(series: &[SeriesInfo]) -> DfResult<RecordBatch> {
     let tables: Vec<String> = series
         .iter()
@@ -279,6 +281,9 @@ pub(crate) fn series_list_batch(series: &[SeriesInfo]) -> DfResult<RecordBatch> 
                     .map(|s| sort_key_text(&s.sort_key, s.sort_bucket))
                     .collect::<StringArray>(),
             ),
+            Arc::new(StringArray::from_iter_values(
+                series.iter().map(|s| s.compression.name()),
+            )),
         ],
     )?)
 }

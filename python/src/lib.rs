@@ -484,6 +484,7 @@ fn series_dict<'py>(py: Python<'py>, info: &SeriesInfo) -> PyResult<Bound<'py, P
     out.set_item("key", info.key.clone())?;
     out.set_item("sort_key", info.sort_key.clone())?;
     out.set_item("sort_bucket", info.sort_bucket)?;
+    out.set_item("compression", info.compression.name())?;
     Ok(out)
 }
 

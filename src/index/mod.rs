@@ -16,6 +16,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::oplog::{EntryType, OplogEntry};
+use crate::pond::Compression;
 use crate::series::ColumnValues;
 use crate::time::last_micro;
 use interval::LiveIntervals;
@@ -295,6 +296,8 @@ pub(crate) struct SeriesState {
     /// The time buckets compaction clusters by the sort key within, µs (0:
     /// the whole file is sorted by the key).
     pub(crate) sort_bucket: i64,
+    /// The codec the series' files are written with from now on.
+    pub(crate) compression: Compression,
     /// The key of a keyed series (its columns as declared, the time column
     /// among them): reads return one row per key, the one of the version
     /// with the highest precedence. Empty for a series that keeps all rows.
@@ -610,6 +613,7 @@ impl OplogIndex {
                     created_at: entry.created_at,
                     sort_key: Vec::new(),
                     sort_bucket: 0,
+                    compression: Compression::default(),
                     key,
                     deletes: Vec::new(),
                     versions: Versions::default(),
@@ -686,6 +690,7 @@ impl OplogIndex {
                 let series = self.series_mut(&entry.series, &location)?;
                 series.sort_key = attributes.sort_key();
                 series.sort_bucket = attributes.sort_bucket();
+                series.compression = attributes.compression();
             }
             EntryType::Delete => {
                 let predicate = Attributes::of(&entry)
@@ -784,6 +789,16 @@ impl<'a> Attributes<'a> {
         self.get("sort_bucket")
             .and_then(|b| b.as_i64())
             .unwrap_or(0)
+    }
+
+    /// The `compression` a `configure` row records: zstd if absent (rows
+    /// from before there was a choice) or unknown (a newer pond's codec:
+    /// only writes use it).
+    fn compression(&self) -> Compression {
+        self.get("compression")
+            .and_then(|c| c.as_str())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default()
     }
 
     /// A list of names (empty if absent).

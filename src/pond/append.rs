@@ -14,6 +14,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::Pond;
+use super::compact::Compression;
 use crate::error::{Error, Result};
 use crate::index::{OplogIndex, SeriesState};
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
@@ -299,7 +300,9 @@ impl Pond {
             0,
             &key,
             input,
-            &self.options.write_options(),
+            &self
+                .options
+                .write_options(existing.map_or_else(Compression::default, |s| s.compression)),
             path,
         )
         .await?;

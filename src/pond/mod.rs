@@ -21,7 +21,7 @@ mod delete;
 mod vacuum;
 
 pub use append::{AppendOptions, AppendOutcome, StagedAppend};
-pub use compact::{CompactOptions, CompactOutcome, DEFAULT_SORT_BUCKET};
+pub use compact::{CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET};
 pub use delete::DeleteOutcome;
 pub use vacuum::{VacuumOptions, VacuumOutcome};
 
@@ -111,10 +111,13 @@ impl PondOptions {
         self
     }
 
-    fn write_options(&self) -> WriteOptions {
+    /// The settings of a file written for a series compressed by
+    /// `compression`.
+    fn write_options(&self, compression: Compression) -> WriteOptions {
         WriteOptions {
             row_group_rows: self.row_group_rows.max(1),
             sort_memory: self.sort_memory_bytes,
+            compression,
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct SeriesInfo {
     /// The time buckets (µs) compaction clusters by the sort key within; 0
     /// for the whole file.
     pub sort_bucket: i64,
+    /// How its data files are written compressed from now on.
+    pub compression: Compression,
 }
 
 impl SeriesInfo {
@@ -169,6 +174,7 @@ impl SeriesInfo {
             key: s.key.clone(),
             sort_key: s.sort_key.clone(),
             sort_bucket: s.sort_bucket,
+            compression: s.compression,
         }
     }
 }

@@ -37,7 +37,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter, RowNumber};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::Encoding;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -46,6 +46,7 @@ use sha2::{Digest, Sha256};
 use super::distinct::{DistinctCounter, RecordedColumn};
 use crate::error::{Error, Result};
 use crate::lww::{DuplicateKeys, LastWriterWinsExec};
+use crate::pond::Compression;
 use crate::runs::runs_of;
 use crate::time::{TimeStats, floor_micros, time_stats, timestamp_unit};
 
@@ -56,6 +57,8 @@ pub(crate) struct WriteOptions {
     pub(crate) row_group_rows: usize,
     /// Memory the external sort of an unsorted input may use before spilling.
     pub(crate) sort_memory: usize,
+    /// The codec of every column.
+    pub(crate) compression: Compression,
 }
 
 impl Default for WriteOptions {
@@ -63,6 +66,7 @@ impl Default for WriteOptions {
         Self {
             row_group_rows: 128 * 1024,
             sort_memory: 512 * 1024 * 1024,
+            compression: Compression::default(),
         }
     }
 }
@@ -140,7 +144,8 @@ impl WrittenFile {
 /// at the key's runs instead, within this bound (see [`PageRuns`]).
 const PAGE_ROWS: usize = 2_048;
 
-/// Parquet settings of every data file: zstd, page-level statistics (which
+/// Parquet settings of every data file: the series' codec (zstd unless
+/// it declares another), page-level statistics (which
 /// also writes the column and offset indexes), bounded row groups, and the
 /// sort order declared: `order`'s columns. Pages hold at most
 /// [`PAGE_ROWS`] rows; `aligned` (a file clustered by a sort key, written
@@ -182,7 +187,7 @@ pub(crate) fn writer_properties(
         })
         .collect();
     let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(options.compression.parquet())
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.row_group_rows))
         .set_sorting_columns(sorting.filter(|columns| !columns.is_empty()));

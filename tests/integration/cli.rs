@@ -163,7 +163,7 @@ fn append_csv_then_inspect_in_every_format() {
     let csv_out = ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
     assert_eq!(
         csv_out.lines().next().unwrap(),
-        "series,table,versions,rows,min_time,max_time,bytes,key,sort_key"
+        "series,table,versions,rows,min_time,max_time,bytes,key,sort_key,compression"
     );
     // The third reading, 00:20 at +01:00, is 23:20 UTC the day before.
     assert!(
@@ -755,6 +755,35 @@ fn compact_with_a_sort_key_from_the_command_line() {
     assert!(
         with_bucket.contains("date_bin(INTERVAL '1 hour', ts), host, ts"),
         "{with_bucket}"
+    );
+
+    // The codec of the files from now on: shown by `pond ls`, kept with
+    // the sort key, refused by name when unknown.
+    assert!(with_bucket.ends_with(",zstd\n"), "{with_bucket}");
+    let with_codec = |codec: &str| {
+        pond(&[
+            "--pond",
+            &at,
+            "compact",
+            "/plant/boiler",
+            "--compression",
+            codec,
+        ])
+    };
+    ok(with_codec("lz4"));
+    let listed_now = listed();
+    assert!(listed_now.ends_with(",lz4\n"), "{listed_now}");
+    assert!(
+        listed_now.contains("date_bin(INTERVAL '1 hour', ts), host, ts"),
+        "{listed_now}"
+    );
+    assert_eq!(ok(sql(by_host)), before);
+    let usage = with_codec("brotli");
+    assert_eq!(usage.status.code(), Some(2), "{}", text(&usage.stderr));
+    assert!(
+        text(&usage.stderr).contains("expected one of zstd, lz4, snappy, none"),
+        "{}",
+        text(&usage.stderr)
     );
 }
 

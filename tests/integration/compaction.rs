@@ -1287,3 +1287,114 @@ async fn random_counts_over_clustered_files_agree_with_the_rows() {
         "{from_index} of {cases} from the page index"
     );
 }
+
+/// The codecs of the column chunks of a live version's file.
+fn codecs(dir: &std::path::Path, version: &pond::FileInfo) -> Vec<parquet::basic::Compression> {
+    let (metadata, _) = read_file(dir, &version.file_path);
+    let mut codecs: Vec<_> = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns().iter().map(|c| c.compression()))
+        .collect();
+    codecs.dedup();
+    codecs
+}
+
+/// A series declares its codec: the files written from then on use it,
+/// appends and compactions, and those before keep theirs; declaring it
+/// keeps the sort key and declaring a sort key keeps it; both outlive a
+/// reopen, `series_list` shows it, and the answers do not change.
+#[tokio::test]
+async fn a_series_declares_its_compression_and_the_files_written_after_use_it() {
+    use parquet::basic::{Compression as Codec, ZstdLevel};
+    use pond::Compression;
+
+    let (dir, pond) = temp_pond_with(manual()).await;
+    let pond = Arc::new(pond);
+    let path = "/devops/cpu";
+    for h in 0..2 {
+        pond.append_series_data(path, &uneven_hosts_batch(h, h + 1), "ts")
+            .await
+            .unwrap();
+    }
+    let ctx = context(Arc::clone(&pond));
+    let query = "SELECT hostname, count(*), sum(usage) FROM devops.cpu GROUP BY 1 ORDER BY 1";
+    let before = answer(&ctx, query).await;
+    pond.set_sort_key(path, &["hostname"]).await.unwrap();
+    pond.set_compression(path, Compression::Lz4).await.unwrap();
+    let info = |pond: &Pond| {
+        let s = pond.series_info(path).unwrap();
+        (s.sort_key, s.sort_bucket, s.compression)
+    };
+    let declared = (
+        vec!["hostname".to_string(), "ts".to_string()],
+        pond::DEFAULT_SORT_BUCKET,
+        Compression::Lz4,
+    );
+    assert_eq!(info(&pond), declared);
+
+    // An append after the declaration is written with it; those before
+    // keep zstd.
+    pond.append_series_data(path, &uneven_hosts_batch(2, 3), "ts")
+        .await
+        .unwrap();
+    let live = pond.versions(path).unwrap();
+    let zstd = vec![Codec::ZSTD(ZstdLevel::default())];
+    assert_eq!(codecs(dir.path(), &live[0]), zstd);
+    assert_eq!(codecs(dir.path(), &live[2]), vec![Codec::LZ4_RAW]);
+
+    // A compaction too, clustered as declared.
+    assert_eq!(pond.compact(path).await.unwrap().versions_written, 1);
+    let live: Vec<_> = pond.versions(path).unwrap();
+    let live: Vec<_> = live.into_iter().filter(|v| v.is_live()).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(codecs(dir.path(), &live[0]), vec![Codec::LZ4_RAW]);
+    assert_eq!(live[0].sort_key, declared.0);
+    let rows = "SELECT count(*) FROM devops.cpu";
+    let appended = uneven_hosts_batch(0, 3).num_rows() as i64;
+    assert_eq!(count(&ctx, rows).await, appended);
+    let after_all = answer(&ctx, query).await;
+    assert_ne!(before, after_all, "the third hour adds rows");
+
+    // Declaring a sort key keeps the codec; declaring the codec again
+    // commits nothing.
+    let commits = pond.oplog_version();
+    pond.set_compression(path, Compression::Lz4).await.unwrap();
+    pond.set_sort_key(path, &["hostname"]).await.unwrap();
+    assert_eq!(pond.oplog_version(), commits);
+    pond.set_sort_key(path, &["ts"]).await.unwrap();
+    assert_eq!(info(&pond), (Vec::new(), 0, Compression::Lz4));
+
+    // Both outlive a reopen; series_list shows the codec.
+    drop(ctx);
+    let reopened = Arc::new(
+        Pond::open_with_options(dir.path().to_str().unwrap(), manual())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(info(&reopened), (Vec::new(), 0, Compression::Lz4));
+    let ctx = context(Arc::clone(&reopened));
+    assert_eq!(answer(&ctx, query).await, after_all);
+    let listed = answer(&ctx, "SELECT compression FROM series_list()").await;
+    assert!(listed.contains("| lz4 "), "{listed}");
+    reopened
+        .set_compression(path, Compression::None)
+        .await
+        .unwrap();
+    reopened
+        .append_series_data(path, &uneven_hosts_batch(3, 4), "ts")
+        .await
+        .unwrap();
+    let live = reopened.versions(path).unwrap();
+    let newest = live
+        .iter()
+        .filter(|v| v.is_live())
+        .max_by_key(|v| v.version);
+    assert_eq!(
+        codecs(dir.path(), newest.unwrap()),
+        vec![Codec::UNCOMPRESSED]
+    );
+    assert_eq!("LZ4".parse::<Compression>(), Ok(Compression::Lz4));
+    let err = "brotli".parse::<Compression>().unwrap_err();
+    assert!(err.contains("zstd, lz4, snappy, none"), "{err}");
+}
