@@ -184,7 +184,8 @@ enum Command {
         /// Declare the codec of the series' files from now on (appends and
         /// compactions), and compact with it: zstd (the default, the
         /// smallest files), lz4 (faster to read, files about a third
-        /// larger), snappy or none. Files written before keep theirs.
+        /// larger), snappy or none. Files written before keep theirs; a
+        /// compaction rewrites only versions under half the target size.
         #[arg(long, value_name = "CODEC", requires = "series", value_parser = |s: &str| s.parse::<crate::Compression>())]
         compression: Option<crate::Compression>,
     },
@@ -424,9 +425,7 @@ async fn run(args: Args) -> Result<()> {
             window,
         } => {
             let pond = open().await?;
-            if let (Some(path), Some(codec)) = (&series, compression) {
-                pond.set_compression(path, codec).await?;
-            }
+            // The key first: a key refused declares nothing.
             if let (Some(path), Some(key)) = (&series, &sort_key) {
                 let key: Vec<&str> = key.iter().map(|c| c.trim()).collect();
                 match sort_bucket {
@@ -436,6 +435,9 @@ async fn run(args: Args) -> Result<()> {
                     }
                     None => pond.set_sort_key(path, &key).await?,
                 }
+            }
+            if let (Some(path), Some(codec)) = (&series, compression) {
+                pond.set_compression(path, codec).await?;
             }
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))

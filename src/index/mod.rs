@@ -690,7 +690,10 @@ impl OplogIndex {
                 let series = self.series_mut(&entry.series, &location)?;
                 series.sort_key = attributes.sort_key();
                 series.sort_bucket = attributes.sort_bucket();
-                series.compression = attributes.compression();
+                // A row without it (an older build's) leaves it as it was.
+                if let Some(compression) = attributes.compression() {
+                    series.compression = compression;
+                }
             }
             EntryType::Delete => {
                 let predicate = Attributes::of(&entry)
@@ -791,14 +794,14 @@ impl<'a> Attributes<'a> {
             .unwrap_or(0)
     }
 
-    /// The `compression` a `configure` row records: zstd if absent (rows
-    /// from before there was a choice) or unknown (a newer pond's codec:
-    /// only writes use it).
-    fn compression(&self) -> Compression {
+    /// The `compression` a `configure` row records, if it records one this
+    /// build knows: rows of older builds record none (a series starts with
+    /// zstd, which was all there was), a newer build's codec is left to
+    /// builds that know it.
+    fn compression(&self) -> Option<Compression> {
         self.get("compression")
             .and_then(|c| c.as_str())
             .and_then(|c| c.parse().ok())
-            .unwrap_or_default()
     }
 
     /// A list of names (empty if absent).
@@ -921,6 +924,47 @@ mod tests {
         let entries = vec![entry(EntryType::Create, 0, 0, 0, 1), append, other];
         let err = OplogIndex::build(entries, 1).unwrap_err().to_string();
         assert!(err.contains("two files"), "{err}");
+    }
+
+    /// A `configure` row of an older build (a sort key, no codec) keeps the
+    /// codec a newer one declared; one with a codec this build does not
+    /// know changes nothing either.
+    #[test]
+    fn a_configure_row_without_a_codec_keeps_the_series_codec() {
+        let configure = |txn: i64, attributes: serde_json::Value| OplogEntry {
+            file_path: None,
+            extended_attributes: Some(attributes.to_string()),
+            ..entry(EntryType::Configure, 0, 0, 0, txn)
+        };
+        let codec = |entries: Vec<OplogEntry>| {
+            let s = OplogIndex::build(entries, 9).unwrap();
+            let s = s.series("/s").unwrap();
+            (s.compression, s.sort_key.clone())
+        };
+        let lz4 = serde_json::json!({"sort_key": [], "sort_bucket": 0, "compression": "lz4"});
+        let older = serde_json::json!({"sort_key": ["host", "ts"], "sort_bucket": 0});
+        let newer = serde_json::json!({"sort_key": [], "sort_bucket": 0, "compression": "brotli"});
+        let key = vec!["host".to_string(), "ts".to_string()];
+        assert_eq!(
+            codec(vec![entry(EntryType::Create, 0, 0, 0, 1)]),
+            (Compression::Zstd, vec![])
+        );
+        assert_eq!(
+            codec(vec![
+                entry(EntryType::Create, 0, 0, 0, 1),
+                configure(2, lz4.clone()),
+                configure(3, older),
+            ]),
+            (Compression::Lz4, key)
+        );
+        assert_eq!(
+            codec(vec![
+                entry(EntryType::Create, 0, 0, 0, 1),
+                configure(2, lz4),
+                configure(3, newer),
+            ]),
+            (Compression::Lz4, vec![])
+        );
     }
 
     #[test]

@@ -733,6 +733,12 @@ fn compact_with_a_sort_key_from_the_command_line() {
     };
     let listed = || ok(pond(&["--pond", &at, "ls", "--format", "csv"]));
     fails(compact("nope", &[]), "no column \"nope\"");
+    // A key refused declares no codec either.
+    fails(
+        compact("nope", &["--compression", "lz4"]),
+        "no column \"nope\"",
+    );
+    assert!(listed().ends_with(",zstd\n"), "{}", listed());
     let usage = pond(&["--pond", &at, "compact", "--sort-key", "host"]);
     assert_eq!(usage.status.code(), Some(2), "a sort key needs a series");
 
