@@ -226,15 +226,39 @@ impl PyPond {
 
     /// Rewrites the small versions of `series` (every series if none) into
     /// few large ones, as `pond compact` does; answers stay the same.
-    /// Returns one dict per series: versions and bytes read and written.
-    #[pyo3(signature = (series = None))]
+    /// `sort_key` (columns) and `compression` (`zstd`, `lz4`, `snappy` or
+    /// `none`) first declare the series' clustering and the codec of its
+    /// files from now on, as `--sort-key` and `--compression` do. Returns
+    /// one dict per series: versions and bytes read and written.
+    #[pyo3(signature = (series = None, sort_key = None, compression = None))]
     fn compact<'py>(
         &self,
         py: Python<'py>,
         series: Option<String>,
+        sort_key: Option<Vec<String>>,
+        compression: Option<String>,
     ) -> PyResult<Bound<'py, PyList>> {
+        if series.is_none() && (sort_key.is_some() || compression.is_some()) {
+            return Err(PondError::new_err(
+                "a sort key or a compression is declared for one series: name it",
+            ));
+        }
+        let codec = compression
+            .map(|c| c.parse::<pond::Compression>())
+            .transpose()
+            .map_err(PondError::new_err)?;
         let pond = Arc::clone(&self.pond);
         let done = wait_for_future(py, async move {
+            if let Some(path) = &series {
+                // The key first: a key refused declares nothing.
+                if let Some(key) = &sort_key {
+                    let key: Vec<&str> = key.iter().map(String::as_str).collect();
+                    pond.set_sort_key(path, &key).await?;
+                }
+                if let Some(codec) = codec {
+                    pond.set_compression(path, codec).await?;
+                }
+            }
             let paths = match series {
                 Some(path) => vec![path],
                 None => {

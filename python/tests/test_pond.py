@@ -330,3 +330,35 @@ def test_compaction_and_vacuum_keep_every_answer(filled):
     with pytest.raises(Exception, match="vacuumed"):
         ctx.sql(as_of).to_arrow_table()
     assert same(answer())
+
+
+def test_compaction_declares_a_sort_key_and_a_codec(filled):
+    p, rows = filled
+    ctx = session(p)
+    query = "SELECT site, count(*) AS n, max(ts) AS last FROM plant.boiler GROUP BY site ORDER BY site"
+    before = ctx.sql(query).to_arrow_table().to_pylist()
+    with pytest.raises(pond.PondError, match="expected one of zstd, lz4, snappy, none"):
+        p.compact("/plant/boiler", compression="brotli")
+    with pytest.raises(pond.PondError, match="name it"):
+        p.compact(compression="lz4")
+    with pytest.raises(pond.PondError, match="nope"):
+        p.compact("/plant/boiler", sort_key=["nope"], compression="lz4")
+    assert p.describe("/plant/boiler")["compression"] == "zstd"
+    done = p.compact("/plant/boiler", sort_key=["site"], compression="lz4")
+    assert done[0]["versions_written"] == 1
+    info = p.describe("/plant/boiler")
+    assert info["compression"] == "lz4"
+    assert info["sort_key"] == ["site", "ts"]
+    assert ctx.sql(query).to_arrow_table().to_pylist() == before
+    # The compacted file is written with LZ4.
+    import pyarrow.parquet as pq
+
+    live = ctx.sql(
+        "SELECT file_path FROM series_versions('/plant/boiler') WHERE live"
+    ).to_arrow_table().column(0).to_pylist()
+    assert len(live) == 1
+    root = Path(p.uri.removeprefix("file://"))
+    meta = pq.ParquetFile(root / live[0]).metadata
+    codecs = {meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
+    # pyarrow names Parquet's LZ4_RAW "LZ4" (and zstd "ZSTD").
+    assert codecs == {"LZ4"}, codecs
