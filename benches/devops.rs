@@ -6,7 +6,9 @@
 //! every 10 s for 3 days (2,592,000 rows), appended as one version per 10
 //! minutes of all hosts (432 versions). "After" is the same pond compacted
 //! with the sort key `hostname` (then vacuumed, so that its data folder
-//! holds only the live file for `ListingTable`).
+//! holds only the live file for `ListingTable`). "After, LZ4" is the same
+//! compaction of a series that declared `--compression lz4`: a second table
+//! gives its times, against DuckDB, zstd and before compaction.
 //!
 //! Every query runs warm (the table registered, a few runs first) and the
 //! median of the timed runs is reported; every answer is checked equal
@@ -54,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use pond::{AppendOptions, CompactOptions, Pond, PondOptions, VacuumOptions};
+use pond::{AppendOptions, CompactOptions, Compression, Pond, PondOptions, VacuumOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -222,6 +224,13 @@ fn main() {
         return;
     }
     let after_listing = rt.block_on(Session::new(&data.after, &data.after_files));
+    // (Its `ListingTable`, over the zstd files, is not queried.)
+    let lz4 = rt.block_on(Session::new(&data.after_lz4, &data.after_files));
+    let mut lz4_report = String::from(
+        "\nafter compaction with `--compression lz4` (files of the same compaction):\n\n\
+         | query | pond after, LZ4 | LZ4 / DuckDB | LZ4 / zstd (paired) | before / LZ4 (paired) |\n\
+         |---|---|---|---|---|\n",
+    );
     let only = std::env::var("DEVOPS_ONLY").unwrap_or_default();
     for (name, sql) in QUERIES.into_iter().filter(|(name, _)| name.contains(&only)) {
         let pond_sql = sql.replace("{t}", "devops.cpu");
@@ -232,6 +241,7 @@ fn main() {
         for (who, session, sql) in [
             ("pond before", &before, &pond_sql),
             ("pond after", &after, &pond_sql),
+            ("pond after, LZ4", &lz4, &pond_sql),
             ("ListingTable before", &before, &listing_sql),
             ("ListingTable after", &after, &listing_sql),
         ] {
@@ -261,7 +271,20 @@ fn main() {
             (&after, &pond_sql),
             runs,
         ));
+        let lz4_time = rt.block_on(lz4.time(&pond_sql, runs));
+        let (zstd_paired, lz4_paired) =
+            rt.block_on(taking_turns((&after, &pond_sql), (&lz4, &pond_sql), runs));
+        let (before_lz4_paired, lz4_after_paired) =
+            rt.block_on(taking_turns((&before, &pond_sql), (&lz4, &pond_sql), runs));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let _ = writeln!(
+            lz4_report,
+            "| {name} | {:.1} | {:.2} | {:.2} | {:.1} |",
+            ms(lz4_time),
+            ms(lz4_time) / ms(times[4]),
+            ms(lz4_paired) / ms(zstd_paired),
+            ms(before_lz4_paired) / ms(lz4_after_paired),
+        );
         let _ = writeln!(
             report,
             "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} |",
@@ -276,6 +299,8 @@ fn main() {
         );
         eprintln!("{name}: done");
     }
+
+    report.push_str(&lz4_report);
 
     // The whole process, on the one-host 12-hour query.
     let q1 = QUERIES[0].1;
@@ -429,6 +454,7 @@ impl KeyedSession {
 struct Data {
     before: PathBuf,
     after: PathBuf,
+    after_lz4: PathBuf,
     before_files: PathBuf,
     after_files: PathBuf,
     duckdb: PathBuf,
@@ -491,6 +517,31 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
         std::fs::remove_file(&export).unwrap();
         std::fs::write(&done, b"").unwrap();
     }
+    // Built on its own, so that ponds of older runs gain it.
+    let after_lz4 = dir.join("after-lz4");
+    let done_lz4 = dir.join(".complete-lz4");
+    if !done_lz4.exists() {
+        let _ = std::fs::remove_dir_all(&after_lz4);
+        copy_dir(&before, &after_lz4);
+        let manual = PondOptions::default().with_auto_compact_versions(0);
+        let compacted = Pond::open_with_options(after_lz4.to_str().unwrap(), manual)
+            .await
+            .unwrap();
+        compacted.set_sort_key(SERIES, &["hostname"]).await.unwrap();
+        compacted
+            .set_compression(SERIES, Compression::Lz4)
+            .await
+            .unwrap();
+        compacted
+            .compact_with_options(SERIES, &CompactOptions::default())
+            .await
+            .unwrap();
+        compacted
+            .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
+            .await
+            .unwrap();
+        std::fs::write(&done_lz4, b"").unwrap();
+    }
     let files = |pond: &Path| {
         let data = pond.join("data");
         let series = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap();
@@ -501,6 +552,7 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
         after_files: files(&after),
         before,
         after,
+        after_lz4,
         duckdb: duck,
     }
 }
