@@ -126,6 +126,10 @@ fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBa
                 1 => Some(f64::INFINITY),
                 2 => Some(f64::NEG_INFINITY),
                 3 => Some(0.0),
+                // No NaN: DataFusion 55's grouped min and max replace a NaN
+                // kept with the next value (`partial_cmp` is None), so
+                // their answer depends on the order rows come in, which
+                // differs between a series and the reference table.
                 _ => Some(rng.random_range(-1e3..1e3)),
             });
             n.push(match rng.random_range(0..20) {
@@ -136,6 +140,8 @@ fn rows(rng: &mut StdRng, start: i64, rows: usize, hosts: &[String]) -> RecordBa
             });
             w.push(match rng.random_range(0..10) {
                 0 => None,
+                // A key NaN equal to itself, as DataFusion groups it.
+                1 if rng.random_bool(0.3) => Some(f64::NAN),
                 _ => Some(rng.random_range(-1_000..1_000) as f64),
             });
         }
