@@ -1277,9 +1277,9 @@ fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
                 TreeNodeRecursion::Continue,
             ))
         }
-        Expr::Literal(value, _) => {
+        Expr::Literal(value, metadata) => {
             let Some((raw, unit, zone)) = timestamp_literal(&value) else {
-                return Ok(Transformed::no(Expr::Literal(value, None)));
+                return Ok(Transformed::no(Expr::Literal(value, metadata)));
             };
             let zone = match zone {
                 Some(zone) => format!("Some(\"{zone}\")"),
