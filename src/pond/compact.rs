@@ -346,7 +346,7 @@ pub const DEFAULT_SORT_BUCKET: i64 = 3_600_000_000;
 ///
 /// zstd, the default, makes the smallest files. LZ4 reads faster for
 /// larger files: on the devops benchmark's compacted days
-/// (`docs/BENCHMARKS.md`), 1.30× the size and 0.75–0.96× the time of its
+/// (`docs/BENCHMARKS.md`), 1.30× the size and 0.74–0.99× the time of its
 /// queries. A file whose writing started before a declaration commits
 /// keeps the codec it started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
