@@ -55,6 +55,10 @@ struct Series {
     zone: Option<&'static str>,
     /// Every version's first and last time, in ns since the epoch.
     versions: Vec<(i128, i128)>,
+    /// Times of rows inside the versions of hundreds of rows, whose files
+    /// hold several row groups: bounds near them fall between or within
+    /// row groups and pages, where counts come from the page index.
+    inside: Vec<i128>,
     /// The first version that has the column `extra`.
     evolved_from: usize,
 }
@@ -134,6 +138,7 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
         // more append.
         let compacted = i % 2 == 1;
         let mut versions = Vec::new();
+        let mut inside = Vec::new();
         let mut batches = Vec::new();
         // (version, how many of the appended batches reads as of it see)
         let mut as_of: Vec<(i64, usize)> = Vec::new();
@@ -169,10 +174,12 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
             } else {
                 base + v as i128 * HOUR_NS
             };
-            let rows = if rng.random_bool(0.2) {
-                1
-            } else {
-                rng.random_range(1..10)
+            // Mostly a few rows; a tenth of the versions hundreds, in row
+            // groups of 64 (the pond's setting here).
+            let rows = match rng.random_range(0..10) {
+                0 | 1 => 1,
+                2 => rng.random_range(200..1_500),
+                _ => rng.random_range(1..10),
             };
             let step = per_unit(unit);
             let mut times: Vec<i128> = (0..rows)
@@ -180,6 +187,12 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
                 .collect();
             times.sort_unstable();
             versions.push((times[0], *times.last().unwrap()));
+            if rows > 64 {
+                // The last and first rows of row groups, and others.
+                inside.extend(times.iter().skip(63).step_by(64).take(8));
+                inside.extend(times.iter().skip(64).step_by(64).take(8));
+                inside.extend((0..10).map(|_| *times.choose(rng).unwrap()));
+            }
             let raw: Vec<i64> = times.iter().map(|t| (t / step) as i64).collect();
             let mut columns: Vec<(&str, ArrayRef)> = vec![
                 ("ts", timestamps(unit, zone, raw)),
@@ -250,6 +263,7 @@ async fn build_series(rng: &mut StdRng, pond: &Pond, contexts: &[&SessionContext
             unit,
             zone,
             versions,
+            inside,
             evolved_from,
         });
     }
@@ -452,6 +466,13 @@ impl Grammar<'_> {
     fn instant(&self, rng: &mut StdRng) -> i128 {
         let versions = &self.series.versions;
         match rng.random_range(0..10) {
+            0..=1 if !self.series.inside.is_empty() => {
+                let t = *self.series.inside.choose(rng).unwrap();
+                let delta = [0, 0, 0, 1, 1_000, 1_000_000, SECOND_NS]
+                    .choose(rng)
+                    .unwrap();
+                t + delta * rng.random_range(-1..=1)
+            }
             0..=4 => {
                 let (first, last) = *versions.choose(rng).unwrap();
                 let bound = if rng.random_bool(0.5) { first } else { last };
@@ -791,7 +812,7 @@ async fn generated_pruning_cases_10_000_agree_with_unpruned_memtables() {
     let cases: usize = env("POND_GEN_CASES").unwrap_or(DEFAULT_CASES);
     let only: Option<usize> = env("POND_GEN_CASE");
 
-    let (_dir, pond) = temp_pond().await;
+    let (_dir, pond) = temp_pond_with(manual().with_row_group_rows(64)).await;
     let pond = Arc::new(pond);
     let contexts = [0, 1].map(|_| {
         // Files of any size are split among the partitions, by the bytes
