@@ -903,7 +903,11 @@ impl DuplicateKeys {
 /// SQL `DELETE` may store a timestamp as, a constant). The check of a
 /// predicate when the delete is made plans it the same way.
 pub(crate) fn read_predicate(sql: &str, schema: &DFSchema) -> DfResult<Expr> {
-    let expr = SessionContext::new().parse_sql_expr(sql, schema)?;
+    plan_predicate(SessionContext::new().parse_sql_expr(sql, schema)?, schema)
+}
+
+/// A parsed delete predicate planned as [`read_predicate`] plans it.
+pub(crate) fn plan_predicate(expr: Expr, schema: &DFSchema) -> DfResult<Expr> {
     let simplifier = ExprSimplifier::new(
         SimplifyContext::builder()
             .with_schema(Arc::new(schema.clone()))

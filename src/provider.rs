@@ -69,7 +69,7 @@ use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
 use crate::series::schema::{cast_batch, unview_schema};
 use crate::store::RequestCounter;
-use crate::time::{time_range_predicate, timestamp_unit};
+use crate::time::{scalar_timestamp, time_range_predicate, timestamp_unit};
 
 /// The reads of a scan (see [`SeriesTable::split_reads`]): the versions
 /// read as they are, the runs read merged, and the deletes they apply.
@@ -1278,7 +1278,9 @@ fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
             ))
         }
         Expr::Literal(value, metadata) => {
-            let Some((raw, unit, zone)) = timestamp_literal(&value) else {
+            let (Some((raw, unit)), DataType::Timestamp(_, zone)) =
+                (scalar_timestamp(&value), value.data_type())
+            else {
                 return Ok(Transformed::no(Expr::Literal(value, metadata)));
             };
             let zone = match zone {
@@ -1303,17 +1305,6 @@ fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
     .map(|t| t.data)
 }
 
-/// A non-null timestamp literal's raw value, unit and zone.
-fn timestamp_literal(value: &ScalarValue) -> Option<(i64, TimeUnit, &Option<Arc<str>>)> {
-    match value {
-        ScalarValue::TimestampSecond(Some(v), zone) => Some((*v, TimeUnit::Second, zone)),
-        ScalarValue::TimestampMillisecond(Some(v), zone) => Some((*v, TimeUnit::Millisecond, zone)),
-        ScalarValue::TimestampMicrosecond(Some(v), zone) => Some((*v, TimeUnit::Microsecond, zone)),
-        ScalarValue::TimestampNanosecond(Some(v), zone) => Some((*v, TimeUnit::Nanosecond, zone)),
-        _ => None,
-    }
-}
-
 /// The instant of a timestamp literal as RFC 3339 text in UTC, with as
 /// many digits of the second as it holds, if it lies within nanoseconds'
 /// range (arrow casts text to timestamps through them).
@@ -1321,7 +1312,7 @@ fn rfc3339(expr: &Expr) -> Option<String> {
     let Expr::Literal(value, _) = expr else {
         return None;
     };
-    let (raw, unit, _) = timestamp_literal(value)?;
+    let (raw, unit) = scalar_timestamp(value)?;
     let per_nano: i64 = match unit {
         TimeUnit::Second => 1_000_000_000,
         TimeUnit::Millisecond => 1_000_000,

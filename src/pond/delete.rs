@@ -129,7 +129,7 @@ fn check_predicate(path: &str, schema: &arrow::datatypes::SchemaRef, sql: &str) 
         });
     }
     // Planned as reads plan it, so that what fails there fails here.
-    let planned = crate::lww::read_predicate(sql, &df_schema).map_err(invalid)?;
+    let planned = crate::lww::plan_predicate(expr, &df_schema).map_err(invalid)?;
     let physical = ctx
         .create_physical_expr(planned, &df_schema)
         .map_err(invalid)?;
