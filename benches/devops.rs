@@ -472,7 +472,7 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
         std::fs::create_dir_all(dir).unwrap();
         let started = Instant::now();
         let manual = PondOptions::default().with_auto_compact_versions(0);
-        let pond = Pond::create_with_options(before.to_str().unwrap(), manual.clone())
+        let pond = Pond::create_with_options(before.to_str().unwrap(), manual)
             .await
             .unwrap();
         let export = dir.join("all.parquet");
@@ -489,21 +489,7 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
             }
         }
         writer.unwrap().close().unwrap();
-        copy_dir(&before, &after);
-        let compacted = Pond::open_with_options(after.to_str().unwrap(), manual)
-            .await
-            .unwrap();
-        compacted.set_sort_key(SERIES, &["hostname"]).await.unwrap();
-        let t = Instant::now();
-        let outcome = compacted
-            .compact_with_options(SERIES, &CompactOptions::default())
-            .await
-            .unwrap();
-        eprintln!("compacted in {:?}: {outcome:?}", t.elapsed());
-        compacted
-            .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
-            .await
-            .unwrap();
+        compacted_copy(&before, &after, Compression::Zstd).await;
         let status = Command::new(duckdb)
             .arg(&duck)
             .arg("-c")
@@ -522,24 +508,7 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
     let done_lz4 = dir.join(".complete-lz4");
     if !done_lz4.exists() {
         let _ = std::fs::remove_dir_all(&after_lz4);
-        copy_dir(&before, &after_lz4);
-        let manual = PondOptions::default().with_auto_compact_versions(0);
-        let compacted = Pond::open_with_options(after_lz4.to_str().unwrap(), manual)
-            .await
-            .unwrap();
-        compacted.set_sort_key(SERIES, &["hostname"]).await.unwrap();
-        compacted
-            .set_compression(SERIES, Compression::Lz4)
-            .await
-            .unwrap();
-        compacted
-            .compact_with_options(SERIES, &CompactOptions::default())
-            .await
-            .unwrap();
-        compacted
-            .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
-            .await
-            .unwrap();
+        compacted_copy(&before, &after_lz4, Compression::Lz4).await;
         std::fs::write(&done_lz4, b"").unwrap();
     }
     let files = |pond: &Path| {
@@ -555,6 +524,29 @@ async fn build(dir: &Path, duckdb: &Path) -> Data {
         after_lz4,
         duckdb: duck,
     }
+}
+
+/// A copy of the pond at `before` at `to`, its series compacted clustered
+/// by host with files compressed by `codec`, then vacuumed (so that its
+/// data folder holds only the live files).
+async fn compacted_copy(before: &Path, to: &Path, codec: Compression) {
+    copy_dir(before, to);
+    let manual = PondOptions::default().with_auto_compact_versions(0);
+    let compacted = Pond::open_with_options(to.to_str().unwrap(), manual)
+        .await
+        .unwrap();
+    compacted.set_sort_key(SERIES, &["hostname"]).await.unwrap();
+    compacted.set_compression(SERIES, codec).await.unwrap();
+    let t = Instant::now();
+    let outcome = compacted
+        .compact_with_options(SERIES, &CompactOptions::default())
+        .await
+        .unwrap();
+    eprintln!("compacted ({codec}) in {:?}: {outcome:?}", t.elapsed());
+    compacted
+        .vacuum_with_options(&VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO))
+        .await
+        .unwrap();
 }
 
 /// The workload's versions, one batch of all hosts per 10 minutes. Each
