@@ -56,6 +56,7 @@ const LOG_KEPT_COMMITS: i64 = 200;
 const READ_CONCURRENCY: usize = 16;
 
 /// What became of a commit attempt.
+#[derive(Debug)]
 pub(crate) enum CommitOutcome {
     /// The entries are visible as of this Delta version.
     Committed(i64),
@@ -81,6 +82,9 @@ pub(crate) struct Oplog {
     /// The Delta log's folder, for a pond on a local disk: see
     /// [`read_log_file`].
     local_log: Option<std::path::PathBuf>,
+    /// Where the table is and the store it is built on, to load it afresh.
+    url: Url,
+    backend: Backend,
 }
 
 /// The store the oplog's Delta table is built on: the one under `url` by
@@ -132,6 +136,8 @@ impl Oplog {
             put_check: crate::store::needs_put_check(url).then(|| url.to_string()),
             put_checked: tokio::sync::OnceCell::new(),
             local_log,
+            url: url.clone(),
+            backend: backend.clone(),
         }
     }
 
@@ -189,7 +195,10 @@ impl Oplog {
             // The commits after the loaded snapshot may have been trimmed
             // from the log: load `version` afresh, from its checkpoint.
             tracing::debug!(error = %e, "updating the oplog snapshot failed; loading it afresh");
-            let table = DeltaTableBuilder::from_url(self.table.table_url().clone())?
+            // On the same store: a builder from the URL alone would make a
+            // new one (an empty one for `memory://`, one without the
+            // pond's storage options for S3).
+            let table = table_builder(&self.url, &self.backend)?
                 .with_version(version as u64)
                 .load()
                 .await?;
@@ -337,26 +346,41 @@ impl Oplog {
         };
         let version = (read_version + 1) as u64;
         crate::pond::crash_point("oplog-before-commit");
+        if self
+            .land(vec![Action::Add(add)], operation, version, &path)
+            .await?
+        {
+            Ok(CommitOutcome::Committed(version as i64))
+        } else {
+            Ok(CommitOutcome::Conflict)
+        }
+    }
+
+    /// Commits `actions`, which add the oplog file `path`, as `version`:
+    /// `Ok(true)` if they landed (then a checkpoint follows if one is due),
+    /// `Ok(false)` if another writer got `version` first (then `path` is
+    /// deleted).
+    async fn land(
+        &mut self,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+        version: u64,
+        path: &Path,
+    ) -> Result<bool> {
         // A version at or behind the newest checkpoint existed once and may
         // have been trimmed since: the snapshot this commit was planned on
         // is stale, however put-if-absent would answer.
-        if self.last_checkpoint().await? >= version as i64 {
-            crate::series::writer::remove_quietly(&store, &path).await;
-            return Ok(CommitOutcome::Conflict);
-        }
         // A commit file already there may be this commit's own, from a
         // request that took effect and was retried: then it landed.
-        let landed = self
-            .put_commit(vec![Action::Add(add)], operation, version)
-            .await?
-            || self.commit_adds(version, &path).await?;
+        let landed = self.last_checkpoint().await? < version as i64
+            && (self.put_commit(actions, operation, version).await?
+                || self.commit_adds(version, path).await?);
         if landed {
             self.checkpoint_if_due(version as i64).await;
-            Ok(CommitOutcome::Committed(version as i64))
         } else {
-            crate::series::writer::remove_quietly(&store, &path).await;
-            Ok(CommitOutcome::Conflict)
+            crate::series::writer::remove_quietly(&self.table.object_store(), path).await;
         }
+        Ok(landed)
     }
 
     /// Whether commit `version` adds the oplog file `path`.
@@ -583,13 +607,7 @@ impl Oplog {
             target_size: size,
         };
         let next = (self.version() + 1) as u64;
-        if self.put_commit(actions, operation, next).await? {
-            self.checkpoint_if_due(next as i64).await;
-            Ok(true)
-        } else {
-            crate::series::writer::remove_quietly(&store, &path).await;
-            Ok(false)
-        }
+        self.land(actions, operation, next, &path).await
     }
 }
 
@@ -716,7 +734,153 @@ fn read_log_file(dir: &std::path::Path, name: &str) -> Result<Option<bytes::Byte
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    };
+
     use super::*;
+    use crate::oplog::entry::EntryType;
+
+    /// An in-memory store whose next create of a Delta commit file, once
+    /// armed, takes effect and then answers that the file exists: as an S3
+    /// request that landed, timed out and was retried.
+    #[derive(Debug, Default)]
+    struct RetriedCommit {
+        inner: InMemory,
+        armed: AtomicBool,
+    }
+
+    impl std::fmt::Display for RetriedCommit {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "RetriedCommit")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for RetriedCommit {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            let commit = location.as_ref().contains("_delta_log/")
+                && location.as_ref().ends_with(".json")
+                && matches!(opts.mode, object_store::PutMode::Create);
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            if commit && self.armed.swap(false, Ordering::SeqCst) {
+                return Err(object_store::Error::AlreadyExists {
+                    path: location.to_string(),
+                    source: "the retried request found its own file".into(),
+                });
+            }
+            Ok(put)
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    fn entry(version: i64) -> OplogEntry {
+        OplogEntry {
+            series: "/s".into(),
+            series_id: "id".into(),
+            version,
+            entry_type: EntryType::Append,
+            file_path: Some(format!("data/id/{version}.parquet")),
+            size: Some(1),
+            row_count: Some(1),
+            min_event_time: Some(version),
+            max_event_time: Some(version),
+            timestamp_column: "ts".into(),
+            schema: None,
+            content_hash: None,
+            txn_seq: 0,
+            created_at: 0,
+            extended_attributes: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_merge_whose_commit_landed_on_a_retried_request_keeps_its_file() {
+        let store = Arc::new(RetriedCommit::default());
+        let root = Url::parse("memory://retried/").unwrap();
+        let url = Url::parse("memory://retried/oplog").unwrap();
+        let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
+        let mut oplog = Oplog::create(&url, &backend).await.unwrap();
+        for v in 1..=OPLOG_FAN_IN as i64 {
+            let read = oplog.version();
+            let outcome = oplog.commit(read, &[entry(v)]).await.unwrap();
+            assert!(
+                matches!(outcome, CommitOutcome::Committed(_)),
+                "{outcome:?}"
+            );
+            oplog.update_to(read + 1).await.unwrap();
+        }
+        store.armed.store(true, Ordering::SeqCst);
+        let version = oplog.version();
+        assert!(oplog.compact(version).await.unwrap(), "the merge landed");
+        // Every handle opened now reads every row: the merged file the
+        // commit adds is there.
+        let fresh = Oplog::open(&url, &backend).await.unwrap().unwrap();
+        assert_eq!(fresh.version(), version + 1);
+        let versions: Vec<i64> = fresh
+            .read_all()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions.len(), OPLOG_FAN_IN, "{versions:?}");
+    }
 
     #[test]
     fn merges_the_lowest_tier_that_is_full() {
