@@ -104,7 +104,7 @@ impl Pond {
         let listed: Vec<ObjectMeta> = store.list(Some(&Path::from("data"))).try_collect().await?;
         self.refresh().await?;
         let referenced = self.referenced_files();
-        let cutoff = chrono::Utc::now() - grace;
+        let cutoff = crate::time::before_now(grace);
         let (mut garbage, mut pending) = (Vec::new(), Vec::new());
         for meta in listed {
             let path = meta.location.to_string();
@@ -150,6 +150,16 @@ impl Pond {
             .try_filter_map(|p| futures::future::ready(Ok(p)))
             .try_collect()
             .await?;
+        // A vacuum elsewhere may have deleted superseded files since the
+        // refresh above: those are gone by design, not missing.
+        if problems.iter().any(|p| p.problem == Problem::Missing) {
+            self.refresh().await?;
+            problems.retain(|p| {
+                p.problem != Problem::Missing
+                    || !(self.versions(&p.series).unwrap_or_default().iter())
+                        .any(|v| v.version == p.version && v.vacuumed_at.is_some())
+            });
+        }
         problems.sort_by(|a, b| (&a.series, a.version).cmp(&(&b.series, b.version)));
         Ok(CheckReport {
             files_checked,

@@ -98,6 +98,23 @@ pub enum Error {
         path: String,
     },
 
+    /// A written data file waited for its commit longer than
+    /// [`PondOptions::commit_within`](crate::PondOptions::commit_within):
+    /// a vacuum may have taken it for garbage, so it was not committed.
+    #[error(
+        "{path}: a file written for it waited {waited_secs} s for its commit, longer than \
+         the {limit_secs} s a concurrent vacuum is sure to leave it alone; nothing was \
+         committed, write it again"
+    )]
+    StaleWrite {
+        /// The series path.
+        path: String,
+        /// Seconds since the file was written.
+        waited_secs: u64,
+        /// The limit, [`PondOptions::commit_within`](crate::PondOptions::commit_within).
+        limit_secs: u64,
+    },
+
     /// A read as of an earlier version needs a superseded version whose data
     /// file vacuum has deleted.
     #[error(

@@ -222,6 +222,15 @@ pub fn format_micros(us: i64) -> String {
         .unwrap_or_else(|| format!("{us}µs"))
 }
 
+/// The wall-clock time `ago` before now; the earliest time chrono has if
+/// that is earlier.
+pub(crate) fn before_now(ago: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(ago)
+        .ok()
+        .and_then(|ago| chrono::Utc::now().checked_sub_signed(ago))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 /// The current wall-clock time in microseconds since the epoch.
 pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -295,6 +304,23 @@ mod tests {
     use super::*;
     use arrow::array::{TimestampNanosecondArray, TimestampSecondArray};
     use std::sync::Arc;
+
+    #[test]
+    fn a_retention_longer_than_history_reaches_back_to_the_earliest_time() {
+        // `pond vacuum --retain 100000000d` panicked in chrono's subtraction.
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(
+            before_now(day * 100_000_000),
+            chrono::DateTime::<chrono::Utc>::MIN_UTC
+        );
+        assert_eq!(
+            before_now(std::time::Duration::MAX),
+            chrono::DateTime::<chrono::Utc>::MIN_UTC
+        );
+        let hour_ago = before_now(std::time::Duration::from_secs(3_600));
+        let expected = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+        assert!((expected - hour_ago).num_seconds().abs() <= 1, "{hour_ago}");
+    }
 
     #[test]
     fn native_bounds_select_exactly_the_rounded_times() {

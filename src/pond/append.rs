@@ -85,6 +85,8 @@ pub struct StagedAppend {
     key: Vec<String>,
     file: WrittenFile,
     file_uuid: String,
+    /// When the file was written: see [`Pond::check_fresh`].
+    written: std::time::Instant,
 }
 
 impl StagedAppend {
@@ -288,6 +290,7 @@ impl Pond {
         let version = existing.map_or(0, |s| s.last_version()) + 1;
         let file_uuid = uuid::Uuid::new_v4().to_string();
         let file_path = data_file_path(&series_id, version, &file_uuid);
+        let started = std::time::Instant::now();
         let target = Arc::clone(&plan.schema);
         let series = path.to_string();
         let input = input.map(move |b| b.and_then(|b| conform_batch(&b, &target, &series)));
@@ -315,6 +318,7 @@ impl Pond {
             key,
             file,
             file_uuid,
+            written: self.written_at(started),
         })
     }
 
@@ -392,6 +396,8 @@ impl Pond {
         if let Some(outcome) = landed(&index, staged, conflicts) {
             return Ok(Some(outcome));
         }
+        // A file that waited too long may have been vacuumed meanwhile.
+        self.check_fresh(&staged.series, staged.written)?;
         let existing = index.series(&staged.series);
 
         // The series may have been created or extended since the file was staged.
@@ -734,6 +740,7 @@ mod tests {
                 values: Vec::new(),
             },
             file_uuid: "u".into(),
+            written: std::time::Instant::now(),
         };
         let pond_entries = |staged: &StagedAppend| {
             let json = schema_json(&staged.series, &staged.schema).unwrap();

@@ -14,7 +14,10 @@
 //! checks that every input is still live (an append does not change that,
 //! another compaction of the same versions does: then this one gives up and
 //! deletes its files) and renumbers; a crash leaves unreferenced files,
-//! which `check` reports and `vacuum` deletes.
+//! which `check` reports and `vacuum` deletes. A compaction that writes for
+//! longer than half of `PondOptions::commit_within` commits what it has
+//! written so far, so that no file of it waits long enough for a vacuum to
+//! take it for garbage; each such step is a transaction of its own.
 
 use std::sync::Arc;
 
@@ -116,7 +119,10 @@ pub struct CompactOutcome {
     pub bytes_read: i64,
     /// Bytes of the versions written.
     pub bytes_written: i64,
-    /// The oplog version of the commit; `None` if there was nothing to do.
+    /// The oplog version of the commit (of the last one, for a compaction
+    /// long enough to commit in steps: see
+    /// [`PondOptions::commit_within`](super::PondOptions::commit_within));
+    /// `None` if there was nothing to do.
     pub txn_seq: Option<i64>,
 }
 
@@ -332,6 +338,8 @@ struct Output {
     sort_key: Vec<String>,
     /// And the time buckets it clustered by the key within.
     sort_bucket: i64,
+    /// When the file was written: see [`Pond::check_fresh`].
+    written: std::time::Instant,
 }
 
 /// The time buckets [`Pond::set_sort_key`] clusters rows by the key within:
@@ -423,7 +431,11 @@ impl Pond {
 
     /// Rewrites the small live versions of the series at `path` into few
     /// large ones (see [`CompactOptions`]) and commits them in one oplog
-    /// transaction that supersedes the inputs. Reads answer the same before
+    /// transaction that supersedes the inputs (in several, each of the files
+    /// written so far, if writing takes longer than half of
+    /// [`PondOptions::commit_within`](super::PondOptions::commit_within):
+    /// an error after some of them then leaves those in place). Reads
+    /// answer the same before
     /// and after. Fails with [`Error::CompactionConflict`], changing nothing,
     /// if another compaction of the same versions lands first.
     pub async fn compact_with_options(
@@ -556,7 +568,11 @@ impl Pond {
         }
     }
 
-    /// Writes each group as one new version and commits them all.
+    /// Writes each group as one new version and commits them: all in one
+    /// commit, unless writing them takes longer than half of
+    /// `commit_within`, then in steps, each of the groups written so far.
+    /// An error after a step has landed leaves that step in place (reads
+    /// answer the same either way) and is returned.
     async fn rewrite(
         &self,
         state: &SeriesState,
@@ -576,8 +592,15 @@ impl Pond {
         }
         let mut outputs: Vec<Output> = Vec::new();
         let mut next = state.last_version() + 1;
-        for inputs in groups {
-            match self.write_group(state, inputs, next).await {
+        let total = groups.len();
+        let step_after = (self.options.commit_step_after).unwrap_or(self.options.commit_within / 2);
+        // The longest a group took to write: the next may take as long.
+        let mut longest = std::time::Duration::ZERO;
+        for (i, inputs) in groups.into_iter().enumerate() {
+            let began = std::time::Instant::now();
+            let written = self.write_group(state, inputs, next).await;
+            longest = longest.max(began.elapsed());
+            match written {
                 Ok(output) if output.file.is_some() => {
                     next += 1;
                     outputs.push(output);
@@ -588,16 +611,44 @@ impl Pond {
                     return Err(e);
                 }
             }
+            // A long compaction commits in steps, each before its oldest
+            // file could be taken for garbage by a vacuum (see
+            // `PondOptions::commit_within`): now, if writing one more group
+            // could take it past half that age.
+            let due = outputs
+                .first()
+                .is_some_and(|o| o.written.elapsed() + longest >= step_after);
+            if due || i + 1 == total {
+                let committed = std::mem::take(&mut outputs);
+                match self.commit_step(&state.path, committed, &mut outcome).await {
+                    Ok(()) => {}
+                    // Another compaction took the rest: what landed stands.
+                    Err(Error::CompactionConflict { .. }) if outcome.txn_seq.is_some() => {
+                        return Ok(outcome);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
-        let txn_seq = self.commit_compaction(&state.path, &mut outputs).await?;
+        Ok(outcome)
+    }
+
+    /// Commits `outputs` and counts them in `outcome`.
+    async fn commit_step(
+        &self,
+        path: &str,
+        mut outputs: Vec<Output>,
+        outcome: &mut CompactOutcome,
+    ) -> Result<()> {
+        let txn_seq = self.commit_compaction(path, &mut outputs).await?;
         for o in &outputs {
             outcome.versions_read += o.inputs.len();
             outcome.bytes_read += o.inputs.iter().map(|v| v.size).sum::<i64>();
             outcome.bytes_written += o.file.as_ref().map_or(0, |f| f.size);
         }
-        outcome.versions_written = outputs.iter().filter(|o| o.file.is_some()).count();
+        outcome.versions_written += outputs.iter().filter(|o| o.file.is_some()).count();
         outcome.txn_seq = Some(txn_seq);
-        Ok(outcome)
+        Ok(())
     }
 
     /// Writes the rows of `inputs` as one data file for `version`.
@@ -626,6 +677,7 @@ impl Pond {
         let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
         let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         let uuid = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
         // None when deletes removed every row.
         let file = match std::pin::Pin::new(&mut rows).peek().await {
             None => None,
@@ -655,6 +707,7 @@ impl Pond {
             deletes_applied,
             sort_key: state.sort_key.clone(),
             sort_bucket: state.sort_bucket,
+            written: self.written_at(started),
         })
     }
 
@@ -730,6 +783,18 @@ impl Pond {
             return Err(Error::CompactionConflict {
                 path: path.to_string(),
             });
+        }
+        // A file that waited too long may have been vacuumed meanwhile.
+        if let Some(oldest) = outputs
+            .iter()
+            .filter(|o| o.file.is_some())
+            .map(|o| o.written)
+            .min()
+            && let Err(e) = self.check_fresh(path, oldest)
+        {
+            drop(oplog);
+            self.remove_outputs(outputs).await;
+            return Err(e);
         }
         // Appends may have taken the version numbers meanwhile.
         let written = outputs.iter_mut().filter(|o| o.file.is_some());
@@ -993,6 +1058,59 @@ fn configure_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_long_compaction_commits_in_steps() {
+        use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        const DAY: i64 = 86_400_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = crate::PondOptions::default().with_auto_compact_versions(0);
+        // Every group is due at once: each commits on its own.
+        options.commit_step_after = Some(std::time::Duration::ZERO);
+        let pond = Pond::create_with_options(dir.path().to_str().unwrap(), options)
+            .await
+            .unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        // Two versions a day for three days: a group a day.
+        for version in 0..6i64 {
+            let start = version / 2 * DAY + version % 2 * DAY / 2;
+            let times: Vec<i64> = (0..10).map(|i| start + i).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(TimestampMicrosecondArray::from(times)),
+                    Arc::new(Int64Array::from_iter_values(
+                        version * 10..version * 10 + 10,
+                    )),
+                ],
+            )
+            .unwrap();
+            pond.append_batch("/s", &batch, "ts").await.unwrap();
+        }
+        // Small files (under half the target), cut into a group a day.
+        let options = CompactOptions::default().with_target_file_bytes(8_192);
+        let outcome = pond.compact_with_options("/s", &options).await.unwrap();
+        assert_eq!((outcome.versions_read, outcome.versions_written), (6, 3));
+        let entries = pond.oplog_entries().await.unwrap();
+        let steps: std::collections::BTreeSet<i64> = entries
+            .iter()
+            .filter(|e| e.entry_type == EntryType::Compact)
+            .map(|e| e.txn_seq)
+            .collect();
+        assert_eq!(steps.len(), 3, "{steps:?}");
+        assert_eq!(outcome.txn_seq, steps.last().copied());
+        let state = pond.state("/s").unwrap();
+        let live: Vec<(i64, i64)> = state.live().map(|v| (v.version, v.row_count)).collect();
+        assert_eq!(live, [(7, 20), (8, 20), (9, 20)]);
+    }
 
     fn version(version: i64, min: i64, max: i64, size: i64) -> FileInfo {
         FileInfo {

@@ -46,6 +46,22 @@ pub struct PondOptions {
     pub auto_compact_versions: usize,
     /// The target size and time window automatic compaction writes with.
     pub auto_compact_options: CompactOptions,
+    /// How long a data file written by an append or a compaction may wait
+    /// for its commit. A vacuum deletes an unreferenced file only once it is
+    /// older than the vacuum's grace ([`DEFAULT_GRACE`](crate::DEFAULT_GRACE),
+    /// an hour, unless lowered), counted from before it reads the oplog, so
+    /// a file committed sooner than that is never taken for garbage. A
+    /// commit past this limit gives up ([`Error::StaleWrite`]); a compaction
+    /// commits what it has written once the oldest of it is half this old.
+    /// The default, half an hour, leaves the other half for clocks that
+    /// disagree; keep it under every vacuum's grace (and above zero: at
+    /// zero no write commits). On object stores a file counts from the
+    /// start of its write (S3 dates an upload by its start), so an append
+    /// that streams for longer than this gives up too.
+    pub commit_within: std::time::Duration,
+    /// After how long a compaction commits what it has written (tests set
+    /// it; `None`: half of `commit_within`).
+    pub(crate) commit_step_after: Option<std::time::Duration>,
     /// Options of the pond's object store, which win over the environment:
     /// for `s3://` the names object_store's `AmazonS3ConfigKey` parses,
     /// such as `aws_access_key_id`, `aws_endpoint_url`, `aws_allow_http`
@@ -63,6 +79,8 @@ impl Default for PondOptions {
             sort_memory_bytes: write.sort_memory,
             auto_compact_versions: 8,
             auto_compact_options: CompactOptions::default(),
+            commit_within: crate::check::DEFAULT_GRACE / 2,
+            commit_step_after: None,
             storage_options: HashMap::new(),
         }
     }
@@ -96,6 +114,12 @@ impl PondOptions {
     /// Sets [`Self::auto_compact_versions`].
     pub fn with_auto_compact_versions(mut self, versions: usize) -> Self {
         self.auto_compact_versions = versions;
+        self
+    }
+
+    /// Sets [`Self::commit_within`].
+    pub fn with_commit_within(mut self, within: std::time::Duration) -> Self {
+        self.commit_within = within;
         self
     }
 
@@ -136,7 +160,9 @@ pub struct SeriesInfo {
     pub schema: SchemaRef,
     /// Number of live versions: those reads of the series read.
     pub versions: usize,
-    /// Rows over the live versions.
+    /// Rows the live versions' files hold, from the oplog: for a keyed
+    /// series or one with deletes, more than a read returns until a
+    /// compaction applies them.
     pub rows: i64,
     /// Bytes of the live versions' data files.
     pub bytes: i64,
@@ -398,6 +424,32 @@ impl Pond {
             }
         };
         Ok(self.install(next))
+    }
+
+    /// The moment a data file whose write began at `started` and has just
+    /// ended counts as written from, by the time its store gives it: the
+    /// end for local files (written aside, then renamed) and memory, the
+    /// start for object stores (S3 dates a multipart upload by its start).
+    pub(crate) fn written_at(&self, started: std::time::Instant) -> std::time::Instant {
+        match self.location.scheme() {
+            "file" | "memory" => std::time::Instant::now(),
+            _ => started,
+        }
+    }
+
+    /// `Err(StaleWrite)` if a data file of `path` written at `written`
+    /// has waited for its commit longer than
+    /// [`PondOptions::commit_within`].
+    pub(crate) fn check_fresh(&self, path: &str, written: std::time::Instant) -> Result<()> {
+        let waited = written.elapsed();
+        if waited < self.options.commit_within {
+            return Ok(());
+        }
+        Err(Error::StaleWrite {
+            path: path.to_string(),
+            waited_secs: waited.as_secs(),
+            limit_secs: self.options.commit_within.as_secs(),
+        })
     }
 
     fn install(&self, index: OplogIndex) -> Arc<OplogIndex> {

@@ -23,7 +23,7 @@ use crate::check::DEFAULT_GRACE;
 use crate::error::{Error, Result};
 use crate::index::OplogIndex;
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
-use crate::time::now_micros;
+use crate::time::{before_now, now_micros};
 
 /// Settings of a vacuum.
 #[derive(Debug, Clone)]
@@ -78,8 +78,10 @@ impl Pond {
     /// `retain` ago, and unreferenced files under `data/` older than
     /// `retain` (and in any case older than [`DEFAULT_GRACE`], so that the
     /// file of an append or compaction still in progress is never taken for
-    /// garbage). Reads of the series as it is are not affected; reads as of
-    /// a version before such a compaction fail afterwards.
+    /// garbage: writers commit a file only while it is younger than
+    /// [`PondOptions::commit_within`](super::PondOptions::commit_within),
+    /// half of that). Reads of the series as it is are not affected; reads
+    /// as of a version before such a compaction fail afterwards.
     pub async fn vacuum(&self, retain: Duration) -> Result<VacuumOutcome> {
         self.vacuum_with_options(&VacuumOptions::new(retain)).await
     }
@@ -87,6 +89,11 @@ impl Pond {
     /// [`Pond::vacuum`] with [`VacuumOptions`].
     pub async fn vacuum_with_options(&self, options: &VacuumOptions) -> Result<VacuumOutcome> {
         let retain = options.retain;
+        // The cutoff is taken before the oplog is read: a writer commits a
+        // file only while it is younger than `commit_within`, less than the
+        // grace, so a file old enough to go was either committed before the
+        // read below (and is referenced) or never will be.
+        let cutoff = before_now(retain.max(options.grace));
         // List before refreshing: a file committed in between is then
         // referenced, never mistaken for garbage.
         let listed: Vec<ObjectMeta> = self
@@ -96,7 +103,6 @@ impl Pond {
             .await?;
         let (mut outcome, superseded) = self.vacuum_superseded(retain).await?;
         let referenced = self.referenced_files();
-        let cutoff = chrono::Utc::now() - retain.max(options.grace);
         for meta in listed {
             let path = meta.location.as_ref();
             // The superseded files just deleted are no longer referenced,
@@ -116,7 +122,7 @@ impl Pond {
         // The oplog's own files, kept at least the grace period (an hour): a
         // handle that probes for new commits lists the log every ten
         // minutes, so it never misses a commit that cleanup took.
-        let cutoff_ms = (chrono::Utc::now() - retain.max(options.grace)).timestamp_millis();
+        let cutoff_ms = cutoff.timestamp_millis();
         let mut oplog = self.oplog.lock().await;
         let index = self.refresh_locked(&mut oplog).await?;
         let cleaned = oplog.vacuum(index.delta_version(), cutoff_ms).await?;

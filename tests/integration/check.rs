@@ -95,6 +95,40 @@ async fn aborted_stage_removes_its_file() {
 }
 
 #[tokio::test]
+async fn a_file_that_waited_too_long_for_its_commit_is_not_committed() {
+    // A vacuum may have taken such a file for garbage: committing it could
+    // make a version without its data.
+    let dir = tempfile::tempdir().unwrap();
+    let options = manual().with_commit_within(Duration::from_millis(300));
+    let pond = Pond::create_with_options(location(&dir), options)
+        .await
+        .unwrap();
+    pond.append_series_data("/w/s", &readings(&[1]), "ts")
+        .await
+        .unwrap();
+    let staged = stage(&pond, "/w/s", readings(&[2])).await;
+    let file = dir.path().join(staged.file_path());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let refused = pond.commit_append(staged).await;
+    assert!(
+        matches!(&refused, Err(pond::Error::StaleWrite { path, .. }) if path == "/w/s"),
+        "{refused:?}"
+    );
+    assert!(!file.exists(), "the refused file is removed");
+    assert_eq!(raw_i64(&read_all(&pond, "/w/s").await, "ts"), vec![1]);
+    assert!(
+        pond.check_with_grace(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+    // Committed in time, it lands.
+    let staged = stage(&pond, "/w/s", readings(&[3])).await;
+    pond.commit_append(staged).await.unwrap();
+    assert_eq!(raw_i64(&read_all(&pond, "/w/s").await, "ts"), vec![1, 3]);
+}
+
+#[tokio::test]
 async fn check_reports_missing_changed_and_truncated_files() {
     let (dir, pond) = temp_pond().await;
     for i in 0..3 {
