@@ -6,9 +6,17 @@
 //! memory holds a few batches and the writer's current row group, not the
 //! input. Types: a new series takes the types the readers infer, with
 //! timestamps in microseconds (or nanoseconds, if the input has them) and
-//! UTC; a later append is read straight into the series' types where it
+//! UTC, and text for a column with no value in the records read to infer
+//! them; a later append is read straight into the series' types where it
 //! names the same columns, so `1` becomes `1.0` in a float column, and any
 //! value that does not convert without loss is an error naming its column.
+//!
+//! Where arrow's readers would convert a value with loss (a time finer than
+//! its column's unit, a JSON `2.5` into an integer column, a JSON number
+//! into a time column), the column is read as text and converted here,
+//! exactly or not at all: times by RFC 3339 (text without an offset is
+//! wall-clock time in the column's zone, as in SQL: UTC for pond's own
+//! columns), integers by their digits (`3.0` is 3, `2.5` an error).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
@@ -18,9 +26,16 @@ use std::sync::Arc;
 use crate::series::schema::column_names;
 use crate::{Pond, SeriesInfo, format_micros, validate_series_path};
 use anyhow::{Context, Result, anyhow, bail};
-use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch, StringArray, new_null_array,
+};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{
+    ArrowTimestampType, DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use arrow::util::display::FormatOptions;
 use clap::ValueEnum;
 use datafusion::error::DataFusionError;
@@ -339,11 +354,18 @@ fn reader(
             if inferred.fields().is_empty() {
                 bail!("{}: no columns (an empty input?)", input.name);
             }
+            let inferred = match input.format {
+                InputFormat::Ndjson => {
+                    nanoseconds_where_written(inferred, &sample, existing, request)
+                }
+                _ => inferred,
+            };
             let schema = read_schema(&inferred, existing, request, first, &input.name)?;
+            let wire = wire_schema(&schema, input.format);
             let all = Cursor::new(sample).chain(bytes);
             let batches: Batches = match input.format {
                 InputFormat::Csv => Box::new(
-                    arrow::csv::ReaderBuilder::new(Arc::clone(&schema))
+                    arrow::csv::ReaderBuilder::new(Arc::clone(&wire))
                         .with_header(true)
                         .with_batch_size(BATCH_ROWS)
                         .build(all)
@@ -351,17 +373,28 @@ fn reader(
                         .map(move |b| b.map_err(with_name.clone())),
                 ),
                 _ => Box::new(
-                    arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+                    arrow::json::ReaderBuilder::new(Arc::clone(&wire))
                         .with_batch_size(BATCH_ROWS)
                         // A field first seen after the inferred records is an
                         // error, not silently dropped.
                         .with_strict_mode(true)
+                        // Numbers into the columns read as text keep their
+                        // digits, for `convert` to judge.
+                        .with_coerce_primitive(true)
                         .build(BufReader::new(all))
                         .map_err(with_name.clone())?
                         .map(move |b| b.map_err(with_name.clone())),
                 ),
             };
-            (batches, schema)
+            let (name, format, into) = (input.name.clone(), input.format, Arc::clone(&schema));
+            let mut before = 0;
+            let batches = batches.map(move |b| {
+                let b = b?;
+                let converted = convert(&b, &into, before, &name, format);
+                before += b.num_rows();
+                converted
+            });
+            (Box::new(batches), schema)
         }
     };
     if let Some(first) = first
@@ -414,8 +447,15 @@ fn read_schema(
             let known = known_field(f.name(), existing, first);
             let data_type = match known {
                 Some(k) => k.data_type().clone(),
+                // Text, dates only, or no value in the records sampled: the
+                // time column of a new series is read as times all the same.
                 None if ts.as_deref() == Some(f.name().as_str()) => match f.data_type() {
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                    DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Date32
+                    | DataType::Date64
+                    | DataType::Null => {
                         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
                     }
                     other => utc(other),
@@ -448,7 +488,9 @@ fn known_field<'a>(
         .or_else(|| existing.and_then(|i| i.schema.field_with_name(name).ok()))
 }
 
-/// Timestamps without a zone are UTC, and no coarser than microseconds.
+/// Timestamps without a zone are UTC, and no coarser than microseconds; a
+/// column with no value in the records sampled is text (arrow's readers
+/// would read every later value of a `Null` column as NULL).
 fn utc(data_type: &DataType) -> DataType {
     match data_type {
         DataType::Timestamp(unit, _) => {
@@ -458,7 +500,215 @@ fn utc(data_type: &DataType) -> DataType {
             };
             DataType::Timestamp(unit, Some("UTC".into()))
         }
+        DataType::Null => DataType::Utf8,
         other => other.clone(),
+    }
+}
+
+/// `inferred` (from NDJSON, which infers no times) with the time column of
+/// a new series as nanoseconds if a time in `sample` has more than six
+/// digits of fraction, as arrow's CSV inference does.
+fn nanoseconds_where_written(
+    inferred: Schema,
+    sample: &[u8],
+    existing: Option<&SeriesInfo>,
+    request: &AppendRequest,
+) -> Schema {
+    let Some(ts) = (match existing {
+        Some(_) => None,
+        None => (request.timestamp_column.clone())
+            .or_else(|| crate::default_timestamp_column(&inferred)),
+    }) else {
+        return inferred;
+    };
+    let fine = sample.split(|b| *b == b'\n').any(|line| {
+        serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|record| Some(fraction_digits(record.get(&ts)?.as_str()?) > 6))
+            .unwrap_or(false)
+    });
+    if !fine {
+        return inferred;
+    }
+    let fields: Vec<Field> = (inferred.fields().iter())
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if f.name() == &ts => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(TimeUnit::Nanosecond, None)),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+/// Digits after the seconds' point of an RFC 3339 time (`…:SS.fff…`).
+fn fraction_digits(text: &str) -> usize {
+    match text.as_bytes().get(19) {
+        Some(b'.') => text[20..].bytes().take_while(u8::is_ascii_digit).count(),
+        _ => 0,
+    }
+}
+
+/// The schema an input of `format` is read with: `schema`, but text where
+/// arrow's reader would convert with loss (see [`convert`]): times, and
+/// for NDJSON integers; and text for a `Null` column of the series, whose
+/// values must all be empty.
+fn wire_schema(schema: &SchemaRef, format: InputFormat) -> SchemaRef {
+    let fields: Vec<Field> = (schema.fields().iter())
+        .map(|f| {
+            let text = match f.data_type() {
+                DataType::Timestamp(..) | DataType::Null => true,
+                t => format == InputFormat::Ndjson && t.is_integer(),
+            };
+            let data_type = if text {
+                DataType::Utf8
+            } else {
+                f.data_type().clone()
+            };
+            Field::new(f.name(), data_type, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch`, read with [`wire_schema`], in `target`'s types: every value
+/// converted exactly, or an error naming its column and line. `before`
+/// records of the input came before `batch`.
+fn convert(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+    before: usize,
+    name: &str,
+    format: InputFormat,
+) -> Result<RecordBatch> {
+    let columns = (batch.columns().iter().zip(target.fields()))
+        .map(|(column, field)| {
+            let to = field.data_type();
+            if column.data_type() == to {
+                return Ok(Arc::clone(column));
+            }
+            let text = column.as_string::<i32>();
+            let at = |row: usize| {
+                format!(
+                    "{name}: {}: column {:?}: {:?}",
+                    place(format, before + row),
+                    field.name(),
+                    text.value(row)
+                )
+            };
+            match to {
+                DataType::Timestamp(unit, zone) => {
+                    let zone = zone.clone();
+                    match unit {
+                        TimeUnit::Second => times::<TimestampSecondType>(text, zone, &at),
+                        TimeUnit::Millisecond => times::<TimestampMillisecondType>(text, zone, &at),
+                        TimeUnit::Microsecond => times::<TimestampMicrosecondType>(text, zone, &at),
+                        TimeUnit::Nanosecond => times::<TimestampNanosecondType>(text, zone, &at),
+                    }
+                }
+                DataType::Null => match (0..text.len()).find(|&row| text.is_valid(row)) {
+                    None => Ok(new_null_array(to, text.len())),
+                    Some(row) => bail!(
+                        "{}: the series' column has no type (it was empty wherever it was \
+                         written), so no value can be stored in it",
+                        at(row)
+                    ),
+                },
+                _ => {
+                    // A JSON number written with a zero fraction (`3.0`)
+                    // is the integer. Invalid text becomes NULL here, and
+                    // an error below.
+                    let whole: StringArray = text
+                        .iter()
+                        .map(|v| {
+                            v.map(|v| match v.split_once('.') {
+                                Some((int, fraction))
+                                    if !int.is_empty() && fraction.bytes().all(|b| b == b'0') =>
+                                {
+                                    int
+                                }
+                                _ => v,
+                            })
+                        })
+                        .collect();
+                    let cast = cast_with_options(&whole, to, &CastOptions::default())?;
+                    match (0..text.len()).find(|&row| text.is_valid(row) && cast.is_null(row)) {
+                        None => Ok(cast),
+                        Some(row) => bail!("{}: not a whole number of type {to}", at(row)),
+                    }
+                }
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(Arc::clone(target), columns).map_err(Into::into)
+}
+
+/// Times as text into `T`'s unit, exactly: text without an offset is UTC;
+/// a time finer than the unit, or beyond its range, is an error.
+fn times<T: ArrowTimestampType>(
+    text: &StringArray,
+    zone: Option<Arc<str>>,
+    at: &dyn Fn(usize) -> String,
+) -> Result<ArrayRef> {
+    let nanos_per_unit: i128 = match T::UNIT {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    // Text without an offset is wall-clock time in the column's zone, as
+    // DataFusion reads it in SQL (UTC for a column without one).
+    let zone_tz: Option<Tz> = match zone.as_deref() {
+        Some(z) => Some(z.parse().map_err(|e| anyhow!("zone {z:?}: {e}"))?),
+        None => None,
+    };
+    let values = (0..text.len())
+        .map(|row| {
+            if text.is_null(row) {
+                return Ok(None);
+            }
+            let value = text.value(row);
+            let parsed = match &zone_tz {
+                Some(tz) => string_to_datetime(tz, value)
+                    .map(|t| (t.timestamp(), t.timestamp_subsec_nanos())),
+                None => string_to_datetime(&chrono::Utc, value)
+                    .map(|t| (t.timestamp(), t.timestamp_subsec_nanos())),
+            };
+            let (seconds, subsecond) = parsed.map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason.rsplit(": ").next().unwrap_or_default();
+                anyhow!(
+                    "{}: not a time ({reason}; RFC 3339, such as 2024-01-01T00:00:00Z)",
+                    at(row)
+                )
+            })?;
+            // arrow's parser skips digits past the ninth.
+            if fraction_digits(value) > 9 {
+                bail!("{}: finer than nanoseconds; nothing is rounded", at(row));
+            }
+            let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(subsecond);
+            if nanos % nanos_per_unit != 0 {
+                bail!(
+                    "{}: finer than the column's unit ({}); nothing is rounded",
+                    at(row),
+                    unit_name(T::UNIT)
+                );
+            }
+            i64::try_from(nanos / nanos_per_unit)
+                .map(Some)
+                .map_err(|_| anyhow!("{}: beyond the range of {}", at(row), unit_name(T::UNIT)))
+        })
+        .collect::<Result<PrimitiveArray<T>>>()?;
+    Ok(Arc::new(values.with_timezone_opt(zone)))
+}
+
+fn unit_name(unit: TimeUnit) -> &'static str {
+    match unit {
+        TimeUnit::Second => "seconds",
+        TimeUnit::Millisecond => "milliseconds",
+        TimeUnit::Microsecond => "microseconds",
+        TimeUnit::Nanosecond => "nanoseconds",
     }
 }
 
@@ -474,7 +724,13 @@ fn target_schema(
         .iter()
         .map(|f| {
             let known = known_field(f.name(), existing, first);
-            let data_type = known.map_or_else(|| f.data_type().clone(), |k| k.data_type().clone());
+            let data_type = known.map_or_else(
+                || match f.data_type() {
+                    DataType::Null => DataType::Utf8,
+                    other => other.clone(),
+                },
+                |k| k.data_type().clone(),
+            );
             // A column the series lacks is new and must be nullable.
             Field::new(f.name(), data_type, known.is_none_or(|k| k.is_nullable()))
         })
@@ -531,14 +787,20 @@ fn no_null_times(
     let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) else {
         return Ok(());
     };
-    let row = before + row;
-    let place = match format {
+    bail!(
+        "{name}: {}: the timestamp column {column:?} is empty (NULL)",
+        place(format, before + row)
+    )
+}
+
+/// Where record `row` (from 0) of an input is, for messages.
+fn place(format: InputFormat, row: usize) -> String {
+    match format {
         // The header is line 1.
         InputFormat::Csv => format!("line {}", row + 2),
         InputFormat::Ndjson => format!("line {}", row + 1),
         InputFormat::Parquet => format!("row {}", row + 1),
-    };
-    bail!("{name}: {place}: the timestamp column {column:?} is empty (NULL)")
+    }
 }
 
 /// A batch as read, in the schema of the first input (inputs after the
@@ -607,6 +869,15 @@ mod tests {
     fn huge_integers_do_not_go_into_a_float_column() {
         let batch = one_column(Arc::new(Int64Array::from(vec![(1 << 53) + 1])));
         assert!(cast_lossless(&batch, &target(DataType::Float64)).is_err());
+    }
+
+    #[test]
+    fn fraction_digits_are_counted_after_the_seconds() {
+        assert_eq!(fraction_digits("2024-01-01T00:00:00Z"), 0);
+        assert_eq!(fraction_digits("2024-01-01T00:00:00.5-03:00"), 1);
+        assert_eq!(fraction_digits("2024-01-01 00:00:00.123456789Z"), 9);
+        assert_eq!(fraction_digits("2024-01-01"), 0);
+        assert_eq!(fraction_digits("2024-01-01T00:00:00."), 0);
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub(crate) fn plan_schema(
     timestamp_column: &str,
 ) -> Result<SchemaPlan> {
     let mismatch = |reason: String| Error::schema_mismatch(path, reason);
+    // A second column of one name would be written, then refused by every
+    // query of the series.
+    let mut names = std::collections::HashSet::new();
+    if let Some(twice) = (incoming.fields().iter()).find(|f| !names.insert(f.name().as_str())) {
+        return Err(Error::invalid_data(
+            path,
+            format!("column {:?} appears twice", twice.name()),
+        ));
+    }
     let ts = incoming.field_with_name(timestamp_column).map_err(|_| {
         Error::invalid_data(
             path,
@@ -104,6 +113,18 @@ pub(crate) fn plan_schema(
     let mut changed = false;
     for field in incoming.fields() {
         if existing.schema.field_with_name(field.name()).is_err() {
+            // SQL folds unquoted names to lower case: `Value` beside `value`
+            // is a typo far more often than a second column.
+            if let Some(same) = (existing.schema.fields().iter())
+                .find(|e| e.name().eq_ignore_ascii_case(field.name()))
+            {
+                return Err(mismatch(format!(
+                    "new column {:?} differs from the series' column {:?} only in case; \
+                     name it as the series does",
+                    field.name(),
+                    same.name()
+                )));
+            }
             if !field.is_nullable() {
                 return Err(mismatch(format!(
                     "new column {:?} must be nullable (older versions have no values for it)",

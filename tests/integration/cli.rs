@@ -405,6 +405,173 @@ fn parquet_input_and_lossless_conversion() {
     assert_eq!(out, "v,note\n1.5,\n2.0,\n7.0,x\n");
 }
 
+/// Raw values of `sql`'s one column, as `pond sql --format csv` prints them.
+fn column(at: &str, sql: &str) -> Vec<String> {
+    let out = ok(pond(&["--pond", at, "sql", sql, "--format", "csv"]));
+    out.lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn values_arrow_would_convert_with_loss_are_kept_exactly_or_refused() {
+    let (dir, at) = new_pond();
+    let unchanged = |at: &str, before: &[(PathBuf, u64)]| {
+        assert_eq!(tree(Path::new(at)), before, "the pond changed");
+    };
+    // A column empty in every record read to infer the types is text, and
+    // its later values are kept (arrow would read it as all NULL).
+    let mut late = String::from("ts,v,note\n");
+    for i in 0..1_000 {
+        late += &format!("2024-01-01T00:{:02}:{:02}Z,1,\n", i / 60, i % 60);
+    }
+    late += "2024-01-01T01:00:00Z,1,oops\n";
+    ok(pond(&[
+        "--pond",
+        &at,
+        "append",
+        "/late",
+        &file(&dir, "late.csv", &late),
+    ]));
+    assert_eq!(
+        column(&at, "SELECT note FROM public.late WHERE note IS NOT NULL"),
+        ["oops"]
+    );
+
+    // Into a microsecond series with an integer column.
+    let first = file(&dir, "first.csv", "ts,count\n2024-01-01T00:00:00Z,1\n");
+    ok(pond(&["--pond", &at, "append", "/s", &first]));
+    let before = tree(Path::new(&at));
+    let cases = [
+        // JSON's 2.5 is not truncated into the integer column.
+        (
+            "frac.ndjson",
+            "{\"ts\":\"2024-01-01T00:00:01Z\",\"count\":2.5}\n",
+            "frac.ndjson: line 1: column \"count\": \"2.5\": not a whole number",
+        ),
+        // A JSON number is not a count of the column's unit.
+        (
+            "number.ndjson",
+            "{\"ts\":1704067200,\"count\":1}\n",
+            "number.ndjson: line 1: column \"ts\": \"1704067200\": not a time",
+        ),
+        // Nanoseconds are not cut to microseconds.
+        (
+            "nanos.csv",
+            "ts,count\n2024-01-01T00:00:02Z,1\n2024-01-01T00:00:03.123456789Z,1\n",
+            "nanos.csv: line 3: column \"ts\": \"2024-01-01T00:00:03.123456789Z\": finer than the column's unit (microseconds)",
+        ),
+        (
+            "twice.csv",
+            "ts,count,count\n2024-01-01T00:00:04Z,1,2\n",
+            "column \"count\" appears twice",
+        ),
+        (
+            "case.csv",
+            "ts,Count\n2024-01-01T00:00:05Z,1\n",
+            "differs from the series' column \"count\" only in case",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        fails(
+            pond(&["--pond", &at, "append", "/s", &file(&dir, name, content)]),
+            needle,
+        );
+        unchanged(&at, &before);
+    }
+    // Microseconds written with nine digits are exact, and go in.
+    let exact = file(
+        &dir,
+        "exact.csv",
+        "ts,count\n2024-01-01T00:00:06.123456000Z,6\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &exact]));
+    assert_eq!(
+        column(
+            &at,
+            "SELECT arrow_cast(ts, 'Int64') FROM public.s WHERE count = 6"
+        ),
+        ["1704067206123456"]
+    );
+
+    // A new NDJSON series with nanoseconds keeps them; a date is midnight.
+    let nanos = file(
+        &dir,
+        "n.ndjson",
+        "{\"ts\":\"2024-01-01T00:00:00.000000001Z\",\"v\":1}\n{\"ts\":\"2024-01-02\",\"v\":2}\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/n", &nanos]));
+    assert_eq!(
+        column(
+            &at,
+            "SELECT arrow_cast(ts, 'Int64') FROM public.n ORDER BY ts"
+        ),
+        ["1704067200000000001", "1704153600000000000"]
+    );
+
+    // Text without an offset is wall-clock time in the column's zone, as
+    // SQL reads it; a time that zone skips is an error.
+    let zoned = dir.path().join("zoned.parquet");
+    ok(pond(&[
+        "--pond",
+        &at,
+        "sql",
+        &format!(
+            "COPY (SELECT arrow_cast('2024-06-01T00:00:00Z', \
+             'Timestamp(Microsecond, Some(\"Europe/Berlin\"))') AS ts, 1.0 AS v) \
+             TO '{}' STORED AS PARQUET",
+            zoned.display()
+        ),
+    ]));
+    ok(pond(&[
+        "--pond",
+        &at,
+        "append",
+        "/z",
+        zoned.to_str().unwrap(),
+    ]));
+    let naive = file(&dir, "naive.csv", "ts,v\n2024-06-01T12:00:00,2.0\n");
+    ok(pond(&["--pond", &at, "append", "/z", &naive]));
+    assert_eq!(
+        column(
+            &at,
+            "SELECT arrow_cast(ts, 'Int64') FROM public.z ORDER BY v"
+        ),
+        ["1717200000000000", "1717236000000000"]
+    );
+    assert_eq!(
+        column(
+            &at,
+            "SELECT v FROM public.z WHERE ts = '2024-06-01T12:00:00'"
+        ),
+        ["2.0"]
+    );
+    let gap = file(&dir, "gap.csv", "ts,v\n2024-03-31T02:30:00,3.0\n");
+    fails(
+        pond(&["--pond", &at, "append", "/z", &gap]),
+        "gap.csv: line 2: column \"ts\": \"2024-03-31T02:30:00\": not a time (error computing timezone offset",
+    );
+    // JSON integers written with a zero fraction are integers.
+    let whole = file(
+        &dir,
+        "whole.ndjson",
+        "{\"ts\":\"2024-01-01T00:00:07Z\",\"count\":7.0}\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &whole]));
+    assert_eq!(
+        column(&at, "SELECT count FROM public.s WHERE count = 7"),
+        ["7"]
+    );
+    // Digits past the ninth are not skipped.
+    let tenth = file(
+        &dir,
+        "tenth.csv",
+        "ts,count\n2024-01-01T00:00:08.0000000001Z,8\n",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/s", &tenth]),
+        "finer than nanoseconds",
+    );
+}
+
 #[test]
 fn bad_input_is_refused_and_leaves_the_pond_unchanged() {
     let (dir, at) = new_pond();
