@@ -16,6 +16,7 @@ use datafusion::config::ConfigExtension;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionContext;
 
@@ -285,7 +286,11 @@ impl SchemaProvider for PondSchemaProvider {
 /// Installs pond into a session: the `pond` catalog (made the default
 /// catalog) with every series as a table, `information_schema`, the
 /// table functions `series_range`, `series_versions`, `series_list` and `series_union`, the physical
-/// optimizer rule [`SeriesTimePruning`], and a `date_trunc` that truncates
+/// optimizer rule [`SeriesTimePruning`], the logical optimizer rule
+/// [`ExactTimeComparisons`](crate::ExactTimeComparisons), first (a time
+/// column compared with a finer constant, without DataFusion's rounding),
+/// and a
+/// `date_trunc` that truncates
 /// UTC timestamps to the hour or the day as fast as DataFusion 55 truncates
 /// timestamps without a zone (same answers; see `src/functions.rs`).
 pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
@@ -309,6 +314,15 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();
     let mut state = state.write();
+    let exact = crate::comparisons::ExactTimeComparisons;
+    if !(state.optimizers().iter()).any(|r| r.name() == OptimizerRule::name(&exact)) {
+        // Before DataFusion's simplifier, whose rounding it forestalls.
+        let mut rules = vec![Arc::new(exact) as Arc<dyn OptimizerRule + Send + Sync>];
+        rules.extend(state.optimizers().iter().cloned());
+        *state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_optimizer_rules(rules)
+            .build();
+    }
     let rule = SeriesTimePruning::new();
     if !state
         .physical_optimizers()

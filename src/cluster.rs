@@ -970,15 +970,21 @@ pub fn session_config(codec: Arc<PondCodec>) -> SessionConfig {
         .with_option_extension(PondSessionOptions::default())
 }
 
-/// Ballista's session state for `config`, with pond's logical rule
-/// [`ProtoSafeQualifiers`] and physical rules [`SeriesTimePruning`],
+/// Ballista's session state for `config`, with pond's logical rules
+/// [`ExactTimeComparisons`](crate::ExactTimeComparisons) (first) and
+/// [`ProtoSafeQualifiers`] (last) and physical rules [`SeriesTimePruning`],
 /// [`SortAfterShuffles`] and, last, [`DistributeSeriesScans`]: what a
 /// client and a scheduler plan queries in.
 pub fn session_state(config: SessionConfig) -> DfResult<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
+    // ExactTimeComparisons before DataFusion's simplifier.
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> =
+        vec![Arc::new(crate::ExactTimeComparisons)];
+    rules.extend(state.optimizers().iter().cloned());
+    rules.push(Arc::new(ProtoSafeQualifiers));
     Ok(SessionStateBuilder::new_from_existing(state)
+        .with_optimizer_rules(rules)
         .with_physical_optimizer_rule(Arc::new(SeriesTimePruning::new()))
-        .with_optimizer_rule(Arc::new(ProtoSafeQualifiers))
         .with_physical_optimizer_rule(Arc::new(SortAfterShuffles))
         .with_physical_optimizer_rule(Arc::new(DistributeSeriesScans))
         .build())

@@ -58,6 +58,7 @@ mod check;
 pub mod cli;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+mod comparisons;
 mod error;
 mod functions;
 mod index;
@@ -84,6 +85,7 @@ mod union;
 
 pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionOptions, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
+pub use comparisons::ExactTimeComparisons;
 pub use error::{Error, Result, error_line};
 pub use index::FileInfo;
 pub use lww::LastWriterWinsExec;

@@ -620,3 +620,135 @@ async fn time_travel_by_time_reads_each_series_as_its_commits_left_it() {
         .unwrap_err();
     assert!(err.to_string().contains("not an RFC 3339"), "{err}");
 }
+
+/// A time column of seconds, milliseconds or microseconds compared with a
+/// finer constant answers exactly, on a series and on a `MemTable` alike:
+/// DataFusion 55 alone rounds the constant to the column's unit (toward
+/// zero, or down for text), which kept or dropped the row at the bound's
+/// whole unit. The reference is integer arithmetic on the rows' values.
+#[tokio::test]
+async fn comparisons_with_finer_constants_are_exact() {
+    use arrow::datatypes::TimeUnit;
+    let seed: u64 = std::env::var("POND_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = context(Arc::clone(&pond));
+    let cases = [
+        (TimeUnit::Second, None, 1_000_000_000i64),
+        (TimeUnit::Second, Some("UTC"), 1_000_000_000),
+        (TimeUnit::Millisecond, Some("UTC"), 1_000_000),
+        (TimeUnit::Millisecond, None, 1_000_000),
+        (TimeUnit::Microsecond, Some("UTC"), 1_000),
+    ];
+    for (s, (unit, zone, nanos_per)) in cases.into_iter().enumerate() {
+        // Twenty consecutive values of the unit, after 2024 or, for every
+        // other series, around 1970 (truncation toward zero differs from
+        // rounding down below it).
+        let first = if s % 2 == 0 {
+            JAN1 / 1_000 * 1_000_000 / nanos_per
+        } else {
+            -10
+        };
+        let values: Vec<i64> = (first..first + 20).collect();
+        let path = format!("/exact/s{s}");
+        let data = batch(unit, zone, values.clone(), 0);
+        pond.append_series_data(&path, &data, "ts").await.unwrap();
+        let reference = format!("datafusion.public.exact_{s}");
+        let mem = MemTable::try_new(data.schema(), vec![vec![data]]).unwrap();
+        ctx.register_table(reference.as_str(), Arc::new(mem))
+            .unwrap();
+
+        // A constant near a row: at it, or a nanosecond, half a unit or a
+        // unit less one nanosecond beside it.
+        let constant = |rng: &mut StdRng| -> (i64, String) {
+            let row = values[rng.random_range(0..values.len())];
+            let offset =
+                [0, 1, -1, nanos_per / 2, nanos_per - 1, -(nanos_per / 2)][rng.random_range(0..6)];
+            let nanos = row * nanos_per + offset;
+            let text = if rng.random_bool(0.5) {
+                format!("to_timestamp_nanos({nanos})")
+            } else {
+                let time = chrono::DateTime::from_timestamp(
+                    nanos.div_euclid(1_000_000_000),
+                    nanos.rem_euclid(1_000_000_000) as u32,
+                )
+                .unwrap();
+                format!("'{}'", time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+            };
+            (nanos, text)
+        };
+        for _ in 0..40 {
+            let (a, a_text) = constant(&mut rng);
+            let (b, b_text) = constant(&mut rng);
+            let (predicate, holds): (String, Box<dyn Fn(i64) -> bool>) =
+                match rng.random_range(0..12) {
+                    10 => (
+                        format!("ts IS NOT DISTINCT FROM {a_text}"),
+                        Box::new(move |t| t == a),
+                    ),
+                    11 => (
+                        format!("NOT (ts IS DISTINCT FROM {a_text})"),
+                        Box::new(move |t| t == a),
+                    ),
+                    0 => (format!("ts >= {a_text}"), Box::new(move |t| t >= a)),
+                    1 => (format!("ts > {a_text}"), Box::new(move |t| t > a)),
+                    2 => (format!("ts < {a_text}"), Box::new(move |t| t < a)),
+                    3 => (format!("ts <= {a_text}"), Box::new(move |t| t <= a)),
+                    4 => (format!("ts = {a_text}"), Box::new(move |t| t == a)),
+                    5 => (format!("ts <> {a_text}"), Box::new(move |t| t != a)),
+                    6 => (
+                        format!("ts BETWEEN {a_text} AND {b_text}"),
+                        Box::new(move |t| a <= t && t <= b),
+                    ),
+                    7 => (
+                        format!("ts NOT BETWEEN {a_text} AND {b_text}"),
+                        Box::new(move |t| t < a || t > b),
+                    ),
+                    8 => (
+                        format!("ts IN ({a_text}, {b_text})"),
+                        Box::new(move |t| t == a || t == b),
+                    ),
+                    _ => (
+                        format!("ts NOT IN ({a_text}, {b_text})"),
+                        Box::new(move |t| t != a && t != b),
+                    ),
+                };
+            let want = values.iter().filter(|v| holds(*v * nanos_per)).count() as i64;
+            for table in [format!("exact.s{s}"), reference.clone()] {
+                let sql = format!("SELECT count(*) FROM {table} WHERE {predicate}");
+                assert_eq!(
+                    count(&ctx, &sql).await,
+                    want,
+                    "seed {seed}, {unit:?} {zone:?}: {sql}"
+                );
+            }
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT ts FROM exact.s{s} WHERE {predicate} \
+                 ORDER BY ts DESC LIMIT 3)"
+            );
+            assert_eq!(count(&ctx, &sql).await, want.min(3), "seed {seed}: {sql}");
+        }
+    }
+    // A comparison inside a grouping set is left as it is (wrapping the
+    // set in an alias would break it), and still plans.
+    let grouped = rows(
+        &ctx,
+        "SELECT count(*) FROM exact.s1 GROUP BY ROLLUP(ts >= '1970-01-01T00:00:00.5Z')",
+    )
+    .await;
+    assert_eq!(grouped.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    // The rewrite keeps a projected comparison's name.
+    let named = rows(
+        &ctx,
+        "SELECT ts > to_timestamp_nanos(1500000000) FROM exact.s1 LIMIT 1",
+    )
+    .await;
+    assert_eq!(
+        named[0].schema().field(0).name(),
+        "exact.s1.ts > to_timestamp_nanos(Int64(1500000000))"
+    );
+}
