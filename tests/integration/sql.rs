@@ -669,8 +669,14 @@ async fn comparisons_with_finer_constants_are_exact() {
             let offset =
                 [0, 1, -1, nanos_per / 2, nanos_per - 1, -(nanos_per / 2)][rng.random_range(0..6)];
             let nanos = row * nanos_per + offset;
-            let text = if rng.random_bool(0.5) {
+            let text = if rng.random_bool(0.3) {
                 format!("to_timestamp_nanos({nanos})")
+            } else if rng.random_bool(0.4) {
+                // Zoned as now() is: a column without a zone is cast to it.
+                format!(
+                    "arrow_cast(to_timestamp_nanos({nanos}), \
+                     'Timestamp(Nanosecond, Some(\"+00:00\"))')"
+                )
             } else {
                 let time = chrono::DateTime::from_timestamp(
                     nanos.div_euclid(1_000_000_000),
