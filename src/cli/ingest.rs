@@ -551,14 +551,16 @@ fn fraction_digits(text: &str) -> usize {
 }
 
 /// The schema an input of `format` is read with: `schema`, but text where
-/// arrow's reader would convert with loss (see [`convert`]): times, and
-/// for NDJSON integers; and text for a `Null` column of the series, whose
+/// arrow's reader would convert with loss (see [`convert`]): times and
+/// dates, and for NDJSON integers; and text for a `Null` column of the series, whose
 /// values must all be empty.
 fn wire_schema(schema: &SchemaRef, format: InputFormat) -> SchemaRef {
     let fields: Vec<Field> = (schema.fields().iter())
         .map(|f| {
             let text = match f.data_type() {
-                DataType::Timestamp(..) | DataType::Null => true,
+                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
+                    true
+                }
                 t => format == InputFormat::Ndjson && t.is_integer(),
             };
             let data_type = if text {
@@ -607,6 +609,7 @@ fn convert(
                         TimeUnit::Nanosecond => times::<TimestampNanosecondType>(text, zone, &at),
                     }
                 }
+                DataType::Date32 | DataType::Date64 => dates(text, to, &at),
                 DataType::Null => match (0..text.len()).find(|&row| text.is_valid(row)) {
                     None => Ok(new_null_array(to, text.len())),
                     Some(row) => bail!(
@@ -701,6 +704,36 @@ fn times<T: ArrowTimestampType>(
         })
         .collect::<Result<PrimitiveArray<T>>>()?;
     Ok(Arc::new(values.with_timezone_opt(zone)))
+}
+
+/// Dates as text (`2024-01-31`, or a time at midnight) into `to`, a
+/// `Date32` or `Date64`: a time of day is an error, not dropped.
+fn dates(text: &StringArray, to: &DataType, at: &dyn Fn(usize) -> String) -> Result<ArrayRef> {
+    let days = (0..text.len())
+        .map(|row| {
+            if text.is_null(row) {
+                return Ok(None);
+            }
+            let time = string_to_datetime(&chrono::Utc, text.value(row))
+                .map_err(|_| anyhow!("{}: not a date (such as 2024-01-31)", at(row)))?;
+            let seconds = time.timestamp();
+            if seconds.rem_euclid(86_400) != 0 || time.timestamp_subsec_nanos() != 0 {
+                bail!("{}: has a time of day; the column holds dates", at(row));
+            }
+            Ok(Some(seconds.div_euclid(86_400)))
+        })
+        .collect::<Result<Vec<Option<i64>>>>()?;
+    Ok(match to {
+        DataType::Date64 => Arc::new(arrow::array::Date64Array::from_iter(
+            days.into_iter().map(|d| d.map(|d| d * 86_400_000)),
+        )),
+        _ => Arc::new(arrow::array::Date32Array::from_iter(
+            days.into_iter()
+                .map(|d| d.map(i32::try_from).transpose())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| anyhow!("a date beyond the range of Date32"))?,
+        )),
+    })
 }
 
 fn unit_name(unit: TimeUnit) -> &'static str {

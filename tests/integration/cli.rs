@@ -560,6 +560,28 @@ fn values_arrow_would_convert_with_loss_are_kept_exactly_or_refused() {
         column(&at, "SELECT count FROM public.s WHERE count = 7"),
         ["7"]
     );
+    // A date column keeps dates; a time of day is not dropped silently.
+    let day = file(&dir, "day.csv", "ts,day\n2024-01-01T00:00:00Z,2024-01-31\n");
+    ok(pond(&["--pond", &at, "append", "/d", &day]));
+    let hour = file(
+        &dir,
+        "hour.csv",
+        "ts,day\n2024-01-02T00:00:00Z,2024-02-01T10:00:00\n",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/d", &hour]),
+        "hour.csv: line 2: column \"day\": \"2024-02-01T10:00:00\": has a time of day",
+    );
+    let midnight = file(
+        &dir,
+        "midnight.csv",
+        "ts,day\n2024-01-02T00:00:00Z,2024-02-01T00:00:00Z\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/d", &midnight]));
+    assert_eq!(
+        column(&at, "SELECT day FROM public.d ORDER BY ts"),
+        ["2024-01-31", "2024-02-01"]
+    );
     // Digits past the ninth are not skipped.
     let tenth = file(
         &dir,
