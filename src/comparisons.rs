@@ -219,14 +219,8 @@ fn exact(b: Bound, op: Operator) -> Expr {
     let floor = b.value.div_euclid(b.per);
     let whole = b.value.rem_euclid(b.per) == 0;
     let ceil = floor + i64::from(!whole);
-    let at = |v: i64| lit(timestamp_scalar(v, &b.column_type));
-    let compare = |op: Operator, v: i64| {
-        Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(b.column.clone()),
-            op,
-            Box::new(at(v)),
-        ))
-    };
+    let compare =
+        |op: Operator, v: i64| binary(&b.column, op, &lit(timestamp_scalar(v, &b.column_type)));
     match op {
         Operator::GtEq => compare(Operator::GtEq, ceil),
         Operator::Gt => compare(Operator::Gt, floor),
@@ -247,9 +241,37 @@ fn exact(b: Bound, op: Operator) -> Expr {
     }
 }
 
-/// `left op right` made exact, if DataFusion would round it.
-fn comparison(left: &Expr, op: Operator, right: &Expr, context: &Context<'_>) -> Option<Expr> {
-    if !matches!(
+/// `e op₁ b₁`, `e op₂ b₂`, … joined by `join`, each comparison made exact
+/// where DataFusion would round it; `None` if it would round none.
+fn joined(
+    e: &Expr,
+    terms: &[(Operator, &Expr)],
+    join: fn(Expr, Expr) -> Expr,
+    context: &Context<'_>,
+) -> Option<Expr> {
+    let exact: Vec<Option<Expr>> = (terms.iter())
+        .map(|(op, bound)| comparison(e, *op, bound, context))
+        .collect();
+    if exact.iter().all(Option::is_none) {
+        return None;
+    }
+    (exact.into_iter().zip(terms))
+        .map(|(exact, (op, bound))| exact.unwrap_or_else(|| binary(e, *op, bound)))
+        .reduce(join)
+}
+
+fn binary(left: &Expr, op: Operator, right: &Expr) -> Expr {
+    Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(left.clone()),
+        op,
+        Box::new(right.clone()),
+    ))
+}
+
+/// Whether `op` compares two values (the operators DataFusion moves a cast
+/// across).
+pub(crate) fn is_comparison(op: Operator) -> bool {
+    matches!(
         op,
         Operator::Eq
             | Operator::NotEq
@@ -259,7 +281,12 @@ fn comparison(left: &Expr, op: Operator, right: &Expr, context: &Context<'_>) ->
             | Operator::GtEq
             | Operator::IsDistinctFrom
             | Operator::IsNotDistinctFrom
-    ) {
+    )
+}
+
+/// `left op right` made exact, if DataFusion would round it.
+fn comparison(left: &Expr, op: Operator, right: &Expr, context: &Context<'_>) -> Option<Expr> {
+    if !is_comparison(op) {
         return None;
     }
     if let Some(b) = bound(left, right, context) {
@@ -270,72 +297,39 @@ fn comparison(left: &Expr, op: Operator, right: &Expr, context: &Context<'_>) ->
 }
 
 fn rewrite(expr: Expr, context: &Context<'_>) -> Transformed<Expr> {
+    let and: fn(Expr, Expr) -> Expr = Expr::and;
+    let or: fn(Expr, Expr) -> Expr = Expr::or;
     let rewritten = match &expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => comparison(left, *op, right, context),
         Expr::Between(Between {
             expr: e,
-            negated,
+            negated: false,
             low,
             high,
-        }) => {
-            let low_op = if *negated {
-                Operator::Lt
-            } else {
-                Operator::GtEq
-            };
-            let high_op = if *negated {
-                Operator::Gt
-            } else {
-                Operator::LtEq
-            };
-            let low_exact = comparison(e, low_op, low, context);
-            let high_exact = comparison(e, high_op, high, context);
-            (low_exact.is_some() || high_exact.is_some()).then(|| {
-                let plain = |op, bound: &Expr| {
-                    Expr::BinaryExpr(BinaryExpr::new(
-                        Box::new(e.as_ref().clone()),
-                        op,
-                        Box::new(bound.clone()),
-                    ))
-                };
-                let low = low_exact.unwrap_or_else(|| plain(low_op, low));
-                let high = high_exact.unwrap_or_else(|| plain(high_op, high));
-                if *negated {
-                    low.or(high)
-                } else {
-                    low.and(high)
-                }
-            })
-        }
+        }) => joined(
+            e,
+            &[(Operator::GtEq, low), (Operator::LtEq, high)],
+            and,
+            context,
+        ),
+        Expr::Between(Between {
+            expr: e,
+            negated: true,
+            low,
+            high,
+        }) => joined(e, &[(Operator::Lt, low), (Operator::Gt, high)], or, context),
         Expr::InList(InList {
             expr: e,
             list,
             negated,
         }) => {
-            let op = if *negated {
-                Operator::NotEq
+            let (op, join) = if *negated {
+                (Operator::NotEq, and)
             } else {
-                Operator::Eq
+                (Operator::Eq, or)
             };
-            let exact: Vec<Option<Expr>> = list
-                .iter()
-                .map(|item| comparison(e, op, item, context))
-                .collect();
-            exact.iter().any(Option::is_some).then(|| {
-                let terms = exact.into_iter().zip(list).map(|(exact, item)| {
-                    exact.unwrap_or_else(|| {
-                        Expr::BinaryExpr(BinaryExpr::new(
-                            Box::new(e.as_ref().clone()),
-                            op,
-                            Box::new(item.clone()),
-                        ))
-                    })
-                });
-                let join: fn(Expr, Expr) -> Expr = if *negated { Expr::and } else { Expr::or };
-                terms
-                    .reduce(join)
-                    .expect("an IN list with a term rewritten is not empty")
-            })
+            let terms: Vec<(Operator, &Expr)> = list.iter().map(|item| (op, item)).collect();
+            joined(e, &terms, join, context)
         }
         _ => None,
     };

@@ -1251,20 +1251,11 @@ fn partitioned_files(
 /// form arrow has parsed longest.
 fn typed_timestamps(expr: Expr) -> DfResult<Expr> {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    use datafusion::logical_expr::{BinaryExpr, Operator, lit};
+    use datafusion::logical_expr::{BinaryExpr, lit};
     expr.transform_down(|e| match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right })
-            if matches!(
-                op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-            ) && (rfc3339(&left).is_some() != rfc3339(&right).is_some()) =>
+            if crate::comparisons::is_comparison(op)
+                && (rfc3339(&left).is_some() != rfc3339(&right).is_some()) =>
         {
             let text = |side: Box<Expr>| match rfc3339(&side) {
                 Some(text) => Box::new(lit(text)),

@@ -646,32 +646,56 @@ impl ObjectStore for WholeCheckpoints {
     }
 }
 
+/// Stores that misbehave as real ones do, for tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
-    /// An in-memory store that overwrites where it was asked to create
-    /// only: as an S3 server that ignores `If-None-Match`.
+    /// An in-memory store whose puts misbehave as its flags say.
     #[derive(Debug, Default)]
-    struct IgnoresConditions(InMemory);
+    pub(crate) struct Misbehaving {
+        pub(crate) inner: InMemory,
+        /// Overwrites where it was asked to create only: as an S3 server
+        /// that ignores `If-None-Match`.
+        pub(crate) ignores_conditions: bool,
+        /// Once set, the next create of a Delta commit file takes effect
+        /// and then answers that the file exists: as an S3 request that
+        /// landed, timed out and was retried.
+        pub(crate) retried_commit: AtomicBool,
+    }
 
-    impl std::fmt::Display for IgnoresConditions {
+    impl std::fmt::Display for Misbehaving {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "IgnoresConditions")
+            write!(f, "Misbehaving")
         }
     }
 
     #[async_trait::async_trait]
-    impl ObjectStore for IgnoresConditions {
+    impl ObjectStore for Misbehaving {
         async fn put_opts(
             &self,
             location: &Path,
             payload: PutPayload,
-            _opts: PutOptions,
+            opts: PutOptions,
         ) -> object_store::Result<PutResult> {
-            self.0
-                .put_opts(location, payload, PutOptions::default())
-                .await
+            let opts = if self.ignores_conditions {
+                PutOptions::default()
+            } else {
+                opts
+            };
+            let commit = location.as_ref().contains("_delta_log/")
+                && location.as_ref().ends_with(".json")
+                && matches!(opts.mode, object_store::PutMode::Create);
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            if commit && self.retried_commit.swap(false, Ordering::SeqCst) {
+                return Err(object_store::Error::AlreadyExists {
+                    path: location.to_string(),
+                    source: "the retried request found its own file".into(),
+                });
+            }
+            Ok(put)
         }
 
         async fn put_multipart_opts(
@@ -679,7 +703,7 @@ mod tests {
             location: &Path,
             opts: PutMultipartOptions,
         ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.0.put_multipart_opts(location, opts).await
+            self.inner.put_multipart_opts(location, opts).await
         }
 
         async fn get_opts(
@@ -687,28 +711,28 @@ mod tests {
             location: &Path,
             options: GetOptions,
         ) -> object_store::Result<GetResult> {
-            self.0.get_opts(location, options).await
+            self.inner.get_opts(location, options).await
         }
 
         fn delete_stream(
             &self,
             locations: BoxStream<'static, object_store::Result<Path>>,
         ) -> BoxStream<'static, object_store::Result<Path>> {
-            self.0.delete_stream(locations)
+            self.inner.delete_stream(locations)
         }
 
         fn list(
             &self,
             prefix: Option<&Path>,
         ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-            self.0.list(prefix)
+            self.inner.list(prefix)
         }
 
         async fn list_with_delimiter(
             &self,
             prefix: Option<&Path>,
         ) -> object_store::Result<ListResult> {
-            self.0.list_with_delimiter(prefix).await
+            self.inner.list_with_delimiter(prefix).await
         }
 
         async fn copy_opts(
@@ -717,9 +741,14 @@ mod tests {
             to: &Path,
             options: CopyOptions,
         ) -> object_store::Result<()> {
-            self.0.copy_opts(from, to, options).await
+            self.inner.copy_opts(from, to, options).await
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn requests_are_counted_by_their_place_within_the_pond() {
@@ -751,7 +780,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_that_ignores_conditional_writes_is_refused() {
-        let unsafe_store = IgnoresConditions::default();
+        let unsafe_store = testing::Misbehaving {
+            ignores_conditions: true,
+            ..Default::default()
+        };
         let refused = check_conditional_put(&unsafe_store, &Path::from("p"), "s3://b/p").await;
         assert!(
             matches!(refused, Err(Error::UnsafeStore { .. })),

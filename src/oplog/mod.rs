@@ -734,100 +734,11 @@ fn read_log_file(dir: &std::path::Path, name: &str) -> Result<Option<bytes::Byte
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use futures::stream::BoxStream;
-    use object_store::memory::InMemory;
-    use object_store::{
-        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-        PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    };
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::oplog::entry::EntryType;
-
-    /// An in-memory store whose next create of a Delta commit file, once
-    /// armed, takes effect and then answers that the file exists: as an S3
-    /// request that landed, timed out and was retried.
-    #[derive(Debug, Default)]
-    struct RetriedCommit {
-        inner: InMemory,
-        armed: AtomicBool,
-    }
-
-    impl std::fmt::Display for RetriedCommit {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "RetriedCommit")
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ObjectStore for RetriedCommit {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> object_store::Result<PutResult> {
-            let commit = location.as_ref().contains("_delta_log/")
-                && location.as_ref().ends_with(".json")
-                && matches!(opts.mode, object_store::PutMode::Create);
-            let put = self.inner.put_opts(location, payload, opts).await?;
-            if commit && self.armed.swap(false, Ordering::SeqCst) {
-                return Err(object_store::Error::AlreadyExists {
-                    path: location.to_string(),
-                    source: "the retried request found its own file".into(),
-                });
-            }
-            Ok(put)
-        }
-
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.inner.put_multipart_opts(location, opts).await
-        }
-
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: GetOptions,
-        ) -> object_store::Result<GetResult> {
-            self.inner.get_opts(location, options).await
-        }
-
-        fn delete_stream(
-            &self,
-            locations: BoxStream<'static, object_store::Result<Path>>,
-        ) -> BoxStream<'static, object_store::Result<Path>> {
-            self.inner.delete_stream(locations)
-        }
-
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-
-        async fn copy_opts(
-            &self,
-            from: &Path,
-            to: &Path,
-            options: CopyOptions,
-        ) -> object_store::Result<()> {
-            self.inner.copy_opts(from, to, options).await
-        }
-    }
+    use crate::store::testing::Misbehaving;
 
     fn entry(version: i64) -> OplogEntry {
         OplogEntry {
@@ -851,7 +762,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_merge_whose_commit_landed_on_a_retried_request_keeps_its_file() {
-        let store = Arc::new(RetriedCommit::default());
+        let store = Arc::new(Misbehaving::default());
         let root = Url::parse("memory://retried/").unwrap();
         let url = Url::parse("memory://retried/oplog").unwrap();
         let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
@@ -865,7 +776,7 @@ mod tests {
             );
             oplog.update_to(read + 1).await.unwrap();
         }
-        store.armed.store(true, Ordering::SeqCst);
+        store.retried_commit.store(true, Ordering::SeqCst);
         let version = oplog.version();
         assert!(oplog.compact(version).await.unwrap(), "the merge landed");
         // Every handle opened now reads every row: the merged file the
