@@ -487,24 +487,9 @@ impl Oplog {
             return Ok(());
         }
         let log_store = self.table.log_store();
-        let first = (until - CHECKPOINT_INTERVAL).max(0);
-        let commits: Vec<Option<bytes::Bytes>> = futures::stream::iter(first..until)
-            .map(|v| {
-                let log_store = Arc::clone(&log_store);
-                async move { log_store.read_commit_entry(v as u64).await }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
+        let removed = self
+            .removed_in((until - CHECKPOINT_INTERVAL).max(0), until)
             .await?;
-        let mut removed = Vec::new();
-        for (bytes, version) in commits.iter().zip(first..) {
-            let Some(bytes) = bytes else { continue };
-            for action in get_actions(version as u64, bytes)? {
-                if let Action::Remove(remove) = action {
-                    removed.push(Path::from(remove.path));
-                }
-            }
-        }
         deltalake::protocol::checkpoints::cleanup_expired_logs_for(
             until as u64,
             log_store.as_ref(),
@@ -515,10 +500,34 @@ impl Oplog {
         // Only once the commits that named them are gone: a reader of one
         // of those commits then reloads rather than failing on a file.
         let store = self.table.object_store();
-        for path in removed {
+        for (path, _) in removed {
             crate::series::writer::remove_quietly(&store, &path).await;
         }
         Ok(())
+    }
+
+    /// The files the commits `from..until` still in the log remove, each
+    /// with when (ms since the epoch, if the commit says).
+    async fn removed_in(&self, from: i64, until: i64) -> Result<Vec<(Path, Option<i64>)>> {
+        let log_store = self.table.log_store();
+        let commits: Vec<Option<bytes::Bytes>> = futures::stream::iter(from..until)
+            .map(|v| {
+                let log_store = Arc::clone(&log_store);
+                async move { log_store.read_commit_entry(v as u64).await }
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut removed = Vec::new();
+        for (bytes, version) in commits.iter().zip(from..) {
+            let Some(bytes) = bytes else { continue };
+            for action in get_actions(version as u64, bytes)? {
+                if let Action::Remove(remove) = action {
+                    removed.push((Path::from(remove.path), remove.deletion_timestamp));
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes what no snapshot of the oplog newer than `cutoff_ms` (ms
@@ -527,9 +536,19 @@ impl Oplog {
     /// every version inside the retention), and oplog data files that are
     /// no longer in the current snapshot and older than the cutoff (those
     /// merges replaced; a reader following the log from before the merge
-    /// falls back to reading the snapshot).
+    /// falls back to reading the snapshot), by when a merge removed them
+    /// where a commit in the log says so, else by their own age.
     pub(crate) async fn vacuum(&mut self, version: i64, cutoff_ms: i64) -> Result<OplogVacuum> {
         self.update_to(version).await?;
+        // Before the log cleanup takes the commits that say so: a file
+        // written long ago that a merge removed a moment ago stays for the
+        // retention, as the snapshots before that merge need it.
+        let first = (version - LOG_KEPT_COMMITS - CHECKPOINT_INTERVAL).max(0);
+        let recently_removed: std::collections::HashSet<Path> =
+            (self.removed_in(first, version + 1).await?.into_iter())
+                .filter(|(_, at)| at.is_none_or(|at| at >= cutoff_ms))
+                .map(|(path, _)| path)
+                .collect();
         let log_files = deltalake::protocol::checkpoints::cleanup_expired_logs_for(
             version.max(0) as u64,
             self.table.log_store().as_ref(),
@@ -547,6 +566,7 @@ impl Oplog {
             let is_data = !name.starts_with("_delta_log") && name.ends_with(".parquet");
             if is_data
                 && !active.contains(&meta.location)
+                && !recently_removed.contains(&meta.location)
                 && meta.last_modified.timestamp_millis() < cutoff_ms
             {
                 match store.delete(&meta.location).await {

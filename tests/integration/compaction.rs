@@ -413,6 +413,49 @@ async fn appends_alone_keep_a_series_compacted() {
 }
 
 #[tokio::test]
+async fn vacuum_keeps_oplog_files_a_merge_replaced_for_the_retention() {
+    // An oplog file written long ago, that a merge replaced a moment ago,
+    // is still needed by the snapshots before the merge: its age since the
+    // merge counts, not since it was written.
+    let options = manual().with_compact_oplog_after(16);
+    let (dir, pond) = temp_pond_with(options).await;
+    one_row_appends(&pond, 0, 15).await;
+    let oplog = dir.path().join("oplog");
+    let parts = || -> Vec<std::path::PathBuf> {
+        let mut parts: Vec<_> = std::fs::read_dir(&oplog)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        parts.sort();
+        parts
+    };
+    let written = parts();
+    // Written a month ago, by their dates.
+    let month_ago = std::time::SystemTime::now() - Duration::from_secs(30 * 86_400);
+    for part in &written {
+        let file = std::fs::File::options().write(true).open(part).unwrap();
+        file.set_modified(month_ago).unwrap();
+    }
+    // The next appends merge them into one.
+    one_row_appends(&pond, 15, 17).await;
+    let week = pond::VacuumOptions::new(Duration::from_secs(7 * 86_400));
+    let done = pond.vacuum_with_options(&week).await.unwrap();
+    assert_eq!(done.oplog_files, 0, "{done:?}");
+    assert!(
+        written.iter().all(|p| p.exists()),
+        "a merged file was deleted"
+    );
+    // Once the merge is older than the retention, they go.
+    let now = pond::VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let done = pond.vacuum_with_options(&now).await.unwrap();
+    assert!(done.oplog_files >= 15, "{done:?}");
+    assert!(written.iter().all(|p| !p.exists()));
+    assert_eq!(read_all(&pond, "/plant/boiler").await.num_rows(), 17);
+}
+
+#[tokio::test]
 async fn vacuum_bounds_the_oplog_and_lagging_handles_still_follow() {
     let options = manual().with_compact_oplog_after(16);
     let (dir, pond) = temp_pond_with(options).await;
