@@ -20,6 +20,7 @@ use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionContext;
 
+use crate::comparisons::ExactTimeComparisons;
 use crate::optimizer::SeriesTimePruning;
 use crate::path::schema_and_table;
 use crate::pond::AppendOptions;
@@ -283,13 +284,22 @@ impl SchemaProvider for PondSchemaProvider {
     }
 }
 
+/// A session's logical optimizer rules with [`ExactTimeComparisons`]
+/// first, before the simplifier whose rounding it forestalls.
+pub(crate) fn exact_time_rules(
+    state: &datafusion::execution::SessionState,
+) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![Arc::new(ExactTimeComparisons)];
+    rules.extend(state.optimizers().iter().cloned());
+    rules
+}
+
 /// Installs pond into a session: the `pond` catalog (made the default
 /// catalog) with every series as a table, `information_schema`, the
 /// table functions `series_range`, `series_versions`, `series_list` and `series_union`, the physical
 /// optimizer rule [`SeriesTimePruning`], the logical optimizer rule
-/// [`ExactTimeComparisons`](crate::ExactTimeComparisons), first (a time
-/// column compared with a finer constant, without DataFusion's rounding),
-/// and a
+/// [`ExactTimeComparisons`], first (a time column compared with a finer
+/// constant, without DataFusion's rounding), and a
 /// `date_trunc` that truncates
 /// UTC timestamps to the hour or the day as fast as DataFusion 55 truncates
 /// timestamps without a zone (same answers; see `src/functions.rs`).
@@ -314,11 +324,9 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     ctx.register_catalog(CATALOG, Arc::new(PondCatalogProvider::new(pond)));
     let state = ctx.state_ref();
     let mut state = state.write();
-    let exact = crate::comparisons::ExactTimeComparisons;
+    let exact = ExactTimeComparisons;
     if !(state.optimizers().iter()).any(|r| r.name() == OptimizerRule::name(&exact)) {
-        // Before DataFusion's simplifier, whose rounding it forestalls.
-        let mut rules = vec![Arc::new(exact) as Arc<dyn OptimizerRule + Send + Sync>];
-        rules.extend(state.optimizers().iter().cloned());
+        let rules = exact_time_rules(&state);
         *state = SessionStateBuilder::new_from_existing(state.clone())
             .with_optimizer_rules(rules)
             .build();

@@ -972,15 +972,12 @@ pub fn session_config(codec: Arc<PondCodec>) -> SessionConfig {
 
 /// Ballista's session state for `config`, with pond's logical rules
 /// [`ExactTimeComparisons`](crate::ExactTimeComparisons) (first) and
-/// [`ProtoSafeQualifiers`] (last) and physical rules [`SeriesTimePruning`],
+/// [`ProtoSafeQualifiers`] (last), and physical rules [`SeriesTimePruning`],
 /// [`SortAfterShuffles`] and, last, [`DistributeSeriesScans`]: what a
 /// client and a scheduler plan queries in.
 pub fn session_state(config: SessionConfig) -> DfResult<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
-    // ExactTimeComparisons before DataFusion's simplifier.
-    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> =
-        vec![Arc::new(crate::ExactTimeComparisons)];
-    rules.extend(state.optimizers().iter().cloned());
+    let mut rules = crate::catalog::exact_time_rules(&state);
     rules.push(Arc::new(ProtoSafeQualifiers));
     Ok(SessionStateBuilder::new_from_existing(state)
         .with_optimizer_rules(rules)

@@ -1,25 +1,25 @@
 //! Exact comparisons of a time column with a finer constant.
 //!
-//! DataFusion 55 compares a column of seconds with a nanosecond constant by
-//! casting the column (`CAST(ts AS Timestamp(ns)) >= c`), and its simplifier
-//! then moves the cast onto the constant, truncating it toward zero:
-//! `ts >= TIMESTAMP '…:17.5'` on a seconds column becomes `ts >= …:17`,
-//! which keeps the row at 17 s. A text constant is cast straight to the
-//! column's unit, which rounds it down just the same. Either way a row at
-//! the bound's whole unit is kept or dropped wrongly, on any table, for the
-//! common `ts > now() - INTERVAL '1 hour'` (nanoseconds) on a column of
-//! milliseconds too.
+//! DataFusion 55 compares a column of seconds with a nanosecond constant
+//! (text compared with it is read as nanoseconds too) by casting the column
+//! (`CAST(ts AS Timestamp(ns)) >= c`), and its simplifier then moves the
+//! cast onto the constant, truncating it toward zero: `ts >= '…:17.5'` on a
+//! seconds column becomes `ts >= …:17`, which keeps the row at 17 s; before
+//! 1970 the truncation goes the other way. A row at the bound's whole unit
+//! is kept or dropped wrongly, on any table, for the common `ts > now() -
+//! INTERVAL '1 hour'` (nanoseconds) on a column of milliseconds too.
 //!
-//! [`ExactTimeComparisons`], an optimizer rule that runs before
-//! DataFusion's simplifier, writes each such comparison in the column's own
-//! unit: it folds the constant side (as the simplifier would, with the
-//! query's start time for `now()`), and rounds it so that exactly the same
-//! rows pass: up for `>=` and `<`, down for `>` and `<=`; an `=` with a
-//! constant between two of the column's values holds for no row (and is
-//! NULL where the column is), a `<>` for every row. `BETWEEN` and `IN`
-//! lists are rewritten through the same comparisons, and so are `IS [NOT]
-//! DISTINCT FROM`. The column's own comparisons then also reach pond's
-//! pruning as exact time filters.
+//! [`ExactTimeComparisons`], an optimizer rule that [`crate::register`]
+//! puts before DataFusion's simplifier, writes each comparison of a widened
+//! column with a constant in the column's own unit: it folds the constant
+//! (as the simplifier would, with the query's start time for `now()`) and
+//! rounds it so that exactly the same rows pass: up for `>=` and `<`, down
+//! for `>` and `<=`. An `=` with a constant between two of the column's
+//! values holds for no row, a `<>` for every row (NULL where the column is
+//! NULL, evaluating it once); `IS [NOT] DISTINCT FROM`, `BETWEEN` and `IN`
+//! lists likewise. A cast the query writes itself (`CAST('…' AS
+//! TIMESTAMP(0))`) is left as written. The column's own comparisons then
+//! also reach pond's pruning as exact time filters.
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -60,42 +60,71 @@ impl OptimizerRule for ExactTimeComparisons {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let inputs = plan.inputs();
-        if inputs.is_empty() {
+        let Some(schema) = node_schema(&plan, |e| matches!(e, Expr::Cast(_))) else {
             return Ok(Transformed::no(plan));
-        }
-        let schema = DFSchemaRef::new(merge_schema(&inputs));
-        let constants = ExprSimplifier::new(
-            SimplifyContext::builder()
-                .with_schema(DFSchemaRef::clone(&schema))
-                .with_config_options(config.options())
-                .with_query_execution_start_time(config.query_execution_start_time())
-                .build(),
-        );
+        };
         let context = Context {
             schema: &schema,
-            constants: &constants,
+            constants: ExprSimplifier::new(
+                SimplifyContext::builder()
+                    .with_schema(DFSchemaRef::clone(&schema))
+                    .with_config_options(config.options())
+                    .with_query_execution_start_time(config.query_execution_start_time())
+                    .build(),
+            ),
         };
-        // A projection's column is named after its expression: keep the
-        // name the unrewritten expression gave it.
-        let names = NamePreserver::new(&plan);
-        plan.map_expressions(|e| {
-            // A grouping set wrapped in an alias would be one no longer.
-            if matches!(e, Expr::GroupingSet(_)) {
-                return Ok(Transformed::no(e));
-            }
-            let name = names.save(&e);
-            e.transform_up(|e| Ok(rewrite(e, &context)))?
-                .map_data(|e| Ok(name.restore(e)))
-        })
+        map_named(plan, |e| exact_comparison(e, &context))
     }
 }
 
-/// What a node's expressions are rewritten with: the schema of its inputs,
+/// The schema of `plan`'s inputs, if `plan` has inputs and one of its
+/// expressions holds an expression `wanted` picks.
+fn node_schema(plan: &LogicalPlan, wanted: fn(&Expr) -> bool) -> Option<DFSchemaRef> {
+    let inputs = plan.inputs();
+    let found = (plan.expressions().iter()).any(|e| e.exists(|e| Ok(wanted(e))).unwrap_or(false));
+    (!inputs.is_empty() && found).then(|| DFSchemaRef::new(merge_schema(&inputs)))
+}
+
+/// `plan`'s own expressions rewritten bottom-up by `rewrite`. A
+/// projection's column is named after its expression, so each keeps the
+/// name the unrewritten expression gave it; a grouping set is left alone
+/// (wrapped in an alias it would be one no longer).
+fn map_named(
+    plan: LogicalPlan,
+    mut rewrite: impl FnMut(Expr) -> Transformed<Expr>,
+) -> Result<Transformed<LogicalPlan>> {
+    let names = NamePreserver::new(&plan);
+    plan.map_expressions(|e| {
+        if matches!(e, Expr::GroupingSet(_)) {
+            return Ok(Transformed::no(e));
+        }
+        let name = names.save(&e);
+        e.transform_up(|e| Ok(rewrite(e)))?
+            .map_data(|e| Ok(name.restore(e)))
+    })
+}
+
+/// Whether `op` compares two values (the operators DataFusion moves a cast
+/// across).
+pub(crate) fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
+}
+
+/// What a node's expressions are made exact with: the schema of its inputs,
 /// and a simplifier to fold constants.
 struct Context<'a> {
     schema: &'a DFSchema,
-    constants: &'a ExprSimplifier,
+    constants: ExprSimplifier,
 }
 
 impl Context<'_> {
@@ -108,6 +137,42 @@ impl Context<'_> {
             Expr::Literal(value, _) => Some(value),
             _ => None,
         }
+    }
+
+    /// The column under `CAST(column AS finer)`, its type, and how many of
+    /// the finer unit make one of the column's, if `expr` is such a cast
+    /// between the same instants.
+    fn widened(&self, expr: &Expr) -> Option<(Expr, DataType, i64)> {
+        let Expr::Cast(Cast { expr, field }) = expr else {
+            return None;
+        };
+        let column_type = expr.get_type(self.schema).ok()?;
+        let (DataType::Timestamp(coarse, from), DataType::Timestamp(fine, to)) =
+            (&column_type, field.data_type())
+        else {
+            return None;
+        };
+        // A cast from no zone to one reads the values as wall-clock time
+        // in it, the same instants only in UTC; the other way, unknown here.
+        let same_instants = match (from, to) {
+            (Some(_), Some(_)) | (None, None) => true,
+            (None, Some(zone)) => is_utc(zone),
+            (Some(_), None) => false,
+        };
+        if !same_instants || nanos_per(*coarse) <= nanos_per(*fine) {
+            return None;
+        }
+        let per = nanos_per(*coarse) / nanos_per(*fine);
+        Some((expr.as_ref().clone(), column_type, per))
+    }
+
+    /// `constant` in the finer unit of `CAST(column AS Timestamp(fine))`.
+    fn in_unit(&self, constant: &Expr, fine: &DataType) -> Option<i64> {
+        let DataType::Timestamp(fine, _) = fine else {
+            return None;
+        };
+        let (value, unit) = scalar_timestamp(&self.constant(constant)?)?;
+        (unit == *fine).then_some(value)
     }
 }
 
@@ -138,76 +203,46 @@ struct Bound {
     per: i64,
 }
 
-/// `side` as a constant compared with the time column `other`, if the
-/// comparison is one DataFusion would round: a cast of the column to a
-/// finer unit against a constant, or the column against a constant cast to
-/// the column's unit.
+impl Bound {
+    /// The constant rounded down to the column's unit, and whether it is a
+    /// whole one.
+    fn floor(&self) -> (i64, bool) {
+        (
+            self.value.div_euclid(self.per),
+            self.value.rem_euclid(self.per) == 0,
+        )
+    }
+
+    fn at(&self, value: i64) -> Expr {
+        lit(timestamp_scalar(value, &self.column_type))
+    }
+
+    fn compare(&self, op: Operator, value: i64) -> Expr {
+        binary(&self.column, op, &self.at(value))
+    }
+
+    /// False for every value of the column, NULL for NULL: the column is
+    /// evaluated once.
+    fn never(&self) -> Expr {
+        self.compare(Operator::Lt, i64::MIN)
+    }
+
+    /// True for every value of the column, NULL for NULL.
+    fn always(&self) -> Expr {
+        self.compare(Operator::GtEq, i64::MIN)
+    }
+}
+
+/// `CAST(column AS finer) op constant`, as `side` and `other` of a
+/// comparison, as a [`Bound`].
 fn bound(other: &Expr, side: &Expr, context: &Context<'_>) -> Option<Bound> {
-    widened_column(other, side, context).or_else(|| narrowed_constant(other, side, context))
-}
-
-/// `CAST(column AS finer) op constant`.
-fn widened_column(other: &Expr, side: &Expr, context: &Context<'_>) -> Option<Bound> {
-    let Expr::Cast(Cast { expr, field }) = other else {
+    let Expr::Cast(Cast { field, .. }) = other else {
         return None;
     };
-    let column_type = expr.get_type(context.schema).ok()?;
-    let (DataType::Timestamp(coarse, from), DataType::Timestamp(fine, to)) =
-        (&column_type, field.data_type())
-    else {
-        return None;
-    };
-    // A cast from no zone to one reads the values as wall-clock time in
-    // it, the same instants only in UTC; the other way, unknown here.
-    let same_instants = match (from, to) {
-        (Some(_), Some(_)) | (None, None) => true,
-        (None, Some(zone)) => is_utc(zone),
-        (Some(_), None) => false,
-    };
-    if !same_instants || nanos_per(*coarse) <= nanos_per(*fine) {
-        return None;
-    }
-    let (value, unit) = scalar_timestamp(&context.constant(side)?)?;
-    if unit != *fine {
-        return None;
-    }
-    let per = nanos_per(*coarse) / nanos_per(*fine);
+    let (column, column_type, per) = context.widened(other)?;
+    let value = context.in_unit(side, field.data_type())?;
     Some(Bound {
-        column: expr.as_ref().clone(),
-        column_type,
-        value,
-        per,
-    })
-}
-
-/// `column op CAST(constant AS the column's type)`.
-fn narrowed_constant(column: &Expr, side: &Expr, context: &Context<'_>) -> Option<Bound> {
-    let Expr::Cast(Cast { expr, field }) = side else {
-        return None;
-    };
-    let column_type = column.get_type(context.schema).ok()?;
-    let DataType::Timestamp(unit, zone) = &column_type else {
-        return None;
-    };
-    // Text is what type coercion casts to the column's unit (an integer
-    // so cast counts the unit, and casts nothing away).
-    let text = matches!(
-        expr.get_type(context.schema).ok()?,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    );
-    if !text || field.data_type() != &column_type || *unit == TimeUnit::Nanosecond {
-        return None;
-    }
-    // The constant's instant to the nanosecond, as DataFusion casts it
-    // (text without an offset in the column's zone).
-    let nanos = Expr::Cast(Cast::new(
-        expr.clone(),
-        DataType::Timestamp(TimeUnit::Nanosecond, zone.clone()),
-    ));
-    let (value, _) = scalar_timestamp(&context.constant(&nanos)?)?;
-    let per = nanos_per(*unit);
-    Some(Bound {
-        column: column.clone(),
+        column,
         column_type,
         value,
         per,
@@ -216,72 +251,25 @@ fn narrowed_constant(column: &Expr, side: &Expr, context: &Context<'_>) -> Optio
 
 /// `column op value`, in the column's unit, for the same rows.
 fn exact(b: Bound, op: Operator) -> Expr {
-    let floor = b.value.div_euclid(b.per);
-    let whole = b.value.rem_euclid(b.per) == 0;
+    let (floor, whole) = b.floor();
     let ceil = floor + i64::from(!whole);
-    let compare =
-        |op: Operator, v: i64| binary(&b.column, op, &lit(timestamp_scalar(v, &b.column_type)));
     match op {
-        Operator::GtEq => compare(Operator::GtEq, ceil),
-        Operator::Gt => compare(Operator::Gt, floor),
-        Operator::Lt => compare(Operator::Lt, ceil),
-        Operator::LtEq => compare(Operator::LtEq, floor),
+        Operator::GtEq => b.compare(Operator::GtEq, ceil),
+        Operator::Gt => b.compare(Operator::Gt, floor),
+        Operator::Lt => b.compare(Operator::Lt, ceil),
+        Operator::LtEq => b.compare(Operator::LtEq, floor),
         Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
             if whole =>
         {
-            compare(op, floor)
+            b.compare(op, floor)
         }
-        // Between two values of the column: false, or true, for every row,
-        // and NULL where the column is NULL, as the comparison would be.
-        Operator::Eq => compare(Operator::Gt, floor).and(compare(Operator::Lt, ceil)),
-        Operator::NotEq => compare(Operator::LtEq, floor).or(compare(Operator::GtEq, ceil)),
-        // Never NULL: equal to no value, NULL included.
+        // Between two values of the column: equal to none of them.
+        Operator::Eq => b.never(),
+        Operator::NotEq => b.always(),
+        // Never NULL: distinct from NULL too.
         Operator::IsNotDistinctFrom => lit(false),
         _ => lit(true),
     }
-}
-
-/// `e op₁ b₁`, `e op₂ b₂`, … joined by `join`, each comparison made exact
-/// where DataFusion would round it; `None` if it would round none.
-fn joined(
-    e: &Expr,
-    terms: &[(Operator, &Expr)],
-    join: fn(Expr, Expr) -> Expr,
-    context: &Context<'_>,
-) -> Option<Expr> {
-    let exact: Vec<Option<Expr>> = (terms.iter())
-        .map(|(op, bound)| comparison(e, *op, bound, context))
-        .collect();
-    if exact.iter().all(Option::is_none) {
-        return None;
-    }
-    (exact.into_iter().zip(terms))
-        .map(|(exact, (op, bound))| exact.unwrap_or_else(|| binary(e, *op, bound)))
-        .reduce(join)
-}
-
-fn binary(left: &Expr, op: Operator, right: &Expr) -> Expr {
-    Expr::BinaryExpr(BinaryExpr::new(
-        Box::new(left.clone()),
-        op,
-        Box::new(right.clone()),
-    ))
-}
-
-/// Whether `op` compares two values (the operators DataFusion moves a cast
-/// across).
-pub(crate) fn is_comparison(op: Operator) -> bool {
-    matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    )
 }
 
 /// `left op right` made exact, if DataFusion would round it.
@@ -296,45 +284,89 @@ fn comparison(left: &Expr, op: Operator, right: &Expr, context: &Context<'_>) ->
     Some(exact(b, op.swap()?))
 }
 
-fn rewrite(expr: Expr, context: &Context<'_>) -> Transformed<Expr> {
-    let and: fn(Expr, Expr) -> Expr = Expr::and;
-    let or: fn(Expr, Expr) -> Expr = Expr::or;
+fn binary(left: &Expr, op: Operator, right: &Expr) -> Expr {
+    Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(left.clone()),
+        op,
+        Box::new(right.clone()),
+    ))
+}
+
+fn exact_comparison(expr: Expr, context: &Context<'_>) -> Transformed<Expr> {
     let rewritten = match &expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => comparison(left, *op, right, context),
+        // As DataFusion's simplifier writes them.
         Expr::Between(Between {
             expr: e,
-            negated: false,
+            negated,
             low,
             high,
-        }) => joined(
-            e,
-            &[(Operator::GtEq, low), (Operator::LtEq, high)],
-            and,
-            context,
-        ),
-        Expr::Between(Between {
-            expr: e,
-            negated: true,
-            low,
-            high,
-        }) => joined(e, &[(Operator::Lt, low), (Operator::Gt, high)], or, context),
+        }) => {
+            let (low_op, high_op, join): (_, _, fn(Expr, Expr) -> Expr) = if *negated {
+                (Operator::Lt, Operator::Gt, Expr::or)
+            } else {
+                (Operator::GtEq, Operator::LtEq, Expr::and)
+            };
+            let low_exact = comparison(e, low_op, low, context);
+            let high_exact = comparison(e, high_op, high, context);
+            (low_exact.is_some() || high_exact.is_some()).then(|| {
+                join(
+                    low_exact.unwrap_or_else(|| binary(e, low_op, low)),
+                    high_exact.unwrap_or_else(|| binary(e, high_op, high)),
+                )
+            })
+        }
         Expr::InList(InList {
             expr: e,
             list,
             negated,
-        }) => {
-            let (op, join) = if *negated {
-                (Operator::NotEq, and)
-            } else {
-                (Operator::Eq, or)
-            };
-            let terms: Vec<(Operator, &Expr)> = list.iter().map(|item| (op, item)).collect();
-            joined(e, &terms, join, context)
-        }
+        }) => exact_list(e, list, *negated, context),
         _ => None,
     };
     match rewritten {
         Some(e) => Transformed::yes(e),
         None => Transformed::no(expr),
     }
+}
+
+/// `CAST(column AS finer) [NOT] IN (constants)` as the column `[NOT] IN`
+/// the constants that are whole values of it (no other can be equal to
+/// it), if every item is a constant.
+fn exact_list(e: &Expr, list: &[Expr], negated: bool, context: &Context<'_>) -> Option<Expr> {
+    let Expr::Cast(Cast { field, .. }) = e else {
+        return None;
+    };
+    let (column, column_type, per) = context.widened(e)?;
+    let mut kept = Vec::with_capacity(list.len());
+    for item in list {
+        let constant = context.constant(item)?;
+        if constant.is_null() {
+            kept.push(lit(ScalarValue::try_from(&column_type).ok()?));
+            continue;
+        }
+        let value = context.in_unit(&lit(constant), field.data_type())?;
+        let b = Bound {
+            column: column.clone(),
+            column_type: column_type.clone(),
+            value,
+            per,
+        };
+        if let (floor, true) = b.floor() {
+            kept.push(b.at(floor));
+        }
+    }
+    if kept.is_empty() {
+        let b = Bound {
+            column,
+            column_type,
+            value: 0,
+            per,
+        };
+        return Some(if negated { b.always() } else { b.never() });
+    }
+    Some(Expr::InList(InList {
+        expr: Box::new(column),
+        list: kept,
+        negated,
+    }))
 }

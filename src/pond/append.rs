@@ -86,7 +86,7 @@ pub struct StagedAppend {
     file: WrittenFile,
     file_uuid: String,
     /// When the file was written: see [`Pond::check_fresh`].
-    written: std::time::Instant,
+    written: super::Written,
 }
 
 impl StagedAppend {
@@ -290,7 +290,7 @@ impl Pond {
         let version = existing.map_or(0, |s| s.last_version()) + 1;
         let file_uuid = uuid::Uuid::new_v4().to_string();
         let file_path = data_file_path(&series_id, version, &file_uuid);
-        let started = std::time::Instant::now();
+        let started = super::Written::now();
         let target = Arc::clone(&plan.schema);
         let series = path.to_string();
         let input = input.map(move |b| b.and_then(|b| conform_batch(&b, &target, &series)));
@@ -740,7 +740,7 @@ mod tests {
                 values: Vec::new(),
             },
             file_uuid: "u".into(),
-            written: std::time::Instant::now(),
+            written: crate::pond::Written::now(),
         };
         let pond_entries = |staged: &StagedAppend| {
             let json = schema_json(&staged.series, &staged.schema).unwrap();

@@ -339,7 +339,7 @@ struct Output {
     /// And the time buckets it clustered by the key within.
     sort_bucket: i64,
     /// When the file was written: see [`Pond::check_fresh`].
-    written: std::time::Instant,
+    written: super::Written,
 }
 
 /// The time buckets [`Pond::set_sort_key`] clusters rows by the key within:
@@ -617,7 +617,7 @@ impl Pond {
             // could take it past half that age.
             let due = outputs
                 .first()
-                .is_some_and(|o| o.written.elapsed() + longest >= step_after);
+                .is_some_and(|o| o.written.age() + longest >= step_after);
             if due || i + 1 == total {
                 let committed = std::mem::take(&mut outputs);
                 match self.commit_step(&state.path, committed, &mut outcome).await {
@@ -677,7 +677,7 @@ impl Pond {
         let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
         let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         let uuid = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
+        let started = super::Written::now();
         // None when deletes removed every row.
         let file = match std::pin::Pin::new(&mut rows).peek().await {
             None => None,
@@ -785,12 +785,8 @@ impl Pond {
             });
         }
         // A file that waited too long may have been vacuumed meanwhile.
-        if let Some(oldest) = outputs
-            .iter()
-            .filter(|o| o.file.is_some())
-            .map(|o| o.written)
-            .min()
-            && let Err(e) = self.check_fresh(path, oldest)
+        if let Some(e) = (outputs.iter().filter(|o| o.file.is_some()))
+            .find_map(|o| self.check_fresh(path, o.written).err())
         {
             drop(oplog);
             self.remove_outputs(outputs).await;

@@ -430,9 +430,9 @@ impl Pond {
     /// ended counts as written from, by the time its store gives it: the
     /// end for local files (written aside, then renamed) and memory, the
     /// start for object stores (S3 dates a multipart upload by its start).
-    pub(crate) fn written_at(&self, started: std::time::Instant) -> std::time::Instant {
+    pub(crate) fn written_at(&self, started: Written) -> Written {
         match self.location.scheme() {
-            "file" | "memory" => std::time::Instant::now(),
+            "file" | "memory" => Written::now(),
             _ => started,
         }
     }
@@ -440,8 +440,8 @@ impl Pond {
     /// `Err(StaleWrite)` if a data file of `path` written at `written`
     /// has waited for its commit longer than
     /// [`PondOptions::commit_within`].
-    pub(crate) fn check_fresh(&self, path: &str, written: std::time::Instant) -> Result<()> {
-        let waited = written.elapsed();
+    pub(crate) fn check_fresh(&self, path: &str, written: Written) -> Result<()> {
+        let waited = written.age();
         if waited < self.options.commit_within {
             return Ok(());
         }
@@ -550,6 +550,28 @@ fn backend(url: &Url, root: &Arc<dyn ObjectStore>) -> Result<crate::oplog::Backe
 async fn reload(oplog: &mut Oplog, latest: i64) -> Result<OplogIndex> {
     oplog.update_to(latest).await?;
     OplogIndex::build(oplog.read_all().await?, oplog.version())
+}
+
+/// A moment by two clocks: the monotonic one stops while the machine
+/// sleeps, the wall clock may be set back; an age is the larger of the two.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    instant: std::time::Instant,
+    wall: std::time::SystemTime,
+}
+
+impl Written {
+    pub(crate) fn now() -> Self {
+        Self {
+            instant: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
+        }
+    }
+
+    pub(crate) fn age(&self) -> std::time::Duration {
+        let wall = self.wall.elapsed().unwrap_or_default();
+        self.instant.elapsed().max(wall)
+    }
 }
 
 /// Debug builds (tests): aborts the process at `point` if the environment

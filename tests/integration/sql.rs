@@ -739,6 +739,22 @@ async fn comparisons_with_finer_constants_are_exact() {
             assert_eq!(count(&ctx, &sql).await, want.min(3), "seed {seed}: {sql}");
         }
     }
+    // A cast the query writes itself means what it says: the text to
+    // whole seconds (4), then the comparison.
+    let explicit = "SELECT count(*) FROM exact.s0 \
+         WHERE ts >= CAST('2024-01-01T00:00:04.5' AS TIMESTAMP(0))";
+    assert_eq!(count(&ctx, explicit).await, 16);
+    // Long IN lists stay lists: 2,000 items, every tenth a whole second.
+    let items: Vec<String> = (0..2_000)
+        .map(|i| format!("'2024-01-01T00:00:{:02}.{}Z'", i / 100, i % 10))
+        .collect();
+    for (negated, want) in [("", 20), ("NOT ", 0)] {
+        let sql = format!(
+            "SELECT count(*) FROM exact.s0 WHERE ts {negated}IN ({})",
+            items.join(", ")
+        );
+        assert_eq!(count(&ctx, &sql).await, want, "{negated}IN");
+    }
     // A comparison inside a grouping set is left as it is (wrapping the
     // set in an alias would break it), and still plans.
     let grouped = rows(
