@@ -30,7 +30,7 @@ use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch, StringArray, new_null_array,
 };
-use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::compute::kernels::cast_utils::{Parser, string_to_datetime};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
     ArrowTimestampType, DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -551,16 +551,19 @@ fn fraction_digits(text: &str) -> usize {
 }
 
 /// The schema an input of `format` is read with: `schema`, but text where
-/// arrow's reader would convert with loss (see [`convert`]): times and
-/// dates, and for NDJSON integers; and text for a `Null` column of the series, whose
+/// arrow's reader would convert with loss (see [`convert`]): times, dates
+/// and decimals, and for NDJSON integers; and text for a `Null` column of the series, whose
 /// values must all be empty.
 fn wire_schema(schema: &SchemaRef, format: InputFormat) -> SchemaRef {
     let fields: Vec<Field> = (schema.fields().iter())
         .map(|f| {
             let text = match f.data_type() {
-                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
-                    true
-                }
+                DataType::Timestamp(..)
+                | DataType::Date32
+                | DataType::Date64
+                | DataType::Decimal128(..)
+                | DataType::Decimal256(..)
+                | DataType::Null => true,
                 t => format == InputFormat::Ndjson && t.is_integer(),
             };
             let data_type = if text {
@@ -618,33 +621,72 @@ fn convert(
                         at(row)
                     ),
                 },
-                _ => {
-                    // A JSON number written with a zero fraction (`3.0`)
-                    // is the integer. Invalid text becomes NULL here, and
-                    // an error below.
-                    let whole: StringArray = text
-                        .iter()
-                        .map(|v| {
-                            v.map(|v| match v.split_once('.') {
-                                Some((int, fraction))
-                                    if !int.is_empty() && fraction.bytes().all(|b| b == b'0') =>
-                                {
-                                    int
-                                }
-                                _ => v,
-                            })
-                        })
-                        .collect();
-                    let cast = cast_with_options(&whole, to, &CastOptions::default())?;
-                    match (0..text.len()).find(|&row| text.is_valid(row) && cast.is_null(row)) {
-                        None => Ok(cast),
-                        Some(row) => bail!("{}: not a whole number of type {to}", at(row)),
+                DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale) => {
+                    // arrow's parser drops digits past the scale.
+                    let scale = usize::try_from(*scale).unwrap_or(0);
+                    let cut = (0..text.len()).find(|&row| {
+                        text.is_valid(row)
+                            && text
+                                .value(row)
+                                .split_once('.')
+                                .is_some_and(|(_, fraction)| {
+                                    let digits = fraction.trim_end();
+                                    digits.bytes().all(|b| b.is_ascii_digit())
+                                        && digits.bytes().skip(scale).any(|b| b != b'0')
+                                })
+                    });
+                    if let Some(row) = cut {
+                        bail!("{}: more digits than the column's scale ({scale})", at(row));
                     }
+                    parsed(column, to, text, &at, "not a number of type")
+                }
+                _ => {
+                    // A JSON number written with a zero fraction or an
+                    // exponent (`3.0`, `1e3`) is the integer it is exactly.
+                    let whole: StringArray = text.iter().map(|v| v.map(whole_number)).collect();
+                    parsed(&whole, to, text, &at, "not a whole number of type")
                 }
             }
         })
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new(Arc::clone(target), columns).map_err(Into::into)
+}
+
+/// `input` (text) cast to `to`; text that does not convert is an error
+/// naming its place (`at`) and `what` it is not.
+fn parsed(
+    input: &dyn Array,
+    to: &DataType,
+    text: &StringArray,
+    at: &dyn Fn(usize) -> String,
+    what: &str,
+) -> Result<ArrayRef> {
+    // Invalid text becomes NULL here, and an error below.
+    let cast = cast_with_options(input, to, &CastOptions::default())?;
+    match (0..text.len()).find(|&row| text.is_valid(row) && cast.is_null(row)) {
+        None => Ok(cast),
+        Some(row) => bail!("{}: {what} {to}", at(row)),
+    }
+}
+
+/// The digits of the integer `text` writes with a zero fraction or an
+/// exponent (`3.0`, `1e3`), else `text`.
+fn whole_number(text: &str) -> std::borrow::Cow<'_, str> {
+    if let Some((int, fraction)) = text.split_once('.')
+        && !int.is_empty()
+        && fraction.bytes().all(|b| b == b'0')
+    {
+        return int.into();
+    }
+    if text.contains(['e', 'E'])
+        && let Ok(value) = text.parse::<f64>()
+        // Below 2^53, where every integer is a float exactly.
+        && value.fract() == 0.0
+        && value.abs() < 9_007_199_254_740_992.0
+    {
+        return format!("{}", value as i64).into();
+    }
+    text.into()
 }
 
 /// Times as text into `T`'s unit, exactly: text without an offset is UTC;
@@ -687,7 +729,11 @@ fn times<T: ArrowTimestampType>(
                 )
             })?;
             // arrow's parser skips digits past the ninth.
-            if fraction_digits(value) > 9 {
+            if value.get(29..).is_some_and(|rest| {
+                rest.bytes()
+                    .take(fraction_digits(value).saturating_sub(9))
+                    .any(|b| b != b'0')
+            }) {
                 bail!("{}: finer than nanoseconds; nothing is rounded", at(row));
             }
             let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(subsecond);
@@ -714,7 +760,15 @@ fn dates(text: &StringArray, to: &DataType, at: &dyn Fn(usize) -> String) -> Res
             if text.is_null(row) {
                 return Ok(None);
             }
-            let time = string_to_datetime(&chrono::Utc, text.value(row))
+            let value = text.value(row);
+            // A date alone, in the forms arrow reads (`2024-1-5`,
+            // `+10000-01-01`).
+            if value.len() <= 10 || value.starts_with(['+', '-']) {
+                return arrow::datatypes::Date32Type::parse(value)
+                    .map(|days| Some(i64::from(days)))
+                    .ok_or_else(|| anyhow!("{}: not a date (such as 2024-01-31)", at(row)));
+            }
+            let time = string_to_datetime(&chrono::Utc, value)
                 .map_err(|_| anyhow!("{}: not a date (such as 2024-01-31)", at(row)))?;
             let seconds = time.timestamp();
             if seconds.rem_euclid(86_400) != 0 || time.timestamp_subsec_nanos() != 0 {

@@ -582,6 +582,57 @@ fn values_arrow_would_convert_with_loss_are_kept_exactly_or_refused() {
         column(&at, "SELECT day FROM public.d ORDER BY ts"),
         ["2024-01-31", "2024-02-01"]
     );
+    // Digits past the ninth are not skipped; zeros there are exact.
+    let zeros = file(
+        &dir,
+        "zeros.csv",
+        "ts,count\n2024-01-01T00:00:09.5000000000Z,9\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &zeros]));
+    // JSON integers with an exponent are integers; dates in arrow's short
+    // forms are dates.
+    let exponent = file(
+        &dir,
+        "exp.ndjson",
+        "{\"ts\":\"2024-01-01T00:00:10Z\",\"count\":1e3}\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &exponent]));
+    assert_eq!(
+        column(&at, "SELECT count FROM public.s WHERE count > 100"),
+        ["1000"]
+    );
+    let short = file(&dir, "short.csv", "ts,day\n2024-01-03T00:00:00Z,2024-2-5\n");
+    ok(pond(&["--pond", &at, "append", "/d", &short]));
+    // A decimal column keeps its scale: a digit past it is refused.
+    let priced = dir.path().join("priced.parquet");
+    ok(pond(&[
+        "--pond",
+        &at,
+        "sql",
+        &format!(
+            "COPY (SELECT arrow_cast('2024-01-01T00:00:00Z', 'Timestamp(Microsecond, Some(\"UTC\"))') \
+             AS ts, arrow_cast(1.25, 'Decimal128(10, 2)') AS price) TO '{}' STORED AS PARQUET",
+            priced.display()
+        ),
+    ]));
+    ok(pond(&[
+        "--pond",
+        &at,
+        "append",
+        "/p",
+        priced.to_str().unwrap(),
+    ]));
+    let cut = file(&dir, "cut.csv", "ts,price\n2024-01-02T00:00:00Z,1.239\n");
+    fails(
+        pond(&["--pond", &at, "append", "/p", &cut]),
+        "cut.csv: line 2: column \"price\": \"1.239\": more digits than the column's scale (2)",
+    );
+    let even = file(&dir, "even.csv", "ts,price\n2024-01-02T00:00:00Z,1.230\n");
+    ok(pond(&["--pond", &at, "append", "/p", &even]));
+    assert_eq!(
+        column(&at, "SELECT price FROM public.p ORDER BY ts"),
+        ["1.25", "1.23"]
+    );
     // Digits past the ninth are not skipped.
     let tenth = file(
         &dir,
