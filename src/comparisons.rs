@@ -36,7 +36,14 @@ use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use crate::time::{scalar_timestamp, timestamp_scalar};
 
-/// The optimizer rule: see the [module documentation](self). It must come
+/// A logical optimizer rule that compares a time column with a finer
+/// constant exactly: DataFusion 55 casts the column to the constant's unit
+/// and its simplifier then truncates the constant to the column's unit
+/// (`ts >= '…:17.5'` on seconds became `ts >= …:17`). This rule writes the
+/// comparison in the column's unit with the constant rounded as the
+/// operator needs (`=` with a constant between two of the column's values
+/// holds for none), also for `BETWEEN`, `IN` lists and `IS [NOT] DISTINCT
+/// FROM`; a cast the query writes itself is left as written. It must come
 /// before DataFusion's `SimplifyExpressions`; [`crate::register`] puts it
 /// first.
 #[derive(Debug, Default)]
