@@ -15,8 +15,8 @@
 //! its column's unit, a JSON `2.5` into an integer column, a JSON number
 //! into a time column), the column is read as text and converted here,
 //! exactly or not at all: times by RFC 3339 (text without an offset is
-//! wall-clock time in the column's zone, as in SQL: UTC for pond's own
-//! columns), integers by their digits (`3.0` is 3, `2.5` an error).
+//! UTC, whatever zone the column displays in), integers by their digits
+//! (`3.0` is 3, `2.5` an error).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
@@ -26,7 +26,6 @@ use std::sync::Arc;
 use crate::series::schema::column_names;
 use crate::{Pond, SeriesInfo, format_micros, validate_series_path};
 use anyhow::{Context, Result, anyhow, bail};
-use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch, StringArray, new_null_array,
 };
@@ -702,24 +701,16 @@ fn times<T: ArrowTimestampType>(
         TimeUnit::Microsecond => 1_000,
         TimeUnit::Nanosecond => 1,
     };
-    // Text without an offset is wall-clock time in the column's zone, as
-    // DataFusion reads it in SQL (UTC for a column without one).
-    let zone_tz: Option<Tz> = match zone.as_deref() {
-        Some(z) => Some(z.parse().map_err(|e| anyhow!("zone {z:?}: {e}"))?),
-        None => None,
-    };
     let values = (0..text.len())
         .map(|row| {
             if text.is_null(row) {
                 return Ok(None);
             }
             let value = text.value(row);
-            let parsed = match &zone_tz {
-                Some(tz) => string_to_datetime(tz, value)
-                    .map(|t| (t.timestamp(), t.timestamp_subsec_nanos())),
-                None => string_to_datetime(&chrono::Utc, value)
-                    .map(|t| (t.timestamp(), t.timestamp_subsec_nanos())),
-            };
+            // Text without an offset is UTC (DESIGN.md), whatever zone the
+            // column displays in.
+            let parsed = string_to_datetime(&chrono::Utc, value)
+                .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()));
             let (seconds, subsecond) = parsed.map_err(|e| {
                 let reason = e.to_string();
                 let reason = reason.rsplit(": ").next().unwrap_or_default();
