@@ -325,23 +325,22 @@ pub fn register(ctx: &SessionContext, pond: Arc<Pond>) {
     let state = ctx.state_ref();
     let mut state = state.write();
     let exact = ExactTimeComparisons;
-    if !(state.optimizers().iter()).any(|r| r.name() == OptimizerRule::name(&exact)) {
-        let rules = exact_time_rules(&state);
-        *state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_optimizer_rules(rules)
-            .build();
-    }
     let rule = SeriesTimePruning::new();
-    if !state
-        .physical_optimizers()
-        .iter()
-        .any(|r| r.name() == PhysicalOptimizerRule::name(&rule))
-    {
-        // A session's physical rules are fixed once built; rebuild it with
-        // the rule appended, after DataFusion's filter pushdown.
-        *state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_physical_optimizer_rule(Arc::new(rule))
-            .build();
+    let has_exact = (state.optimizers().iter()).any(|r| r.name() == OptimizerRule::name(&exact));
+    let has_rule = (state.physical_optimizers().iter())
+        .any(|r| r.name() == PhysicalOptimizerRule::name(&rule));
+    if !has_exact || !has_rule {
+        // A session's rules are fixed once built; rebuild it once, with
+        // ExactTimeComparisons first among the logical rules and
+        // SeriesTimePruning appended, after DataFusion's filter pushdown.
+        let mut builder = SessionStateBuilder::new_from_existing(state.clone());
+        if !has_exact {
+            builder = builder.with_optimizer_rules(exact_time_rules(&state));
+        }
+        if !has_rule {
+            builder = builder.with_physical_optimizer_rule(Arc::new(rule));
+        }
+        *state = builder.build();
     }
     let options = state.config_mut().options_mut();
     if options.extensions.get::<PondSessionOptions>().is_none() {

@@ -21,7 +21,7 @@
 //! TIMESTAMP(0))`) is left as written. The column's own comparisons then
 //! also reach pond's pruning as exact time filters.
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DFSchemaRef, Result, ScalarValue};
 use datafusion::logical_expr::expr::InList;
@@ -34,7 +34,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use crate::time::{scalar_timestamp, timestamp_scalar};
+use crate::time::{is_utc, nanos_per, scalar_timestamp, timestamp_scalar};
 
 /// A logical optimizer rule that compares a time column with a finer
 /// constant exactly: DataFusion 55 casts the column to the constant's unit
@@ -180,23 +180,6 @@ impl Context<'_> {
         };
         let (value, unit) = scalar_timestamp(&self.constant(constant)?)?;
         (unit == *fine).then_some(value)
-    }
-}
-
-/// Whether `zone` is UTC by name or offset.
-fn is_utc(zone: &str) -> bool {
-    matches!(
-        zone.to_ascii_uppercase().as_str(),
-        "UTC" | "Z" | "+00:00" | "+00" | "+0000" | "ETC/UTC"
-    )
-}
-
-fn nanos_per(unit: TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
     }
 }
 

@@ -24,6 +24,8 @@ use datafusion::logical_expr::{
     Signature,
 };
 
+use crate::time::is_utc;
+
 /// DataFusion's `date_trunc`, with UTC timestamps truncated to the hour or
 /// the day as timestamps without a zone (see the module's documentation).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -44,25 +46,11 @@ impl UtcDateTrunc {
     }
 }
 
-/// Whether `tz` names UTC itself (not a zone that is at UTC only part of
-/// the year, such as Europe/London).
-fn is_utc(tz: &str) -> bool {
-    matches!(
-        tz,
-        "UTC" | "Etc/UTC" | "+00:00" | "+0000" | "+00" | "-00:00"
-    )
-}
-
 /// Whether every value lies where DataFusion truncates a UTC timestamp
 /// without error: in nanoseconds' range (it computes in them), a day
 /// clear of its ends. Elsewhere its answer (an error) is left to it.
 fn in_range(values: &ArrayRef, unit: TimeUnit) -> bool {
-    let per_unit: i64 = match unit {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
-    };
+    let per_unit = crate::time::nanos_per(unit);
     let limit = i64::MAX / per_unit - 86_400_000_000_000 / per_unit;
     let Some(as_i64) = with_type(values, DataType::Int64) else {
         return false;

@@ -1304,13 +1304,7 @@ fn rfc3339(expr: &Expr) -> Option<String> {
         return None;
     };
     let (raw, unit) = scalar_timestamp(value)?;
-    let per_nano: i64 = match unit {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
-    };
-    let nanos = raw.checked_mul(per_nano)?;
+    let nanos = raw.checked_mul(crate::time::nanos_per(unit))?;
     Some(
         chrono::DateTime::from_timestamp_nanos(nanos)
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),

@@ -222,6 +222,25 @@ pub fn format_micros(us: i64) -> String {
         .unwrap_or_else(|| format!("{us}µs"))
 }
 
+/// Nanoseconds per `unit`.
+pub(crate) fn nanos_per(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    }
+}
+
+/// Whether `zone` names UTC itself (not a zone that is at UTC only part of
+/// the year, such as Europe/London).
+pub(crate) fn is_utc(zone: &str) -> bool {
+    matches!(
+        zone,
+        "UTC" | "Etc/UTC" | "+00:00" | "+0000" | "+00" | "-00:00"
+    )
+}
+
 /// The wall-clock time `ago` before now; the earliest time chrono has if
 /// that is earlier.
 pub(crate) fn before_now(ago: std::time::Duration) -> chrono::DateTime<chrono::Utc> {

@@ -695,12 +695,7 @@ fn times<T: ArrowTimestampType>(
     zone: Option<Arc<str>>,
     at: &dyn Fn(usize) -> String,
 ) -> Result<ArrayRef> {
-    let nanos_per_unit: i128 = match T::UNIT {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
-    };
+    let nanos_per_unit = i128::from(crate::time::nanos_per(T::UNIT));
     let values = (0..text.len())
         .map(|row| {
             if text.is_null(row) {
