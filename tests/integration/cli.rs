@@ -56,6 +56,15 @@ fn file(dir: &TempDir, name: &str, content: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Writes the rows of `select` to `name` in `dir` as Parquet, with `pond
+/// sql`'s `COPY`; returns its path.
+fn parquet(dir: &TempDir, at: &str, name: &str, select: &str) -> String {
+    let path = dir.path().join(name).to_str().unwrap().to_string();
+    let copy = format!("COPY ({select}) TO '{path}' STORED AS PARQUET");
+    ok(pond(&["--pond", at, "sql", &copy]));
+    path
+}
+
 /// Asserts success and returns stdout.
 fn ok(out: Output) -> String {
     assert!(
@@ -376,24 +385,14 @@ fn parquet_input_and_lossless_conversion() {
     let ints = file(&dir, "i.csv", "ts,v\n2024-01-01T01:00:00Z,2\n");
     ok(pond(&["--pond", &at, "append", "/s", &ints]));
     // A Parquet file written by DataFusion, with a new nullable column.
-    let parquet = dir.path().join("more.parquet");
-    ok(pond(&[
-        "--pond",
+    let more = parquet(
+        &dir,
         &at,
-        "sql",
-        &format!(
-            "COPY (SELECT CAST('2024-01-01T02:00:00Z' AS TIMESTAMP) AS ts, \
-             CAST(7 AS BIGINT) AS v, 'x' AS note) TO '{}' STORED AS PARQUET",
-            parquet.display()
-        ),
-    ]));
-    ok(pond(&[
-        "--pond",
-        &at,
-        "append",
-        "/s",
-        parquet.to_str().unwrap(),
-    ]));
+        "more.parquet",
+        "SELECT CAST('2024-01-01T02:00:00Z' AS TIMESTAMP) AS ts, \
+         CAST(7 AS BIGINT) AS v, 'x' AS note",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &more]));
     let out = ok(pond(&[
         "--pond",
         &at,
@@ -510,25 +509,14 @@ fn values_arrow_would_convert_with_loss_are_kept_exactly_or_refused() {
     // Text without an offset is UTC (DESIGN.md), whatever zone the series'
     // column displays in: arrow's reader took it in that zone, and failed
     // on a time the zone skips.
-    let zoned = dir.path().join("zoned.parquet");
-    ok(pond(&[
-        "--pond",
+    let zoned = parquet(
+        &dir,
         &at,
-        "sql",
-        &format!(
-            "COPY (SELECT arrow_cast('2024-06-01T00:00:00Z', \
-             'Timestamp(Microsecond, Some(\"Europe/Berlin\"))') AS ts, 1.0 AS v) \
-             TO '{}' STORED AS PARQUET",
-            zoned.display()
-        ),
-    ]));
-    ok(pond(&[
-        "--pond",
-        &at,
-        "append",
-        "/z",
-        zoned.to_str().unwrap(),
-    ]));
+        "zoned.parquet",
+        "SELECT arrow_cast('2024-06-01T00:00:00Z', \
+         'Timestamp(Microsecond, Some(\"Europe/Berlin\"))') AS ts, 1.0 AS v",
+    );
+    ok(pond(&["--pond", &at, "append", "/z", &zoned]));
     let naive = file(
         &dir,
         "naive.csv",
@@ -597,24 +585,14 @@ fn values_arrow_would_convert_with_loss_are_kept_exactly_or_refused() {
     let short = file(&dir, "short.csv", "ts,day\n2024-01-03T00:00:00Z,2024-2-5\n");
     ok(pond(&["--pond", &at, "append", "/d", &short]));
     // A decimal column keeps its scale: a digit past it is refused.
-    let priced = dir.path().join("priced.parquet");
-    ok(pond(&[
-        "--pond",
+    let priced = parquet(
+        &dir,
         &at,
-        "sql",
-        &format!(
-            "COPY (SELECT arrow_cast('2024-01-01T00:00:00Z', 'Timestamp(Microsecond, Some(\"UTC\"))') \
-             AS ts, arrow_cast(1.25, 'Decimal128(10, 2)') AS price) TO '{}' STORED AS PARQUET",
-            priced.display()
-        ),
-    ]));
-    ok(pond(&[
-        "--pond",
-        &at,
-        "append",
-        "/p",
-        priced.to_str().unwrap(),
-    ]));
+        "priced.parquet",
+        "SELECT arrow_cast('2024-01-01T00:00:00Z', 'Timestamp(Microsecond, Some(\"UTC\"))') \
+         AS ts, arrow_cast(1.25, 'Decimal128(10, 2)') AS price",
+    );
+    ok(pond(&["--pond", &at, "append", "/p", &priced]));
     let cut = file(&dir, "cut.csv", "ts,price\n2024-01-02T00:00:00Z,1.239\n");
     fails(
         pond(&["--pond", &at, "append", "/p", &cut]),
@@ -644,21 +622,12 @@ fn bad_input_is_refused_and_leaves_the_pond_unchanged() {
     let good = file(&dir, "good.csv", "ts,v,label\n2024-01-01T00:00:00Z,1.5,a\n");
     ok(pond(&["--pond", &at, "append", "/s", &good]));
     // A Parquet file whose v is text, written with DataFusion's COPY.
-    let text_values = dir
-        .path()
-        .join("text.parquet")
-        .to_str()
-        .unwrap()
-        .to_string();
-    ok(pond(&[
-        "--pond",
+    let text_values = parquet(
+        &dir,
         &at,
-        "sql",
-        &format!(
-            "COPY (SELECT CAST('2024-01-01T01:00:00Z' AS TIMESTAMP) AS ts, 'x' AS v) \
-             TO '{text_values}' STORED AS PARQUET"
-        ),
-    ]));
+        "text.parquet",
+        "SELECT CAST('2024-01-01T01:00:00Z' AS TIMESTAMP) AS ts, 'x' AS v",
+    );
     let before = tree(Path::new(&at));
     let cases: Vec<(Vec<String>, &str)> = vec![
         (

@@ -25,10 +25,7 @@ fn nanos_per(unit: TimeUnit) -> i128 {
 
 #[tokio::test]
 async fn pruned_reads_equal_brute_force() {
-    let seed: u64 = std::env::var("POND_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
+    let seed: u64 = env("POND_TEST_SEED").unwrap_or(0x5eed);
     let mut rng = StdRng::seed_from_u64(seed);
     // Several row groups per file, so row-group pruning runs too.
     let options = manual().with_row_group_rows(7);

@@ -344,10 +344,7 @@ async fn create_table_and_insert_write_series() {
 #[tokio::test]
 async fn random_series_and_predicates_agree_with_a_memtable() {
     use arrow::datatypes::TimeUnit;
-    let seed: u64 = std::env::var("POND_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let seed: u64 = env("POND_TEST_SEED").unwrap_or(7);
     let mut rng = StdRng::seed_from_u64(seed);
     let (_dir, pond) = temp_pond().await;
     let pond = Arc::new(pond);
@@ -629,10 +626,7 @@ async fn time_travel_by_time_reads_each_series_as_its_commits_left_it() {
 #[tokio::test]
 async fn comparisons_with_finer_constants_are_exact() {
     use arrow::datatypes::TimeUnit;
-    let seed: u64 = std::env::var("POND_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(11);
+    let seed: u64 = env("POND_TEST_SEED").unwrap_or(11);
     let mut rng = StdRng::seed_from_u64(seed);
     let (_dir, pond) = temp_pond().await;
     let pond = Arc::new(pond);
