@@ -22,7 +22,7 @@
 //! also reach pond's pruning as exact time filters.
 
 use arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DFSchemaRef, Result, ScalarValue};
 use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -88,8 +88,22 @@ impl OptimizerRule for ExactTimeComparisons {
 /// expressions holds an expression `wanted` picks.
 fn node_schema(plan: &LogicalPlan, wanted: fn(&Expr) -> bool) -> Option<DFSchemaRef> {
     let inputs = plan.inputs();
-    let found = (plan.expressions().iter()).any(|e| e.exists(|e| Ok(wanted(e))).unwrap_or(false));
-    (!inputs.is_empty() && found).then(|| DFSchemaRef::new(merge_schema(&inputs)))
+    if inputs.is_empty() {
+        return None;
+    }
+    // Visited in place: `LogicalPlan::expressions` would clone them all,
+    // for every node in every pass of every query.
+    let mut found = false;
+    plan.apply_expressions(|e| {
+        found = e.exists(|e| Ok(wanted(e)))?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })
+    .ok()?;
+    found.then(|| DFSchemaRef::new(merge_schema(&inputs)))
 }
 
 /// `plan`'s own expressions rewritten bottom-up by `rewrite`. A
