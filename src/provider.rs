@@ -98,6 +98,10 @@ pub struct SeriesTable {
     /// Only versions committed at or before this time (µs UTC, time travel
     /// by time; see [`crate::index::SeriesState::version_at`]).
     as_of_time: Option<i64>,
+    /// The newest version of the series when a plan made in another
+    /// process saw it (see [`Self::pinned_at`]): later ones are not read,
+    /// whatever else the table reads as of.
+    planned_version: Option<i64>,
     /// The series' state a scan planned on: the pushdowns and dynamic
     /// filters that prune its versions later (at optimization, when
     /// execution starts) choose among these, never among versions a
@@ -160,6 +164,7 @@ impl SeriesTable {
             window: None,
             max_version: None,
             as_of_time: None,
+            planned_version: None,
             pinned: None,
             resolved: None,
         })
@@ -226,17 +231,15 @@ impl SeriesTable {
 
     /// The table pinned to the series as a plan made in another process
     /// saw it, when `last_version` was its newest version: scans read that
-    /// state without refreshing. If the series changed since, it is read as
-    /// of that version (unless the table reads as of a version or time of
-    /// its own already).
+    /// state without refreshing. If the series changed since, versions
+    /// after `last_version` are left out, and a version or time the read is
+    /// as of (the table's or the session's `pond.as_of`) is read as of
+    /// that, within them.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn pinned_at(mut self, last_version: i64) -> Result<Self> {
         let state = self.pond.state(&self.path)?;
-        if state.last_version() != last_version
-            && self.max_version.is_none()
-            && self.as_of_time.is_none()
-        {
-            self.max_version = Some(last_version);
+        if state.last_version() != last_version {
+            self.planned_version = Some(last_version);
         }
         self.pinned = Some(Pinned(state));
         Ok(self)
@@ -626,6 +629,9 @@ impl SeriesTable {
                 None => session_as_of(state)?,
             };
             table.max_version = time.map(|t| pinned.version_at(t));
+        }
+        if let Some(planned) = table.planned_version {
+            table.max_version = Some(table.max_version.map_or(planned, |v| v.min(planned)));
         }
         table.pinned = Some(Pinned(pinned));
         Ok(table)

@@ -190,6 +190,15 @@ fn encode(codec: &PondCodec, table: SeriesTable) -> Vec<u8> {
 
 /// Decodes what [`encode`] wrote, as a scheduler does, and counts its rows.
 async fn decode_and_count(codec: &PondCodec, bytes: &[u8], planned: &SeriesTable) -> i64 {
+    decode_and_count_in(&SessionContext::new(), codec, bytes, planned).await
+}
+
+async fn decode_and_count_in(
+    ctx: &SessionContext,
+    codec: &PondCodec,
+    bytes: &[u8],
+    planned: &SeriesTable,
+) -> i64 {
     let table = codec
         .try_decode_table_provider(
             bytes,
@@ -198,7 +207,6 @@ async fn decode_and_count(codec: &PondCodec, bytes: &[u8], planned: &SeriesTable
             &TaskContext::default(),
         )
         .unwrap();
-    let ctx = SessionContext::new();
     ctx.read_table(table).unwrap().count().await.unwrap() as i64
 }
 
@@ -210,6 +218,10 @@ async fn a_scheduler_reads_the_series_as_the_client_planned_it() {
         .unwrap();
     // A scheduler's handle, opened before the client's planned.
     let stale = Arc::new(Pond::open(location(&dir)).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let after_first = pond::format_micros(now.unwrap().as_micros() as i64);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     pond.append_series_data("/plant/boiler", &hour_of_readings(1, 60), "ts")
         .await
         .unwrap();
@@ -236,6 +248,17 @@ async fn a_scheduler_reads_the_series_as_the_client_planned_it() {
         PondCodec::new(),
     ] {
         assert_eq!(decode_and_count(&scheduler, &bytes, &planned).await, 120);
+    }
+    // The session's `pond.as_of` still holds, on a scheduler that has seen
+    // the later append or not.
+    let session = SessionContext::new();
+    pond::register(&session, Arc::clone(&fresh));
+    let set = format!("SET pond.as_of = '{after_first}'");
+    session.sql(&set).await.unwrap().collect().await.unwrap();
+    for scheduler in [&fresh, &stale] {
+        let scheduler = PondCodec::new().with_pond(Arc::clone(scheduler));
+        let count = decode_and_count_in(&session, &scheduler, &bytes, &planned).await;
+        assert_eq!(count, 60);
     }
     // A table read as of a version keeps it.
     let bytes = encode(&PondCodec::new(), planned.clone().with_max_version(1));
