@@ -279,9 +279,19 @@ impl MergedScan<'_> {
                 .flat_map(|g| g.iter().cloned())
                 .map(|f| FileGroup::new(vec![f]))
                 .collect();
+            // The files' order is in the table's columns, not the scan's
+            // projected ones.
+            let file_order = LexOrdering::new([PhysicalSortExpr::new(
+                col(
+                    self.timestamp_column,
+                    config.file_source().table_schema().table_schema(),
+                )?,
+                ascending(),
+            )])
+            .expect("one");
             let config = FileScanConfigBuilder::from(config)
                 .with_file_groups(files)
-                .with_output_ordering(vec![by_time.clone()])
+                .with_output_ordering(vec![file_order])
                 .build();
             Arc::new(SortPreservingMergeExec::new(
                 by_time,

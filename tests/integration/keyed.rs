@@ -129,6 +129,13 @@ async fn the_newest_append_wins_and_overlapping_versions_alone_are_merged() {
     );
     // The version that overlaps nothing is read as it is.
     assert!(text.contains("versions=1/3"), "{text}");
+    // The merged versions are in time order, whichever columns are read:
+    // they are merged, not sorted.
+    for query in ["SELECT * FROM fleet.cpu", "SELECT v FROM fleet.cpu"] {
+        let plan = explain(&ctx, &format!("EXPLAIN {query}")).await;
+        assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
+        assert!(!plan.contains("SortExec"), "{plan}");
+    }
     // The merged runs' requests count on the scan, even when every version
     // it keeps is merged.
     let analyzed = explain(
