@@ -699,12 +699,26 @@ pub(crate) fn chunks(files: Vec<PartitionedFile>, n: usize) -> Vec<Vec<Partition
 
 /// `config` reading `groups`, with each group's statistics (summed from its
 /// files') and the whole scan's, so that join planning and `count(*)` see
-/// the oplog's row counts.
+/// the oplog's row counts. A byte range of a file carries the whole file's
+/// statistics; they only bound the range's rows, so they count as inexact.
 fn data_source(
     config: FileScanConfig,
     groups: Vec<Vec<PartitionedFile>>,
 ) -> DfResult<Arc<DataSourceExec>> {
     let schema = Arc::clone(config.file_source().table_schema().table_schema());
+    let groups = groups.into_iter().map(|group| {
+        group
+            .into_iter()
+            .map(|mut file| {
+                if file.range.is_some()
+                    && let Some(statistics) = &file.statistics
+                {
+                    file.statistics = Some(Arc::new(statistics.as_ref().clone().to_inexact()));
+                }
+                file
+            })
+            .collect::<Vec<_>>()
+    });
     // Empty groups (left by pruning) would make every sum unknown.
     let (full, empty): (Vec<_>, Vec<_>) = groups
         .into_iter()
@@ -797,6 +811,14 @@ impl ExecutionPlan for SeriesScanExec {
     /// `with_visible_input`).
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         self.visible.iter().collect()
+    }
+
+    /// Nothing may come between this scan and its visible Parquet scan
+    /// ([`Self::with_new_children`] refuses it): no repartition. (It does
+    /// not claim to keep its input's order either, or sort pushdown would
+    /// put a sort between them.)
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false; self.children().len()]
     }
 
     fn with_new_children(
@@ -984,5 +1006,43 @@ mod tests {
             .update(Arc::new(BinaryExpr::new(ts, Operator::Gt, five)))
             .unwrap();
         assert!(!holds_nothing_yet(&pushed));
+    }
+
+    /// A file split into byte ranges counts its rows once, as a bound.
+    #[test]
+    fn byte_ranges_of_a_file_do_not_add_up_its_rows() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::physical_plan::ParquetSource;
+        use datafusion::execution::object_store::ObjectStoreUrl;
+
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let mut statistics = Statistics::new_unknown(&schema);
+        statistics.num_rows = Precision::Exact(1_000);
+        let statistics = Arc::new(statistics);
+        let file = |range: Option<(i64, i64)>| {
+            let mut file = PartitionedFile::new("data/a.parquet", 4_000);
+            if let Some((start, end)) = range {
+                file = file.with_range(start, end);
+            }
+            file.with_statistics(Arc::clone(&statistics))
+        };
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            Arc::new(ParquetSource::new(Arc::clone(&schema))),
+        )
+        .build();
+        let rows = |groups: Vec<Vec<PartitionedFile>>| {
+            let scan = data_source(config.clone(), groups).unwrap();
+            scan.data_source()
+                .partition_statistics(None)
+                .unwrap()
+                .num_rows
+        };
+        assert_eq!(rows(vec![vec![file(None)]]), Precision::Exact(1_000));
+        let halves = vec![
+            vec![file(Some((0, 2_000)))],
+            vec![file(Some((2_000, 4_000)))],
+        ];
+        assert!(!rows(halves).is_exact().unwrap_or(false));
     }
 }
