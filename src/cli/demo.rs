@@ -31,7 +31,7 @@ pub(crate) async fn run(dir: &str, hours: i64) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "pond at {}\n", pond.location())?;
-    super::inspect::ls(&pond, "", super::OutputFormat::Table, &mut out)?;
+    super::inspect::ls(&pond, None, super::OutputFormat::Table, &mut out)?;
     showcase(pond, &mut out).await
 }
 
@@ -119,7 +119,7 @@ async fn showcase(pond: Pond, out: &mut impl Write) -> Result<()> {
         format_micros(from + 2 * HOUR),
         format_micros(from + 3 * HOUR),
     );
-    let ctx = super::sql::session(pond);
+    let ctx = super::sql::session(Arc::new(pond));
     let queries = [
         (
             "Two hours of one series: the oplog keeps the versions that overlap them.",

@@ -145,6 +145,22 @@ fn pond_sql_on_a_cluster_of_the_real_binaries_answers_as_locally() {
     fill(location, 24, &[]);
     let cluster = cluster(&[]);
     same_answers(location, &cluster, &[]);
+
+    // Writes in a session on the cluster run in the client: Ballista would
+    // send them to the scheduler, which cannot run an INSERT.
+    let on_cluster = |sql: &str| {
+        let args = ["--pond", location, "sql", sql, "--format", "csv"];
+        stdout(&pond(
+            &[&args[..], &["--cluster", &cluster.url()]].concat(),
+            &[],
+        ))
+    };
+    let count = "SELECT count(*) AS n FROM plant.boiler";
+    assert_eq!(on_cluster(count), "n\n1440\n");
+    on_cluster("INSERT INTO plant.boiler VALUES ('2026-01-02T00:00:00Z', 1.5)");
+    assert_eq!(on_cluster(count), "n\n1441\n");
+    let script = format!("DELETE FROM plant.boiler WHERE ts >= '2026-01-01T23:00:00Z'; {count}");
+    assert!(on_cluster(&script).ends_with("n\n1380\n"));
 }
 
 #[test]
