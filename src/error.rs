@@ -56,6 +56,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A setting of a series (its sort key, its codec) cannot be declared
+    /// as asked.
+    #[error("cannot configure {path}: {reason}")]
+    InvalidSetting {
+        /// The series path.
+        path: String,
+        /// What is wrong with the setting.
+        reason: String,
+    },
+
     /// The input's schema does not agree with the series' schema.
     #[error("schema mismatch for {path}: {reason}")]
     SchemaMismatch {
@@ -227,6 +237,13 @@ impl Error {
 
     pub(crate) fn invalid_data(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidData {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid_setting(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidSetting {
             path: path.into(),
             reason: reason.into(),
         }

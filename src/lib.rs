@@ -91,7 +91,7 @@ pub use index::FileInfo;
 pub use lww::LastWriterWinsExec;
 pub use oplog::{EntryType, OplogEntry};
 pub use optimizer::SeriesTimePruning;
-pub use path::{SeriesPattern, schema_and_table, validate_series_path};
+pub use path::{SeriesPattern, schema_and_table, sql_table_name, validate_series_path};
 pub use pond::{
     AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET,
     DeleteOutcome, Pond, PondOptions, SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,

@@ -36,6 +36,12 @@ pub fn validate_series_path(path: &str) -> Result<&str> {
             )));
         }
     }
+    if rest.split('/').count() == 2 && rest.starts_with("public/") {
+        return Err(invalid(
+            "a series directly under /public would be the SQL table of the root series \
+             of its name (schema public holds the series at the root)",
+        ));
+    }
     Ok(path)
 }
 
@@ -46,6 +52,32 @@ pub fn schema_and_table(path: &str) -> (&str, &str) {
     match rest.rsplit_once('/') {
         Some((schema, table)) => (schema, table),
         None => ("public", rest),
+    }
+}
+
+/// How SQL names the table of a valid series path: `"a/b".c`, with the
+/// table quoted too where SQL would otherwise fold it to lower case, read
+/// it as a keyword or as more than one token (`"a/b"."Boiler-1"`).
+pub fn sql_table_name(path: &str) -> String {
+    let (schema, table) = schema_and_table(path);
+    format!("\"{schema}\".{}", sql_identifier(table))
+}
+
+/// `name` as a SQL identifier: as it is if SQL reads it back unchanged,
+/// else quoted (series paths hold no `"`).
+fn sql_identifier(name: &str) -> String {
+    use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && ALL_KEYWORDS
+            .binary_search(&name.to_ascii_uppercase().as_str())
+            .is_err();
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{name}\"")
     }
 }
 
@@ -242,6 +274,9 @@ mod tests {
             "/sensors/site1/temperature",
             "/a.b/c-d/e_f",
             "/.hidden",
+            "/public",
+            "/public/a/b",
+            "/Public/c",
         ] {
             assert_eq!(validate_series_path(p).unwrap(), p);
         }
@@ -250,8 +285,19 @@ mod tests {
     #[test]
     fn rejects_bad_paths() {
         for p in [
-            "", "/", "a/b", "/a//b", "/a/", "/a/./b", "/a/../b", "/..", "/a b", "/a/b*", "/ü",
+            "",
+            "/",
+            "a/b",
+            "/a//b",
+            "/a/",
+            "/a/./b",
+            "/a/../b",
+            "/..",
+            "/a b",
+            "/a/b*",
+            "/ü",
             "/a\\b",
+            "/public/c",
         ] {
             let err = validate_series_path(p).unwrap_err();
             assert!(matches!(err, Error::InvalidPath { .. }), "{p:?}: {err}");
@@ -262,5 +308,17 @@ mod tests {
     fn maps_paths_to_schema_and_table() {
         assert_eq!(schema_and_table("/c"), ("public", "c"));
         assert_eq!(schema_and_table("/a/b/c"), ("a/b", "c"));
+        assert_eq!(sql_table_name("/c"), "\"public\".c");
+        assert_eq!(sql_table_name("/a/b/temp_1"), "\"a/b\".temp_1");
+        for (path, name) in [
+            ("/a/Boiler", "\"a\".\"Boiler\""),
+            ("/a/boiler-1", "\"a\".\"boiler-1\""),
+            ("/a/temp.c", "\"a\".\"temp.c\""),
+            ("/a/1wire", "\"a\".\"1wire\""),
+            ("/a/select", "\"a\".\"select\""),
+            ("/a/time", "\"a\".\"time\""),
+        ] {
+            assert_eq!(sql_table_name(path), name);
+        }
     }
 }

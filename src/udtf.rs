@@ -244,10 +244,7 @@ fn series_list_schema() -> SchemaRef {
 pub(crate) fn series_list_batch(series: &[SeriesInfo]) -> DfResult<RecordBatch> {
     let tables: Vec<String> = series
         .iter()
-        .map(|s| {
-            let (schema, table) = crate::schema_and_table(&s.path);
-            format!("\"{schema}\".{table}")
-        })
+        .map(|s| crate::sql_table_name(&s.path))
         .collect();
     let times = |f: fn(&SeriesInfo) -> Option<i64>| -> ArrayRef {
         Arc::new(TimestampMicrosecondArray::from_iter(series.iter().map(f)).with_timezone("UTC"))

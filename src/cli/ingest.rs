@@ -39,7 +39,7 @@ use arrow::util::display::FormatOptions;
 use clap::ValueEnum;
 use datafusion::error::DataFusionError;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
@@ -234,7 +234,9 @@ fn progress_bar(inputs: &[String]) -> ProgressBar {
         .iter()
         .map(|i| (i != "-").then(|| std::fs::metadata(i).ok().map(|m| m.len()))?)
         .sum();
-    match sizes {
+    // Cleared however the append ends: an error's line is then not
+    // printed under a bar left on the screen.
+    let bar = match sizes {
         Some(total) => ProgressBar::new(total).with_style(
             ProgressStyle::with_template(
                 "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}, {eta} left",
@@ -245,7 +247,8 @@ fn progress_bar(inputs: &[String]) -> ProgressBar {
             ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
                 .expect("a valid template"),
         ),
-    }
+    };
+    bar.with_finish(ProgressFinish::AndClear)
 }
 
 fn open(name: &str, format: Option<InputFormat>, progress: &ProgressBar) -> Result<Input> {

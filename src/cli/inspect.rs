@@ -19,16 +19,37 @@ fn strings<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
 
+/// The series `pond ls` lists: those under `filter`, a path whose whole
+/// segments must begin theirs (`/sites/site1` is not `/sites/site10`), or
+/// a pattern as `series_list` takes one (`/fleet/*/cpu`); all without one.
 pub(crate) fn ls(
     pond: &Pond,
-    prefix: &str,
+    filter: Option<&str>,
     format: OutputFormat,
     out: &mut impl Write,
 ) -> Result<()> {
+    let keep: Box<dyn Fn(&str) -> bool> = match filter {
+        None => Box::new(|_| true),
+        Some(f) if f.contains(['*', '{', '}']) => {
+            let pattern = crate::SeriesPattern::parse(f)?;
+            Box::new(move |path| pattern.matches(path))
+        }
+        Some(f) => {
+            anyhow::ensure!(
+                f.starts_with('/'),
+                "a prefix is a series path, like /{f}: it starts with '/'"
+            );
+            let prefix = f.trim_end_matches('/').to_string();
+            Box::new(move |path| {
+                path.strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        }
+    };
     let series: Vec<SeriesInfo> = pond
         .list_series()
         .into_iter()
-        .filter(|s| s.path.starts_with(prefix))
+        .filter(|s| keep(&s.path))
         .collect();
     print(out, &crate::udtf::series_list_batch(&series)?, format)
 }
@@ -77,10 +98,13 @@ pub(crate) fn describe(
     };
     match format {
         OutputFormat::Table => {
-            let (schema, table) = crate::schema_and_table(&info.path);
             let time = |t: Option<i64>| t.map_or_else(|| "-".to_string(), crate::format_micros);
             writeln!(out, "series:           {}", info.path)?;
-            writeln!(out, "table:            \"{schema}\".{table}")?;
+            writeln!(
+                out,
+                "table:            {}",
+                crate::sql_table_name(&info.path)
+            )?;
             writeln!(out, "timestamp column: {}", info.timestamp_column)?;
             writeln!(out, "key:              {key}")?;
             writeln!(
@@ -97,10 +121,9 @@ pub(crate) fn describe(
             print(out, &columns, format)
         }
         OutputFormat::Json => {
-            let (schema, table) = crate::schema_and_table(&info.path);
             let object = serde_json::json!({
                 "series": info.path,
-                "table": format!("\"{schema}\".{table}"),
+                "table": crate::sql_table_name(&info.path),
                 "timestamp_column": info.timestamp_column,
                 "key": info.key,
                 "versions": info.versions,

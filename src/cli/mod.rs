@@ -84,27 +84,31 @@ enum Command {
         key: Option<Vec<String>>,
     },
     /// Run SQL against the pond: one statement or many, from the command
-    /// line or a file; with neither, the interactive datafusion-cli REPL.
+    /// line, a file or stdin; with none of them (stdin a terminal), the
+    /// interactive datafusion-cli REPL.
     ///
     /// Every series is a table: /a/b/c is "a/b".c, and a series at the root
-    /// is in schema public. series_range(path, start, end) and
-    /// series_versions(path) are table functions.
+    /// is in schema public. series_range(path, start, end),
+    /// series_versions(path), series_list([pattern]) and
+    /// series_union(pattern) are table functions.
     #[command(after_help = "Examples:\n  \
         pond sql 'SELECT count(*) FROM \"sites/site1\".temperature'\n  \
         pond sql \"SELECT * FROM series_range('/sites/site1/temperature', now() - INTERVAL '1 day', NULL)\" --format csv\n  \
         pond sql -f report.sql --format json\n  \
+        echo 'SELECT 1; SELECT 2' | pond sql --format csv\n  \
         pond sql                                  # the REPL")]
     Sql {
         /// SQL to run; `;` separates statements.
         #[arg(conflicts_with = "file")]
         sql: Option<String>,
-        /// A file of SQL statements to run.
+        /// A file of SQL statements to run; `-` is stdin.
         #[arg(short, long)]
         file: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum)]
         format: Option<OutputFormat>,
-        /// Print at most this many rows of each result.
+        /// Print at most this many rows of each result, in the table format
+        /// (default: all; 40 in the REPL). For csv and json, write LIMIT.
         #[arg(long)]
         maxrows: Option<usize>,
         /// Read every series as it was at this time (RFC 3339; no zone
@@ -117,10 +121,15 @@ enum Command {
         #[arg(long, value_name = "URL")]
         cluster: Option<String>,
     },
-    /// List the series: path, SQL table, versions, rows, time range, bytes.
-    #[command(after_help = "Examples:\n  pond ls\n  pond ls /sites/site1 --format csv")]
+    /// List the series: path, SQL table, versions, rows, time range, bytes,
+    /// key, sort key and codec.
+    #[command(
+        after_help = "Examples:\n  pond ls\n  pond ls /sites/site1 --format csv\n  pond ls '/fleet/*/cpu'"
+    )]
     Ls {
-        /// Only series whose path starts with this.
+        /// Only the series under this path (whole segments: /sites/site1
+        /// is not /sites/site10), or matching this pattern (`*` within a
+        /// segment, `**` across them, `{a,b}`), as series_list takes one.
         prefix: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
@@ -171,7 +180,9 @@ enum Command {
         /// Declare the order the series' compacted files are written in,
         /// comma-separated (the time column is added last), and compact by
         /// it: clustering by the columns queries filter on lets them skip
-        /// row groups and pages. `ts` alone returns to time order.
+        /// row groups and pages. The time column alone returns to time
+        /// order. The declaration is committed first and stays if the
+        /// compaction then fails.
         #[arg(long, value_delimiter = ',', requires = "series")]
         sort_key: Option<Vec<String>>,
         /// With --sort-key: cluster by it within time buckets of this
@@ -265,11 +276,26 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`pond ls | head -1`): as
+        // for a command killed by SIGPIPE, there is nothing to report.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` is a write to a closed pipe: an `io::Error` of that
+/// kind somewhere in its chain, or one that Arrow's CSV writer turned into
+/// text.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.to_string().contains("Broken pipe (os error 32)")
+    })
 }
 
 /// Why [`execute`] failed: what `main` would print and exit with.
@@ -314,7 +340,16 @@ async fn run(args: Args) -> Result<()> {
         options = options.with_storage_option(key, value);
     }
     let location = args.pond.as_str();
-    let open = || Pond::open_with_options(location, options.clone());
+    let open = || async {
+        Pond::open_with_options(location, options.clone())
+            .await
+            .map_err(|e| match e {
+                crate::Error::NotAPond { .. } => anyhow::anyhow!(
+                    "{e} (create one with `pond init`, or name another with --pond or $POND)"
+                ),
+                e => e.into(),
+            })
+    };
     match args.command {
         Command::Init => {
             Pond::create_with_options(location, options.clone()).await?;
@@ -360,7 +395,7 @@ async fn run(args: Args) -> Result<()> {
         }
         Command::Ls { prefix, format } => {
             let pond = open().await?;
-            inspect::ls(&pond, prefix.as_deref().unwrap_or(""), format, &mut out)
+            inspect::ls(&pond, prefix.as_deref(), format, &mut out)
         }
         Command::Describe { series, format } => {
             let pond = open().await?;

@@ -33,8 +33,25 @@ impl OutputFormat {
     }
 }
 
-/// Prints `batch` to `out` in `format`.
+/// Prints `batch` to `out` in `format`. With no rows, CSV is its header
+/// and JSON an empty array, so that scripts read an empty result as one
+/// (DataFusion CLI prints nothing for them).
 pub(crate) fn print(out: &mut impl Write, batch: &RecordBatch, format: OutputFormat) -> Result<()> {
+    if batch.num_rows() == 0 {
+        match format {
+            OutputFormat::Csv => {
+                let names: Vec<&str> = batch
+                    .schema_ref()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                writeln!(out, "{}", names.join(","))?;
+            }
+            OutputFormat::Json => writeln!(out, "[]")?,
+            OutputFormat::Table | OutputFormat::Ndjson => {}
+        }
+    }
     format.print_format().print_batches(
         out,
         batch.schema(),

@@ -494,7 +494,7 @@ impl Pond {
     ) -> Result<()> {
         validate_series_path(path)?;
         if let Some(bucket) = bucket_micros.filter(|b| *b < 0) {
-            return Err(Error::invalid_data(
+            return Err(Error::invalid_setting(
                 path,
                 format!("a sort key's time bucket cannot be negative ({bucket} µs)"),
             ));
@@ -962,19 +962,28 @@ fn sort_key(state: &SeriesState, columns: &[&str]) -> Result<Vec<String>> {
     let mut key: Vec<String> = Vec::new();
     for (i, &column) in columns.iter().enumerate() {
         let field = state.schema.field_with_name(column).map_err(|_| {
-            Error::invalid_data(
+            let names: Vec<&str> = state
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            Error::invalid_setting(
                 &state.path,
-                format!("the sort key names no column {column:?}"),
+                format!(
+                    "the sort key names no column {column:?} (the columns: {})",
+                    names.join(", ")
+                ),
             )
         })?;
         if column == ts && i + 1 != columns.len() {
-            return Err(Error::invalid_data(
+            return Err(Error::invalid_setting(
                 &state.path,
                 format!("the time column {ts:?} can only come last in a sort key"),
             ));
         }
         if field.data_type().is_nested() {
-            return Err(Error::invalid_data(
+            return Err(Error::invalid_setting(
                 &state.path,
                 format!(
                     "column {column:?} ({}) cannot be sorted by",
@@ -983,7 +992,7 @@ fn sort_key(state: &SeriesState, columns: &[&str]) -> Result<Vec<String>> {
             ));
         }
         if key.iter().any(|k| k == column) {
-            return Err(Error::invalid_data(
+            return Err(Error::invalid_setting(
                 &state.path,
                 format!("column {column:?} is twice in the sort key"),
             ));

@@ -244,7 +244,10 @@ impl Pond {
     async fn create_at(url: Url, options: PondOptions) -> Result<Self> {
         let oplog_url = oplog_url(&url)?;
         if let Ok(dir) = oplog_url.to_file_path() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(&dir).map_err(|e| Error::InvalidLocation {
+                location: display_location(&url),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
         }
         let (root, prefix) = crate::store::root_store(&url, &options.storage_options)?;
         let requests = crate::store::RequestCounter::new(&prefix);
@@ -606,7 +609,14 @@ fn resolve_location(location: &str, create: bool) -> Result<Url> {
     } else {
         let path = std::path::Path::new(location);
         if create {
-            std::fs::create_dir_all(path)?;
+            std::fs::create_dir_all(path).map_err(|e| {
+                let reason = if path.is_file() {
+                    "it is a file (pass --pond or set $POND to choose another place)".to_string()
+                } else {
+                    format!("cannot create the directory: {e}")
+                };
+                invalid(reason)
+            })?;
         }
         let path = std::fs::canonicalize(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {

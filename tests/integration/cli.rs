@@ -124,7 +124,14 @@ fn missing_pond_and_usage_errors_have_their_exit_codes() {
     let none = dir.path().join("none");
     fails(
         pond(&["--pond", none.to_str().unwrap(), "ls"]),
-        "is not a pond",
+        "is not a pond: it does not exist (create one with `pond init`",
+    );
+    // `pond init` next to a file of the pond's name (the binary itself).
+    let binary = dir.path().join("pond");
+    std::fs::write(&binary, "").unwrap();
+    fails(
+        pond(&["--pond", binary.to_str().unwrap(), "init"]),
+        "it is a file (pass --pond or set $POND",
     );
     let plain = dir.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
@@ -296,18 +303,133 @@ fn sql_runs_statements_in_every_format_and_from_a_file() {
     );
 }
 
+/// SQL piped in runs as a script: results alone on stdout, and a failed
+/// statement is exit status 1 (the REPL would print its prompts' output
+/// and exit 0).
 #[test]
-fn the_repl_reads_statements_from_stdin() {
+fn sql_on_stdin_runs_as_a_script() {
     let (dir, at) = new_pond();
     let csv = file(&dir, "readings.csv", READINGS);
     ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
-    let out = pond_with_stdin(
-        &dir,
-        &["--pond", &at, "sql"],
-        b"SELECT count(*) AS n FROM plant.boiler;\n\\q\n",
+    let two = b"SELECT count(*) AS n FROM plant.boiler;\nSELECT 7 AS seven;\n";
+    for args in [&["sql"][..], &["sql", "-f", "-"]] {
+        let args = [&["--pond", at.as_str()][..], args, &["--format", "csv"]].concat();
+        assert_eq!(ok(pond_with_stdin(&dir, &args, two)), "n\n3\nseven\n7\n");
+    }
+    // A session typed for the REPL ends at its `\q`.
+    let typed = b"SELECT count(*) AS n FROM plant.boiler;\n\\q\n";
+    let out = ok(pond_with_stdin(&dir, &["--pond", &at, "sql"], typed));
+    assert!(out.contains("| 3 |"), "{out}");
+    assert!(!out.contains("fetched"), "{out}");
+    let failing = b"SELECT 1;\nSELECT nope FROM plant.boiler;\nSELECT 2;\n";
+    let out = pond_with_stdin(&dir, &["--pond", &at, "sql"], failing);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    fails(
+        pond_with_stdin(&dir, &["--pond", &at, "sql"], b"\\d\n"),
+        "is a command of the interactive REPL",
     );
-    let stdout = ok(out);
-    assert!(stdout.contains("| 3 |"), "{stdout}");
+    // --maxrows limits tables; elsewhere it would be ignored, so it is refused.
+    let many = "SELECT * FROM unnest(range(100)) AS t(i)";
+    let table = ok(pond(&["--pond", &at, "sql", many, "--maxrows", "3"]));
+    assert!(table.contains("| 2 "), "{table}");
+    assert!(!table.contains("| 3 "), "{table}");
+    fails(
+        pond(&[
+            "--pond",
+            &at,
+            "sql",
+            many,
+            "--maxrows",
+            "3",
+            "--format",
+            "csv",
+        ]),
+        "add LIMIT to the query",
+    );
+}
+
+/// A reader that stops early (`pond sql … | head -1`) is no error.
+#[test]
+fn output_into_a_closed_pipe_is_no_error() {
+    let (_dir, at) = new_pond();
+    let many = "SELECT i, i * 2 AS j FROM unnest(range(1000000)) AS t(i)";
+    for format in ["csv", "json", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["--pond", &at, "sql", many, "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{format}: {}", text(&out.stderr));
+        assert!(out.stderr.is_empty(), "{format}: {}", text(&out.stderr));
+    }
+}
+
+/// What `pond ls` filters on and prints: whole path segments or a pattern,
+/// SQL names that resolve, empty results that scripts can read.
+#[test]
+fn ls_filters_on_segments_or_patterns_and_prints_sql_names_that_resolve() {
+    let (dir, at) = new_pond();
+    let csv = file(&dir, "readings.csv", READINGS);
+    for series in ["/sites/site1/Boiler-1", "/sites/site10/temp", "/top"] {
+        ok(pond(&["--pond", &at, "append", series, &csv]));
+    }
+    let list = |filter: &[&str]| -> String {
+        let args = [
+            &["--pond", at.as_str(), "ls"][..],
+            filter,
+            &["--format", "csv"],
+        ]
+        .concat();
+        ok(pond(&args))
+    };
+    let paths = |listing: String| -> Vec<String> {
+        let mut lines = listing.lines().skip(1);
+        let mut paths: Vec<String> = lines
+            .by_ref()
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(paths(list(&["/sites/site1"])), ["/sites/site1/Boiler-1"]);
+    assert_eq!(paths(list(&["/sites/site1/"])), ["/sites/site1/Boiler-1"]);
+    assert_eq!(
+        paths(list(&["/sites/*/*"])),
+        ["/sites/site1/Boiler-1", "/sites/site10/temp"]
+    );
+    assert_eq!(paths(list(&["/top"])), ["/top"]);
+    fails(pond(&["--pond", &at, "ls", "sites"]), "it starts with '/'");
+    // Nothing listed: a header, or an empty array.
+    let none = list(&["/nowhere"]);
+    assert_eq!(none.lines().count(), 1, "{none}");
+    assert!(none.starts_with("series,table,"), "{none}");
+    let json = ok(pond(&["--pond", &at, "ls", "/nowhere", "--format", "json"]));
+    assert_eq!(json.trim(), "[]");
+
+    // Every table name printed is one SQL resolves.
+    let listing = list(&[]);
+    let mut names = 0;
+    for line in listing.lines().skip(1) {
+        let field = line.split(',').nth(1).unwrap();
+        let quoted = field.strip_prefix('"').and_then(|f| f.strip_suffix('"'));
+        let table = quoted.unwrap_or(field).replace("\"\"", "\"");
+        let count = format!("SELECT count(*) AS n FROM {table}");
+        let out = ok(pond(&["--pond", &at, "sql", &count, "--format", "csv"]));
+        assert_eq!(out, "n\n3\n", "{table}");
+        names += 1;
+    }
+    assert_eq!(names, 3);
+    // /public/x would be the table of the root series /x.
+    fails(
+        pond(&["--pond", &at, "append", "/public/top", &csv]),
+        "schema public holds the series at the root",
+    );
 }
 
 #[test]
@@ -1149,7 +1271,7 @@ fn sql_as_of_reads_the_pond_as_it_was() {
 }
 
 #[test]
-fn series_union_from_pond_sql_and_the_repl() {
+fn series_union_from_pond_sql_and_stdin() {
     let (dir, at) = new_pond();
     let a = file(
         &dir,
