@@ -286,6 +286,34 @@ impl PyPond {
         Ok(list)
     }
 
+    /// Deletes the rows of `series` with `start <= ts < end` (int µs UTC;
+    /// None for unbounded) for which the SQL predicate `where` holds (every
+    /// such row without one), as `pond delete` does: a version of its own,
+    /// so reads as of an earlier version still see the rows. (SQL `DELETE`
+    /// does not cross datafusion-ffi.) Returns the delete's version.
+    #[pyo3(signature = (series, start = None, end = None, r#where = None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        series: String,
+        start: Option<i64>,
+        end: Option<i64>,
+        r#where: Option<String>,
+    ) -> PyResult<i64> {
+        if start.is_none() && end.is_none() && r#where.is_none() {
+            return Err(PondError::new_err(
+                "delete needs start, end or where (to delete every row, give a range that holds them all)",
+            ));
+        }
+        let pond = Arc::clone(&self.pond);
+        let done = wait_for_future(py, async move {
+            let (start, end) = (start.unwrap_or(pond::MIN_TIME), end.unwrap_or(pond::MAX_TIME));
+            pond.delete(&series, start, end, r#where.as_deref()).await
+        })?
+        .map_err(error)?;
+        Ok(done.version)
+    }
+
     /// Deletes the files of versions superseded more than `retain_seconds`
     /// ago (7 days by default, as `pond vacuum`) and unreferenced files
     /// older than that; reads as of earlier versions fail afterwards.

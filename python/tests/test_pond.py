@@ -207,7 +207,9 @@ def test_errors_are_python_exceptions_with_the_command_line_text(tmp_path: Path,
     missing = str(tmp_path / "nowhere")
     with pytest.raises(pond.PondError) as raised:
         pond.Pond.open(missing)
-    assert str(raised.value) == cli_error(pond_bin, "--pond", missing, "ls")
+    # The command line adds what to do about it.
+    cli = cli_error(pond_bin, "--pond", missing, "ls")
+    assert cli == f"{raised.value} (create one with `pond init`, or name another with --pond or $POND)"
 
     at = str(tmp_path / "pond")
     p = pond.Pond.create(at)
@@ -362,3 +364,27 @@ def test_compaction_declares_a_sort_key_and_a_codec(filled):
     codecs = {meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
     # pyarrow names Parquet's LZ4_RAW "LZ4" (and zstd "ZSTD").
     assert codecs == {"LZ4"}, codecs
+
+
+def test_deletes_leave_rows_out_and_earlier_versions_keep_them(filled):
+    p, rows = filled
+    ctx = session(p)
+    total = rows.num_rows
+    versions = scalar(ctx, "SELECT max(version) FROM series_versions('/plant/boiler')")
+    # Hours 2 and 3 of the north site.
+    version = p.delete("/plant/boiler", start=2 * HOUR, end=4 * HOUR, where="site = 'north'")
+    assert version == versions + 1
+    ts = rows.column("ts").cast(pa.int64())
+    hit = pc.and_(
+        pc.and_(pc.greater_equal(ts, 2 * HOUR), pc.less(ts, 4 * HOUR)),
+        pc.equal(rows.column("site"), "north"),
+    )
+    gone = pc.sum(pc.cast(hit, pa.int64())).as_py()
+    assert gone > 0
+    assert scalar(ctx, "SELECT count(*) FROM plant.boiler") == total - gone
+    before = f"SELECT count(*) FROM series_range('/plant/boiler', NULL, NULL, {versions})"
+    assert scalar(ctx, before) == total
+    with pytest.raises(pond.PondError, match="needs start, end or where"):
+        p.delete("/plant/boiler")
+    with pytest.raises(pond.PondError, match="nope"):
+        p.delete("/plant/boiler", where="nope > 1")
