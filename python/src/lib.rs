@@ -307,7 +307,10 @@ impl PyPond {
         }
         let pond = Arc::clone(&self.pond);
         let done = wait_for_future(py, async move {
-            let (start, end) = (start.unwrap_or(pond::MIN_TIME), end.unwrap_or(pond::MAX_TIME));
+            let (start, end) = (
+                start.unwrap_or(pond::MIN_TIME),
+                end.unwrap_or(pond::MAX_TIME),
+            );
             pond.delete(&series, start, end, r#where.as_deref()).await
         })?
         .map_err(error)?;

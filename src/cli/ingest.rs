@@ -136,7 +136,7 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
         (None, None) => crate::default_timestamp_column(&schema).ok_or_else(|| {
             anyhow!(
                 "no timestamp column: name it with --timestamp-column, or call it \
-                 timestamp, ts, time or event_time (columns: {})",
+                 timestamp, ts, time or event_time (columns: {}; none is of a timestamp type)",
                 column_names(&schema)
             )
         })?,

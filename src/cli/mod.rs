@@ -74,7 +74,8 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<ingest::InputFormat>,
         /// The time column (default: the first of timestamp, ts, time,
-        /// event_time; for an existing series, its own).
+        /// event_time, in any case, else the first column of a timestamp
+        /// type; for an existing series, its own).
         #[arg(long)]
         timestamp_column: Option<String>,
         /// Key the series by these columns (comma-separated; the time column
@@ -578,7 +579,30 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 
 /// An error and its causes on one line, for `error: …`.
 fn one_line(err: &anyhow::Error) -> String {
-    crate::error_line(err.as_ref())
+    let line = crate::error_line(err.as_ref());
+    // A file the oplog references that the store does not have: typed, or
+    // as object_store's text inside a Parquet error, which keeps no source.
+    let in_text = line.contains("Object at location ") && line.contains(" not found");
+    let missing = in_text
+        || err.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<object_store::Error>(),
+                Some(object_store::Error::NotFound { .. })
+            ) || matches!(
+                cause.downcast_ref::<datafusion::error::DataFusionError>(),
+                Some(datafusion::error::DataFusionError::ObjectStore(e))
+                    if matches!(**e, object_store::Error::NotFound { .. })
+            )
+        });
+    if missing && line.contains("/data/") {
+        format!(
+            "{line} (a data file of the pond is missing: `pond check` lists what the oplog \
+             references and the store lacks; a vacuum with a short --retain deletes files \
+             that running queries still read)"
+        )
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]

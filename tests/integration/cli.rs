@@ -349,6 +349,22 @@ fn sql_on_stdin_runs_as_a_script() {
     );
 }
 
+/// A data file gone from under the oplog: the error says what to run.
+#[test]
+fn a_missing_data_file_points_to_pond_check() {
+    let (dir, at) = new_pond();
+    let csv = file(&dir, "readings.csv", READINGS);
+    ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
+    let data = Path::new(&at).join("data");
+    let parquet: Vec<PathBuf> = tree(&data).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(parquet.len(), 1, "{parquet:?}");
+    std::fs::remove_file(&parquet[0]).unwrap();
+    fails(
+        pond(&["--pond", &at, "sql", "SELECT * FROM plant.boiler"]),
+        "a data file of the pond is missing: `pond check` lists",
+    );
+}
+
 /// A reader that stops early (`pond sql … | head -1`) is no error.
 #[test]
 fn output_into_a_closed_pipe_is_no_error() {
