@@ -84,13 +84,17 @@ impl OptimizerRule for ExactTimeComparisons {
     }
 }
 
-/// The schema of `plan`'s inputs, if `plan` has inputs and one of its
-/// expressions holds an expression `wanted` picks.
+/// The schema `plan`'s expressions refer to, if one of them holds an
+/// expression `wanted` picks: its inputs', or for a table scan (whose
+/// filters the optimizer pushes into it, and simplifies there) its
+/// source's.
 fn node_schema(plan: &LogicalPlan, wanted: fn(&Expr) -> bool) -> Option<DFSchemaRef> {
     let inputs = plan.inputs();
-    if inputs.is_empty() {
-        return None;
-    }
+    let scan = match plan {
+        LogicalPlan::TableScan(scan) if !scan.filters.is_empty() => Some(scan),
+        _ if inputs.is_empty() => return None,
+        _ => None,
+    };
     // Visited in place: `LogicalPlan::expressions` would clone them all,
     // for every node in every pass of every query.
     let mut found = false;
@@ -103,25 +107,40 @@ fn node_schema(plan: &LogicalPlan, wanted: fn(&Expr) -> bool) -> Option<DFSchema
         })
     })
     .ok()?;
-    found.then(|| DFSchemaRef::new(merge_schema(&inputs)))
+    if !found {
+        return None;
+    }
+    match scan {
+        Some(scan) => {
+            DFSchema::try_from_qualified_schema(scan.table_name.clone(), &scan.source.schema())
+                .ok()
+                .map(DFSchemaRef::new)
+        }
+        None => Some(DFSchemaRef::new(merge_schema(&inputs))),
+    }
 }
 
 /// `plan`'s own expressions rewritten bottom-up by `rewrite`. A
 /// projection's column is named after its expression, so each keeps the
-/// name the unrewritten expression gave it; a grouping set is left alone
-/// (wrapped in an alias it would be one no longer).
+/// name the unrewritten expression gave it; so does each expression of a
+/// grouping set, which itself could not be wrapped in an alias (as
+/// DataFusion's simplifier does).
 fn map_named(
     plan: LogicalPlan,
     mut rewrite: impl FnMut(Expr) -> Transformed<Expr>,
 ) -> Result<Transformed<LogicalPlan>> {
     let names = NamePreserver::new(&plan);
-    plan.map_expressions(|e| {
-        if matches!(e, Expr::GroupingSet(_)) {
-            return Ok(Transformed::no(e));
-        }
+    let mut named = |e: Expr| {
         let name = names.save(&e);
         e.transform_up(|e| Ok(rewrite(e)))?
             .map_data(|e| Ok(name.restore(e)))
+    };
+    plan.map_expressions(|e| {
+        if matches!(e, Expr::GroupingSet(_)) {
+            e.map_children(&mut named)
+        } else {
+            named(e)
+        }
     })
 }
 

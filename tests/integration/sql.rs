@@ -623,6 +623,75 @@ async fn time_travel_by_time_reads_each_series_as_its_commits_left_it() {
 /// DataFusion 55 alone rounds the constant to the column's unit (toward
 /// zero, or down for text), which kept or dropped the row at the bound's
 /// whole unit. The reference is integer arithmetic on the rows' values.
+/// A random comparison of `ts` with constants near the rows of `sets`
+/// (times in ns, with their unit's length): at a row, or a nanosecond, half
+/// a unit or a unit less a nanosecond beside it, written as
+/// `to_timestamp_nanos`, zoned as `now()` is, or RFC 3339 text; and which
+/// times it holds for.
+fn time_predicate(
+    rng: &mut StdRng,
+    sets: &[(&Vec<i64>, i64)],
+) -> (String, Box<dyn Fn(i64) -> bool>) {
+    let mut constant = || -> (i64, String) {
+        let (rows, nanos_per) = sets[rng.random_range(0..sets.len())];
+        let row = rows[rng.random_range(0..rows.len())];
+        let offset =
+            [0, 1, -1, nanos_per / 2, nanos_per - 1, -(nanos_per / 2)][rng.random_range(0..6)];
+        let nanos = row + offset;
+        let text = if rng.random_bool(0.3) {
+            format!("to_timestamp_nanos({nanos})")
+        } else if rng.random_bool(0.4) {
+            // Zoned as now() is: a column without a zone is cast to it.
+            format!(
+                "arrow_cast(to_timestamp_nanos({nanos}), \
+                 'Timestamp(Nanosecond, Some(\"+00:00\"))')"
+            )
+        } else {
+            let time = chrono::DateTime::from_timestamp(
+                nanos.div_euclid(1_000_000_000),
+                nanos.rem_euclid(1_000_000_000) as u32,
+            )
+            .unwrap();
+            format!("'{}'", time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+        };
+        (nanos, text)
+    };
+    let (a, a_text) = constant();
+    let (b, b_text) = constant();
+    match rng.random_range(0..12) {
+        10 => (
+            format!("ts IS NOT DISTINCT FROM {a_text}"),
+            Box::new(move |t| t == a),
+        ),
+        11 => (
+            format!("NOT (ts IS DISTINCT FROM {a_text})"),
+            Box::new(move |t| t == a),
+        ),
+        0 => (format!("ts >= {a_text}"), Box::new(move |t| t >= a)),
+        1 => (format!("ts > {a_text}"), Box::new(move |t| t > a)),
+        2 => (format!("ts < {a_text}"), Box::new(move |t| t < a)),
+        3 => (format!("ts <= {a_text}"), Box::new(move |t| t <= a)),
+        4 => (format!("ts = {a_text}"), Box::new(move |t| t == a)),
+        5 => (format!("ts <> {a_text}"), Box::new(move |t| t != a)),
+        6 => (
+            format!("ts BETWEEN {a_text} AND {b_text}"),
+            Box::new(move |t| a <= t && t <= b),
+        ),
+        7 => (
+            format!("ts NOT BETWEEN {a_text} AND {b_text}"),
+            Box::new(move |t| t < a || t > b),
+        ),
+        8 => (
+            format!("ts IN ({a_text}, {b_text})"),
+            Box::new(move |t| t == a || t == b),
+        ),
+        _ => (
+            format!("ts NOT IN ({a_text}, {b_text})"),
+            Box::new(move |t| t != a && t != b),
+        ),
+    }
+}
+
 #[tokio::test]
 async fn comparisons_with_finer_constants_are_exact() {
     use arrow::datatypes::TimeUnit;
@@ -656,68 +725,10 @@ async fn comparisons_with_finer_constants_are_exact() {
         ctx.register_table(reference.as_str(), Arc::new(mem))
             .unwrap();
 
-        // A constant near a row: at it, or a nanosecond, half a unit or a
-        // unit less one nanosecond beside it.
-        let constant = |rng: &mut StdRng| -> (i64, String) {
-            let row = values[rng.random_range(0..values.len())];
-            let offset =
-                [0, 1, -1, nanos_per / 2, nanos_per - 1, -(nanos_per / 2)][rng.random_range(0..6)];
-            let nanos = row * nanos_per + offset;
-            let text = if rng.random_bool(0.3) {
-                format!("to_timestamp_nanos({nanos})")
-            } else if rng.random_bool(0.4) {
-                // Zoned as now() is: a column without a zone is cast to it.
-                format!(
-                    "arrow_cast(to_timestamp_nanos({nanos}), \
-                     'Timestamp(Nanosecond, Some(\"+00:00\"))')"
-                )
-            } else {
-                let time = chrono::DateTime::from_timestamp(
-                    nanos.div_euclid(1_000_000_000),
-                    nanos.rem_euclid(1_000_000_000) as u32,
-                )
-                .unwrap();
-                format!("'{}'", time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
-            };
-            (nanos, text)
-        };
+        let rows: Vec<i64> = values.iter().map(|v| v * nanos_per).collect();
         for _ in 0..40 {
-            let (a, a_text) = constant(&mut rng);
-            let (b, b_text) = constant(&mut rng);
-            let (predicate, holds): (String, Box<dyn Fn(i64) -> bool>) =
-                match rng.random_range(0..12) {
-                    10 => (
-                        format!("ts IS NOT DISTINCT FROM {a_text}"),
-                        Box::new(move |t| t == a),
-                    ),
-                    11 => (
-                        format!("NOT (ts IS DISTINCT FROM {a_text})"),
-                        Box::new(move |t| t == a),
-                    ),
-                    0 => (format!("ts >= {a_text}"), Box::new(move |t| t >= a)),
-                    1 => (format!("ts > {a_text}"), Box::new(move |t| t > a)),
-                    2 => (format!("ts < {a_text}"), Box::new(move |t| t < a)),
-                    3 => (format!("ts <= {a_text}"), Box::new(move |t| t <= a)),
-                    4 => (format!("ts = {a_text}"), Box::new(move |t| t == a)),
-                    5 => (format!("ts <> {a_text}"), Box::new(move |t| t != a)),
-                    6 => (
-                        format!("ts BETWEEN {a_text} AND {b_text}"),
-                        Box::new(move |t| a <= t && t <= b),
-                    ),
-                    7 => (
-                        format!("ts NOT BETWEEN {a_text} AND {b_text}"),
-                        Box::new(move |t| t < a || t > b),
-                    ),
-                    8 => (
-                        format!("ts IN ({a_text}, {b_text})"),
-                        Box::new(move |t| t == a || t == b),
-                    ),
-                    _ => (
-                        format!("ts NOT IN ({a_text}, {b_text})"),
-                        Box::new(move |t| t != a && t != b),
-                    ),
-                };
-            let want = values.iter().filter(|v| holds(*v * nanos_per)).count() as i64;
+            let (predicate, holds) = time_predicate(&mut rng, &[(&rows, nanos_per)]);
+            let want = rows.iter().filter(|t| holds(**t)).count() as i64;
             for table in [format!("exact.s{s}"), reference.clone()] {
                 let sql = format!("SELECT count(*) FROM {table} WHERE {predicate}");
                 assert_eq!(
@@ -733,6 +744,24 @@ async fn comparisons_with_finer_constants_are_exact() {
             assert_eq!(count(&ctx, &sql).await, want.min(3), "seed {seed}: {sql}");
         }
     }
+    // A union of seconds (around 1970) and milliseconds (2024): the filter
+    // reaches each scan through the union's cast of its column.
+    let seconds: Vec<i64> = (-10..10).map(|v| v * 1_000_000_000).collect();
+    let millis: Vec<i64> = (0..20).map(|v| (JAN1 / 1_000 + v) * 1_000_000).collect();
+    for _ in 0..60 {
+        let sets = [(&seconds, 1_000_000_000), (&millis, 1_000_000)];
+        let (predicate, holds) = time_predicate(&mut rng, &sets);
+        let want = seconds.iter().chain(&millis).filter(|t| holds(**t)).count() as i64;
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT ts FROM exact.s1 UNION ALL SELECT ts FROM exact.s2) \
+             WHERE {predicate}"
+        );
+        assert_eq!(count(&ctx, &sql).await, want, "seed {seed}: {sql}");
+    }
+    // As text of milliseconds, the union's unit: the row at 4 s counts.
+    let sql = "SELECT count(*) FROM (SELECT ts FROM exact.s1 UNION ALL SELECT ts FROM exact.s2) \
+               WHERE ts < '1970-01-01T00:00:04.5Z'";
+    assert_eq!(count(&ctx, sql).await, 15);
     // A cast the query writes itself means what it says: the text to
     // whole seconds (4), then the comparison.
     let explicit = "SELECT count(*) FROM exact.s0 \
@@ -749,14 +778,27 @@ async fn comparisons_with_finer_constants_are_exact() {
         );
         assert_eq!(count(&ctx, &sql).await, want, "{negated}IN");
     }
-    // A comparison inside a grouping set is left as it is (wrapping the
-    // set in an alias would break it), and still plans.
+    // Inside a grouping set too: of -10..9 s, 0 is before 0.5 s.
     let grouped = rows(
         &ctx,
-        "SELECT count(*) FROM exact.s1 GROUP BY ROLLUP(ts >= '1970-01-01T00:00:00.5Z')",
+        "SELECT ts >= '1970-01-01T00:00:00.5Z' AS late, count(*) AS n FROM exact.s1 \
+         GROUP BY ROLLUP(ts >= '1970-01-01T00:00:00.5Z')",
     )
     .await;
-    assert_eq!(grouped.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    let text = arrow::util::pretty::pretty_format_batches(&grouped)
+        .unwrap()
+        .to_string();
+    let mut counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(1)
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        ["|       | 20 |", "| false | 11 |", "| true  | 9  |"],
+        "{text}"
+    );
     // The rewrite keeps a projected comparison's name.
     let named = rows(
         &ctx,
