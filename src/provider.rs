@@ -127,6 +127,12 @@ struct Resolved {
     used: AtomicBool,
 }
 
+/// Why a table sent by another process (to a Ballista scheduler) is not
+/// written to: the write would land with that process's handle, on the
+/// series as it is there, not as the client planned it.
+const WRITES_RUN_WHERE_PLANNED: &str = "INSERT and DELETE on a series run in the process \
+     that planned them, not on a cluster: run them in a local session (as `pond sql --cluster` does)";
+
 /// How long after the catalog resolved a table its first scan may skip its
 /// own refresh.
 const FRESH_AFTER_RESOLVING: Duration = Duration::from_millis(250);
@@ -518,6 +524,9 @@ impl TableProvider for SeriesTable {
         if insert_op != InsertOp::Append {
             return not_impl_err!("{insert_op} is not supported: a series is append-only");
         }
+        if self.pinned.is_some() {
+            return not_impl_err!("{}", WRITES_RUN_WHERE_PLANNED);
+        }
         let sink = SeriesSink {
             pond: Arc::clone(&self.pond),
             path: self.path.clone(),
@@ -535,6 +544,9 @@ impl TableProvider for SeriesTable {
         state: &dyn Session,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.pinned.is_some() {
+            return not_impl_err!("{}", WRITES_RUN_WHERE_PLANNED);
+        }
         if self.window.is_some() || self.max_version.is_some() || self.as_of_time.is_some() {
             return not_impl_err!("DELETE applies to a series table, not to a read of one");
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::Pond;
 use anyhow::{Context, Result};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::TaskContext;
@@ -85,10 +86,63 @@ async fn cluster_session(_pond: Arc<Pond>, _url: &str) -> Result<SessionContext>
 /// A cluster's session for datafusion-cli, whose writes run here: Ballista
 /// would send an `INSERT` or a `DELETE` to its scheduler, which cannot
 /// encode the one and would commit the other with its own handle and
-/// credentials. Queries go to the cluster; `SET` goes to both.
+/// credentials. Queries go to the cluster; a plan holding a write (also
+/// under `EXPLAIN ANALYZE`, or prepared and then executed) runs in the
+/// local session; `SET` and `RESET` go to both (`ballista.*` settings to
+/// the cluster alone: the local session does not know them).
 struct ClusterCli {
     cluster: SessionContext,
     local: SessionContext,
+    /// The prepared statements that write, which the local session holds.
+    prepared_writes: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl ClusterCli {
+    fn new(cluster: SessionContext, local: SessionContext) -> Self {
+        Self {
+            cluster,
+            local,
+            prepared_writes: Default::default(),
+        }
+    }
+
+    /// Whether `plan` runs in the local session.
+    fn runs_here(&self, plan: &LogicalPlan) -> bool {
+        let writes = |plan: &LogicalPlan| {
+            plan.exists(|p| Ok(matches!(p, LogicalPlan::Dml(_))))
+                .unwrap_or(false)
+        };
+        let prepared = self.prepared_writes.lock().expect("not poisoned");
+        match plan {
+            LogicalPlan::Statement(Statement::Execute(e)) => prepared.contains(&e.name),
+            LogicalPlan::Statement(Statement::Deallocate(d)) => prepared.contains(&d.name),
+            plan => writes(plan),
+        }
+    }
+
+    /// Keeps track of the prepared statements the local session holds.
+    fn note(&self, plan: &LogicalPlan) {
+        let mut prepared = self.prepared_writes.lock().expect("not poisoned");
+        match plan {
+            LogicalPlan::Statement(Statement::Prepare(p)) => {
+                prepared.insert(p.name.clone());
+            }
+            LogicalPlan::Statement(Statement::Deallocate(d)) => {
+                prepared.remove(&d.name);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The variable a `SET` or `RESET` changes in the local session too.
+fn local_setting(plan: &LogicalPlan) -> bool {
+    let variable = match plan {
+        LogicalPlan::Statement(Statement::SetVariable(s)) => &s.variable,
+        LogicalPlan::Statement(Statement::ResetVariable(r)) => &r.variable,
+        _ => return false,
+    };
+    !variable.to_ascii_lowercase().starts_with("ballista.")
 }
 
 #[async_trait::async_trait]
@@ -117,14 +171,16 @@ impl CliSessionContext for ClusterCli {
     }
 
     async fn execute_logical_plan(&self, plan: LogicalPlan) -> DfResult<DataFrame> {
-        match &plan {
-            LogicalPlan::Dml(_) => self.local.execute_logical_plan(plan).await,
-            LogicalPlan::Statement(Statement::SetVariable(_)) => {
-                self.local.execute_logical_plan(plan.clone()).await?;
-                self.cluster.execute_logical_plan(plan).await
-            }
-            _ => self.cluster.execute_logical_plan(plan).await,
+        if self.runs_here(&plan) {
+            self.note(&plan);
+            return self.local.execute_logical_plan(plan).await;
         }
+        if local_setting(&plan) {
+            let done = self.cluster.execute_logical_plan(plan.clone()).await?;
+            self.local.execute_logical_plan(plan).await?;
+            return Ok(done);
+        }
+        self.cluster.execute_logical_plan(plan).await
     }
 }
 
@@ -151,10 +207,7 @@ pub(crate) async fn run(pond: Pond, request: SqlRequest) -> Result<()> {
         }
     }
     let ctx: Box<dyn CliSessionContext> = match local {
-        Some(local) => Box::new(ClusterCli {
-            cluster: ctx,
-            local,
-        }),
+        Some(local) => Box::new(ClusterCli::new(ctx, local)),
         None => Box::new(ctx),
     };
     let script = match (&request.sql, &request.file) {

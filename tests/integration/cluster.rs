@@ -199,15 +199,19 @@ async fn decode_and_count_in(
     bytes: &[u8],
     planned: &SeriesTable,
 ) -> i64 {
-    let table = codec
+    let table = decode(codec, bytes, planned);
+    ctx.read_table(table).unwrap().count().await.unwrap() as i64
+}
+
+fn decode(codec: &PondCodec, bytes: &[u8], planned: &SeriesTable) -> Arc<dyn TableProvider> {
+    codec
         .try_decode_table_provider(
             bytes,
             &TableReference::bare("boiler"),
             planned.schema(),
             &TaskContext::default(),
         )
-        .unwrap();
-    ctx.read_table(table).unwrap().count().await.unwrap() as i64
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +264,20 @@ async fn a_scheduler_reads_the_series_as_the_client_planned_it() {
         let count = decode_and_count_in(&session, &scheduler, &bytes, &planned).await;
         assert_eq!(count, 60);
     }
+    // Writes run where they were planned: a table sent to a scheduler
+    // takes none.
+    let sent = decode(
+        &PondCodec::new().with_pond(Arc::clone(&fresh)),
+        &bytes,
+        &planned,
+    );
+    let state = SessionContext::new().state();
+    let err = sent.delete_from(&state, vec![]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("run in the process that planned them"),
+        "{err}"
+    );
     // A table read as of a version keeps it.
     let bytes = encode(&PondCodec::new(), planned.clone().with_max_version(1));
     let scheduler = PondCodec::new().with_pond(fresh);

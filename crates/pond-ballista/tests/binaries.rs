@@ -161,6 +161,20 @@ fn pond_sql_on_a_cluster_of_the_real_binaries_answers_as_locally() {
     assert_eq!(on_cluster(count), "n\n1441\n");
     let script = format!("DELETE FROM plant.boiler WHERE ts >= '2026-01-01T23:00:00Z'; {count}");
     assert!(on_cluster(&script).ends_with("n\n1380\n"));
+    // Under EXPLAIN ANALYZE, prepared, after pond.as_of is set and unset
+    // (in both sessions: a delete refuses a session reading as of a time),
+    // and beside a setting only the cluster knows. (DataFusion 55 cannot
+    // RESET an extension's setting.)
+    let script = format!(
+        "SET ballista.job.name = 'writes'; SET pond.as_of = '2026-01-01T00:00:00Z'; \
+         SET pond.as_of = ''; RESET datafusion.execution.batch_size; \
+         EXPLAIN ANALYZE DELETE FROM plant.boiler WHERE ts >= '2026-01-01T22:00:00Z'; {count}; \
+         PREPARE d AS DELETE FROM plant.boiler WHERE ts >= '2026-01-01T21:00:00Z'; \
+         EXECUTE d; {count}"
+    );
+    let out = on_cluster(&script);
+    assert!(out.contains("n\n1320\n"), "{out}");
+    assert!(out.ends_with("n\n1260\n"), "{out}");
 }
 
 #[test]
