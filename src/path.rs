@@ -36,13 +36,32 @@ pub fn validate_series_path(path: &str) -> Result<&str> {
             )));
         }
     }
-    if rest.split('/').count() == 2 && rest.starts_with("public/") {
-        return Err(invalid(
-            "a series directly under /public would be the SQL table of the root series \
-             of its name (schema public holds the series at the root)",
-        ));
-    }
     Ok(path)
+}
+
+/// [`validate_series_path`] for a series to be created: also refuses a
+/// series SQL could not tell apart from another table. A series directly
+/// under `/public` would be the table of the root series of its name, and
+/// one under `/information_schema` would be hidden by DataFusion's schema.
+/// (Series made before this rule keep working, outside SQL.)
+pub(crate) fn validate_new_series_path(path: &str) -> Result<&str> {
+    validate_series_path(path)?;
+    let (schema, _) = schema_and_table(path);
+    let reason = match schema {
+        "public" if path.starts_with("/public/") => {
+            "a series directly under /public would be the SQL table of the root series \
+             of its name (schema public holds the series at the root)"
+        }
+        "information_schema" => {
+            "a series directly under /information_schema would be hidden by SQL's \
+             information_schema"
+        }
+        _ => return Ok(path),
+    };
+    Err(Error::InvalidPath {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    })
 }
 
 /// The SQL schema and table name of a valid series path: `/a/b/c` is table `c`
@@ -56,8 +75,9 @@ pub fn schema_and_table(path: &str) -> (&str, &str) {
 }
 
 /// How SQL names the table of a valid series path: `"a/b".c`, with the
-/// table quoted too where SQL would otherwise fold it to lower case, read
-/// it as a keyword or as more than one token (`"a/b"."Boiler-1"`).
+/// table quoted too where SQL would otherwise fold it to lower case or read
+/// it as more than one token (`"a/b"."Boiler-1"`). After the schema, a
+/// keyword is a name (`"a".select`).
 pub fn sql_table_name(path: &str) -> String {
     let (schema, table) = schema_and_table(path);
     format!("\"{schema}\".{}", sql_identifier(table))
@@ -66,14 +86,10 @@ pub fn sql_table_name(path: &str) -> String {
 /// `name` as a SQL identifier: as it is if SQL reads it back unchanged,
 /// else quoted (series paths hold no `"`).
 fn sql_identifier(name: &str) -> String {
-    use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && ALL_KEYWORDS
-            .binary_search(&name.to_ascii_uppercase().as_str())
-            .is_err();
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         name.to_string()
     } else {
@@ -274,9 +290,6 @@ mod tests {
             "/sensors/site1/temperature",
             "/a.b/c-d/e_f",
             "/.hidden",
-            "/public",
-            "/public/a/b",
-            "/Public/c",
         ] {
             assert_eq!(validate_series_path(p).unwrap(), p);
         }
@@ -285,22 +298,19 @@ mod tests {
     #[test]
     fn rejects_bad_paths() {
         for p in [
-            "",
-            "/",
-            "a/b",
-            "/a//b",
-            "/a/",
-            "/a/./b",
-            "/a/../b",
-            "/..",
-            "/a b",
-            "/a/b*",
-            "/ü",
+            "", "/", "a/b", "/a//b", "/a/", "/a/./b", "/a/../b", "/..", "/a b", "/a/b*", "/ü",
             "/a\\b",
-            "/public/c",
         ] {
             let err = validate_series_path(p).unwrap_err();
             assert!(matches!(err, Error::InvalidPath { .. }), "{p:?}: {err}");
+        }
+        for p in ["/public/c", "/information_schema/tables"] {
+            assert!(validate_series_path(p).is_ok());
+            let err = validate_new_series_path(p).unwrap_err();
+            assert!(matches!(err, Error::InvalidPath { .. }), "{p:?}: {err}");
+        }
+        for p in ["/public", "/public/a/b", "/Public/c", "/information_schema"] {
+            assert_eq!(validate_new_series_path(p).unwrap(), p);
         }
     }
 
@@ -315,8 +325,8 @@ mod tests {
             ("/a/boiler-1", "\"a\".\"boiler-1\""),
             ("/a/temp.c", "\"a\".\"temp.c\""),
             ("/a/1wire", "\"a\".\"1wire\""),
-            ("/a/select", "\"a\".\"select\""),
-            ("/a/time", "\"a\".\"time\""),
+            ("/a/select", "\"a\".select"),
+            ("/a/temp", "\"a\".temp"),
         ] {
             assert_eq!(sql_table_name(path), name);
         }

@@ -287,16 +287,28 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether `error` is a write to a closed pipe: an `io::Error` of that
-/// kind somewhere in its chain, or one that Arrow's CSV writer turned into
-/// text.
+/// Whether `error` is a failed write of results to a closed pipe: pond's
+/// own printing (an `io::Error`) or datafusion-cli's (an I/O error, or
+/// Arrow's writers' error about one) at the top of the chain. Deeper in it,
+/// a broken pipe is something else's (a store's connection) and an error.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.to_string().contains("Broken pipe (os error 32)")
-    })
+    use arrow::error::ArrowError;
+    use datafusion::error::DataFusionError;
+    let pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    if let Some(e) = error.downcast_ref::<std::io::Error>() {
+        return pipe(e);
+    }
+    match error.downcast_ref::<DataFusionError>() {
+        Some(DataFusionError::IoError(e)) => pipe(e),
+        Some(DataFusionError::ArrowError(e, _)) => match e.as_ref() {
+            ArrowError::IoError(_, e) => pipe(e),
+            ArrowError::CsvError(text) | ArrowError::JsonError(text) => {
+                text.contains("Broken pipe")
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Why [`execute`] failed: what `main` would print and exit with.
@@ -580,21 +592,7 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 /// An error and its causes on one line, for `error: …`.
 fn one_line(err: &anyhow::Error) -> String {
     let line = crate::error_line(err.as_ref());
-    // A file the oplog references that the store does not have: typed, or
-    // as object_store's text inside a Parquet error, which keeps no source.
-    let in_text = line.contains("Object at location ") && line.contains(" not found");
-    let missing = in_text
-        || err.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<object_store::Error>(),
-                Some(object_store::Error::NotFound { .. })
-            ) || matches!(
-                cause.downcast_ref::<datafusion::error::DataFusionError>(),
-                Some(datafusion::error::DataFusionError::ObjectStore(e))
-                    if matches!(**e, object_store::Error::NotFound { .. })
-            )
-        });
-    if missing && line.contains("/data/") {
+    if missing_data_file(&line) {
         format!(
             "{line} (a data file of the pond is missing: `pond check` lists what the oplog \
              references and the store lacks; a vacuum with a short --retain deletes files \
@@ -605,9 +603,61 @@ fn one_line(err: &anyhow::Error) -> String {
     }
 }
 
+/// Whether `line` reports a pond data file (`data/<series id>/<version>-
+/// <uuid>.parquet`) not found, in object_store's words (a Parquet error
+/// keeps them as text only).
+fn missing_data_file(line: &str) -> bool {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    line.split("Object at location ").skip(1).any(|rest| {
+        let Some((location, _)) = rest.split_once(" not found") else {
+            return false;
+        };
+        let Some(file) = location.rsplit("data/").next() else {
+            return false;
+        };
+        let Some((series, name)) = file.split_once('/') else {
+            return false;
+        };
+        let Some((version, uuid)) = name
+            .strip_suffix(".parquet")
+            .and_then(|n| n.split_once('-'))
+        else {
+            return false;
+        };
+        is_uuid(series)
+            && !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+            && is_uuid(uuid)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_data_file_is_told_from_other_missing_files() {
+        let file = "/p/data/aad61bc6-ec4d-45f0-9439-75548756128d/\
+                    12-dff524ce-126c-4356-97d4-7a152c377832.parquet";
+        let line = |location: &str| {
+            format!("Parquet error: Object at location {location} not found: No such file")
+        };
+        assert!(missing_data_file(&line(file)));
+        assert!(missing_data_file(&line(&file[3..])));
+        assert!(!missing_data_file(&line("/data/plant/readings.parquet")));
+        assert!(!missing_data_file(&line(
+            "/data/p/oplog/_delta_log/00000000000000000007.json"
+        )));
+        assert!(!missing_data_file(&format!(
+            "Object at location {file} is busy"
+        )));
+    }
 
     #[test]
     fn durations_take_a_unit_of_seconds_to_days() {

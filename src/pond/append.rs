@@ -18,7 +18,7 @@ use super::compact::Compression;
 use crate::error::{Error, Result};
 use crate::index::{OplogIndex, SeriesState};
 use crate::oplog::{CommitOutcome, EntryType, OplogEntry};
-use crate::path::validate_series_path;
+use crate::path::{validate_new_series_path, validate_series_path};
 use crate::series::schema::{Existing, SchemaPlan, conform_batch, plan_schema};
 use crate::series::writer::{WrittenFile, remove_quietly, write_data_file};
 use crate::time::{now_micros, time_stats};
@@ -123,7 +123,7 @@ impl Pond {
         timestamp_column: &str,
         options: &AppendOptions,
     ) -> Result<()> {
-        validate_series_path(path)?;
+        validate_new_series_path(path)?;
         let plan = plan_schema(path, None, &schema, timestamp_column)?;
         let key = declared_key(path, &plan.schema, timestamp_column, options)?;
         let schema_json = schema_json(path, &plan.schema)?;
@@ -273,6 +273,9 @@ impl Pond {
         self.refresh().await?;
         let index = self.index();
         let existing = index.series(path);
+        if existing.is_none() {
+            validate_new_series_path(path)?;
+        }
         let plan = plan_schema(
             path,
             existing.map(|s| existing_of(s)),
