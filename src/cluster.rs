@@ -324,11 +324,20 @@ impl PondCodec {
     fn encode_series(table: &SeriesTable) -> DfResult<SeriesNode> {
         let pond = table.pond();
         let (window, max_version, as_of_time) = table.restrictions();
+        // Both versions from one snapshot of the index: read apart, a
+        // refresh between them could pair an old oplog version with a newer
+        // series.
+        let index = pond.index();
+        let state = index
+            .series(table.path())
+            .ok_or_else(|| crate::Error::UnknownSeries {
+                path: table.path().to_string(),
+            })?;
         Ok(SeriesNode {
             pond: pond.origin(),
-            oplog_version: pond.oplog_version(),
+            oplog_version: index.delta_version(),
             path: table.path().to_string(),
-            last_version: pond.state(table.path())?.last_version(),
+            last_version: state.last_version(),
             window,
             max_version,
             as_of_time,

@@ -184,8 +184,14 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     reading.await.context("the input reader panicked")?;
     progress.finish_and_clear();
     let outcome = outcome?;
+    // A mistyped path makes a new series: say so.
+    let created = if existing.is_none() && outcome.version == 1 {
+        "created the series; "
+    } else {
+        ""
+    };
     eprintln!(
-        "appended version {} of {}: {} rows, {} to {}",
+        "{created}appended version {} of {}: {} rows, {} to {}",
         outcome.version,
         outcome.series,
         outcome.row_count,

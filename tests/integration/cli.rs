@@ -310,7 +310,12 @@ fn sql_runs_statements_in_every_format_and_from_a_file() {
 fn sql_on_stdin_runs_as_a_script() {
     let (dir, at) = new_pond();
     let csv = file(&dir, "readings.csv", READINGS);
-    ok(pond(&["--pond", &at, "append", "/plant/boiler", &csv]));
+    let first = pond(&["--pond", &at, "append", "/plant/boiler", &csv]);
+    let said = text(&first.stderr);
+    assert!(
+        said.starts_with("created the series; appended version 1 of /plant/boiler: 3 rows"),
+        "{said}"
+    );
     let two = b"SELECT count(*) AS n FROM plant.boiler;\nSELECT 7 AS seven;\n";
     for args in [&["sql"][..], &["sql", "-f", "-"]] {
         let args = [&["--pond", at.as_str()][..], args, &["--format", "csv"]].concat();
