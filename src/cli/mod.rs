@@ -168,8 +168,8 @@ enum Command {
         /// The series path; every series if none is given.
         series: Option<String>,
         /// The size new files aim at, in MiB; versions of half of it or more
-        /// stay as they are.
-        #[arg(long, default_value_t = 128)]
+        /// stay as they are (unless deletes apply to them).
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(1..))]
         target_mb: i64,
         /// The time window of a new file (a number and s, m, h or d): the
         /// versions of each window are rewritten apart (once a file holds
@@ -257,6 +257,16 @@ enum Command {
 /// 2 for usage errors.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    // Warnings of the work a command does on the side (an automatic
+    // compaction after an append that failed, a file it could not clean
+    // up), on stderr: nothing else would report them.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .without_time()
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
     // A panic that `guarded` catches becomes an ordinary error; only others
     // reach the default hook.
     let default_hook = std::panic::take_hook();
@@ -490,12 +500,28 @@ async fn run(args: Args) -> Result<()> {
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))
                 .with_window_micros(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
+            let every = series.is_none();
             let paths = match series {
                 Some(path) => vec![path],
                 None => pond.list_series().into_iter().map(|s| s.path).collect(),
             };
+            let mut failed: Vec<String> = Vec::new();
             for path in paths {
-                let done = pond.compact_with_options(&path, &options).await?;
+                let done = match pond.compact_with_options(&path, &options).await {
+                    Ok(done) => done,
+                    // Every series: one that fails does not hold up the
+                    // rest; losing to another compaction is no failure.
+                    Err(crate::Error::CompactionConflict { .. }) if every => {
+                        eprintln!("{path}: skipped, another compaction of it landed first");
+                        continue;
+                    }
+                    Err(e) if every => {
+                        eprintln!("{path}: {}", crate::error_line(&e));
+                        failed.push(path);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if done.versions_read == 0 {
                     eprintln!("{path}: nothing to compact");
                 } else {
@@ -508,6 +534,12 @@ async fn run(args: Args) -> Result<()> {
                     );
                 }
             }
+            anyhow::ensure!(
+                failed.is_empty(),
+                "compaction failed for {} series: {}",
+                failed.len(),
+                failed.join(", ")
+            );
             Ok(())
         }
         Command::Vacuum { retain } => {

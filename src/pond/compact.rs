@@ -146,6 +146,17 @@ fn small_versions<'a>(live: &[&'a FileInfo], target: i64) -> Vec<&'a FileInfo> {
 /// time wherever the groups are. Groups of one version gain nothing and
 /// are left out; after `max_input` bytes no further group is started.
 pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<Vec<FileInfo>> {
+    plan_groups_with_deletes(live, options, |_| false)
+}
+
+/// [`plan_groups`], where a version `deleted` says deletes apply to is
+/// rewritten whatever its size, alone if it has no group, so that the
+/// rows the deletes hide leave the disk.
+pub(crate) fn plan_groups_with_deletes(
+    live: &[&FileInfo],
+    options: &CompactOptions,
+    deleted: impl Fn(&FileInfo) -> bool,
+) -> Vec<Vec<FileInfo>> {
     let target = options.target_file_bytes.max(1);
     let small = small_versions(live, target);
     let mut groups: Vec<Vec<FileInfo>> = Vec::new();
@@ -170,10 +181,15 @@ pub(crate) fn plan_groups(live: &[&FileInfo], options: &CompactOptions) -> Vec<V
         current.push(v.clone());
     }
     groups.push(current);
+    let large = live
+        .iter()
+        .filter(|v| v.size.saturating_mul(2) >= target && deleted(v))
+        .map(|v| vec![(*v).clone()]);
+    groups.extend(large);
     let mut input = 0i64;
     groups
         .into_iter()
-        .filter(|g| g.len() >= 2)
+        .filter(|g| g.len() >= 2 || g.iter().any(&deleted))
         .take_while(|g| {
             let started = input < options.max_input_bytes;
             input = input.saturating_add(g.iter().map(|v| v.size).sum());
@@ -447,7 +463,11 @@ impl Pond {
         self.refresh().await?;
         let state = self.state(path)?;
         let live: Vec<&FileInfo> = state.live().map(Arc::as_ref).collect();
-        let groups = plan_groups(&live, options);
+        // Versions under deletes are rewritten whatever their size: the
+        // rows the deletes hide leave the disk (and vacuum can take the
+        // old file), and reads no longer merge them.
+        let deleted = |v: &FileInfo| state.deletes.iter().any(|d| d.applies_to(v));
+        let groups = plan_groups_with_deletes(&live, options, deleted);
         self.rewrite(&state, groups).await
     }
 
@@ -674,7 +694,12 @@ impl Pond {
         );
         let deletes_applied = state.deletes.last().map_or(0, |d| d.version);
         let mut rows = futures::StreamExt::peekable(rows);
-        let level = inputs.iter().map(|v| v.level).max().unwrap_or(0) + 1;
+        let level = inputs
+            .iter()
+            .map(|v| v.level)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let precedence = inputs.iter().map(|v| v.precedence).max().unwrap_or(version);
         let uuid = uuid::Uuid::new_v4().to_string();
         let started = super::Written::now();

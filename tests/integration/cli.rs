@@ -370,6 +370,54 @@ fn a_missing_data_file_points_to_pond_check() {
     );
 }
 
+/// An automatic compaction that fails leaves the append landed and says
+/// why on stderr.
+#[test]
+fn a_failed_automatic_compaction_is_reported() {
+    let (dir, at) = new_pond();
+    let append = |minute: u32| {
+        let csv = file(
+            &dir,
+            &format!("m{minute}.csv"),
+            &format!("ts,v\n2024-01-01T00:0{minute}:00Z,{minute}\n"),
+        );
+        Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["--pond", &at, "append", "/plant/boiler", &csv])
+            .env_remove("POND")
+            .env("POND_AUTO_COMPACT", "2")
+            .output()
+            .unwrap()
+    };
+    ok(append(1));
+    // The first version's file damaged: compacting it fails.
+    let data = Path::new(&at).join("data");
+    let (damaged, _) = tree(&data).remove(0);
+    std::fs::write(&damaged, b"not parquet").unwrap();
+    let out = append(2);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(said.contains("automatic compaction failed"), "{said}");
+    assert!(said.contains("appended version 2"), "{said}");
+
+    // `pond compact` of every series goes on past the one that fails.
+    for minute in [3, 4] {
+        let csv = file(
+            &dir,
+            "o.csv",
+            &format!("ts,v\n2024-01-01T00:0{minute}:00Z,1\n"),
+        );
+        ok(pond(&["--pond", &at, "append", "/plant/other", &csv]));
+    }
+    let out = pond(&["--pond", &at, "compact"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("/plant/other: 2 versions"), "{said}");
+    assert!(
+        said.ends_with("error: compaction failed for 1 series: /plant/boiler\n"),
+        "{said}"
+    );
+}
+
 /// A reader that stops early (`pond sql … | head -1`) is no error.
 #[test]
 fn output_into_a_closed_pipe_is_no_error() {

@@ -694,6 +694,47 @@ async fn deletes_survive_reopen_travel_back_and_leave_the_disk_after_compaction_
     assert_eq!(sql(&ctx, "SELECT * FROM fleet.cpu").await, expected);
 }
 
+/// A version under a delete is rewritten by compaction whatever its size:
+/// alone in its group, or larger than half the target (a compacted day).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_rewrites_any_version_under_a_delete() {
+    let (dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let ctx = session(&pond).await;
+    let all: Vec<(i64, &str, i64)> = (0..10).map(|i| (i * SECOND, "a", i)).collect();
+    let kept = owned(&all[..5]);
+    let cases = [
+        ("/one/small", CompactOptions::default()),
+        (
+            "/one/large",
+            CompactOptions::default().with_target_file_bytes(1),
+        ),
+    ];
+    for (path, options) in &cases {
+        pond.append_batch(path, &rows(&all), "ts").await.unwrap();
+        // Nothing to rewrite before the delete.
+        let done = pond.compact_with_options(path, options).await.unwrap();
+        assert_eq!(done.versions_read, 0, "{path}");
+        pond.delete(path, MIN_TIME, MAX_TIME, Some("v >= 5"))
+            .await
+            .unwrap();
+        let done = pond.compact_with_options(path, options).await.unwrap();
+        assert_eq!(
+            (done.versions_read, done.versions_written),
+            (1, 1),
+            "{path}"
+        );
+        let table = path.trim_start_matches('/').replace('/', ".");
+        assert_eq!(sql(&ctx, &format!("SELECT * FROM {table}")).await, kept);
+        // Once rewritten, the delete no longer applies: nothing to do.
+        let again = pond.compact_with_options(path, options).await.unwrap();
+        assert_eq!(again.versions_read, 0, "{path}");
+    }
+    pond.vacuum(std::time::Duration::ZERO).await.unwrap();
+    let on_disk = values_on_disk(&dir);
+    assert_eq!(on_disk, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+}
+
 #[tokio::test]
 async fn a_version_wholly_deleted_is_not_read_and_sql_delete_counts_rows() {
     let (_dir, pond) = temp_pond().await;
