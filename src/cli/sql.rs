@@ -1,5 +1,6 @@
-//! `pond sql`: SQL against the pond, from the command line, a file, or the
-//! interactive REPL of `datafusion-cli`.
+//! `pond sql`: SQL against the pond, from the command line, a file or
+//! stdin as a script, or typed into the interactive REPL of
+//! `datafusion-cli`; on a Ballista cluster, with writes run here.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
