@@ -108,7 +108,8 @@ impl Pond {
         let (mut garbage, mut pending) = (Vec::new(), Vec::new());
         for meta in listed {
             let path = meta.location.to_string();
-            if referenced.contains(&path) {
+            // Files pond did not name are not its to report or delete.
+            if referenced.contains(&path) || !crate::pond::is_data_file(&path) {
                 continue;
             }
             if meta.last_modified <= cutoff {

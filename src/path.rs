@@ -186,16 +186,26 @@ fn expand_braces(text: &str) -> std::result::Result<Vec<String>, String> {
     bounds.extend(commas);
     bounds.push(close);
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for pair in bounds.windows(2) {
         let choice = &text[pair[0] + 1..pair[1]];
         for expanded in expand_braces(&format!("{before}{choice}{after}"))? {
-            if !out.contains(&expanded) {
+            if seen.insert(expanded.clone()) {
                 out.push(expanded);
+            }
+            if out.len() > MAX_ALTERNATIVES {
+                return Err(format!(
+                    "the braces expand to more than {MAX_ALTERNATIVES} alternatives"
+                ));
             }
         }
     }
     Ok(out)
 }
+
+/// How many alternatives a pattern's braces may expand to: each is matched
+/// against every series, and `{a,b}` repeated doubles them.
+const MAX_ALTERNATIVES: usize = 10_000;
 
 /// Whether path `segments` match pattern segments, `**` spanning any number.
 fn segments_match(pattern: &[String], segments: &[&str]) -> bool {
@@ -271,6 +281,14 @@ mod tests {
                 assert!(!p.matches(path), "{pattern} should not match {path}");
             }
         }
+    }
+
+    #[test]
+    fn braces_that_expand_too_far_are_errors() {
+        let pattern = format!("/{}", "{a,b}".repeat(20));
+        let err = SeriesPattern::parse(&pattern).unwrap_err().to_string();
+        assert!(err.contains("more than 10000 alternatives"), "{err}");
+        assert!(SeriesPattern::parse(&format!("/{}", "{a,b}".repeat(10))).is_ok());
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub(crate) fn root_store(
         "memory" => {
             let name = url.host_str().unwrap_or_default().to_string();
             let store = memory_store(&name);
-            Ok((store, Path::from(url.path())))
+            Ok((store, prefix_of(url)?))
         }
         "s3" | "s3a" => {
             if url.host_str().is_none_or(str::is_empty) {
@@ -83,9 +83,19 @@ pub(crate) fn root_store(
                 builder = builder.with_config(parsed, value);
             }
             // A named profile's settings fill what neither the environment
-            // nor the options set, as the AWS tools do.
+            // nor the options set, as the AWS tools do; its key, secret and
+            // token only together (a token is of its own key).
+            let own_key = builder
+                .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+                .is_some();
             for (key, value) in crate::aws_profile::settings(profile).map_err(invalid)? {
-                if builder.get_config_value(&key).is_none() {
+                let credential = matches!(
+                    key,
+                    AmazonS3ConfigKey::AccessKeyId
+                        | AmazonS3ConfigKey::SecretAccessKey
+                        | AmazonS3ConfigKey::Token
+                );
+                if !(credential && own_key) && builder.get_config_value(&key).is_none() {
                     builder = builder.with_config(key, value);
                 }
             }
@@ -94,7 +104,12 @@ pub(crate) fn root_store(
                 .is_some()
                 || builder
                     .get_config_value(&AmazonS3ConfigKey::SkipSignature)
-                    .is_some_and(|v| v == "true")
+                    .is_some_and(|v| {
+                        matches!(
+                            v.trim().to_ascii_lowercase().as_str(),
+                            "true" | "1" | "yes" | "on"
+                        )
+                    })
                 || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
                 || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
                 || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
@@ -105,18 +120,29 @@ pub(crate) fn root_store(
                 return Err(invalid(
                     "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
                      --storage-option aws_access_key_id=… and aws_secret_access_key=…, or a \
-                     profile in ~/.aws/credentials named by AWS_PROFILE)"
+                     profile in ~/.aws/credentials named by AWS_PROFILE; for an EC2 instance \
+                     role, AWS_METADATA_ENDPOINT=http://169.254.169.254)"
                         .into(),
                 ));
             }
             let store = builder.build().map_err(|e| invalid(e.to_string()))?;
-            Ok((Arc::new(store), Path::from(url.path())))
+            Ok((Arc::new(store), prefix_of(url)?))
         }
         other => Err(invalid(format!(
             "unsupported scheme {other}://; a pond lives at a local path, file://, s3:// or \
              memory://"
         ))),
     }
+}
+
+/// The prefix of an S3 or memory location in the store, decoded as
+/// deltalake decodes the oplog's (`s3://b/my%20pond` is `my pond/`): read
+/// apart, data and oplog went to different keys.
+fn prefix_of(url: &Url) -> Result<Path> {
+    Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
+        location: url.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The process's in-memory store called `name`.
@@ -749,6 +775,16 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The data prefix decodes as deltalake's oplog prefix does.
+    #[test]
+    fn a_location_with_escaped_characters_keeps_data_beside_its_oplog() {
+        let url = Url::parse("memory://prefix-test/my%20pond/a~b/").unwrap();
+        let (_, prefix) = root_store(&url, &HashMap::new()).unwrap();
+        assert_eq!(prefix.as_ref(), "my pond/a~b");
+        let oplog = Path::from_url_path(url.join("oplog/").unwrap().path()).unwrap();
+        assert_eq!(oplog.as_ref(), "my pond/a~b/oplog");
+    }
 
     #[test]
     fn requests_are_counted_by_their_place_within_the_pond() {

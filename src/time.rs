@@ -30,14 +30,15 @@ fn micros_per(unit: TimeUnit) -> i64 {
     }
 }
 
-/// A time given as RFC 3339 text (no zone means UTC), in µs, as DataFusion
-/// casts text to a timestamp.
+/// A time given as RFC 3339 text (no zone means UTC), in µs (rounded
+/// down), as DataFusion casts text to a timestamp: in microseconds, so that
+/// times before 1677 and after 2262 (outside nanoseconds' range) are read.
 pub(crate) fn parse_time(text: &str) -> Option<i64> {
     match ScalarValue::Utf8(Some(text.to_string()))
-        .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
+        .cast_to(&DataType::Timestamp(TimeUnit::Microsecond, None))
         .ok()?
     {
-        ScalarValue::TimestampNanosecond(Some(ns), _) => floor_micros(ns, TimeUnit::Nanosecond),
+        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(us),
         _ => None,
     }
 }
@@ -427,6 +428,23 @@ mod tests {
         let mask = range_mask(&col, 2, 3).unwrap();
         assert_eq!(mask, BooleanArray::from(vec![false, true, true]));
         assert!(range_mask(&col, 1, 3).is_none());
+    }
+
+    #[test]
+    fn times_parse_beyond_the_range_of_nanoseconds_and_round_down() {
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1_000_000));
+        assert_eq!(parse_time("1970-01-01T00:00:00.0000019Z"), Some(1));
+        assert_eq!(parse_time("1969-12-31T23:59:59.9999991Z"), Some(-1));
+        // 2300 and 1600 lie outside i64 nanoseconds, inside µs.
+        assert_eq!(
+            parse_time("2300-01-01T00:00:00Z"),
+            Some(10_413_792_000_000_000)
+        );
+        assert_eq!(
+            parse_time("1600-01-01T00:00:00Z"),
+            Some(-11_676_096_000_000_000)
+        );
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

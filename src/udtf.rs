@@ -60,7 +60,12 @@ impl TableFunctionImpl for SeriesRangeFunction {
         let mut table =
             series_table(&self.pond, "series_range", &path)?.with_time_range(start, end);
         if let Some(expr) = exprs.get(3) {
-            match constant(expr)? {
+            // A version of any integer type (`CAST(3 AS INT)`, a parameter).
+            let value = match constant(expr)? {
+                v if v.data_type().is_integer() => v.cast_to(&DataType::Int64)?,
+                v => v,
+            };
+            match value {
                 ScalarValue::Int64(Some(v)) if v >= 0 => table = table.with_max_version(v),
                 ScalarValue::Int64(None) | ScalarValue::Null => {}
                 ScalarValue::Int64(Some(v)) => {

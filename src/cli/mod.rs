@@ -639,33 +639,12 @@ fn one_line(err: &anyhow::Error) -> String {
 /// <uuid>.parquet`) not found, in object_store's words (a Parquet error
 /// keeps them as text only).
 fn missing_data_file(line: &str) -> bool {
-    let is_uuid = |s: &str| {
-        s.len() == 36
-            && s.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_hexdigit(),
-            })
-    };
     line.split("Object at location ").skip(1).any(|rest| {
-        let Some((location, _)) = rest.split_once(" not found") else {
-            return false;
-        };
-        let Some(file) = location.rsplit("data/").next() else {
-            return false;
-        };
-        let Some((series, name)) = file.split_once('/') else {
-            return false;
-        };
-        let Some((version, uuid)) = name
-            .strip_suffix(".parquet")
-            .and_then(|n| n.split_once('-'))
-        else {
-            return false;
-        };
-        is_uuid(series)
-            && !version.is_empty()
-            && version.bytes().all(|b| b.is_ascii_digit())
-            && is_uuid(uuid)
+        rest.split_once(" not found").is_some_and(|(location, _)| {
+            location
+                .rfind("data/")
+                .is_some_and(|at| crate::pond::is_data_file(&location[at..]))
+        })
     })
 }
 

@@ -680,6 +680,37 @@ pub(super) fn data_file_path(series_id: &str, version: i64, uuid: &str) -> Path 
     Path::from(format!("data/{series_id}/{version}-{uuid}.parquet"))
 }
 
+/// Whether `path` (from the pond's root) is a name pond gives its data
+/// files: [`data_file_path`]'s, or that with the `.sorted` of a second
+/// pass. Vacuum and check leave any other file under `data/` alone: it is
+/// not pond's to delete.
+pub(crate) fn is_data_file(path: &str) -> bool {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let Some(rest) = path.strip_prefix("data/") else {
+        return false;
+    };
+    let Some((series, name)) = rest.split_once('/') else {
+        return false;
+    };
+    let name = name.strip_suffix(".sorted").unwrap_or(name);
+    let Some((version, uuid)) = name
+        .strip_suffix(".parquet")
+        .and_then(|n| n.split_once('-'))
+    else {
+        return false;
+    };
+    is_uuid(series)
+        && !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && is_uuid(uuid)
+}
+
 /// Sorts a batch by its time column unless it is sorted already.
 fn sort_batch(batch: &RecordBatch, timestamp_column: &str, path: &str) -> Result<RecordBatch> {
     let Some(column) = batch.column_by_name(timestamp_column) else {

@@ -20,6 +20,7 @@ mod compact;
 mod delete;
 mod vacuum;
 
+pub(crate) use append::is_data_file;
 pub use append::{AppendOptions, AppendOutcome, StagedAppend};
 pub use compact::{CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET};
 pub use delete::DeleteOutcome;
@@ -605,7 +606,17 @@ fn resolve_location(location: &str, create: bool) -> Result<Url> {
         return Err(invalid("the location is empty".into()));
     }
     let mut url = if location.contains("://") {
-        Url::parse(location).map_err(|e| invalid(e.to_string()))?
+        let url = Url::parse(location).map_err(|e| invalid(e.to_string()))?;
+        // Neither names a place: `s3://b/p#1` and `s3://b/p#2` would be one
+        // pond under two names.
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                "a pond's URL has no query or fragment ('?' or '#'; in a local path they \
+                 are plain characters)"
+                    .into(),
+            ));
+        }
+        url
     } else {
         let path = std::path::Path::new(location);
         if create {
@@ -680,6 +691,18 @@ mod tests {
             oplog_url(&url).unwrap().path(),
             format!("{}oplog/", url.path())
         );
+    }
+
+    #[test]
+    fn a_url_with_a_query_or_fragment_is_refused() {
+        for location in ["s3://b/p#1", "s3://b/p?x=1", "memory://m/p#a"] {
+            let err = resolve_location(location, false).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidLocation { .. }),
+                "{location}: {err}"
+            );
+        }
+        assert!(resolve_location("s3://b/p", false).is_ok());
     }
 
     #[test]

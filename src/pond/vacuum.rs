@@ -110,6 +110,7 @@ impl Pond {
             if !referenced.contains(path)
                 && !superseded.contains(path)
                 && meta.last_modified <= cutoff
+                && super::is_data_file(path)
             {
                 match self.store.delete(&meta.location).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {

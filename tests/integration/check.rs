@@ -70,6 +70,21 @@ async fn crash_before_commit_leaves_no_version_and_check_reports_garbage() {
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.files_checked, 1);
 
+    // Files pond did not name (a user's own `data/` folder where the pond
+    // was made) are neither garbage nor deleted by vacuum.
+    let foreign = dir.path().join("data").join("notes.txt");
+    std::fs::write(&foreign, "mine").unwrap();
+    let nested = dir.path().join("data").join("other").join("1-x.parquet");
+    std::fs::create_dir_all(nested.parent().unwrap()).unwrap();
+    std::fs::write(&nested, "mine").unwrap();
+    let report = reopened.check_with_grace(Duration::ZERO).await.unwrap();
+    assert_eq!(report.garbage, expected);
+    let options = pond::VacuumOptions::new(Duration::ZERO).with_grace(Duration::ZERO);
+    let done = reopened.vacuum_with_options(&options).await.unwrap();
+    assert_eq!(done.garbage_files, 2);
+    assert!(foreign.exists() && nested.exists());
+    assert!(!dir.path().join(&orphan).exists());
+
     // The next append is unaffected and takes version 2.
     let outcome = reopened
         .append_batch("/c/s", &readings(&[9]), "ts")
