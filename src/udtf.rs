@@ -25,7 +25,7 @@ use crate::oplog::EntryType;
 use crate::path::SeriesPattern;
 use crate::pond::{Pond, SeriesInfo};
 use crate::provider::SeriesTable;
-use crate::time::{MAX_TIME, MIN_TIME, floor_micros, parse_time, scalar_timestamp};
+use crate::time::{MAX_TIME, MIN_TIME, ceil_micros, floor_micros, parse_time, scalar_timestamp};
 
 /// `series_range(path, start, end [, as_of])`: the rows of one series
 /// with `start <= ts < end`. `start` and `end` are timestamps or RFC 3339
@@ -55,8 +55,11 @@ impl TableFunctionImpl for SeriesRangeFunction {
             );
         }
         let path = path_argument("series_range", &exprs[0])?;
-        let start = time_argument("start", &exprs[1])?.unwrap_or(MIN_TIME);
-        let end = time_argument("end", &exprs[2])?.unwrap_or(MAX_TIME);
+        // Whole µs, rounded up: a row of whole µs is at or after a bound
+        // exactly when it is at or after the bound rounded up (`now()` has
+        // nanoseconds).
+        let start = time_argument("start", &exprs[1], Round::Up)?.unwrap_or(MIN_TIME);
+        let end = time_argument("end", &exprs[2], Round::Up)?.unwrap_or(MAX_TIME);
         let mut table =
             series_table(&self.pond, "series_range", &path)?.with_time_range(start, end);
         if let Some(expr) = exprs.get(3) {
@@ -74,7 +77,8 @@ impl TableFunctionImpl for SeriesRangeFunction {
                     );
                 }
                 _ => {
-                    if let Some(time) = time_argument("as_of", &exprs[3])? {
+                    // The versions committed at or before it: rounded down.
+                    if let Some(time) = time_argument("as_of", &exprs[3], Round::Down)? {
                         table = table.with_as_of_time(time);
                     }
                 }
@@ -505,26 +509,51 @@ pub(crate) fn path_argument(function: &str, expr: &Expr) -> DfResult<String> {
     }
 }
 
-/// A time argument in µs; `None` for NULL (unbounded).
-fn time_argument(name: &str, expr: &Expr) -> DfResult<Option<i64>> {
+/// Which way a time argument finer than µs is rounded.
+#[derive(Clone, Copy)]
+enum Round {
+    Down,
+    Up,
+}
+
+/// A time argument in µs (pond's API has microsecond precision), rounded
+/// as `round` says; `None` for NULL (unbounded).
+fn time_argument(name: &str, expr: &Expr, round: Round) -> DfResult<Option<i64>> {
     let value = constant(expr)?;
     if value.is_null() {
         return Ok(None);
     }
-    if let ScalarValue::Utf8(Some(text))
+    let (raw, unit) = if let ScalarValue::Utf8(Some(text))
     | ScalarValue::Utf8View(Some(text))
     | ScalarValue::LargeUtf8(Some(text)) = &value
     {
-        return match parse_time(text) {
-            Some(us) => Ok(Some(us)),
-            None => plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp"),
+        let Some(us) = parse_time(text) else {
+            return plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp");
         };
-    }
-    let Some((raw, unit)) = scalar_timestamp(&value) else {
-        return plan_err!("series_range: {name} must be a timestamp or a string, got {value}");
+        // Past µs only where nanoseconds can hold it (1677 to 2262).
+        let nanos = ScalarValue::Utf8(Some(text.clone()))
+            .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
+            .ok()
+            .and_then(|v| scalar_timestamp(&v));
+        match nanos {
+            Some(ns) => ns,
+            None => (us, TimeUnit::Microsecond),
+        }
+    } else {
+        match scalar_timestamp(&value) {
+            Some(raw) => raw,
+            None => {
+                return plan_err!(
+                    "series_range: {name} must be a timestamp or a string, got {value}"
+                );
+            }
+        }
     };
-    // Bounds have microsecond precision, like every time in pond's API.
-    match floor_micros(raw, unit) {
+    let us = match round {
+        Round::Down => floor_micros(raw, unit),
+        Round::Up => ceil_micros(raw, unit),
+    };
+    match us {
         Some(us) => Ok(Some(us)),
         None => plan_err!("series_range: {name} is out of range"),
     }

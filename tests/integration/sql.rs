@@ -799,6 +799,37 @@ async fn comparisons_with_finer_constants_are_exact() {
         ["|       | 20 |", "| false | 11 |", "| true  | 9  |"],
         "{text}"
     );
+    // series_range's bounds finer than µs: a row of whole µs is in the
+    // window exactly when it is at or after the start and before the end.
+    let first = count(&ctx, "SELECT CAST(min(ts) AS BIGINT) FROM exact.s4").await;
+    for (start, end, text) in [
+        ((first + 2) * 1_000 + 500, (first + 5) * 1_000 + 500, false),
+        ((first + 2) * 1_000 + 1, (first + 5) * 1_000 + 999, true),
+        ((first + 2) * 1_000, (first + 6) * 1_000, true),
+    ] {
+        let bound = |nanos: i64| {
+            if text {
+                let time = chrono::DateTime::from_timestamp(
+                    nanos.div_euclid(1_000_000_000),
+                    nanos.rem_euclid(1_000_000_000) as u32,
+                )
+                .unwrap();
+                format!("'{}'", time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+            } else {
+                format!("to_timestamp_nanos({nanos})")
+            }
+        };
+        let window = format!(
+            "FROM series_range('/exact/s4', {}, {})",
+            bound(start),
+            bound(end)
+        );
+        let low = count(&ctx, &format!("SELECT CAST(min(ts) AS BIGINT) {window}")).await;
+        let high = count(&ctx, &format!("SELECT CAST(max(ts) AS BIGINT) {window}")).await;
+        let whole = start % 1_000 == 0;
+        assert_eq!(low - first, if whole { 2 } else { 3 }, "{window}");
+        assert_eq!(high - first, 5, "{window}");
+    }
     // The rewrite keeps a projected comparison's name.
     let named = rows(
         &ctx,
