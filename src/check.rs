@@ -10,7 +10,7 @@ use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::error::Result;
 use crate::pond::Pond;
-use crate::series::writer::content_hash;
+use crate::series::writer::ContentHasher;
 
 /// What is wrong with one referenced data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,18 +179,27 @@ async fn verify(
     rows: i64,
 ) -> Result<Option<Problem>> {
     let path = Path::from(file_path);
-    let bytes: Bytes = match store.get(&path).await {
-        Ok(get) => get.bytes().await?,
+    // Streamed through the hash: a check holds a few chunks of each file,
+    // not the file (compacted files are of 128 MiB, and checked 8 at once).
+    let mut chunks = match store.get(&path).await {
+        Ok(get) => get.into_stream(),
         Err(object_store::Error::NotFound { .. }) => return Ok(Some(Problem::Missing)),
         Err(e) => return Err(e.into()),
     };
-    if bytes.len() as i64 != size {
+    let mut hasher = ContentHasher::new();
+    let mut tail = Tail::default();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        tail.push(chunk);
+    }
+    if tail.len as i64 != size {
         return Ok(Some(Problem::SizeMismatch {
             expected: size,
-            actual: bytes.len() as i64,
+            actual: tail.len as i64,
         }));
     }
-    let actual = content_hash(&bytes);
+    let actual = hasher.finish();
     // An entry without a hash (not written by pond) cannot be compared.
     if !hash.is_empty() && actual != hash {
         return Ok(Some(Problem::HashMismatch {
@@ -198,6 +207,17 @@ async fn verify(
             actual,
         }));
     }
+    // The footer: the file's last chunks, or the store's range of it if
+    // the footer is longer than they hold.
+    let bytes = match tail.footer() {
+        Some(footer) => footer,
+        None => {
+            let footer_len = footer_length(&tail.bytes()).unwrap_or(0) as u64;
+            let total = tail.len as u64;
+            let start = total.saturating_sub(footer_len + 8);
+            store.get_range(&path, start..total).await?
+        }
+    };
     match ParquetMetaDataReader::new().parse_and_finish(&bytes) {
         Ok(meta) => {
             let actual = meta.file_metadata().num_rows();
@@ -207,5 +227,89 @@ async fn verify(
             }))
         }
         Err(e) => Ok(Some(Problem::Unreadable(e.to_string()))),
+    }
+}
+
+/// A file's last bytes, kept as its chunks stream past.
+#[derive(Default)]
+struct Tail {
+    /// The last chunks, at least [`TAIL_BYTES`] of them if the file has.
+    chunks: std::collections::VecDeque<Bytes>,
+    kept: usize,
+    /// Every byte seen.
+    len: usize,
+}
+
+/// How much of a file's end a check keeps: most footers fit.
+const TAIL_BYTES: usize = 1 << 20;
+
+impl Tail {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        self.kept += chunk.len();
+        self.chunks.push_back(chunk);
+        while self
+            .chunks
+            .front()
+            .is_some_and(|c| self.kept - c.len() >= TAIL_BYTES)
+        {
+            let dropped = self.chunks.pop_front().expect("a chunk");
+            self.kept -= dropped.len();
+        }
+    }
+
+    fn bytes(&self) -> Bytes {
+        let mut all = Vec::with_capacity(self.kept);
+        for c in &self.chunks {
+            all.extend_from_slice(c);
+        }
+        Bytes::from(all)
+    }
+
+    /// The footer and its 8-byte trailer, if the kept bytes hold them.
+    fn footer(&self) -> Option<Bytes> {
+        let bytes = self.bytes();
+        let need = footer_length(&bytes)? + 8;
+        (need <= bytes.len()).then(|| bytes.slice(bytes.len() - need..))
+    }
+}
+
+/// The footer length a Parquet file's last 8 bytes give.
+fn footer_length(bytes: &[u8]) -> Option<usize> {
+    let trailer = bytes.len().checked_sub(8).map(|at| &bytes[at..])?;
+    let len = u32::from_le_bytes(trailer[..4].try_into().ok()?);
+    Some(len as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    /// The footer is found in the kept end of a file streamed in small
+    /// chunks, and only the end is kept.
+    #[test]
+    fn the_tail_of_a_streamed_file_holds_its_footer() {
+        let values = Int64Array::from_iter_values(0..200_000);
+        let batch = RecordBatch::try_from_iter([("v", Arc::new(values) as _)]).unwrap();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        assert!(file.len() > TAIL_BYTES, "{}", file.len());
+
+        let mut tail = Tail::default();
+        for chunk in file.chunks(64 * 1024) {
+            tail.push(Bytes::copy_from_slice(chunk));
+        }
+        assert_eq!(tail.len, file.len());
+        assert!(tail.kept < TAIL_BYTES + 64 * 1024, "{}", tail.kept);
+        let footer = tail.footer().unwrap();
+        let meta = ParquetMetaDataReader::new().parse_and_finish(&footer).unwrap();
+        assert_eq!(meta.file_metadata().num_rows(), 200_000);
     }
 }

@@ -767,7 +767,7 @@ const ROW_COLUMN: &str = "__pond_row";
 /// Forwards a Parquet file's bytes to the store while hashing and counting them.
 struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: ContentHasher,
     bytes: u64,
 }
 
@@ -775,13 +775,13 @@ impl<W> HashingWriter<W> {
     fn new(inner: W) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: ContentHasher::new(),
             bytes: 0,
         }
     }
 
     fn digest(&self) -> String {
-        format!("sha256:{:x}", self.hasher.clone().finalize())
+        self.hasher.clone().finish()
     }
 }
 
@@ -797,9 +797,23 @@ impl<W: AsyncFileWriter> AsyncFileWriter for HashingWriter<W> {
     }
 }
 
-/// `sha256:<hex>` of some bytes, as stored in `content_hash`.
-pub(crate) fn content_hash(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+/// `sha256:<hex>` of a file's bytes, as stored in `content_hash`, fed in
+/// parts.
+#[derive(Clone)]
+pub(crate) struct ContentHasher(Sha256);
+
+impl ContentHasher {
+    pub(crate) fn new() -> Self {
+        Self(Sha256::new())
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub(crate) fn finish(self) -> String {
+        format!("sha256:{:x}", self.0.finalize())
+    }
 }
 
 #[cfg(test)]
