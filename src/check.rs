@@ -309,7 +309,9 @@ mod tests {
         assert_eq!(tail.len, file.len());
         assert!(tail.kept < TAIL_BYTES + 64 * 1024, "{}", tail.kept);
         let footer = tail.footer().unwrap();
-        let meta = ParquetMetaDataReader::new().parse_and_finish(&footer).unwrap();
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&footer)
+            .unwrap();
         assert_eq!(meta.file_metadata().num_rows(), 200_000);
     }
 }
