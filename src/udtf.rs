@@ -523,31 +523,31 @@ fn time_argument(name: &str, expr: &Expr, round: Round) -> DfResult<Option<i64>>
     if value.is_null() {
         return Ok(None);
     }
-    let (raw, unit) = if let ScalarValue::Utf8(Some(text))
-    | ScalarValue::Utf8View(Some(text))
-    | ScalarValue::LargeUtf8(Some(text)) = &value
-    {
-        let Some(us) = parse_time(text) else {
-            return plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp");
-        };
-        // Past µs only where nanoseconds can hold it (1677 to 2262).
-        let nanos = ScalarValue::Utf8(Some(text.clone()))
-            .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
-            .ok()
-            .and_then(|v| scalar_timestamp(&v));
-        match nanos {
-            Some(ns) => ns,
-            None => (us, TimeUnit::Microsecond),
+    let (raw, unit) = match &value {
+        ScalarValue::Utf8(Some(text))
+        | ScalarValue::Utf8View(Some(text))
+        | ScalarValue::LargeUtf8(Some(text)) => {
+            // In nanoseconds where they can hold it (1677 to 2262), else
+            // in µs.
+            let nanos = value
+                .cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))
+                .ok()
+                .and_then(|v| scalar_timestamp(&v));
+            match nanos.or_else(|| parse_time(text).map(|us| (us, TimeUnit::Microsecond))) {
+                Some(raw) => raw,
+                None => {
+                    return plan_err!("series_range: {name} {value} is not an RFC 3339 timestamp");
+                }
+            }
         }
-    } else {
-        match scalar_timestamp(&value) {
+        _ => match scalar_timestamp(&value) {
             Some(raw) => raw,
             None => {
                 return plan_err!(
                     "series_range: {name} must be a timestamp or a string, got {value}"
                 );
             }
-        }
+        },
     };
     let us = match round {
         Round::Down => floor_micros(raw, unit),
