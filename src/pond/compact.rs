@@ -126,13 +126,18 @@ pub struct CompactOutcome {
     pub txn_seq: Option<i64>,
 }
 
+/// Whether `v` is under half of `target`: a version compaction rewrites.
+fn is_small(v: &FileInfo, target: i64) -> bool {
+    v.size.saturating_mul(2) < target
+}
+
 /// The versions under half of `target`, which compaction rewrites, in
 /// order of their earliest time.
 fn small_versions<'a>(live: &[&'a FileInfo], target: i64) -> Vec<&'a FileInfo> {
     let mut small: Vec<&FileInfo> = live
         .iter()
         .copied()
-        .filter(|v| v.size.saturating_mul(2) < target)
+        .filter(|v| is_small(v, target))
         .collect();
     small.sort_by_key(|v| (v.min_event_time, v.max_event_time, v.version));
     small
@@ -183,7 +188,7 @@ pub(crate) fn plan_groups_with_deletes(
     groups.push(current);
     let large = live
         .iter()
-        .filter(|v| v.size.saturating_mul(2) >= target && deleted(v))
+        .filter(|v| !is_small(v, target) && deleted(v))
         .map(|v| vec![(*v).clone()]);
     groups.extend(large);
     let mut input = 0i64;
