@@ -210,12 +210,12 @@ async fn verify(
     // The footer: the file's last chunks, or the store's range of it if
     // the footer is longer than they hold.
     let bytes = match tail.footer() {
-        Some(footer) => footer,
-        None => {
-            let footer_len = footer_length(&tail.bytes()).unwrap_or(0) as u64;
+        Ok(footer) => footer,
+        Err(need) => {
             let total = tail.len as u64;
-            let start = total.saturating_sub(footer_len + 8);
-            store.get_range(&path, start..total).await?
+            store
+                .get_range(&path, total.saturating_sub(need as u64)..total)
+                .await?
         }
     };
     match ParquetMetaDataReader::new().parse_and_finish(&bytes) {
@@ -266,11 +266,15 @@ impl Tail {
         Bytes::from(all)
     }
 
-    /// The footer and its 8-byte trailer, if the kept bytes hold them.
-    fn footer(&self) -> Option<Bytes> {
+    /// The footer and its 8-byte trailer, if the kept bytes hold them;
+    /// else how many bytes of the file's end they take.
+    fn footer(&self) -> std::result::Result<Bytes, usize> {
         let bytes = self.bytes();
-        let need = footer_length(&bytes)? + 8;
-        (need <= bytes.len()).then(|| bytes.slice(bytes.len() - need..))
+        let need = footer_length(&bytes).unwrap_or(0) + 8;
+        match bytes.len().checked_sub(need) {
+            Some(start) => Ok(bytes.slice(start..)),
+            None => Err(need),
+        }
     }
 }
 
