@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use crate::Pond;
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use output::OutputFormat;
 
@@ -44,6 +45,11 @@ pub struct Args {
 
     #[command(subcommand)]
     command: Command,
+
+    /// Whether `--pond` was on the command line (not from $POND or the
+    /// default): `pond demo` builds there then.
+    #[arg(skip)]
+    pond_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,9 +249,10 @@ enum Command {
     /// Build a demo pond of synthetic sensor data and run showcase queries.
     #[command(after_help = "Example:\n  pond demo ./pond-demo")]
     Demo {
-        /// Where to build it; an existing demo pond there is reused.
-        #[arg(default_value = "./pond-demo")]
-        dir: String,
+        /// Where to build it; an existing demo pond there is reused. By
+        /// default the `--pond` given on the command line, else
+        /// ./pond-demo (never $POND: that names your own pond).
+        dir: Option<String>,
         /// Hours of data per series (one version per hour).
         #[arg(long, default_value_t = 96)]
         hours: i64,
@@ -256,7 +263,10 @@ enum Command {
 /// new runtime, prints `error: …` on failure. Exit status 0, 1 on failure,
 /// 2 for usage errors.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match parse(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     // Warnings of the work a command does on the side (an automatic
     // compaction after an append that failed, a file it could not clean
     // up), on stderr: nothing else would report them.
@@ -338,7 +348,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = Args::try_parse_from(args).map_err(|e| Failure {
+    let args = parse(args).map_err(|e| Failure {
         status: 2,
         message: e.to_string(),
     })?;
@@ -346,6 +356,18 @@ where
         status: 1,
         message: one_line(&e),
     })
+}
+
+/// The command line's arguments, the first being the program's name.
+fn parse<I, T>(args: I) -> std::result::Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Args::command().try_get_matches_from(args)?;
+    let mut args = Args::from_arg_matches(&matches)?;
+    args.pond_given = matches.value_source("pond") == Some(ValueSource::CommandLine);
+    Ok(args)
 }
 
 /// A `KEY=VALUE` argument.
@@ -558,6 +580,11 @@ async fn run(args: Args) -> Result<()> {
         }
         Command::Demo { dir, hours } => {
             drop(out);
+            let dir = match dir {
+                Some(dir) => dir,
+                None if args.pond_given => args.pond.clone(),
+                None => "./pond-demo".to_string(),
+            };
             demo::run(&dir, hours).await
         }
     }

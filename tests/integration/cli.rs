@@ -1047,9 +1047,14 @@ fn demo_builds_a_pond_and_shows_its_pruning() {
     let out = ok(pond(&["--pond", at, "check"]));
     assert!(out.contains("checked 78 data files"), "{out}");
 
-    // Running the demo again reuses the pond.
-    let out = pond(&["demo", at, "--hours", "12"]);
-    assert!(text(&out.stderr).contains("using the demo pond already"));
+    // Running the demo again reuses the pond; `--pond` names it as well
+    // as the argument does.
+    let out = pond(&["--pond", at, "demo", "--hours", "12"]);
+    assert!(
+        text(&out.stderr).contains("using the demo pond already"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
