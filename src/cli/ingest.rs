@@ -73,7 +73,7 @@ impl InputFormat {
 }
 
 /// What `pond append` was asked to do.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct AppendRequest {
     pub(crate) series: String,
     pub(crate) inputs: Vec<String>,
@@ -81,6 +81,13 @@ pub(crate) struct AppendRequest {
     pub(crate) timestamp_column: Option<String>,
     /// The key a first append declares (the time column is added).
     pub(crate) key: Option<Vec<String>>,
+}
+
+/// An input in its turn: the first is opened before the append starts (its
+/// columns plan the series'), the others when the reader gets to them.
+enum Turn {
+    Open(String, InputFormat, Batches),
+    Later(String),
 }
 
 /// One input, opened: its name for messages, its format and its bytes.
@@ -113,23 +120,24 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
         bail!("stdin (-) can be read only once");
     }
     let progress = progress_bar(&request.inputs);
-    // Open every input before writing anything: a missing file is an error
-    // that leaves the pond untouched.
-    let mut inputs = Vec::new();
-    for name in &request.inputs {
-        inputs.push(open(name, request.format, &progress)?);
+    // A missing input is an error before anything is written. Inputs are
+    // opened one at a time, though: thousands of them must not hold a
+    // file and a buffer each.
+    let (first, rest) = request
+        .inputs
+        .split_first()
+        .ok_or_else(|| anyhow!("no input given"))?;
+    for name in rest {
+        if name != "-" {
+            File::open(name).with_context(|| format!("cannot open {name}"))?;
+        }
     }
-    let mut plan = None;
-    let mut readers = Vec::new();
-    for input in inputs {
-        let (name, format) = (input.name.clone(), input.format);
-        let (reader, schema) = super::guarded(&name, || {
-            reader(input, existing.as_ref(), &request, plan.as_ref())
-        })?;
-        plan.get_or_insert(schema);
-        readers.push((name, format, reader));
-    }
-    let schema = plan.ok_or_else(|| anyhow!("no input given"))?;
+    let input = open(first, request.format, &progress)?;
+    let (name, format) = (input.name.clone(), input.format);
+    let (first_reader, schema) =
+        super::guarded(&name, || reader(input, existing.as_ref(), &request, None))?;
+    let mut readers = vec![Turn::Open(name, format, first_reader)];
+    readers.extend(rest.iter().cloned().map(Turn::Later));
     let timestamp_column = match (&existing, &request.timestamp_column) {
         (Some(info), _) => info.timestamp_column.clone(),
         (None, Some(name)) => name.clone(),
@@ -147,8 +155,29 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
     let target = Arc::clone(&schema);
     let ts = timestamp_column.clone();
+    let (plan, bar, later, asked) = (
+        Arc::clone(&schema),
+        progress.clone(),
+        existing.clone(),
+        request.clone(),
+    );
     let reading = tokio::task::spawn_blocking(move || {
-        for (name, format, mut reader) in readers {
+        for turn in readers {
+            let next = match turn {
+                Turn::Open(name, format, reader) => Ok((name, format, reader)),
+                Turn::Later(name) => open(&name, asked.format, &bar).and_then(|input| {
+                    let (name, format) = (input.name.clone(), input.format);
+                    super::guarded(&name, || reader(input, later.as_ref(), &asked, Some(&plan)))
+                        .map(|(reader, _)| (name, format, reader))
+                }),
+            };
+            let (name, format, mut reader) = match next {
+                Ok(next) => next,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
             let mut rows = 0;
             loop {
                 // A reader that panics must end the stream with an error:
@@ -181,9 +210,11 @@ pub(crate) async fn append(pond: &Pond, request: AppendRequest) -> Result<()> {
         .append_stream_with_options(series, schema, stream, &timestamp_column, &options)
         .await
         .map_err(unwrap_data_error);
-    reading.await.context("the input reader panicked")?;
     progress.finish_and_clear();
+    // On failure the reader is not waited for: it may be blocked on a
+    // stdin that never ends (`tail -f … | pond append`).
     let outcome = outcome?;
+    reading.await.context("the input reader panicked")?;
     // A mistyped path makes a new series: say so.
     let created = if existing.is_none() && outcome.version == 1 {
         "created the series; "
@@ -333,26 +364,35 @@ fn reader(
                 .map_err(|e| anyhow!("{}: {e}", input.name))?;
             let target = target_schema(&schema, existing, first);
             let (name, into) = (input.name.clone(), Arc::clone(&target));
+            // A series' time column holds no NULL: say where one is before
+            // the conversion into its type refuses it with no place.
+            let time = existing.map(|info| info.timestamp_column.clone());
+            let mut before = 0;
             let batches = reader.map(move |b| {
-                b.map_err(|e| anyhow!("{name}: {e}"))
-                    .and_then(|b| cast_lossless(&b, &into).map_err(|e| anyhow!("{name}: {e}")))
+                let b = b.map_err(|e| anyhow!("{name}: {e}"))?;
+                if let Some(time) = &time {
+                    no_null_times(&b, time, before, &name, InputFormat::Parquet)?;
+                }
+                before += b.num_rows();
+                cast_lossless(&b, &into).map_err(|e| anyhow!("{name}: {e}"))
             });
             (Box::new(batches), target)
         }
         Source::Stream(mut bytes) => {
-            let sample = sample_lines(&mut bytes, INFER_RECORDS + 1)
+            let (sample, whole) = sample_lines(&mut bytes, INFER_RECORDS + 1)
                 .with_context(|| format!("reading {}", input.name))?;
+            let records = &sample[..whole];
             let inferred = match input.format {
                 InputFormat::Csv => {
                     let format = arrow::csv::reader::Format::default().with_header(true);
                     format
-                        .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+                        .infer_schema(Cursor::new(records), Some(INFER_RECORDS))
                         .map_err(|e| anyhow!("{}: not readable as CSV: {e}", input.name))?
                         .0
                 }
                 _ => {
                     arrow::json::reader::infer_json_schema(
-                        Cursor::new(&sample),
+                        Cursor::new(records),
                         Some(INFER_RECORDS),
                     )
                     .map_err(|e| anyhow!("{}: not readable as NDJSON: {e}", input.name))?
@@ -362,9 +402,20 @@ fn reader(
             if inferred.fields().is_empty() {
                 bail!("{}: no columns (an empty input?)", input.name);
             }
+            if let Some(f) = (inferred.fields().iter()).find(|f| f.name().trim() != f.name()) {
+                bail!(
+                    "{}: the column name {:?} begins or ends with a space (a header written \
+                     as `a, b`? its values would keep the space too)",
+                    input.name,
+                    f.name()
+                );
+            }
+            if inferred.fields().iter().any(|f| f.name().is_empty()) {
+                bail!("{}: a column has no name", input.name);
+            }
             let inferred = match input.format {
                 InputFormat::Ndjson => {
-                    nanoseconds_where_written(inferred, &sample, existing, request)
+                    nanoseconds_where_written(inferred, records, existing, request)
                 }
                 _ => inferred,
             };
@@ -418,16 +469,30 @@ fn reader(
     Ok((batches, schema))
 }
 
-/// The first `lines` lines of `bytes`, for type inference; the reader goes
-/// on after them.
-fn sample_lines(bytes: &mut dyn BufRead, lines: usize) -> std::io::Result<Vec<u8>> {
+/// Bytes read at most to infer types: an input without `\n` (line ends of
+/// `\r` alone, or one long line) is not read whole.
+const SAMPLE_BYTES: u64 = 16 << 20;
+
+/// The first `lines` lines of `bytes` (at most [`SAMPLE_BYTES`]), for type
+/// inference; the reader goes on after them. With the length of the
+/// sample's whole records: a record cut at the limit is not inferred from.
+fn sample_lines(bytes: &mut dyn BufRead, lines: usize) -> std::io::Result<(Vec<u8>, usize)> {
     let mut sample = Vec::new();
     for _ in 0..lines {
-        if bytes.read_until(b'\n', &mut sample)? == 0 {
+        let room = SAMPLE_BYTES.saturating_sub(sample.len() as u64);
+        if room == 0 || (&mut *bytes).take(room).read_until(b'\n', &mut sample)? == 0 {
             break;
         }
     }
-    Ok(sample)
+    let whole = if sample.len() as u64 >= SAMPLE_BYTES && !sample.ends_with(b"\n") {
+        sample
+            .iter()
+            .rposition(|&b| b == b'\n' || b == b'\r')
+            .map_or(sample.len(), |end| end + 1)
+    } else {
+        sample.len()
+    };
+    Ok((sample, whole))
 }
 
 /// The schema text input is parsed into: per column, in the input's order,
@@ -569,6 +634,8 @@ fn wire_schema(schema: &SchemaRef, format: InputFormat) -> SchemaRef {
                 DataType::Timestamp(..)
                 | DataType::Date32
                 | DataType::Date64
+                | DataType::Time32(_)
+                | DataType::Time64(_)
                 | DataType::Decimal128(..)
                 | DataType::Decimal256(..)
                 | DataType::Null => true,
@@ -621,6 +688,25 @@ fn convert(
                     }
                 }
                 DataType::Date32 | DataType::Date64 => dates(text, to, &at),
+                DataType::Time32(unit) | DataType::Time64(unit) => {
+                    // Read to the nanosecond, then kept only if exact in
+                    // the column's unit (arrow's parser would cut digits).
+                    let nanos = DataType::Time64(TimeUnit::Nanosecond);
+                    let read = parsed(column, &nanos, text, &at, "not a time of day of type")?;
+                    let per_tick: i64 = match unit {
+                        TimeUnit::Second => 1_000_000_000,
+                        TimeUnit::Millisecond => 1_000_000,
+                        TimeUnit::Microsecond => 1_000,
+                        TimeUnit::Nanosecond => 1,
+                    };
+                    let values = read.as_primitive::<arrow::datatypes::Time64NanosecondType>();
+                    if let Some(row) = (0..values.len())
+                        .find(|&row| values.is_valid(row) && values.value(row) % per_tick != 0)
+                    {
+                        bail!("{}: finer than the column's unit ({unit:?})", at(row));
+                    }
+                    Ok(cast_with_options(&read, to, &CastOptions::default())?)
+                }
                 DataType::Null => match (0..text.len()).find(|&row| text.is_valid(row)) {
                     None => Ok(new_null_array(to, text.len())),
                     Some(row) => bail!(
@@ -843,6 +929,27 @@ fn cast_lossless(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch>
                     column.data_type()
                 )
             };
+            if let Some(why) = not_the_same_kind(column.data_type(), to) {
+                bail!(
+                    "column {:?}: values of type {} are not stored in the series' type {to}: {why}",
+                    field.name(),
+                    column.data_type()
+                );
+            }
+            // A time without a zone is UTC to pond, and a zone only says
+            // how a time displays: the instants stay and the zone is
+            // relabelled (arrow's cast would move naive wall-clock times
+            // into the zone).
+            let relabelled;
+            let column = match (column.data_type(), to) {
+                (DataType::Timestamp(_, from_zone), DataType::Timestamp(_, to_zone))
+                    if from_zone != to_zone =>
+                {
+                    relabelled = relabel_zone(column, to_zone.clone());
+                    &relabelled
+                }
+                _ => column,
+            };
             let cast: ArrayRef = cast_with_options(column, to, &options).map_err(|_| refused())?;
             let back = cast_with_options(&cast, column.data_type(), &options).map_err(|_| refused())?;
             if back.as_ref() != column.as_ref() {
@@ -852,6 +959,54 @@ fn cast_lossless(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch>
         })
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new(Arc::clone(target), columns).map_err(Into::into)
+}
+
+/// Why values of type `from` are never stored in a column of type `to`,
+/// though arrow casts them: numbers are not times (an epoch count would
+/// become ticks of the column's unit), and flags are not numbers.
+fn not_the_same_kind(from: &DataType, to: &DataType) -> Option<&'static str> {
+    let temporal = |t: &DataType| {
+        t.is_temporal() || matches!(t, DataType::Duration(_) | DataType::Interval(_))
+    };
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if text(from) || text(to) {
+        // Text converts when it reads back the same.
+        return None;
+    }
+    if temporal(to) && !temporal(from) {
+        return Some("numbers are not times (convert them to a timestamp type first)");
+    }
+    if temporal(from) && !temporal(to) {
+        return Some("times are not numbers");
+    }
+    if (*from == DataType::Boolean) != (*to == DataType::Boolean) {
+        return Some("true and false are not numbers");
+    }
+    None
+}
+
+/// `times` (timestamps) with `zone`, the same instants.
+fn relabel_zone(times: &ArrayRef, zone: Option<Arc<str>>) -> ArrayRef {
+    use arrow::datatypes::{
+        TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
+        TimestampNanosecondType as Ns, TimestampSecondType as S,
+    };
+    match times.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            Arc::new(times.as_primitive::<S>().clone().with_timezone_opt(zone))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            Arc::new(times.as_primitive::<Ms>().clone().with_timezone_opt(zone))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Arc::new(times.as_primitive::<Us>().clone().with_timezone_opt(zone))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Arc::new(times.as_primitive::<Ns>().clone().with_timezone_opt(zone))
+        }
+        _ => Arc::clone(times),
+    }
 }
 
 /// An error naming the input and line of the first row without a time;

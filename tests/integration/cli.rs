@@ -595,6 +595,161 @@ fn parquet_input_and_lossless_conversion() {
     assert_eq!(out, "v,note\n1.5,\n2.0,\n7.0,x\n");
 }
 
+#[test]
+fn parquet_values_of_another_kind_or_zone_are_refused_or_kept_as_instants() {
+    let (dir, at) = new_pond();
+    let base = file(&dir, "base.csv", "ts,v,n\n2024-01-01T00:00:00Z,0.5,1\n");
+    ok(pond(&["--pond", &at, "append", "/s", &base]));
+    // Epoch milliseconds are numbers, not times: arrow would store them
+    // as ticks of the column's unit (1970-01-20).
+    let epoch = parquet(
+        &dir,
+        &at,
+        "epoch.parquet",
+        "SELECT CAST(1704067200000 AS BIGINT) AS ts, 1.0 AS v, CAST(2 AS BIGINT) AS n",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/s", &epoch]),
+        "numbers are not times",
+    );
+    let flags = parquet(
+        &dir,
+        &at,
+        "flags.parquet",
+        "SELECT CAST('2024-01-01T01:00:00Z' AS TIMESTAMP) AS ts, 1.0 AS v, true AS n",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/s", &flags]),
+        "true and false are not numbers",
+    );
+    // A NULL time is found where it is, not by the conversion.
+    let null = parquet(
+        &dir,
+        &at,
+        "null.parquet",
+        "SELECT * FROM (VALUES (CAST('2024-01-01T01:00:00Z' AS TIMESTAMP), 1.0, \
+         CAST(2 AS BIGINT)), (NULL, 2.0, CAST(3 AS BIGINT))) AS t(ts, v, n)",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/s", &null]),
+        "row 2: the timestamp column \"ts\" is empty",
+    );
+    // 03:00Z in Paris's zone, and 04:00 with no zone (UTC to pond): stored
+    // as those instants, not as wall-clock times moved between zones.
+    let paris = parquet(
+        &dir,
+        &at,
+        "paris.parquet",
+        "SELECT arrow_cast(CAST(1704078000000000 AS BIGINT), \
+         'Timestamp(Microsecond, Some(\"Europe/Paris\"))') AS ts, 3.0 AS v, CAST(3 AS BIGINT) AS n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &paris]));
+    let naive = parquet(
+        &dir,
+        &at,
+        "naive.parquet",
+        "SELECT arrow_cast(TIMESTAMP '2024-01-01T04:00:00', 'Timestamp(Millisecond, None)') \
+         AS ts, 4.0 AS v, CAST(4 AS BIGINT) AS n",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &naive]));
+    assert_eq!(
+        column(
+            &at,
+            "SELECT CAST(CAST(ts AS BIGINT) / 3600000000 - 473352 AS VARCHAR) || ':' || CAST(v AS VARCHAR) FROM s ORDER BY ts"
+        ),
+        ["0:0.5", "3:3.0", "4:4.0"]
+    );
+
+    // A time of day from CSV into a µs column: exact, or refused.
+    let clock = parquet(
+        &dir,
+        &at,
+        "clock.parquet",
+        "SELECT CAST('2024-01-01T00:00:00Z' AS TIMESTAMP) AS ts, \
+         arrow_cast(TIME '12:00:00', 'Time64(Microsecond)') AS at",
+    );
+    ok(pond(&["--pond", &at, "append", "/clock", &clock]));
+    let finer = file(
+        &dir,
+        "finer.csv",
+        "ts,at\n2024-01-01T01:00:00Z,12:00:00.1234569\n",
+    );
+    fails(
+        pond(&["--pond", &at, "append", "/clock", &finer]),
+        "line 2: column \"at\": \"12:00:00.1234569\": finer than the column's unit",
+    );
+    let exact = file(
+        &dir,
+        "exact.csv",
+        "ts,at\n2024-01-01T01:00:00Z,12:00:00.123456\n",
+    );
+    ok(pond(&["--pond", &at, "append", "/clock", &exact]));
+    assert_eq!(
+        column(&at, "SELECT at FROM clock ORDER BY ts"),
+        ["12:00:00", "12:00:00.123456"]
+    );
+}
+
+#[test]
+fn many_inputs_are_opened_one_at_a_time() {
+    let (dir, at) = new_pond();
+    let names: Vec<String> = (0..300)
+        .map(|i| {
+            file(
+                &dir,
+                &format!("in{i:03}.csv"),
+                &format!("ts,v\n2024-01-01T00:{:02}:{:02}Z,{i}\n", i / 60, i % 60),
+            )
+        })
+        .collect();
+    // Fewer descriptors than inputs: each is opened in its turn.
+    let script = format!(
+        "ulimit -n 64 && exec \"$0\" --pond '{at}' append /many {}",
+        names.join(" ")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_pond")])
+        .env_remove("POND")
+        .env("POND_AUTO_COMPACT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        column(&at, "SELECT count(*), sum(v) FROM many"),
+        ["300,44850"]
+    );
+    // A missing input is still found before anything is written.
+    let before = tree(Path::new(&at));
+    let missing = dir.path().join("nope.csv");
+    fails(
+        pond(&[
+            "--pond",
+            &at,
+            "append",
+            "/many",
+            &names[0],
+            missing.to_str().unwrap(),
+        ]),
+        "cannot open",
+    );
+    assert_eq!(tree(Path::new(&at)), before);
+}
+
+#[test]
+fn csv_headers_with_padded_or_empty_names_are_refused() {
+    let (dir, at) = new_pond();
+    let padded = file(&dir, "padded.csv", "ts, v\n2024-01-01T00:00:00Z, 1\n");
+    fails(
+        pond(&["--pond", &at, "append", "/s", &padded]),
+        "begins or ends with a space",
+    );
+    let unnamed = file(&dir, "unnamed.csv", "ts,,v\n2024-01-01T00:00:00Z,1,2\n");
+    fails(
+        pond(&["--pond", &at, "append", "/s", &unnamed]),
+        "a column has no name",
+    );
+}
+
 /// Raw values of `sql`'s one column, as `pond sql --format csv` prints them.
 fn column(at: &str, sql: &str) -> Vec<String> {
     let out = ok(pond(&["--pond", at, "sql", sql, "--format", "csv"]));
