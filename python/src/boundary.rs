@@ -36,7 +36,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, displayable,
@@ -270,13 +270,27 @@ impl ExecutionPlan for PondScanExec {
         self.input.execute(partition, context)
     }
 
-    /// The metrics of every node of the plan: versions kept and pruned,
-    /// files, row groups and bytes read, rows out.
+    /// The metrics of every node of the plan (versions kept and pruned,
+    /// files, row groups and bytes read), but rows, bytes and batches out
+    /// and the time spent only of its top node: summed over the nodes they
+    /// would count a row once for each.
     fn metrics(&self) -> Option<MetricsSet> {
         let mut all = MetricsSet::new();
         let _ = self.input.apply(|node| {
+            let top = Arc::ptr_eq(node, &self.input);
             for metric in node.metrics().iter().flat_map(|m| m.iter()) {
-                all.push(Arc::clone(metric));
+                let per_node = matches!(
+                    metric.value(),
+                    MetricValue::OutputRows(_)
+                        | MetricValue::OutputBytes(_)
+                        | MetricValue::OutputBatches(_)
+                        | MetricValue::ElapsedCompute(_)
+                        | MetricValue::StartTimestamp(_)
+                        | MetricValue::EndTimestamp(_)
+                );
+                if top || !per_node {
+                    all.push(Arc::clone(metric));
+                }
             }
             Ok(TreeNodeRecursion::Continue)
         });

@@ -3,8 +3,8 @@
 //! anything that speaks the Arrow C stream interface.
 //!
 //! The Python package `pond` (python/pond/__init__.py) wraps this module,
-//! `pond._pond`; it checks the installed `datafusion` before anything here
-//! runs.
+//! `pond._pond`; its `register` checks the installed `datafusion` before a
+//! capsule of this module reaches it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,9 +19,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion_ffi::catalog_provider::FFI_CatalogProvider;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_ffi::udtf::FFI_TableFunction;
-use datafusion_python_util::{
-    ffi_logical_codec_from_pycapsule, get_tokio_runtime, wait_for_future,
-};
+use datafusion_python_util::ffi_logical_codec_from_pycapsule;
 use futures::StreamExt;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -30,6 +28,9 @@ use pyo3::types::{IntoPyDict, PyCapsule, PyDict, PyList};
 use pond::{AppendOptions, PondOptions, SeriesInfo};
 
 mod boundary;
+mod runtime;
+
+use runtime::{runtime, wait};
 
 pyo3::create_exception!(
     _pond,
@@ -76,7 +77,7 @@ impl PyPond {
         storage_options: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
         let options = options(storage_options);
-        let opened = wait_for_future(py, pond::Pond::create_with_options(uri, options))?;
+        let opened = wait(py, pond::Pond::create_with_options(uri, options))?;
         Ok(Self {
             pond: Arc::new(opened.map_err(error)?),
         })
@@ -91,7 +92,7 @@ impl PyPond {
         storage_options: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
         let options = options(storage_options);
-        let opened = wait_for_future(py, pond::Pond::open_with_options(uri, options))?;
+        let opened = wait(py, pond::Pond::open_with_options(uri, options))?;
         Ok(Self {
             pond: Arc::new(opened.map_err(error)?),
         })
@@ -123,6 +124,9 @@ impl PyPond {
         key: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (schema, batches) = arrow_input(data)?;
+        // The series as it is now: another handle or process may have
+        // created it since this one last looked, with its own time column.
+        self.refresh(py)?;
         let existing = self.pond.series_info(series).ok();
         let column = match (&existing, timestamp_column) {
             (Some(info), Some(asked)) if info.timestamp_column != asked => {
@@ -150,12 +154,13 @@ impl PyPond {
         // The batches are read on this thread (a Python producer may need
         // the interpreter) while the append writes them on pond's runtime,
         // through a small channel: memory holds a few batches at a time.
+        let runtime = runtime()?;
         let outcome = py.detach(move || {
             let (tx, rx) = tokio::sync::mpsc::channel::<pond::Result<RecordBatch>>(2);
             let input = futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|batch| (batch, rx))
             });
-            let writing = get_tokio_runtime().spawn(async move {
+            let writing = runtime.spawn(async move {
                 pond.append_stream_with_options(&series, schema, input.boxed(), &column, &options)
                     .await
             });
@@ -167,7 +172,7 @@ impl PyPond {
                 }
             }
             drop(tx);
-            get_tokio_runtime().block_on(writing)
+            runtime.block_on(writing)
         });
         let outcome = outcome
             .map_err(|e| PondError::new_err(format!("the append task failed: {e}")))?
@@ -205,7 +210,7 @@ impl PyPond {
     /// checked, the garbage and pending files, and the problems found.
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let pond = Arc::clone(&self.pond);
-        let report = wait_for_future(py, async move { pond.check().await })?.map_err(error)?;
+        let report = wait(py, async move { pond.check().await })?.map_err(error)?;
         let out = PyDict::new(py);
         out.set_item("files_checked", report.files_checked)?;
         out.set_item("garbage", report.garbage.clone())?;
@@ -248,31 +253,49 @@ impl PyPond {
             .transpose()
             .map_err(PondError::new_err)?;
         let pond = Arc::clone(&self.pond);
-        let done = wait_for_future(py, async move {
+        let series_given = series.clone();
+        let done = wait(py, async move {
             if let Some(path) = &series {
                 // The key first: a key refused declares nothing.
                 if let Some(key) = &sort_key {
                     let key: Vec<&str> = key.iter().map(String::as_str).collect();
-                    pond.set_sort_key(path, &key).await?;
+                    pond.set_sort_key(path, &key).await.map_err(error)?;
                 }
                 if let Some(codec) = codec {
-                    pond.set_compression(path, codec).await?;
+                    pond.set_compression(path, codec).await.map_err(error)?;
                 }
             }
             let paths = match series {
                 Some(path) => vec![path],
                 None => {
-                    pond.refresh().await?;
+                    pond.refresh().await.map_err(error)?;
                     pond.list_series().into_iter().map(|s| s.path).collect()
                 }
             };
+            let every = paths.len() > 1 || series_given.is_none();
             let mut done = Vec::new();
+            let mut failed = Vec::new();
             for path in paths {
-                done.push(pond.compact(&path).await?);
+                match pond.compact(&path).await {
+                    Ok(outcome) => done.push(outcome),
+                    // Every series, as `pond compact` does: one that fails
+                    // does not hold up the rest, and losing to another
+                    // compaction is no failure.
+                    Err(pond::Error::CompactionConflict { .. }) if every => {}
+                    Err(e) if every => failed.push(format!("{path}: {}", pond::error_line(&e))),
+                    Err(e) => return Err(error(e)),
+                }
             }
-            Ok::<_, pond::Error>(done)
-        })?
-        .map_err(error)?;
+            if failed.is_empty() {
+                Ok(done)
+            } else {
+                Err(PondError::new_err(format!(
+                    "{} series could not be compacted (the others were): {}",
+                    failed.len(),
+                    failed.join("; ")
+                )))
+            }
+        })??;
         let list = PyList::empty(py);
         for outcome in done {
             let out = PyDict::new(py);
@@ -306,7 +329,7 @@ impl PyPond {
             ));
         }
         let pond = Arc::clone(&self.pond);
-        let done = wait_for_future(py, async move {
+        let done = wait(py, async move {
             let (start, end) = (
                 start.unwrap_or(pond::MIN_TIME),
                 end.unwrap_or(pond::MAX_TIME),
@@ -324,7 +347,7 @@ impl PyPond {
     fn vacuum<'py>(&self, py: Python<'py>, retain_seconds: u64) -> PyResult<Bound<'py, PyDict>> {
         let pond = Arc::clone(&self.pond);
         let retain = std::time::Duration::from_secs(retain_seconds);
-        let done = wait_for_future(py, async move { pond.vacuum(retain).await })?.map_err(error)?;
+        let done = wait(py, async move { pond.vacuum(retain).await })?.map_err(error)?;
         let out = PyDict::new(py);
         out.set_item("superseded_files", done.superseded_files)?;
         out.set_item("superseded_bytes", done.superseded_bytes)?;
@@ -337,7 +360,7 @@ impl PyPond {
     /// Reads the commits other writers made since the last look.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
         let pond = Arc::clone(&self.pond);
-        wait_for_future(py, async move { pond.refresh().await })?.map_err(error)
+        wait(py, async move { pond.refresh().await })?.map_err(error)
     }
 
     /// The oplog version this handle reflects.
@@ -357,7 +380,7 @@ impl PyPond {
         let codec = ffi_logical_codec_from_pycapsule(session, None)?;
         let provider = FFI_CatalogProvider::new_with_ffi_codec(
             boundary::catalog(catalog),
-            Some(get_tokio_runtime().handle().clone()),
+            Some(runtime()?.handle().clone()),
             codec,
         );
         PyCapsule::new_with_value(py, provider, c"datafusion_catalog_provider")
@@ -406,7 +429,7 @@ impl PyTableFunction {
         let codec = ffi_logical_codec_from_pycapsule(session, None)?;
         let function = FFI_TableFunction::new_with_ffi_codec(
             Arc::clone(&self.function),
-            Some(get_tokio_runtime().handle().clone()),
+            Some(runtime()?.handle().clone()),
             codec,
         );
         PyCapsule::new_with_value(py, function, c"datafusion_table_function")
@@ -426,19 +449,21 @@ impl PyPruningRule {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let rule: Arc<dyn PhysicalOptimizerRule + Send + Sync> =
             Arc::new(pond::SeriesTimePruning::new());
-        let rule = FFI_PhysicalOptimizerRule::new(rule, Some(get_tokio_runtime().handle().clone()));
+        let rule = FFI_PhysicalOptimizerRule::new(rule, Some(runtime()?.handle().clone()));
         PyCapsule::new_with_value(py, rule, c"datafusion_physical_optimizer_rule")
     }
 }
 
 /// The schema and batches of an object with `__arrow_c_stream__` or
-/// `__arrow_c_array__` (a pandas DataFrame goes through pyarrow, without its
-/// index), with string and binary columns in their plain Arrow types.
+/// `__arrow_c_array__` (a pandas DataFrame goes through pyarrow, with its
+/// index if named), in plain Arrow types (see [`plain_type`]).
 fn arrow_input(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Batches)> {
     let module = data.get_type().module()?.to_string();
     if module.starts_with("pandas") {
         let py = data.py();
-        let options = [("preserve_index", false)].into_py_dict(py)?;
+        // pyarrow's default: a named index is a column (the hosts of a
+        // frame indexed by host), a plain range index is left out.
+        let options = [("preserve_index", py.None())].into_py_dict(py)?;
         let table = py.import("pyarrow")?.getattr("Table")?.call_method(
             "from_pandas",
             (data,),
@@ -483,23 +508,38 @@ type Batches = Box<dyn Iterator<Item = ArrowResult<RecordBatch>> + Send>;
 /// pandas hands over `large_string`, polars `string_view`, and a series
 /// keeps one type per column whoever appends to it.
 fn plain_schema(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let plain = match f.data_type() {
-                DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
-                DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
-                other => other.clone(),
-            };
-            f.as_ref().clone().with_data_type(plain)
-        })
-        .collect();
+    let fields: Vec<Field> = schema.fields().iter().map(|f| plain_field(f)).collect();
     let plain = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     if plain == *schema {
         Arc::clone(schema)
     } else {
         plain
+    }
+}
+
+/// `field` with [`plain_type`].
+fn plain_field(field: &Field) -> Field {
+    field.clone().with_data_type(plain_type(field.data_type()))
+}
+
+/// `data_type` with plain strings and binaries, dictionaries decoded (a
+/// pandas `Categorical`) and lists as `List`, at any depth.
+fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        DataType::Dictionary(_, values) => plain_type(values),
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item) => DataType::List(Arc::new(plain_field(item))),
+        DataType::FixedSizeList(item, n) => {
+            DataType::FixedSizeList(Arc::new(plain_field(item)), *n)
+        }
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| plain_field(f)).collect())
+        }
+        other => other.clone(),
     }
 }
 

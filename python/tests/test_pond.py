@@ -159,6 +159,14 @@ def test_a_time_filter_prunes_versions_in_explain(filled):
     plan = ctx.sql("EXPLAIN SELECT * FROM plant.boiler").to_arrow_table()
     text = "\n".join(plan.column("plan").to_pylist())
     assert f"Rows=Exact({rows.num_rows})" in text, text
+    # EXPLAIN ANALYZE counts the scan's rows once, not once per inner node.
+    ctx.sql("SET datafusion.explain.show_statistics = false")
+    plan = ctx.sql(
+        f"EXPLAIN ANALYZE SELECT celsius FROM plant.boiler WHERE ts >= '{iso(5)}' AND ts < '{iso(7)}'"
+    ).to_arrow_table()
+    text = "\n".join(plan.column("plan").to_pylist())
+    scan = next(line for line in text.splitlines() if "SeriesScanExec" in line)
+    assert "output_rows=120," in scan, text
 
 
 def test_table_functions_and_the_catalog_list_the_pond(filled):
@@ -388,3 +396,92 @@ def test_deletes_leave_rows_out_and_earlier_versions_keep_them(filled):
         p.delete("/plant/boiler")
     with pytest.raises(pond.PondError, match="nope"):
         p.delete("/plant/boiler", where="nope > 1")
+
+
+def test_pandas_indexes_categoricals_and_nested_strings_are_appended_as_plain_columns(
+    tmp_path: Path,
+):
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    ts = pd.to_datetime([0, 60], unit="s", utc=True)
+    # A named index is a column; a range index is not.
+    named = pd.DataFrame({"ts": ts, "v": [1.0, 2.0]}, index=pd.Index(["a", "b"], name="host"))
+    p.append("/hosts", named)
+    assert p.describe("/hosts")["schema"].names == ["ts", "v", "host"]
+    p.append("/plain", pd.DataFrame({"ts": ts, "v": [1.0, 2.0]}))
+    assert p.describe("/plain")["schema"].names == ["ts", "v"]
+
+    # A categorical, then plain strings: one column type, whoever writes.
+    cats = pd.DataFrame({"ts": ts, "site": pd.Categorical(["north", "south"])})
+    p.append("/sites", cats)
+    assert p.describe("/sites")["schema"].field("site").type == pa.string()
+    later = pa.table(
+        {
+            "ts": pa.array([120_000_000], type=pa.timestamp("us", tz="UTC")),
+            "site": pa.array(["east"], type=pa.large_string()),
+        }
+    )
+    p.append("/sites", later)
+    lists = pa.table(
+        {
+            "ts": pa.array([0], type=pa.timestamp("us", tz="UTC")),
+            "tags": pa.array([["x", "y"]], type=pa.large_list(pa.large_string())),
+        }
+    )
+    p.append("/lists", lists)
+    assert p.describe("/lists")["schema"].field("tags").type == pa.list_(pa.string())
+    ctx = session(p)
+    assert ctx.sql("SELECT site FROM sites ORDER BY ts").to_pydict() == {
+        "site": ["north", "south", "east"]
+    }
+
+
+def test_a_stale_handle_appends_with_the_series_time_column(tmp_path: Path):
+    a = pond.Pond.create(str(tmp_path / "pond"))
+    b = pond.Pond.open(str(tmp_path / "pond"))
+    both = pa.table(
+        {
+            "when": pa.array([0], type=pa.timestamp("us", tz="UTC")),
+            "ts": pa.array([5_000_000], type=pa.timestamp("us", tz="UTC")),
+        }
+    )
+    b.append("/s", both, timestamp_column="when")
+    # `a` has not seen the series: it must not pick `ts` by its name.
+    a.append("/s", both)
+    assert a.describe("/s")["timestamp_column"] == "when"
+    assert a.describe("/s")["rows"] == 2
+
+
+def test_compacting_every_series_goes_past_one_that_fails(tmp_path: Path):
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    for series in ["/a", "/b"]:
+        for hour in range(3):
+            p.append(series, readings(hour, 1, seed=hour))
+    # A data file of /a is lost: its compaction fails, /b's does not.
+    lost = next((tmp_path / "pond" / "data").glob(f"{p.describe('/a')['id']}/*.parquet"))
+    lost.unlink()
+    with pytest.raises(pond.PondError, match="1 series could not be compacted.*/a: "):
+        p.compact()
+    assert p.describe("/b")["versions"] == 1
+    assert p.describe("/a")["versions"] == 3
+
+
+def _append_in_child(location: str) -> None:
+    child = pond.Pond.open(location)
+    child.append("/forked", readings(1, 1, seed=2))
+
+
+def test_a_forked_process_uses_pond_on_its_own_runtime(tmp_path: Path):
+    import multiprocessing
+
+    location = str(tmp_path / "pond")
+    p = pond.Pond.create(location)
+    p.append("/forked", readings(0, 1, seed=1))
+    # The parent's runtime is running: the child's threads would not be.
+    child = multiprocessing.get_context("fork").Process(target=_append_in_child, args=(location,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung")
+    assert child.exitcode == 0
+    assert p.describe("/forked")["versions"] == 2
