@@ -82,6 +82,7 @@ mod store;
 mod time;
 mod udtf;
 mod union;
+mod warnings;
 
 pub use catalog::{CATALOG, PondCatalogProvider, PondSchemaProvider, PondSessionOptions, register};
 pub use check::{CheckReport, DEFAULT_GRACE, FileProblem, Problem};
@@ -105,3 +106,4 @@ pub use store::{Requests, StoreRequests};
 pub use time::{MAX_TIME, MIN_TIME, format_micros};
 pub use udtf::{SeriesListFunction, SeriesRangeFunction, SeriesVersionsFunction};
 pub use union::{SERIES_COLUMN, SeriesUnion, SeriesUnionFunction, TIME_COLUMN};
+pub use warnings::forward_warnings;

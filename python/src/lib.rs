@@ -585,6 +585,20 @@ fn series_dict<'py>(py: Python<'py>, info: &SeriesInfo) -> PyResult<Bound<'py, P
 
 #[pymodule]
 fn _pond(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // pond's warnings (an automatic compaction that failed, …) to the
+    // `pond` logger of Python's logging, which prints them on stderr
+    // unless configured otherwise; none while the interpreter shuts down.
+    pond::forward_warnings(|text| {
+        Python::try_attach(|py| {
+            let logged = py
+                .import("logging")
+                .and_then(|logging| logging.call_method1("getLogger", ("pond",)))
+                .and_then(|logger| logger.call_method1("warning", (text,)));
+            if let Err(e) = logged {
+                e.write_unraisable(py, None);
+            }
+        });
+    });
     m.add_class::<PyPond>()?;
     m.add_class::<PyTableFunction>()?;
     m.add_class::<PyPruningRule>()?;

@@ -485,3 +485,20 @@ def test_a_forked_process_uses_pond_on_its_own_runtime(tmp_path: Path):
         pytest.fail("the forked child hung")
     assert child.exitcode == 0
     assert p.describe("/forked")["versions"] == 2
+
+
+def test_warnings_of_work_on_the_side_reach_pythons_logging(tmp_path: Path, caplog):
+    p = pond.Pond.create(str(tmp_path / "pond"))
+    p.append("/plant/boiler", readings(0, 1, seed=1))
+    # The first version's file damaged: the automatic compaction after the
+    # eighth append fails, and the append itself succeeds.
+    damaged = next((tmp_path / "pond" / "data").glob("*/*.parquet"))
+    damaged.write_bytes(b"not parquet")
+    with caplog.at_level("WARNING", logger="pond"):
+        for hour in range(1, 8):
+            p.append("/plant/boiler", readings(hour, 1, seed=hour))
+    said = [r.getMessage() for r in caplog.records if r.name == "pond"]
+    assert any(
+        m.startswith("automatic compaction failed") and "series=/plant/boiler" in m for m in said
+    ), said
+    assert p.describe("/plant/boiler")["versions"] == 8
