@@ -22,7 +22,12 @@ fn pond(args: &[&str]) -> Output {
 /// Runs `pond` with `input` on stdin, in `dir` (the REPL writes its
 /// history file to the working directory).
 fn pond_with_stdin(dir: &TempDir, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
+    pond_with_stdin_as(dir, env!("CARGO_BIN_EXE_pond"), args, input)
+}
+
+/// Runs `program` (pond, or a program that runs it) as [`pond_with_stdin`].
+fn pond_with_stdin_as(dir: &TempDir, program: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(dir.path())
         .env_remove("POND")
@@ -306,6 +311,27 @@ fn sql_runs_statements_in_every_format_and_from_a_file() {
 /// SQL piped in runs as a script: results alone on stdout, and a failed
 /// statement is exit status 1 (the REPL would print its prompts' output
 /// and exit 0).
+#[test]
+fn sql_without_a_query_on_a_terminal_is_datafusion_clis_repl() {
+    let (dir, at) = new_pond();
+    let csv = file(&dir, "r.csv", "ts,v\n2024-01-01T00:00:00Z,1.5\n");
+    ok(pond(&["--pond", &at, "append", "/a/b", &csv]));
+    // `script` (util-linux) gives the REPL a terminal; it types what it
+    // reads from stdin.
+    let command = format!("'{}' --pond '{at}' sql", env!("CARGO_BIN_EXE_pond"));
+    let out = pond_with_stdin_as(
+        &dir,
+        "script",
+        &["-qec", &command, "/dev/null"],
+        b"SELECT v * 2 AS doubled FROM a.b;\n\\q\n",
+    );
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("| doubled |"), "{shown}");
+    assert!(shown.contains("| 3.0     |"), "{shown}");
+    assert!(shown.contains("1 row(s) fetched."), "{shown}");
+}
+
 #[test]
 fn sql_on_stdin_runs_as_a_script() {
     let (dir, at) = new_pond();
