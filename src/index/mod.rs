@@ -344,10 +344,17 @@ impl SeriesState {
 
     /// The versions reads of the series saw right after the commit that
     /// added `version`: those committed by then that no compaction committed
-    /// by then had superseded (for `version` past the newest, the live
-    /// versions). A compaction adds its new versions in one commit, so as of
-    /// any of them the series holds all of them.
+    /// by then had superseded. A compaction adds its new versions in one
+    /// commit, so as of any of them the series holds all of them.
+    ///
+    /// As of the newest version (of data or a delete) or past it, the live
+    /// versions: what came after is compactions that wrote no version (each
+    /// of its inputs wholly deleted), whose answers are the same, and whose
+    /// inputs `vacuum` may have removed already.
     pub(crate) fn as_of(&self, version: i64) -> Vec<&Arc<FileInfo>> {
+        if version >= self.last_version() {
+            return self.live().collect();
+        }
         let end = self.versions.partition_point(|v| v.version <= version);
         let Some(txn) = end.checked_sub(1).map(|i| self.versions[i].txn_seq) else {
             return Vec::new();

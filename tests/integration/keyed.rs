@@ -736,6 +736,41 @@ async fn compaction_rewrites_any_version_under_a_delete() {
 }
 
 #[tokio::test]
+async fn reads_as_of_the_newest_version_after_a_compaction_that_wrote_nothing() {
+    let (_dir, pond) = temp_pond().await;
+    let pond = Arc::new(pond);
+    let all: Vec<(i64, &str, i64)> = (0..4).map(|i| (i * SECOND, "a", i)).collect();
+    pond.append_batch("/x", &rows(&all), "ts").await.unwrap();
+    pond.delete("/x", MIN_TIME, MAX_TIME, None).await.unwrap();
+    // Every row deleted: the compaction supersedes the version and writes
+    // none, and vacuum then removes its file.
+    let done = pond.compact("/x").await.unwrap();
+    assert_eq!((done.versions_read, done.versions_written), (1, 0));
+    pond.vacuum(std::time::Duration::ZERO).await.unwrap();
+    let ctx = session(&pond).await;
+    let count = "SELECT count(*) AS n FROM x";
+    assert_eq!(one_count(&ctx, count).await, 0);
+    for version in [2, 99] {
+        let as_of = format!("SELECT count(*) AS n FROM series_range('/x', NULL, NULL, {version})");
+        assert_eq!(one_count(&ctx, &as_of).await, 0, "as of {version}");
+    }
+    ctx.sql("SET pond.as_of = '2999-01-01T00:00:00Z'")
+        .await
+        .unwrap();
+    assert_eq!(one_count(&ctx, count).await, 0);
+    // Before the delete, the version's file is gone: an error that says so.
+    let before = "SELECT count(*) AS n FROM series_range('/x', NULL, NULL, 1)";
+    let err = ctx.sql(before).await.unwrap().collect().await.unwrap_err();
+    assert!(err.to_string().contains("vacuumed"), "{err}");
+}
+
+/// The one integer of `sql`'s answer.
+async fn one_count(ctx: &SessionContext, sql: &str) -> i64 {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
 async fn a_version_wholly_deleted_is_not_read_and_sql_delete_counts_rows() {
     let (_dir, pond) = temp_pond().await;
     let pond = Arc::new(pond);
