@@ -28,7 +28,7 @@ pub use entry::{EntryType, OplogEntry, oplog_schema};
 pub(crate) use entry::{batch_to_entries, entries_to_batch};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Remove};
@@ -73,7 +73,7 @@ const LIST_INTERVAL: Duration = Duration::from_secs(600);
 /// The Delta table behind the oplog.
 pub(crate) struct Oplog {
     table: DeltaTable,
-    last_listed: Instant,
+    last_listed: crate::pond::Written,
     /// The pond's location, if its store must show that it refuses a second
     /// create of one object before this handle commits (see
     /// [`crate::store::check_conditional_put`]).
@@ -132,7 +132,7 @@ impl Oplog {
         };
         Self {
             table,
-            last_listed: Instant::now(),
+            last_listed: crate::pond::Written::now(),
             put_check: crate::store::needs_put_check(url).then(|| url.to_string()),
             put_checked: tokio::sync::OnceCell::new(),
             local_log,
@@ -156,14 +156,17 @@ impl Oplog {
         self.table.version().map_or(-1, |v| v as i64)
     }
 
-    /// Whether the next refresh should list the log (see [`LIST_INTERVAL`]).
+    /// Whether the next refresh should list the log (see [`LIST_INTERVAL`]),
+    /// by the later of two clocks: the monotonic one stops while the machine
+    /// sleeps, and a handle asleep for hours must not trust its old view of
+    /// the log's checkpoints.
     pub(crate) fn listing_due(&self) -> bool {
-        self.last_listed.elapsed() >= LIST_INTERVAL
+        self.last_listed.age() >= LIST_INTERVAL
     }
 
     /// The newest committed Delta version, found by listing from `from`.
     pub(crate) async fn latest_version(&mut self, from: i64) -> Result<i64> {
-        self.last_listed = Instant::now();
+        self.last_listed = crate::pond::Written::now();
         let log_store = self.table.log_store();
         match log_store.get_latest_version(from.max(0) as u64).await {
             Ok(latest) => Ok(latest as i64),
