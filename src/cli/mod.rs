@@ -623,7 +623,21 @@ fn parse_as_of(text: &str) -> std::result::Result<String, String> {
 }
 
 /// A time for `--from` and `--to`: RFC 3339, no zone meaning UTC, as µs.
+/// A bound of `pond delete`, in µs: a finer one is refused, since rounding
+/// it either way would delete a row outside the range or keep one inside.
 fn parse_instant(text: &str) -> std::result::Result<i64, String> {
+    let fraction = text.split_once('.').map(|(_, rest)| {
+        rest.bytes()
+            .take_while(u8::is_ascii_digit)
+            .skip(6)
+            .any(|digit| digit != b'0')
+    });
+    if fraction == Some(true) {
+        return Err(format!(
+            "{text:?} is finer than a microsecond, which pond delete's range is in \
+             (for nanoseconds, use SQL: DELETE FROM … WHERE ts >= … AND ts < …)"
+        ));
+    }
     crate::time::parse_time(text)
         .ok_or_else(|| format!("{text:?} is not an RFC 3339 time like 2026-11-01T00:00:00Z"))
 }

@@ -1436,6 +1436,31 @@ fn delete_from_the_command_line() {
     ok(pond(&["--pond", &at, "append", "/fleet/cpu", &csv]));
     let usage = pond(&["--pond", &at, "delete", "/fleet/cpu"]);
     assert_eq!(usage.status.code(), Some(1), "{}", text(&usage.stderr));
+    // A bound finer than the µs of a delete's range: rounding it would
+    // delete a row before it, or keep one before the end.
+    let finer = pond(&[
+        "--pond",
+        &at,
+        "delete",
+        "/fleet/cpu",
+        "--from",
+        "2024-01-01T00:00:00.0000005Z",
+    ]);
+    assert_eq!(finer.status.code(), Some(2), "{}", text(&finer.stderr));
+    assert!(
+        text(&finer.stderr).contains("finer than a microsecond"),
+        "{}",
+        text(&finer.stderr)
+    );
+    let whole = pond(&[
+        "--pond",
+        &at,
+        "delete",
+        "/fleet/cpu",
+        "--from",
+        "2024-01-03T00:00:00.123456000Z",
+    ]);
+    assert!(whole.status.success(), "{}", text(&whole.stderr));
     fails(
         pond(&[
             "--pond",
