@@ -1,14 +1,14 @@
-//! The tokio runtime pond's calls from Python run on, one per process.
+//! The tokio runtime pond's calls from Python run on.
 //!
-//! A process forked from one that had used pond (multiprocessing's `fork`
-//! start method, gunicorn's workers) inherits the runtime without its
-//! threads: a call would wait forever. datafusion-python's shared runtime
-//! has that fault, so pond keeps its own, made anew in each process that
-//! uses it; the parent's is left untouched (dropping it would wait for
-//! threads that do not exist in the child).
+//! A process forked from one whose runtime had started (multiprocessing's
+//! `fork` start method, the default on Linux before Python 3.14; gunicorn's
+//! workers) inherits the runtime without its threads, and whatever locks
+//! they held: a call there waited forever with datafusion-python's shared
+//! runtime, and with a runtime made anew in the child it sometimes crashed.
+//! So pond refuses, with an error that says what to do, as delta-rs does.
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -19,23 +19,34 @@ use crate::PondError;
 /// How often a wait lets Python see a signal (Ctrl-C).
 const SIGNALS_EVERY: Duration = Duration::from_millis(500);
 
-/// This process's runtime.
+/// The runtime, and the process that started it.
+static RUNTIME: OnceLock<(u32, Runtime)> = OnceLock::new();
+
+/// The runtime of this process; an error in a process forked after it
+/// started.
 pub(crate) fn runtime() -> PyResult<&'static Runtime> {
-    static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
-    let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((owner, runtime)) = *slot
-        && owner == pid
-    {
-        return Ok(runtime);
+    let (owner, runtime) = match RUNTIME.get() {
+        Some(started) => started,
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("pond")
+                .build()
+                .map_err(|e| {
+                    PondError::new_err(format!("cannot start pond's async runtime: {e}"))
+                })?;
+            // A thread that got there first keeps its own.
+            let _ = RUNTIME.set((std::process::id(), runtime));
+            RUNTIME.get().expect("set above")
+        }
+    };
+    if *owner != std::process::id() {
+        return Err(PondError::new_err(
+            "pond cannot run in a process forked from one that used it (its threads do not \
+             survive a fork): start processes with multiprocessing's 'spawn' or 'forkserver' \
+             method, or use pond only after the fork",
+        ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("pond")
-        .build()
-        .map_err(|e| PondError::new_err(format!("cannot start pond's async runtime: {e}")))?;
-    let runtime: &'static Runtime = Box::leak(Box::new(runtime));
-    *slot = Some((pid, runtime));
     Ok(runtime)
 }
 

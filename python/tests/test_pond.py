@@ -466,17 +466,21 @@ def test_compacting_every_series_goes_past_one_that_fails(tmp_path: Path):
 
 
 def _append_in_child(location: str) -> None:
-    child = pond.Pond.open(location)
-    child.append("/forked", readings(1, 1, seed=2))
+    try:
+        pond.Pond.open(location)
+    except pond.PondError as e:
+        # Refused at once, with what to do instead.
+        raise SystemExit(0 if "forkserver" in str(e) else 2) from None
+    raise SystemExit(1)
 
 
-def test_a_forked_process_uses_pond_on_its_own_runtime(tmp_path: Path):
+def test_a_process_forked_after_pond_ran_is_refused_not_hung(tmp_path: Path):
     import multiprocessing
 
     location = str(tmp_path / "pond")
     p = pond.Pond.create(location)
     p.append("/forked", readings(0, 1, seed=1))
-    # The parent's runtime is running: the child's threads would not be.
+    # The parent's runtime is running: in the child its threads are not.
     child = multiprocessing.get_context("fork").Process(target=_append_in_child, args=(location,))
     child.start()
     child.join(timeout=60)
@@ -484,7 +488,19 @@ def test_a_forked_process_uses_pond_on_its_own_runtime(tmp_path: Path):
         child.kill()
         pytest.fail("the forked child hung")
     assert child.exitcode == 0
+    # A spawned process uses pond as any other.
+    spawned = multiprocessing.get_context("spawn").Process(
+        target=_spawned_append, args=(location,)
+    )
+    spawned.start()
+    spawned.join(timeout=120)
+    assert spawned.exitcode == 0
+    p.refresh()
     assert p.describe("/forked")["versions"] == 2
+
+
+def _spawned_append(location: str) -> None:
+    pond.Pond.open(location).append("/forked", readings(1, 1, seed=2))
 
 
 def test_warnings_of_work_on_the_side_reach_pythons_logging(tmp_path: Path, caplog):
