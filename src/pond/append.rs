@@ -592,6 +592,18 @@ fn declared_key(
                 ),
             ));
         }
+        if field.data_type().is_floating() {
+            // 0.0 and -0.0 are one value to SQL and two to a sort; so are
+            // NaNs of other bits.
+            return Err(Error::invalid_data(
+                path,
+                format!(
+                    "column {column:?} ({}) cannot be part of a key: floating-point values \
+                     are no identities (0.0 = -0.0, NaN)",
+                    field.data_type()
+                ),
+            ));
+        }
         if key.contains(column) {
             return Err(Error::invalid_data(
                 path,

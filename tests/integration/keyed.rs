@@ -221,6 +221,29 @@ async fn keys_are_declared_once_and_checked() {
     let err = append_error(&pond, "/k/a", &["nope"]).await;
     assert!(err.contains("the key names no column \"nope\""), "{err}");
     assert!(pond.series_info("/k/a").is_err(), "nothing was created");
+    // A float is no identity: 0.0 and -0.0 are one value to SQL, two to a
+    // sort.
+    let floats = RecordBatch::try_from_iter([
+        (
+            "ts",
+            timestamps(TimeUnit::Microsecond, Some("UTC"), vec![0]),
+        ),
+        (
+            "k",
+            Arc::new(arrow::array::Float64Array::from(vec![-0.0])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let options = AppendOptions::default().with_key(["k"]);
+    let err = pond
+        .append_batch_with_options("/k/f", &floats, "ts", &options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("floating-point values are no identities"),
+        "{err}"
+    );
 
     pond.append_batch("/k/plain", &batch, "ts").await.unwrap();
     let err = append_error(&pond, "/k/plain", &["hostname"]).await;
