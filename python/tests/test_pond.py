@@ -518,3 +518,31 @@ def test_warnings_of_work_on_the_side_reach_pythons_logging(tmp_path: Path, capl
         m.startswith("automatic compaction failed") and "series=/plant/boiler" in m for m in said
     ), said
     assert p.describe("/plant/boiler")["versions"] == 8
+
+
+def test_the_type_stubs_name_what_the_module_has(filled, tmp_path: Path):
+    import ast
+
+    stub = ast.parse((Path(pond.__file__).parent / "_pond.pyi").read_text())
+    classes = {c.name: c for c in stub.body if isinstance(c, ast.ClassDef)}
+
+    def members(name: str) -> set[str]:
+        return {
+            n.name
+            for n in classes[name].body
+            if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+        }
+
+    def keys(name: str) -> set[str]:
+        return {n.target.id for n in classes[name].body if isinstance(n, ast.AnnAssign)}
+
+    runtime = {m for m in dir(pond.Pond) if not m.startswith("_")}
+    assert members("Pond") == runtime
+    p, _ = filled
+    assert set(p.describe("/plant/boiler")) == keys("SeriesInfo")
+    assert set(p.append("/other", readings(0, 1, seed=9))) == keys("AppendOutcome")
+    report = p.check()
+    assert set(report) == keys("CheckReport")
+    assert set(p.compact()[0]) == keys("CompactOutcome")
+    assert set(p.vacuum()) == keys("VacuumOutcome")
+    assert (Path(pond.__file__).parent / "py.typed").exists()
