@@ -253,7 +253,7 @@ impl PyPond {
             .transpose()
             .map_err(PondError::new_err)?;
         let pond = Arc::clone(&self.pond);
-        let series_given = series.clone();
+        let every = series.is_none();
         let done = wait(py, async move {
             if let Some(path) = &series {
                 // The key first: a key refused declares nothing.
@@ -272,7 +272,6 @@ impl PyPond {
                     pond.list_series().into_iter().map(|s| s.path).collect()
                 }
             };
-            let every = paths.len() > 1 || series_given.is_none();
             let mut done = Vec::new();
             let mut failed = Vec::new();
             for path in paths {

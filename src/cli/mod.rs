@@ -623,8 +623,8 @@ fn parse_as_of(text: &str) -> std::result::Result<String, String> {
 }
 
 /// A time for `--from` and `--to`: RFC 3339, no zone meaning UTC, as µs.
-/// A bound of `pond delete`, in µs: a finer one is refused, since rounding
-/// it either way would delete a row outside the range or keep one inside.
+/// A finer one is refused: a delete's range is in µs, and rounding the
+/// bound either way would delete a row outside it or keep one inside.
 fn parse_instant(text: &str) -> std::result::Result<i64, String> {
     let fraction = text.split_once('.').map(|(_, rest)| {
         rest.bytes()
