@@ -63,7 +63,7 @@ use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{
     TimeRanges, exact_range, exact_time_range, physical_time_ranges, time_ranges,
 };
-use crate::reader::{CachedReaderFactory, rows_within};
+use crate::reader::{CachedReaderFactory, Footers, rows_within};
 use crate::runs::Extreme;
 use crate::scan::{ScanSource, SeriesScanExec, SupersededPaths, chunks};
 use crate::scope::{StoreOrigin, StoreScope};
@@ -1042,7 +1042,8 @@ impl SeriesTable {
             config.build(),
             chunks(files, groups),
         )?
-        .pruned_by(predicate.filters());
+        .pruned_by(predicate.filters())
+        .with_footers(Footers::of(state.runtime_env()));
         let mut input: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !runs.is_empty() {
             // The merged runs' requests count on the scan beside them.

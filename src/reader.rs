@@ -23,10 +23,12 @@ use std::sync::Arc;
 use arrow::datatypes::TimeUnit;
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::physical_plan::parquet::{
     CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
 use datafusion::error::Result as DfResult;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
@@ -85,6 +87,37 @@ impl CachedReaderFactory {
     }
 }
 
+/// The Parquet footers a session's metadata cache holds: what scans have
+/// read so far, which planning may use without reading a file.
+#[derive(Clone)]
+pub(crate) struct Footers(Arc<FileMetadataCache>);
+
+impl Footers {
+    /// The footers `runtime`'s metadata cache holds.
+    pub(crate) fn of(runtime: &RuntimeEnv) -> Self {
+        Self(runtime.cache_manager.get_file_metadata_cache())
+    }
+
+    /// The footer of `file`, if the cache holds it for the file as it is
+    /// (same size and modification time).
+    pub(crate) fn get(&self, file: &PartitionedFile) -> Option<Arc<ParquetMetaData>> {
+        let entry = self.0.get(&file.object_meta.location)?;
+        if !entry.is_valid_for(&file.object_meta) {
+            return None;
+        }
+        // DataFusion 55 has two types of this name; the cache holds the one
+        // of its `metadata` module.
+        let cached = (entry.file_metadata.as_any()).downcast_ref::<CachedParquetMetaData>()?;
+        Some(Arc::clone(cached.parquet_metadata()))
+    }
+}
+
+impl std::fmt::Debug for Footers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Footers").field(&self.0.len()).finish()
+    }
+}
+
 /// How many rows of the Parquet file `metadata` describes have a time (its
 /// top-level column `column`, of `unit` in the series: s, ms or µs) from
 /// `first` to `last` µs, both included; or `None` if the file's statistics cannot
@@ -99,24 +132,11 @@ pub(crate) fn rows_within(
     (column, unit): (&str, TimeUnit),
     (first, last): (i64, i64),
 ) -> Option<u64> {
-    let schema = metadata.file_metadata().schema_descr();
-    let leaf = (schema.columns().iter()).position(|c| c.path().parts() == [column])?;
-    let descr = schema.column(leaf);
-    // The unit as written: Parquet's timestamps are in ms, µs or ns, and
-    // arrow writes seconds as plain integers.
-    let per_unit: i64 = match (descr.physical_type(), descr.logical_type_ref(), unit) {
-        (PhysicalType::INT64, Some(LogicalType::Timestamp(t)), _) => match t.unit {
-            ParquetTimeUnit::MILLIS => 1_000,
-            ParquetTimeUnit::MICROS => 1,
-            ParquetTimeUnit::NANOS => return None,
-        },
-        (PhysicalType::INT64, None, TimeUnit::Second)
-            if descr.converted_type() == ConvertedType::NONE =>
-        {
-            1_000_000
-        }
-        _ => return None,
+    let (leaf, written) = time_leaf(metadata, (column, unit))?;
+    let Written::PerUnit(per_unit) = written else {
+        return None;
     };
+    let descr = metadata.file_metadata().schema_descr().column(leaf);
     let required = descr.max_def_level() == 0;
     let micros = |value: Option<&i64>| value?.checked_mul(per_unit);
     // Of `rows` rows with times from `min` to `max` µs, `nulls` of them
@@ -164,6 +184,87 @@ pub(crate) fn rows_within(
         }
     }
     Some(rows)
+}
+
+/// How a time column's values are written in a Parquet file.
+#[derive(Clone, Copy)]
+enum Written {
+    /// As this many µs each.
+    PerUnit(i64),
+    /// As nanoseconds.
+    Nanos,
+}
+
+/// The leaf of the Parquet file `metadata` describes that holds the
+/// top-level time column `column` (of `unit` in the series), and how its
+/// values are written; `None` if it is not an `INT64` time.
+fn time_leaf(
+    metadata: &ParquetMetaData,
+    (column, unit): (&str, TimeUnit),
+) -> Option<(usize, Written)> {
+    let schema = metadata.file_metadata().schema_descr();
+    let leaf = (schema.columns().iter()).position(|c| c.path().parts() == [column])?;
+    let descr = schema.column(leaf);
+    // The unit as written: Parquet's timestamps are in ms, µs or ns, and
+    // arrow writes seconds as plain integers.
+    let written = match (descr.physical_type(), descr.logical_type_ref(), unit) {
+        (PhysicalType::INT64, Some(LogicalType::Timestamp(t)), _) => match t.unit {
+            ParquetTimeUnit::MILLIS => Written::PerUnit(1_000),
+            ParquetTimeUnit::MICROS => Written::PerUnit(1),
+            ParquetTimeUnit::NANOS => Written::Nanos,
+        },
+        (PhysicalType::INT64, None, TimeUnit::Second)
+            if descr.converted_type() == ConvertedType::NONE =>
+        {
+            Written::PerUnit(1_000_000)
+        }
+        _ => return None,
+    };
+    Some((leaf, written))
+}
+
+/// Where a row group of a Parquet file lies and what times it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowGroupSpan {
+    /// The offset of its first page, which decides the byte range of a file
+    /// that reads it (DataFusion's `prune_by_range`).
+    pub(crate) start: i64,
+    /// Its compressed bytes.
+    pub(crate) bytes: i64,
+    /// Its first and last time, µs (rounded down), where its statistics
+    /// tell them.
+    pub(crate) times: Option<(i64, i64)>,
+}
+
+/// The row groups of the Parquet file `metadata` describes, in file order,
+/// with the times of its top-level time column `column` (of `unit` in the
+/// series); `None` if that column is not an `INT64` time.
+pub(crate) fn row_group_spans(
+    metadata: &ParquetMetaData,
+    (column, unit): (&str, TimeUnit),
+) -> Option<Vec<RowGroupSpan>> {
+    let (leaf, written) = time_leaf(metadata, (column, unit))?;
+    let micros = |value: Option<&i64>| match written {
+        Written::PerUnit(n) => value?.checked_mul(n),
+        Written::Nanos => Some(value?.div_euclid(1_000)),
+    };
+    let spans = metadata.row_groups().iter().map(|group| {
+        let first = group.column(0);
+        let times = match group.column(leaf).statistics() {
+            Some(ParquetStatistics::Int64(stats)) => {
+                micros(stats.min_opt()).zip(micros(stats.max_opt()))
+            }
+            _ => None,
+        };
+        RowGroupSpan {
+            start: first
+                .dictionary_page_offset()
+                .unwrap_or_else(|| first.data_page_offset()),
+            bytes: group.compressed_size(),
+            times,
+        }
+    });
+    Some(spans.collect())
 }
 
 /// A change to a file's metadata as a scan reads it.

@@ -50,6 +50,7 @@ use crate::error::Result;
 use crate::pruning::groups::bounds_one_side;
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, physical_time_ranges};
+use crate::reader::{Footers, RowGroupSpan, row_group_spans};
 use crate::runs::Extreme;
 use object_store::ObjectStore;
 
@@ -57,7 +58,7 @@ use crate::scope::StoreScope;
 use crate::store::RequestCounter;
 use crate::time::{
     floor_micros, format_micros, native_lower_bound, native_upper_bound, scalar_timestamp,
-    timestamp_scalar,
+    timestamp_scalar, timestamp_unit,
 };
 
 /// What a [`SeriesScanExec`] reads: the versions of one series
@@ -148,6 +149,9 @@ pub struct SeriesScanExec {
     visible: Option<Arc<dyn ExecutionPlan>>,
     /// Rebuilt from a plan another process sent (see `Self::rebuilt`).
     rebuilt: bool,
+    /// The footers the session has read, which place the cuts of
+    /// [`Self::split_by_time`] at row groups.
+    footers: Option<Footers>,
 }
 
 impl SeriesScanExec {
@@ -205,7 +209,17 @@ impl SeriesScanExec {
             requests,
             visible: None,
             rebuilt: false,
+            footers: None,
         })
+    }
+
+    /// The scan, splitting its files among partitions where `footers` (the
+    /// session's metadata cache) says their row groups lie.
+    pub(crate) fn with_footers(self, footers: Footers) -> Self {
+        Self {
+            footers: Some(footers),
+            ..self
+        }
     }
 
     /// Records that the kept versions were pruned by `filters`, which refer
@@ -555,6 +569,9 @@ impl SeriesScanExec {
         {
             return None;
         }
+        if let Some(split) = self.split_at_row_groups(partitions, config) {
+            return Some(split);
+        }
         let ts = scan
             .file_schema()
             .index_of(self.source.time_column())
@@ -610,6 +627,90 @@ impl SeriesScanExec {
         // As DataFusion's own split: the scan's statistics stay the files'.
         let mut config = scan.clone();
         config.file_groups = groups.map(FileGroup::new).collect();
+        Some(DataSourceExec::from_data_source(config))
+    }
+
+    /// The Parquet scan with its files split among `partitions` at the
+    /// starts of row groups, by the bytes of the row groups whose times
+    /// meet the scan's range; `None` unless the session's metadata cache
+    /// holds every file's footer (as it does once a query has read them).
+    ///
+    /// The estimate of [`Self::split_by_time`] cuts where no row group
+    /// starts: a piece with no row group of the range still costs an
+    /// opening of its file (its predicate and page pruning set up), and
+    /// the row groups' sizes decide the balance, not their times. Here
+    /// each partition reads its consecutive share of the range's row
+    /// groups, one byte range per file; a partition is given a share only
+    /// if each share is at least half `repartition_file_min_size`, so a
+    /// range of a few small row groups stays in one. A row group outside the
+    /// range goes with the piece before it (or the file's first), so every
+    /// row group is still in exactly one piece.
+    fn split_at_row_groups(
+        &self,
+        partitions: usize,
+        config: &ConfigOptions,
+    ) -> Option<Arc<DataSourceExec>> {
+        let footers = self.footers.as_ref()?;
+        let scan = self.config();
+        let time = (
+            self.source.time_column(),
+            timestamp_unit(self.source.time_type())?,
+        );
+        let mut files = Vec::new();
+        for file in scan.file_groups.iter().flat_map(|g| g.iter()) {
+            if file.range.is_some() {
+                return None;
+            }
+            let spans = row_group_spans(footers.get(file)?.as_ref(), time)?;
+            // Byte ranges need the row groups in the order of their bytes.
+            if spans.windows(2).any(|pair| pair[0].start >= pair[1].start) {
+                return None;
+            }
+            files.push((file, spans));
+        }
+        // The bytes of a row group that may hold times in the range.
+        let wanted = |span: &RowGroupSpan| match span.times {
+            Some((min, max)) if !self.ranges.overlaps(min, max) => 0,
+            _ => span.bytes.max(1),
+        };
+        let total: i64 = files.iter().flat_map(|(_, s)| s).map(wanted).sum();
+        let smallest = (config.optimizer.repartition_file_min_size / 2).max(1) as i64;
+        let used = usize::try_from(total.saturating_add(smallest - 1) / smallest)
+            .unwrap_or(partitions)
+            .clamp(1, partitions);
+        let share = total as f64 / used as f64;
+        let mut groups = vec![Vec::new(); partitions];
+        let mut before = 0_i64;
+        for (file, spans) in files {
+            // The partition and first byte of each piece of the file.
+            let mut pieces: Vec<(usize, i64)> = Vec::new();
+            for span in &spans {
+                let bytes = wanted(span);
+                if bytes == 0 {
+                    continue;
+                }
+                let middle = (before as f64 + bytes as f64 / 2.0) / share;
+                let partition = (middle as usize).min(used - 1);
+                before += bytes;
+                if pieces.last().is_none_or(|&(p, _)| p != partition) {
+                    pieces.push((partition, span.start));
+                }
+            }
+            let size = file.object_meta.size as i64;
+            match pieces.as_mut_slice() {
+                [] => groups[((before as f64 / share) as usize).min(used - 1)].push(file.clone()),
+                [(partition, _)] => groups[*partition].push(file.clone()),
+                [first, ..] => {
+                    first.1 = 0;
+                    for (i, &(partition, start)) in pieces.iter().enumerate() {
+                        let end = pieces.get(i + 1).map_or(size, |next| next.1);
+                        groups[partition].push(file.clone().with_range(start, end));
+                    }
+                }
+            }
+        }
+        let mut config = scan.clone();
+        config.file_groups = groups.into_iter().map(FileGroup::new).collect();
         Some(DataSourceExec::from_data_source(config))
     }
 

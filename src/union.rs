@@ -67,7 +67,7 @@ use crate::provider::{
 };
 use crate::pruning::versions::VersionPredicate;
 use crate::pruning::{TimeRanges, exact_range, exact_time_range, time_ranges};
-use crate::reader::{AdjustMetadata, CachedReaderFactory};
+use crate::reader::{AdjustMetadata, CachedReaderFactory, Footers};
 use crate::scan::{ScanSource, SeriesScanExec, chunks};
 use crate::store::RequestCounter;
 use crate::time::{native_lower_bound, native_upper_bound, timestamp_scalar};
@@ -582,7 +582,8 @@ impl TableProvider for SeriesUnion {
             config.build(),
             chunks(files, groups),
         )?
-        .pruned_by(predicate.filters());
+        .pruned_by(predicate.filters())
+        .with_footers(Footers::of(state.runtime_env()));
         let mut plan: Arc<dyn ExecutionPlan> = Arc::new(scan);
         if !merged.is_empty() {
             let mut inputs = vec![plan];

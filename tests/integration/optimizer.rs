@@ -229,3 +229,56 @@ async fn a_join_on_two_columns_prunes_the_probe_sides_pages() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_time_range_is_split_among_partitions_at_the_row_groups_it_reads() {
+    // One compacted file of ten row groups of 100 rows, ten seconds apart,
+    // clustered within time buckets: in no order a scan can declare, so
+    // pond splits it by the query's time range.
+    let (_dir, pond) = temp_pond_with(manual().with_row_group_rows(100)).await;
+    for v in 0..10 {
+        let times: Vec<i64> = (0..100)
+            .map(|i| JAN1 + (v * 100 + i) * 10 * SECOND)
+            .collect();
+        pond.append_series_data("/s", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    pond.set_sort_key_with_bucket("/s", &["reading"], 100 * 10 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(pond.compact("/s").await.unwrap().versions_written, 1);
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .set_usize("datafusion.optimizer.repartition_file_min_size", 0);
+    let ctx = SessionContext::new_with_config(config);
+    pond::register(&ctx, Arc::new(pond));
+    let window = |first: i64, end: i64| {
+        format!(
+            "SELECT count(reading), min(ts), max(ts) FROM s \
+             WHERE ts >= to_timestamp_micros({}) AND ts < to_timestamp_micros({})",
+            JAN1 + first * 10 * SECOND,
+            JAN1 + end * 10 * SECOND
+        )
+    };
+    // Rows 250 to 649: five row groups, of which the first and last in part.
+    let sql = window(250, 650);
+    // Before any query has read the file's footer, the cuts are estimated
+    // from the file's first and last time: two pieces per partition, each
+    // an opening of the file.
+    let (cold, plan) = run_plan(&ctx, &sql).await;
+    assert!(cold.contains("| 400 "), "{cold}");
+    assert_eq!(files_opened(scans(&plan)[0]), 4, "estimated cuts");
+    // Then the footer is in the session's cache: one piece per partition,
+    // cut where a row group of the range starts. (Which partition reads a
+    // piece is DataFusion's to decide: an idle one takes a busy one's.)
+    let (warm, plan) = run_plan(&ctx, &sql).await;
+    assert_eq!(warm, cold);
+    let scan = scans(&plan)[0];
+    assert_eq!(files_opened(scan), 2, "cut at row groups");
+    assert_eq!(pruning(scan, "row_groups_pruned_statistics"), (5, 10));
+    // A range within one row group is read by one partition, in one piece.
+    let (answer, plan) = run_plan(&ctx, &window(420, 480)).await;
+    assert!(answer.contains("| 60 "), "{answer}");
+    assert_eq!(files_opened(scans(&plan)[0]), 1);
+}
