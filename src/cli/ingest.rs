@@ -385,10 +385,17 @@ fn reader(
             let inferred = match input.format {
                 InputFormat::Csv => {
                     let format = arrow::csv::reader::Format::default().with_header(true);
-                    format
+                    let (inferred, rows) = format
                         .infer_schema(Cursor::new(records), Some(INFER_RECORDS))
-                        .map_err(|e| anyhow!("{}: not readable as CSV: {e}", input.name))?
-                        .0
+                        .map_err(|e| anyhow!("{}: not readable as CSV: {e}", input.name))?;
+                    // Its columns would all be text, for good.
+                    if rows == 0 && existing.is_none() && first.is_none() {
+                        bail!(
+                            "{}: no row after the header, and a new series takes the types of                              its columns from its first input's rows: put an input with rows                              first",
+                            input.name
+                        );
+                    }
+                    inferred
                 }
                 _ => {
                     arrow::json::reader::infer_json_schema(
@@ -420,6 +427,26 @@ fn reader(
                 _ => inferred,
             };
             let schema = read_schema(&inferred, existing, request, first, &input.name)?;
+            if existing.is_none() && first.is_none() {
+                let empty: Vec<&str> = (inferred.fields().iter())
+                    .filter(|f| f.data_type() == &DataType::Null)
+                    .filter(|f| {
+                        schema
+                            .field_with_name(f.name())
+                            .is_ok_and(|s| s.data_type() == &DataType::Utf8)
+                    })
+                    .map(|f| f.name().as_str())
+                    .collect();
+                if !empty.is_empty() {
+                    eprintln!(
+                        "note: {}: no value in the records read to infer types (up to \
+                         {INFER_RECORDS}) for {}; the new series stores {} as text",
+                        input.name,
+                        empty.join(", "),
+                        if empty.len() == 1 { "it" } else { "them" }
+                    );
+                }
+            }
             let wire = wire_schema(&schema, input.format);
             let all = Cursor::new(sample).chain(bytes);
             let batches: Batches = match input.format {

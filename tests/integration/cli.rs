@@ -776,6 +776,36 @@ fn csv_headers_with_padded_or_empty_names_are_refused() {
     );
 }
 
+#[test]
+fn a_new_series_takes_no_types_from_an_input_without_rows() {
+    let (dir, at) = new_pond();
+    let header = file(&dir, "header.csv", "ts,v,w\n");
+    let rows = file(&dir, "rows.csv", "ts,v,w\n2024-01-01T00:00:00Z,1.5,x\n");
+    // Every column would have been text for good, `v` too.
+    let before = tree(Path::new(&at));
+    fails(
+        pond(&["--pond", &at, "append", "/s", &header, &rows]),
+        "header.csv: no row after the header, and a new series takes the types",
+    );
+    assert_eq!(tree(Path::new(&at)), before);
+    // After an input with rows, or into a series that has its types, an
+    // input of a header alone adds nothing and changes no type.
+    ok(pond(&["--pond", &at, "append", "/s", &rows, &header]));
+    ok(pond(&["--pond", &at, "append", "/s", &header, &rows]));
+    let types = "SELECT arrow_typeof(v) AS t, count(*) AS n FROM s GROUP BY 1";
+    assert_eq!(column(&at, types), ["Float64,2"]);
+
+    // A column with no value in the records typed from is text: said.
+    let empty = file(&dir, "empty.csv", "ts,v,w\n2024-01-01T00:00:00Z,,\n");
+    let out = pond(&["--pond", &at, "append", "/e", &empty]);
+    assert!(out.status.success());
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("note: ") && said.contains("for v, w; the new series stores them as text"),
+        "{said}"
+    );
+}
+
 /// Raw values of `sql`'s one column, as `pond sql --format csv` prints them.
 fn column(at: &str, sql: &str) -> Vec<String> {
     let out = ok(pond(&["--pond", at, "sql", sql, "--format", "csv"]));
