@@ -690,6 +690,12 @@ pub(crate) mod testing {
         /// and then answers that the file exists: as an S3 request that
         /// landed, timed out and was retried.
         pub(crate) retried_commit: AtomicBool,
+        /// Once set, the next create of a Delta commit file takes effect
+        /// and then fails: as a request that timed out after the write.
+        pub(crate) failed_commit: AtomicBool,
+        /// Once set, the next create of a Delta commit file fails without
+        /// taking effect.
+        pub(crate) refused_commit: AtomicBool,
     }
 
     impl std::fmt::Display for Misbehaving {
@@ -714,7 +720,17 @@ pub(crate) mod testing {
             let commit = location.as_ref().contains("_delta_log/")
                 && location.as_ref().ends_with(".json")
                 && matches!(opts.mode, object_store::PutMode::Create);
+            let timed_out = |path: &Path| object_store::Error::Generic {
+                store: "Misbehaving",
+                source: format!("the request timed out writing {path}").into(),
+            };
+            if commit && self.refused_commit.swap(false, Ordering::SeqCst) {
+                return Err(timed_out(location));
+            }
             let put = self.inner.put_opts(location, payload, opts).await?;
+            if commit && self.failed_commit.swap(false, Ordering::SeqCst) {
+                return Err(timed_out(location));
+            }
             if commit && self.retried_commit.swap(false, Ordering::SeqCst) {
                 return Err(object_store::Error::AlreadyExists {
                     path: location.to_string(),

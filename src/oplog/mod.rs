@@ -374,10 +374,18 @@ impl Oplog {
         // have been trimmed since: the snapshot this commit was planned on
         // is stale, however put-if-absent would answer.
         // A commit file already there may be this commit's own, from a
-        // request that took effect and was retried: then it landed.
+        // request that took effect and was retried: then it landed. So may
+        // the file of a request that failed (a timeout after the write):
+        // then its error would make a caller retry what is done (a series
+        // created twice is "exists").
         let landed = self.last_checkpoint().await? < version as i64
-            && (self.put_commit(actions, operation, version).await?
-                || self.commit_adds(version, path).await?);
+            && match self.put_commit(actions, operation, version).await {
+                Ok(created) => created || self.commit_adds(version, path).await?,
+                Err(e) => match self.commit_adds(version, path).await {
+                    Ok(true) => true,
+                    _ => return Err(e),
+                },
+            };
         if landed {
             self.checkpoint_if_due(version as i64).await;
         } else {
@@ -814,6 +822,32 @@ mod tests {
             .map(|e| e.version)
             .collect();
         assert_eq!(versions.len(), OPLOG_FAN_IN, "{versions:?}");
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_request_failed_after_it_took_effect_has_landed() {
+        let store = Arc::new(Misbehaving::default());
+        let root = Url::parse("memory://failed/").unwrap();
+        let url = Url::parse("memory://failed/oplog").unwrap();
+        let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
+        let mut oplog = Oplog::create(&url, &backend).await.unwrap();
+        let read = oplog.version();
+        store.failed_commit.store(true, Ordering::SeqCst);
+        let outcome = oplog.commit(read, &[entry(1)]).await.unwrap();
+        assert!(
+            matches!(outcome, CommitOutcome::Committed(v) if v == read + 1),
+            "{outcome:?}"
+        );
+        assert!(!store.failed_commit.load(Ordering::SeqCst), "the fault ran");
+        let fresh = Oplog::open(&url, &backend).await.unwrap().unwrap();
+        assert_eq!(fresh.read_all().await.unwrap().len(), 1);
+
+        // A request that failed before it took effect is still an error.
+        let read = fresh.version();
+        store.refused_commit.store(true, Ordering::SeqCst);
+        let mut oplog = fresh;
+        let err = oplog.commit(read, &[entry(2)]).await.unwrap_err();
+        assert!(err.to_string().contains("the request timed out"), "{err}");
     }
 
     #[test]
