@@ -95,7 +95,8 @@ pub use optimizer::SeriesTimePruning;
 pub use path::{SeriesPattern, schema_and_table, sql_table_name, validate_series_path};
 pub use pond::{
     AppendOptions, AppendOutcome, CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET,
-    DeleteOutcome, Pond, PondOptions, SeriesInfo, StagedAppend, VacuumOptions, VacuumOutcome,
+    DeleteOutcome, Pond, PondOptions, SeriesCompaction, SeriesInfo, StagedAppend, VacuumOptions,
+    VacuumOutcome,
 };
 pub use provider::SeriesTable;
 pub use run_aggregate::RunAggregateExec;

@@ -253,7 +253,6 @@ impl PyPond {
             .transpose()
             .map_err(PondError::new_err)?;
         let pond = Arc::clone(&self.pond);
-        let every = series.is_none();
         let done = wait(py, async move {
             if let Some(path) = &series {
                 // The key first: a key refused declares nothing.
@@ -265,35 +264,31 @@ impl PyPond {
                     pond.set_compression(path, codec).await.map_err(error)?;
                 }
             }
-            let paths = match series {
-                Some(path) => vec![path],
-                None => {
-                    pond.refresh().await.map_err(error)?;
-                    pond.list_series().into_iter().map(|s| s.path).collect()
+            let Some(path) = series else {
+                let mut done = Vec::new();
+                let mut failed = Vec::new();
+                let options = pond::CompactOptions::default();
+                let results = pond.compact_every_series(&options, |_, _| {}).await;
+                for (path, result) in results.map_err(error)? {
+                    match result {
+                        pond::SeriesCompaction::Done(outcome) => done.push(outcome),
+                        pond::SeriesCompaction::Failed(e) => {
+                            failed.push(format!("{path}: {}", pond::error_line(&e)))
+                        }
+                        _ => {}
+                    }
                 }
+                return if failed.is_empty() {
+                    Ok(done)
+                } else {
+                    Err(PondError::new_err(format!(
+                        "{} series could not be compacted (the others were): {}",
+                        failed.len(),
+                        failed.join("; ")
+                    )))
+                };
             };
-            let mut done = Vec::new();
-            let mut failed = Vec::new();
-            for path in paths {
-                match pond.compact(&path).await {
-                    Ok(outcome) => done.push(outcome),
-                    // Every series, as `pond compact` does: one that fails
-                    // does not hold up the rest, and losing to another
-                    // compaction is no failure.
-                    Err(pond::Error::CompactionConflict { .. }) if every => {}
-                    Err(e) if every => failed.push(format!("{path}: {}", pond::error_line(&e))),
-                    Err(e) => return Err(error(e)),
-                }
-            }
-            if failed.is_empty() {
-                Ok(done)
-            } else {
-                Err(PondError::new_err(format!(
-                    "{} series could not be compacted (the others were): {}",
-                    failed.len(),
-                    failed.join("; ")
-                )))
-            }
+            Ok(vec![pond.compact(&path).await.map_err(error)?])
         })??;
         let list = PyList::empty(py);
         for outcome in done {

@@ -522,28 +522,7 @@ async fn run(args: Args) -> Result<()> {
             let options = crate::CompactOptions::default()
                 .with_target_file_bytes(target_mb.saturating_mul(1024 * 1024))
                 .with_window_micros(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
-            let every = series.is_none();
-            let paths = match series {
-                Some(path) => vec![path],
-                None => pond.list_series().into_iter().map(|s| s.path).collect(),
-            };
-            let mut failed: Vec<String> = Vec::new();
-            for path in paths {
-                let done = match pond.compact_with_options(&path, &options).await {
-                    Ok(done) => done,
-                    // Every series: one that fails does not hold up the
-                    // rest; losing to another compaction is no failure.
-                    Err(crate::Error::CompactionConflict { .. }) if every => {
-                        eprintln!("{path}: skipped, another compaction of it landed first");
-                        continue;
-                    }
-                    Err(e) if every => {
-                        eprintln!("{path}: {}", crate::error_line(&e));
-                        failed.push(path);
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+            let say = |path: &str, done: &crate::CompactOutcome| {
                 if done.versions_read == 0 {
                     eprintln!("{path}: nothing to compact");
                 } else {
@@ -555,13 +534,32 @@ async fn run(args: Args) -> Result<()> {
                         done.bytes_written
                     );
                 }
-            }
-            anyhow::ensure!(
-                failed.is_empty(),
-                "compaction failed for {} series: {}",
-                failed.len(),
-                failed.join(", ")
-            );
+            };
+            let Some(path) = series else {
+                let results = pond
+                    .compact_every_series(&options, |path, result| match result {
+                        crate::SeriesCompaction::Done(done) => say(path, done),
+                        crate::SeriesCompaction::Skipped => {
+                            eprintln!("{path}: skipped, another compaction of it landed first")
+                        }
+                        crate::SeriesCompaction::Failed(e) => {
+                            eprintln!("{path}: {}", crate::error_line(e))
+                        }
+                    })
+                    .await?;
+                let failed: Vec<String> = (results.into_iter())
+                    .filter(|(_, r)| matches!(r, crate::SeriesCompaction::Failed(_)))
+                    .map(|(path, _)| path)
+                    .collect();
+                anyhow::ensure!(
+                    failed.is_empty(),
+                    "compaction failed for {} series: {}",
+                    failed.len(),
+                    failed.join(", ")
+                );
+                return Ok(());
+            };
+            say(&path, &pond.compact_with_options(&path, &options).await?);
             Ok(())
         }
         Command::Vacuum { retain } => {

@@ -126,6 +126,18 @@ pub struct CompactOutcome {
     pub txn_seq: Option<i64>,
 }
 
+/// What compacting one series came to, in [`Pond::compact_every_series`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SeriesCompaction {
+    /// Compacted, or nothing to compact (`versions_read == 0`).
+    Done(CompactOutcome),
+    /// Another compaction of it landed first, and stands; no failure.
+    Skipped,
+    /// It failed; the other series were compacted all the same.
+    Failed(Error),
+}
+
 /// Whether `v` is under half of `target`: a version compaction rewrites.
 fn is_small(v: &FileInfo, target: i64) -> bool {
     v.size.saturating_mul(2) < target
@@ -448,6 +460,31 @@ impl Pond {
     pub async fn compact(&self, path: &str) -> Result<CompactOutcome> {
         self.compact_with_options(path, &CompactOptions::default())
             .await
+    }
+
+    /// Compacts every series in turn with `options` (`pond compact`
+    /// without a series), as the oplog lists them after a refresh, and
+    /// hands each one's result to `each` as it goes. A series that fails
+    /// does not hold up the rest, and one another compaction took first is
+    /// skipped. Returns every series' result in that order; an error only
+    /// if the series cannot be listed.
+    pub async fn compact_every_series(
+        &self,
+        options: &CompactOptions,
+        mut each: impl FnMut(&str, &SeriesCompaction),
+    ) -> Result<Vec<(String, SeriesCompaction)>> {
+        self.refresh().await?;
+        let mut results = Vec::new();
+        for series in self.list_series() {
+            let result = match self.compact_with_options(&series.path, options).await {
+                Ok(done) => SeriesCompaction::Done(done),
+                Err(Error::CompactionConflict { .. }) => SeriesCompaction::Skipped,
+                Err(e) => SeriesCompaction::Failed(e),
+            };
+            each(&series.path, &result);
+            results.push((series.path, result));
+        }
+        Ok(results)
     }
 
     /// Rewrites the small live versions of the series at `path` into few

@@ -22,7 +22,9 @@ mod vacuum;
 
 pub(crate) use append::is_data_file;
 pub use append::{AppendOptions, AppendOutcome, StagedAppend};
-pub use compact::{CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET};
+pub use compact::{
+    CompactOptions, CompactOutcome, Compression, DEFAULT_SORT_BUCKET, SeriesCompaction,
+};
 pub use delete::DeleteOutcome;
 pub use vacuum::{VacuumOptions, VacuumOutcome};
 
