@@ -641,8 +641,9 @@ impl SeriesScanExec {
     /// the row groups' sizes decide the balance, not their times. Here
     /// each partition reads its consecutive share of the range's row
     /// groups, one byte range per file; a partition is given a share only
-    /// if each share is at least half `repartition_file_min_size`, so a
-    /// range of a few small row groups stays in one. A row group outside the
+    /// if each share is at least half `repartition_file_min_size` (or if
+    /// there are as many files to read), so a range of a few small row
+    /// groups of one file stays in one. A row group outside the
     /// range goes with the piece before it (or the file's first), so every
     /// row group is still in exactly one piece.
     fn split_at_row_groups(
@@ -675,8 +676,15 @@ impl SeriesScanExec {
         };
         let total: i64 = files.iter().flat_map(|(_, s)| s).map(wanted).sum();
         let smallest = (config.optimizer.repartition_file_min_size / 2).max(1) as i64;
-        let used = usize::try_from(total.saturating_add(smallest - 1) / smallest)
+        // As many partitions as shares of that size, or as files to read
+        // (which DataFusion would spread over the partitions whole).
+        let by_bytes = usize::try_from(total.saturating_add(smallest - 1) / smallest);
+        let reading = (files.iter())
+            .filter(|(_, spans)| spans.iter().any(|s| wanted(s) > 0))
+            .count();
+        let used = by_bytes
             .unwrap_or(partitions)
+            .max(reading)
             .clamp(1, partitions);
         let share = total as f64 / used as f64;
         let mut groups = vec![Vec::new(); partitions];

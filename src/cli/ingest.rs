@@ -381,6 +381,7 @@ fn reader(
         Source::Stream(mut bytes) => {
             let (sample, whole) = sample_lines(&mut bytes, INFER_RECORDS + 1)
                 .with_context(|| format!("reading {}", input.name))?;
+            let mut header_only = false;
             let records = &sample[..whole];
             let inferred = match input.format {
                 InputFormat::Csv => {
@@ -388,13 +389,9 @@ fn reader(
                     let (inferred, rows) = format
                         .infer_schema(Cursor::new(records), Some(INFER_RECORDS))
                         .map_err(|e| anyhow!("{}: not readable as CSV: {e}", input.name))?;
-                    // Its columns would all be text, for good.
-                    if rows == 0 && existing.is_none() && first.is_none() {
-                        bail!(
-                            "{}: no row after the header, and a new series takes the types of                              its columns from its first input's rows: put an input with rows                              first",
-                            input.name
-                        );
-                    }
+                    // A header alone in a whole sample (not one record cut
+                    // at its limit) types nothing.
+                    header_only = rows == 0 && whole == sample.len();
                     inferred
                 }
                 _ => {
@@ -427,25 +424,38 @@ fn reader(
                 _ => inferred,
             };
             let schema = read_schema(&inferred, existing, request, first, &input.name)?;
-            if existing.is_none() && first.is_none() {
-                let empty: Vec<&str> = (inferred.fields().iter())
-                    .filter(|f| f.data_type() == &DataType::Null)
-                    .filter(|f| {
-                        schema
-                            .field_with_name(f.name())
-                            .is_ok_and(|s| s.data_type() == &DataType::Utf8)
-                    })
-                    .map(|f| f.name().as_str())
-                    .collect();
-                if !empty.is_empty() {
-                    eprintln!(
-                        "note: {}: no value in the records read to infer types (up to \
-                         {INFER_RECORDS}) for {}; the new series stores {} as text",
-                        input.name,
-                        empty.join(", "),
-                        if empty.len() == 1 { "it" } else { "them" }
-                    );
-                }
+            // The columns this input is the first to type: every one of a
+            // new series, the series' new ones otherwise.
+            let new: Vec<&Field> = (inferred.fields().iter())
+                .filter(|f| first.is_none() && known_field(f.name(), existing, None).is_none())
+                .map(|f| f.as_ref())
+                .collect();
+            // They would be text for good.
+            if header_only && !new.is_empty() {
+                bail!(
+                    "{}: no row after the header, and a series takes the types of its \
+                     columns from the first input that has them: put an input with rows \
+                     first",
+                    input.name
+                );
+            }
+            let empty: Vec<&str> = (new.iter())
+                .filter(|f| f.data_type() == &DataType::Null)
+                .filter(|f| {
+                    schema
+                        .field_with_name(f.name())
+                        .is_ok_and(|s| s.data_type() == &DataType::Utf8)
+                })
+                .map(|f| f.name().as_str())
+                .collect();
+            if !empty.is_empty() {
+                eprintln!(
+                    "note: {}: no value in the records read to infer types (up to \
+                     {INFER_RECORDS}) for {}; the series stores {} as text",
+                    input.name,
+                    empty.join(", "),
+                    if empty.len() == 1 { "it" } else { "them" }
+                );
             }
             let wire = wire_schema(&schema, input.format);
             let all = Cursor::new(sample).chain(bytes);

@@ -785,7 +785,8 @@ fn a_new_series_takes_no_types_from_an_input_without_rows() {
     let before = tree(Path::new(&at));
     fails(
         pond(&["--pond", &at, "append", "/s", &header, &rows]),
-        "header.csv: no row after the header, and a new series takes the types",
+        "header.csv: no row after the header, and a series takes the types of its columns \
+         from the first input that has them: put an input with rows first",
     );
     assert_eq!(tree(Path::new(&at)), before);
     // After an input with rows, or into a series that has its types, an
@@ -794,6 +795,23 @@ fn a_new_series_takes_no_types_from_an_input_without_rows() {
     ok(pond(&["--pond", &at, "append", "/s", &header, &rows]));
     let types = "SELECT arrow_typeof(v) AS t, count(*) AS n FROM s GROUP BY 1";
     assert_eq!(column(&at, types), ["Float64,2"]);
+    // So does a column new to the series.
+    let more = file(&dir, "more.csv", "ts,v,w,x\n");
+    let with_x = file(&dir, "with_x.csv", "ts,v,w,x\n2024-01-02T00:00:00Z,1,y,2\n");
+    fails(
+        pond(&["--pond", &at, "append", "/s", &more, &with_x]),
+        "more.csv: no row after the header",
+    );
+    ok(pond(&["--pond", &at, "append", "/s", &with_x]));
+    assert_eq!(
+        column(&at, "SELECT arrow_typeof(x) FROM s LIMIT 1"),
+        ["Int64"]
+    );
+    // An empty file is still an empty input.
+    fails(
+        pond(&["--pond", &at, "append", "/n", &file(&dir, "zero.csv", "")]),
+        "zero.csv: no columns (an empty input?)",
+    );
 
     // A column with no value in the records typed from is text: said.
     let empty = file(&dir, "empty.csv", "ts,v,w\n2024-01-01T00:00:00Z,,\n");
@@ -801,7 +819,7 @@ fn a_new_series_takes_no_types_from_an_input_without_rows() {
     assert!(out.status.success());
     let said = text(&out.stderr);
     assert!(
-        said.contains("note: ") && said.contains("for v, w; the new series stores them as text"),
+        said.contains("note: ") && said.contains("for v, w; the series stores them as text"),
         "{said}"
     );
 }
