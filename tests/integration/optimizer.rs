@@ -282,3 +282,41 @@ async fn a_time_range_is_split_among_partitions_at_the_row_groups_it_reads() {
     assert!(answer.contains("| 60 "), "{answer}");
     assert_eq!(files_opened(scans(&plan)[0]), 1);
 }
+
+#[tokio::test]
+async fn small_files_stay_spread_over_the_partitions_once_their_footers_are_read() {
+    // Eight small versions, their times interleaved: no order to declare,
+    // far under `repartition_file_min_size` together.
+    let (_dir, pond) = temp_pond().await;
+    for v in 0..8 {
+        let times: Vec<i64> = (0..50).map(|i| JAN1 + (i * 8 + v) * 10 * SECOND).collect();
+        pond.append_series_data("/s", &readings(&times), "ts")
+            .await
+            .unwrap();
+    }
+    // Each partition reads the files it was given, and no other's.
+    let config = SessionConfig::new().with_target_partitions(2).set_bool(
+        "datafusion.execution.enable_file_stream_work_stealing",
+        false,
+    );
+    let ctx = SessionContext::new_with_config(config);
+    pond::register(&ctx, Arc::new(pond));
+    let sql = "SELECT count(reading) FROM s WHERE ts >= '2024-01-01T00:10:00Z'";
+    for run in ["cold", "warm"] {
+        let (answer, plan) = run_plan(&ctx, sql).await;
+        assert!(answer.contains("| 340 "), "{run}: {answer}");
+        let scan = scans(&plan)[0];
+        assert_eq!(scan.versions(), (8, 8));
+        let opened: Vec<usize> = (0..2)
+            .map(|partition| {
+                (scan.metrics().unwrap().iter())
+                    .filter(|m| {
+                        m.partition() == Some(partition) && m.value().name() == "files_opened"
+                    })
+                    .map(|m| m.value().as_usize())
+                    .sum()
+            })
+            .collect();
+        assert_eq!(opened, [4, 4], "{run}");
+    }
+}
