@@ -791,12 +791,19 @@ mod tests {
         }
     }
 
+    /// A store whose puts misbehave when told to, the URL of an oplog in
+    /// it under `name`, and the backend that reaches it.
+    fn misbehaving(name: &str) -> (Arc<Misbehaving>, Url, Backend) {
+        let store = Arc::new(Misbehaving::default());
+        let root = Url::parse(&format!("memory://{name}/")).unwrap();
+        let url = root.join("oplog").unwrap();
+        let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
+        (store, url, backend)
+    }
+
     #[tokio::test]
     async fn a_merge_whose_commit_landed_on_a_retried_request_keeps_its_file() {
-        let store = Arc::new(Misbehaving::default());
-        let root = Url::parse("memory://retried/").unwrap();
-        let url = Url::parse("memory://retried/oplog").unwrap();
-        let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
+        let (store, url, backend) = misbehaving("retried");
         let mut oplog = Oplog::create(&url, &backend).await.unwrap();
         for v in 1..=OPLOG_FAN_IN as i64 {
             let read = oplog.version();
@@ -826,10 +833,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_whose_request_failed_after_it_took_effect_has_landed() {
-        let store = Arc::new(Misbehaving::default());
-        let root = Url::parse("memory://failed/").unwrap();
-        let url = Url::parse("memory://failed/oplog").unwrap();
-        let backend: Backend = Some((Arc::clone(&store) as Arc<dyn ObjectStore>, root));
+        let (store, url, backend) = misbehaving("failed");
         let mut oplog = Oplog::create(&url, &backend).await.unwrap();
         let read = oplog.version();
         store.failed_commit.store(true, Ordering::SeqCst);
