@@ -145,9 +145,9 @@ impl CatalogProvider for PondCatalogProvider {
         refresh_for_listing(&self.pond);
         let mut names: BTreeSet<String> = self
             .pond
-            .list_series()
+            .series_paths()
             .iter()
-            .map(|s| schema_and_table(&s.path).0.to_string())
+            .map(|path| schema_and_table(path).0.to_string())
             .collect();
         names.insert("public".to_string());
         names.into_iter().collect()
@@ -183,10 +183,10 @@ impl SchemaProvider for PondSchemaProvider {
     fn table_names(&self) -> Vec<String> {
         refresh_for_listing(&self.pond);
         self.pond
-            .list_series()
+            .series_paths()
             .iter()
-            .filter_map(|s| {
-                let (schema, table) = schema_and_table(&s.path);
+            .filter_map(|path| {
+                let (schema, table) = schema_and_table(path);
                 (schema == self.schema).then(|| table.to_string())
             })
             .collect()

@@ -122,10 +122,10 @@ impl TableFunctionImpl for SeriesUnionFunction {
         crate::runtime::block_on(async move { refreshing.refresh().await })??;
         let members = self
             .pond
-            .list_series()
+            .series_paths()
             .into_iter()
-            .filter(|s| pattern.matches(&s.path))
-            .map(|s| SeriesTable::try_new(Arc::clone(&self.pond), &s.path))
+            .filter(|path| pattern.matches(path))
+            .map(|path| SeriesTable::try_new(Arc::clone(&self.pond), &path))
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(SeriesUnion::try_new(
             Arc::clone(&self.pond),
@@ -206,13 +206,13 @@ impl SeriesUnion {
         })
     }
 
-    /// The members that the filters on `series` alone keep.
     /// The pattern, and the series it matched.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn parts(&self) -> (&Arc<Pond>, &str, &[SeriesTable]) {
         (&self.pond, &self.pattern, &self.members)
     }
 
+    /// The members that the filters on `series` alone keep.
     fn members_kept(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&SeriesTable>> {
         let on_series: Vec<&Expr> = filters
             .iter()
@@ -225,24 +225,32 @@ impl SeriesUnion {
             return Ok(self.members.iter().collect());
         }
         let schema = Arc::new(Schema::new(vec![self.schema.field(0).clone()]));
-        let paths = StringArray::from_iter_values(self.members.iter().map(|m| m.path()));
-        let keys = (0..self.members.len() as u16).collect::<Vec<_>>();
-        let column: ArrayRef = Arc::new(DictionaryArray::<UInt16Type>::try_new(
-            keys.into(),
-            Arc::new(paths),
-        )?);
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column])?;
-        let df_schema = DFSchema::try_from(schema)?;
-        let mut keep = vec![true; self.members.len()];
-        for filter in on_series {
-            let expr = physical_expr(state, filter.clone(), &df_schema)?;
-            let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
-                return internal_err!("series_union: a filter on series is not a boolean");
-            };
-            for (i, keep) in keep.iter_mut().enumerate() {
-                *keep &= result.is_valid(i) && result.value(i);
+        let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
+        let exprs = (on_series.into_iter())
+            .map(|filter| physical_expr(state, filter.clone(), &df_schema))
+            .collect::<DfResult<Vec<_>>>()?;
+        let mut keep = Vec::with_capacity(self.members.len());
+        // The series column's dictionary keys are 16 bits: the paths go in
+        // batches of as many as they can tell apart.
+        for members in self.members.chunks(usize::from(u16::MAX) + 1) {
+            let paths = StringArray::from_iter_values(members.iter().map(|m| m.path()));
+            let keys: Vec<u16> = (0..=u16::MAX).take(members.len()).collect();
+            let column: ArrayRef = Arc::new(DictionaryArray::<UInt16Type>::try_new(
+                keys.into(),
+                Arc::new(paths),
+            )?);
+            let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column])?;
+            let mut kept = vec![true; members.len()];
+            for expr in &exprs {
+                let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
+                    return internal_err!("series_union: a filter on series is not a boolean");
+                };
+                for (i, keep) in kept.iter_mut().enumerate() {
+                    *keep &= result.is_valid(i) && result.value(i);
+                }
             }
+            keep.extend(kept);
         }
         Ok(self
             .members

@@ -475,14 +475,14 @@ impl Pond {
     ) -> Result<Vec<(String, SeriesCompaction)>> {
         self.refresh().await?;
         let mut results = Vec::new();
-        for series in self.list_series() {
-            let result = match self.compact_with_options(&series.path, options).await {
+        for path in self.series_paths() {
+            let result = match self.compact_with_options(&path, options).await {
                 Ok(done) => SeriesCompaction::Done(done),
                 Err(Error::CompactionConflict { .. }) => SeriesCompaction::Skipped,
                 Err(e) => SeriesCompaction::Failed(e),
             };
-            each(&series.path, &result);
-            results.push((series.path, result));
+            each(&path, &result);
+            results.push((path, result));
         }
         Ok(results)
     }

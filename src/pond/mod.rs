@@ -482,6 +482,15 @@ impl Pond {
             .collect()
     }
 
+    /// Every series' path, ordered, as of the last refresh: what
+    /// [`Pond::list_series`] lists without the summaries it adds up over
+    /// each series' versions.
+    pub fn series_paths(&self) -> Vec<String> {
+        (self.index().all_series())
+            .map(|s| s.path.clone())
+            .collect()
+    }
+
     /// One series, as of the last refresh.
     pub fn series_info(&self, path: &str) -> Result<SeriesInfo> {
         Ok(SeriesInfo::from_state(self.state(path)?.as_ref()))
