@@ -122,14 +122,14 @@ impl Pond {
         pending.sort();
 
         let versions: Vec<_> = self
-            .list_series()
+            .series_paths()
             .into_iter()
-            .flat_map(|s| {
-                self.versions(&s.path)
+            .flat_map(|path| {
+                self.versions(&path)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|v| v.vacuumed_at.is_none())
-                    .map(move |v| (s.path.clone(), v))
+                    .map(move |v| (path.clone(), v))
             })
             .collect();
         let files_checked = versions.len();

@@ -191,12 +191,8 @@ impl TableProvider for SeriesListTable {
 impl SeriesListTable {
     /// Its rows, from the oplog as last read.
     fn rows(&self) -> DfResult<RecordBatch> {
-        let series: Vec<SeriesInfo> = self
-            .pond
-            .list_series()
-            .into_iter()
-            .filter(|s| self.pattern.as_ref().is_none_or(|p| p.matches(&s.path)))
-            .collect();
+        let series: Vec<SeriesInfo> = (self.pond)
+            .list_series_where(|path| self.pattern.as_ref().is_none_or(|p| p.matches(path)));
         series_list_batch(&series)
     }
 }

@@ -46,11 +46,7 @@ pub(crate) fn ls(
             })
         }
     };
-    let series: Vec<SeriesInfo> = pond
-        .list_series()
-        .into_iter()
-        .filter(|s| keep(&s.path))
-        .collect();
+    let series: Vec<SeriesInfo> = pond.list_series_where(keep);
     print(out, &crate::udtf::series_list_batch(&series)?, format)
 }
 

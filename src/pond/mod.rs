@@ -476,8 +476,14 @@ impl Pond {
 
     /// Every series, ordered by path, as of the last refresh.
     pub fn list_series(&self) -> Vec<SeriesInfo> {
-        self.index()
-            .all_series()
+        self.list_series_where(|_| true)
+    }
+
+    /// The series whose path `keep` accepts, ordered by path, as of the
+    /// last refresh: only theirs are summed up over their versions.
+    pub fn list_series_where(&self, keep: impl Fn(&str) -> bool) -> Vec<SeriesInfo> {
+        (self.index().all_series())
+            .filter(|s| keep(&s.path))
             .map(|s| SeriesInfo::from_state(s))
             .collect()
     }
